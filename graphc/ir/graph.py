@@ -1,0 +1,189 @@
+"""The dataflow graph: single-output nodes in topological order."""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from graphc.ir.types import TensorType
+
+ROLES = ("forward", "loss", "metric", "backward", "update")
+
+
+class Node:
+    """One operation and the value it produces.
+
+    `meta` carries frontend annotations that are not semantics, such as the logits a
+    sigmoid or softmax output was computed from (Keras's `_keras_logits`).
+    """
+
+    __slots__ = ("graph", "id", "op", "inputs", "attrs", "type", "name", "layer", "role", "meta")
+
+    def __init__(
+        self,
+        graph: Graph,
+        node_id: int,
+        op: str,
+        inputs: tuple[Node, ...],
+        attrs: dict[str, Any],
+        type_: TensorType,
+        name: str | None,
+        layer: str | None,
+        role: str,
+    ) -> None:
+        self.graph = graph
+        self.id = node_id
+        self.op = op
+        self.inputs = inputs
+        self.attrs = attrs
+        self.type = type_
+        self.name = name
+        self.layer = layer
+        self.role = role
+        self.meta: dict[str, Any] = {}
+
+    @property
+    def shape(self) -> tuple[int | None, ...]:
+        return self.type.shape
+
+    def __repr__(self) -> str:
+        return f"%{self.id}:{self.op}{self.type}"
+
+    def __hash__(self) -> int:
+        return id(self)
+
+    def __eq__(self, other: object) -> bool:
+        return self is other
+
+    def _bin(self, op: str, other: Any, swap: bool = False) -> Node:
+        from graphc.ops import builders
+
+        other_node = builders.as_node(self.graph, other)
+        return builders.binary(op, other_node, self) if swap else builders.binary(op, self, other_node)
+
+    def __add__(self, o: Any) -> Node:
+        return self._bin("add", o)
+
+    def __radd__(self, o: Any) -> Node:
+        return self._bin("add", o, swap=True)
+
+    def __sub__(self, o: Any) -> Node:
+        return self._bin("sub", o)
+
+    def __rsub__(self, o: Any) -> Node:
+        return self._bin("sub", o, swap=True)
+
+    def __mul__(self, o: Any) -> Node:
+        return self._bin("mul", o)
+
+    def __rmul__(self, o: Any) -> Node:
+        return self._bin("mul", o, swap=True)
+
+    def __truediv__(self, o: Any) -> Node:
+        return self._bin("div", o)
+
+    def __rtruediv__(self, o: Any) -> Node:
+        return self._bin("div", o, swap=True)
+
+    def __neg__(self) -> Node:
+        from graphc.ops import builders
+
+        return builders.unary("neg", self)
+
+
+class Graph:
+    """Nodes in topological order plus the named interface of a program.
+
+    `inputs` are fed per call, `states` are persistent buffers owned by the runtime
+    (parameters, optimizer slots, counters), `outputs` are returned per call and
+    `updates` map a state name to the node holding its new value after the call.
+    """
+
+    def __init__(self, name: str = "graph") -> None:
+        self.name = name
+        self.nodes: list[Node] = []
+        self.inputs: dict[str, Node] = {}
+        self.states: dict[str, Node] = {}
+        self.outputs: dict[str, Node] = {}
+        self.updates: dict[str, Node] = {}
+        self._ids = itertools.count()
+        self._layer: str | None = None
+        self._role = "forward"
+        self._constants: dict[tuple[bytes, tuple[int, ...]], Node] = {}
+
+    @contextlib.contextmanager
+    def scope(self, layer: str | None = None, role: str | None = None) -> Iterator[None]:
+        """Tag nodes created inside with the layer they come from and their role."""
+        saved = (self._layer, self._role)
+        if layer is not None:
+            self._layer = layer
+        if role is not None:
+            if role not in ROLES:
+                raise ValueError(f"unknown role {role!r}")
+            self._role = role
+        try:
+            yield
+        finally:
+            self._layer, self._role = saved
+
+    def add(
+        self,
+        op: str,
+        inputs: Sequence[Node] = (),
+        attrs: Mapping[str, Any] | None = None,
+        name: str | None = None,
+    ) -> Node:
+        """Append a node, checking its inputs with the op's shape rule."""
+        from graphc.ops.registry import get_op
+
+        opdef = get_op(op)
+        attrs = dict(attrs or {})
+        for node in inputs:
+            if node.graph is not self:
+                raise ValueError(f"{op}: input {node!r} belongs to another graph")
+        type_ = opdef.infer([n.type for n in inputs], attrs)
+        node = Node(self, next(self._ids), op, tuple(inputs), attrs, type_, name, self._layer, self._role)
+        self.nodes.append(node)
+        return node
+
+    def input(self, name: str, type_: TensorType) -> Node:
+        if name in self.inputs:
+            raise ValueError(f"duplicate input {name!r}")
+        node = self.add("input", (), {"name": name, "type": type_}, name=name)
+        self.inputs[name] = node
+        return node
+
+    def state(self, name: str, type_: TensorType, trainable: bool = False) -> Node:
+        if name in self.states:
+            return self.states[name]
+        node = self.add("state", (), {"name": name, "type": type_, "trainable": trainable}, name=name)
+        self.states[name] = node
+        return node
+
+    def constant(self, value: Any) -> Node:
+        array = np.asarray(value, dtype=np.float32)
+        key = (array.tobytes(), array.shape)
+        if key not in self._constants:
+            self._constants[key] = self.add("constant", (), {"value": array})
+        return self._constants[key]
+
+    def users(self) -> dict[Node, list[Node]]:
+        result: dict[Node, list[Node]] = {n: [] for n in self.nodes}
+        for node in self.nodes:
+            for src in node.inputs:
+                result[src].append(node)
+        return result
+
+    def roots(self) -> list[Node]:
+        """Nodes whose values leave the program: outputs and state updates."""
+        return list(self.outputs.values()) + list(self.updates.values())
+
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+    def __repr__(self) -> str:
+        return f"<Graph {self.name}: {len(self.nodes)} nodes>"

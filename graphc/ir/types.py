@@ -1,0 +1,84 @@
+"""Tensor types: static shapes except one symbolic batch dimension."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from math import prod
+
+Dim = int | None
+SUPPORTED_DTYPES = ("float32",)
+
+
+class ShapeError(ValueError):
+    """A shape or dtype rule was violated while building or checking a graph."""
+
+
+@dataclass(frozen=True)
+class TensorType:
+    """The type of a value; `None` in `shape` stands for the runtime batch size N."""
+
+    shape: tuple[Dim, ...]
+    dtype: str = "float32"
+
+    def __post_init__(self) -> None:
+        if self.dtype not in SUPPORTED_DTYPES:
+            raise ShapeError(f"unsupported dtype {self.dtype!r}; expected one of {SUPPORTED_DTYPES}")
+        for dim in self.shape:
+            if dim is not None and (not isinstance(dim, int) or dim < 0):
+                raise ShapeError(f"bad dimension {dim!r} in shape {self.shape}")
+
+    @property
+    def rank(self) -> int:
+        return len(self.shape)
+
+    @property
+    def has_batch(self) -> bool:
+        return None in self.shape
+
+    @property
+    def static_numel(self) -> int:
+        """Number of elements per unit of batch (the product of the static dims)."""
+        return prod(d for d in self.shape if d is not None)
+
+    def concrete(self, batch: int) -> tuple[int, ...]:
+        return tuple(batch if d is None else d for d in self.shape)
+
+    def numel(self, batch: int) -> int:
+        return prod(self.concrete(batch))
+
+    def __str__(self) -> str:
+        dims = ",".join("N" if d is None else str(d) for d in self.shape)
+        return f"f32[{dims}]"
+
+
+def scalar() -> TensorType:
+    return TensorType(())
+
+
+def broadcast_shapes(*shapes: tuple[Dim, ...]) -> tuple[Dim, ...]:
+    """Numpy broadcasting where the batch dim N broadcasts only against N or 1."""
+    rank = max(len(s) for s in shapes)
+    padded = [(1,) * (rank - len(s)) + tuple(s) for s in shapes]
+    result: list[Dim] = []
+    for axis_dims in zip(*padded, strict=True):
+        out: Dim = 1
+        for dim in axis_dims:
+            if dim == 1:
+                continue
+            if out == 1:
+                out = dim
+            elif out != dim:
+                raise ShapeError(f"shapes {[_fmt(s) for s in shapes]} do not broadcast")
+        result.append(out)
+    return tuple(result)
+
+
+def _fmt(shape: tuple[Dim, ...]) -> str:
+    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ")"
+
+
+def format_shape(shape: tuple[Dim, ...]) -> str:
+    """Keras style: (None, 12)."""
+    if len(shape) == 1:
+        return "(" + ("None" if shape[0] is None else str(shape[0])) + ",)"
+    return _fmt(shape)

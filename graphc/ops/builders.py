@@ -1,0 +1,171 @@
+"""Functions that append primitive ops to a graph; the vocabulary of gradients and layers."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from graphc.ir.graph import Graph, Node
+from graphc.ir.types import Dim
+
+
+def as_node(graph: Graph, value: Any) -> Node:
+    """Python numbers and arrays become constants of the graph."""
+    if isinstance(value, Node):
+        return value
+    return graph.constant(value)
+
+
+def unary(op: str, x: Node, **attrs: Any) -> Node:
+    return x.graph.add(op, (x,), attrs)
+
+
+def binary(op: str, a: Node, b: Any) -> Node:
+    b = as_node(a.graph, b)
+    return a.graph.add(op, (a, b))
+
+
+def exp(x: Node) -> Node:
+    return unary("exp", x)
+
+
+def log(x: Node) -> Node:
+    return unary("log", x)
+
+
+def tanh(x: Node) -> Node:
+    return unary("tanh", x)
+
+
+def sigmoid(x: Node) -> Node:
+    return unary("sigmoid", x)
+
+
+def abs_(x: Node) -> Node:
+    return unary("abs", x)
+
+
+def sqrt(x: Node) -> Node:
+    return unary("sqrt", x)
+
+
+def sign(x: Node) -> Node:
+    return unary("sign", x)
+
+
+def square(x: Node) -> Node:
+    return x * x
+
+
+def maximum(a: Node, b: Any) -> Node:
+    return binary("maximum", a, b)
+
+
+def minimum(a: Node, b: Any) -> Node:
+    return binary("minimum", a, b)
+
+
+def greater(a: Node, b: Any) -> Node:
+    return binary("greater", a, b)
+
+
+def greater_equal(a: Node, b: Any) -> Node:
+    return binary("greater_equal", a, b)
+
+
+def equal(a: Node, b: Any) -> Node:
+    return binary("equal", a, b)
+
+
+def select(cond: Node, a: Any, b: Any) -> Node:
+    graph = cond.graph
+    return graph.add("select", (cond, as_node(graph, a), as_node(graph, b)))
+
+
+def clip(x: Node, low: Any, high: Any) -> Node:
+    return minimum(maximum(x, low), high)
+
+
+def reduce_sum(x: Node, axes: Sequence[int] | None = None, keepdims: bool = False) -> Node:
+    return x.graph.add("reduce_sum", (x,), {"axes": _axes(x, axes), "keepdims": keepdims})
+
+
+def reduce_max(x: Node, axes: Sequence[int] | None = None, keepdims: bool = False) -> Node:
+    return x.graph.add("reduce_max", (x,), {"axes": _axes(x, axes), "keepdims": keepdims})
+
+
+def reduce_mean(x: Node, axes: Sequence[int] | None = None, keepdims: bool = False) -> Node:
+    """Sum divided by the element count, which involves N when the batch axis is reduced."""
+    axes_t = _axes(x, axes)
+    total = reduce_sum(x, axes_t, keepdims)
+    static = 1
+    uses_batch = False
+    for axis in axes_t:
+        dim = x.shape[axis]
+        if dim is None:
+            uses_batch = True
+        else:
+            static *= dim
+    result = total / float(static) if static != 1 else total
+    return result / batch_size(x.graph) if uses_batch else result
+
+
+def argmax(x: Node, axis: int = -1) -> Node:
+    return x.graph.add("argmax", (x,), {"axis": axis % x.type.rank})
+
+
+def matmul(a: Node, b: Node, transpose_a: bool = False, transpose_b: bool = False) -> Node:
+    return a.graph.add("matmul", (a, b), {"transpose_a": transpose_a, "transpose_b": transpose_b})
+
+
+def reshape(x: Node, shape: Sequence[Dim]) -> Node:
+    if tuple(shape) == x.shape:
+        return x
+    return x.graph.add("reshape", (x,), {"shape": tuple(shape)})
+
+
+def transpose(x: Node, perm: Sequence[int]) -> Node:
+    return x.graph.add("transpose", (x,), {"perm": tuple(perm)})
+
+
+def broadcast_to(x: Node, shape: Sequence[Dim]) -> Node:
+    if tuple(shape) == x.shape:
+        return x
+    return x.graph.add("broadcast_to", (x,), {"shape": tuple(shape)})
+
+
+def one_hot(indices: Node, depth: int) -> Node:
+    return indices.graph.add("one_hot", (indices,), {"depth": depth})
+
+
+def batch_size(graph: Graph) -> Node:
+    return graph.add("batch_size")
+
+
+def random_uniform(seed: Node, shape: Sequence[Dim], stream: int) -> Node:
+    """Uniform [0, 1) values from a counter-based hash of (seed, stream, element index)."""
+    return seed.graph.add("random_uniform", (seed,), {"shape": tuple(shape), "stream": stream})
+
+
+def unbroadcast(grad: Node, shape: Sequence[Dim]) -> Node:
+    """Sum a gradient over the axes along which an operand of `shape` was broadcast."""
+    shape = tuple(shape)
+    if grad.shape == shape:
+        return grad
+    lead = grad.type.rank - len(shape)
+    axes = list(range(lead))
+    for i, dim in enumerate(shape):
+        if dim == 1 and grad.shape[lead + i] != 1:
+            axes.append(lead + i)
+    summed = reduce_sum(grad, axes, keepdims=False) if axes else grad
+    return reshape(summed, shape)
+
+
+def _axes(x: Node, axes: Sequence[int] | None) -> tuple[int, ...]:
+    rank = x.type.rank
+    if axes is None:
+        return tuple(range(rank))
+    if isinstance(axes, int):
+        axes = (axes,)
+    normalized = sorted({a % rank for a in axes}) if rank else []
+    return tuple(normalized)

@@ -1,0 +1,108 @@
+"""Elementwise ops with numpy broadcasting (the batch dim broadcasts against 1 only)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from graphc.ir.graph import Node
+from graphc.ir.types import ShapeError, TensorType, broadcast_shapes
+from graphc.ops import builders as b
+from graphc.ops.registry import EvalContext, OpDef, OpKind, register
+
+
+def _same_type(types: Sequence[TensorType], attrs: Mapping[str, Any]) -> TensorType:
+    return types[0]
+
+
+def _broadcast_type(types: Sequence[TensorType], attrs: Mapping[str, Any]) -> TensorType:
+    for t in types[1:]:
+        if t.dtype != types[0].dtype:
+            raise ShapeError(f"dtype mismatch: {types[0].dtype} vs {t.dtype}")
+    return TensorType(broadcast_shapes(*(t.shape for t in types)), types[0].dtype)
+
+
+def _unary(name: str, fn: Callable[[np.ndarray], np.ndarray], grad: Any, doc: str) -> OpDef:
+    return register(
+        OpDef(name, OpKind.ELEMENTWISE, 1, _same_type, lambda attrs, ctx, x: fn(x), grad, doc)
+    )
+
+
+def _binary(name: str, fn: Callable[[np.ndarray, np.ndarray], np.ndarray], grad: Any, doc: str) -> OpDef:
+    return register(
+        OpDef(name, OpKind.ELEMENTWISE, 2, _broadcast_type, lambda attrs, ctx, x, y: fn(x, y), grad, doc)
+    )
+
+
+BinaryFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+def _mask(fn: BinaryFn) -> BinaryFn:
+    return lambda x, y: fn(x, y).astype(np.result_type(x, y))
+
+
+def _stable_sigmoid(x: np.ndarray) -> np.ndarray:
+    with np.errstate(over="ignore"):
+        return (1.0 / (1.0 + np.exp(-x))).astype(x.dtype)
+
+
+def _both(node: Node, grad: Node, ga: Node, gb: Node) -> list[Node]:
+    a, c = node.inputs
+    return [b.unbroadcast(ga, a.shape), b.unbroadcast(gb, c.shape)]
+
+
+NEG = _unary("neg", np.negative, lambda n, g: [-g], "-x")
+EXP = _unary("exp", np.exp, lambda n, g: [g * n], "e**x")
+LOG = _unary("log", np.log, lambda n, g: [g / n.inputs[0]], "natural log")
+TANH = _unary("tanh", np.tanh, lambda n, g: [g * (1.0 - n * n)], "hyperbolic tangent")
+SIGMOID = _unary("sigmoid", _stable_sigmoid, lambda n, g: [g * n * (1.0 - n)], "1/(1+e**-x)")
+ABS = _unary("abs", np.abs, lambda n, g: [g * b.sign(n.inputs[0])], "|x|")
+SQRT = _unary("sqrt", np.sqrt, lambda n, g: [g / (n * 2.0)], "square root")
+SIGN = _unary("sign", np.sign, None, "-1, 0 or 1; no gradient")
+
+ADD = _binary("add", np.add, lambda n, g: _both(n, g, g, g), "a+b")
+SUB = _binary("sub", np.subtract, lambda n, g: _both(n, g, g, -g), "a-b")
+MUL = _binary("mul", np.multiply, lambda n, g: _both(n, g, g * n.inputs[1], g * n.inputs[0]), "a*b")
+DIV = _binary(
+    "div", np.divide, lambda n, g: _both(n, g, g / n.inputs[1], -(g * n) / n.inputs[1]), "a/b"
+)
+
+
+def _max_grad(n: Node, g: Node) -> list[Node]:
+    a_wins = b.greater_equal(n.inputs[0], n.inputs[1])
+    return _both(n, g, b.select(a_wins, g, 0.0), b.select(a_wins, 0.0, g))
+
+
+def _min_grad(n: Node, g: Node) -> list[Node]:
+    b_wins = b.greater(n.inputs[0], n.inputs[1])
+    return _both(n, g, b.select(b_wins, 0.0, g), b.select(b_wins, g, 0.0))
+
+
+MAXIMUM = _binary("maximum", np.maximum, _max_grad, "larger of a and b; ties send the gradient to a")
+MINIMUM = _binary("minimum", np.minimum, _min_grad, "smaller of a and b; ties send the gradient to a")
+GREATER = _binary("greater", _mask(np.greater), None, "1.0 where a>b else 0.0")
+GREATER_EQUAL = _binary("greater_equal", _mask(np.greater_equal), None, "1.0 where a>=b else 0.0")
+EQUAL = _binary("equal", _mask(np.equal), None, "1.0 where a==b else 0.0")
+
+
+def _select_reference(
+    attrs: Mapping[str, Any], ctx: EvalContext, c: np.ndarray, x: np.ndarray, y: np.ndarray
+) -> np.ndarray:
+    return np.where(c != 0, x, y).astype(np.result_type(x, y))
+
+
+def _select_grad(n: Node, g: Node) -> list[Node | None]:
+    cond, x, y = n.inputs
+    return [
+        None,
+        b.unbroadcast(b.select(cond, g, 0.0), x.shape),
+        b.unbroadcast(b.select(cond, 0.0, g), y.shape),
+    ]
+
+
+SELECT = register(
+    OpDef("select", OpKind.ELEMENTWISE, 3, _broadcast_type, _select_reference, _select_grad,
+          "x where cond != 0 else y")
+)

@@ -1,0 +1,52 @@
+"""Counter-based random numbers: the same bits in numpy and in native code."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from graphc.ir.types import ShapeError, TensorType
+from graphc.ops.registry import EvalContext, OpDef, OpKind, register
+
+GOLDEN = 0x9E3779B9
+STREAM_MIX = 0x85EBCA77
+MIX1 = 0x85EBCA6B
+MIX2 = 0xC2B2AE35
+
+
+def fmix32(h: np.ndarray) -> np.ndarray:
+    """MurmurHash3's finalizer: a bijection on uint32 with good avalanche."""
+    h = h ^ (h >> np.uint32(16))
+    h = h * np.uint32(MIX1)
+    h = h ^ (h >> np.uint32(13))
+    h = h * np.uint32(MIX2)
+    return h ^ (h >> np.uint32(16))
+
+
+def uniform_bits(seed: int, stream: int, count: int) -> np.ndarray:
+    """uint32 hash of each element index under the key (seed, stream)."""
+    key = fmix32(np.array([(seed * GOLDEN + stream * STREAM_MIX) & 0xFFFFFFFF], dtype=np.uint32))
+    index = np.arange(count, dtype=np.uint32)
+    return fmix32(index * np.uint32(GOLDEN) + key)
+
+
+def _infer(types: Sequence[TensorType], attrs: Mapping[str, Any]) -> TensorType:
+    (seed,) = types
+    if seed.shape != ():
+        raise ShapeError(f"random_uniform seed must be a scalar, got {seed}")
+    return TensorType(tuple(attrs["shape"]), seed.dtype)
+
+
+def _reference(attrs: Mapping[str, Any], ctx: EvalContext, seed: np.ndarray) -> np.ndarray:
+    shape = TensorType(tuple(attrs["shape"])).concrete(ctx.batch)
+    count = int(np.prod(shape))
+    bits = uniform_bits(int(seed), attrs["stream"], count)
+    return ((bits >> np.uint32(8)).astype(np.float64) * 2.0**-24).astype(ctx.dtype).reshape(shape)
+
+
+RANDOM_UNIFORM = register(
+    OpDef("random_uniform", OpKind.RANDOM, 1, _infer, _reference, None,
+          "uniform [0,1) in steps of 2**-24 from fmix32(index*golden + fmix32(seed*golden + stream*mix))")
+)
