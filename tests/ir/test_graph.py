@@ -1,0 +1,70 @@
+"""Graph construction, verification, printing and rebuilding."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from graphc.interpreter import evaluate
+from graphc.ir import Graph, GraphError, ShapeError, TensorType, broadcast_shapes, format_graph, verify
+from graphc.ir.rewrite import rebuild
+from graphc.ops import builders as b
+
+
+def _mlp() -> Graph:
+    graph = Graph("mlp")
+    x = graph.input("x", TensorType((None, 4)))
+    w = graph.state("w", TensorType((4, 2)), trainable=True)
+    with graph.scope(layer="dense"):
+        y = b.tanh(b.matmul(x, w) + 1.0)
+    graph.outputs["y"] = y
+    graph.updates["w"] = w * 0.5
+    return graph
+
+
+def test_types_and_broadcasting() -> None:
+    t = TensorType((None, 3))
+    assert t.has_batch and t.static_numel == 3 and t.numel(5) == 15 and str(t) == "f32[N,3]"
+    assert broadcast_shapes((None, 1), (1, 4)) == (None, 4)
+    assert broadcast_shapes((None, 3), ()) == (None, 3)
+    with pytest.raises(ShapeError):
+        broadcast_shapes((None, 3), (5, 3))
+    with pytest.raises(ShapeError):
+        TensorType((3,), "int8")
+
+
+def test_verify_accepts_built_graphs_and_rejects_broken_ones() -> None:
+    graph = _mlp()
+    verify(graph)
+    graph.updates["w"] = graph.outputs["y"]
+    with pytest.raises(GraphError, match="update of 'w'"):
+        verify(graph)
+    other = _mlp()
+    other.nodes.reverse()
+    with pytest.raises(GraphError, match="before it is defined"):
+        verify(other)
+
+
+def test_printer_names_ops_types_and_layers() -> None:
+    text = format_graph(_mlp())
+    assert "matmul(%0, %1)" in text and "f32[N,2]" in text and "# dense" in text
+    assert "update w <- " in text
+
+
+def test_rebuild_preserves_semantics_and_interface() -> None:
+    graph = _mlp()
+    copy = rebuild(graph)
+    verify(copy)
+    assert list(copy.inputs) == ["x"] and list(copy.states) == ["w"]
+    feeds = {"x": np.arange(8.0).reshape(2, 4) / 8}
+    state = {"w": np.ones((4, 2))}
+    assert all(np.allclose(a, b_) for a, b_ in zip(evaluate(graph, feeds, state)[0].values(),
+                                                  evaluate(copy, feeds, state)[0].values(), strict=True))
+    assert copy.outputs["y"].layer == "dense"
+
+
+def test_nodes_from_another_graph_are_rejected() -> None:
+    one, two = Graph(), Graph()
+    x = one.input("x", TensorType((2,)))
+    with pytest.raises(ValueError, match="another graph"):
+        two.add("neg", [x])

@@ -1,0 +1,95 @@
+"""One or more small graphs per primitive op, shared by the op, gradient and codegen tests.
+
+Each case names the op it exercises, its operand shapes (None = batch), a function that
+records the op into a graph, and how to draw operand values (positive, away from ties...).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from graphc.ir.graph import Graph, Node
+from graphc.ir.types import Dim, TensorType
+from graphc.ops import builders as b
+
+
+@dataclass(frozen=True)
+class OpCase:
+    op: str
+    shapes: Sequence[tuple[Dim, ...]]
+    record: Callable[..., Node]
+    draw: str = "normal"  # normal | positive | mask | classes
+    differentiable: bool = True
+    label: str = ""
+
+    @property
+    def id(self) -> str:
+        return f"{self.op}-{self.label}" if self.label else self.op
+
+
+def _unary(op: str, draw: str = "normal", differentiable: bool = True) -> OpCase:
+    return OpCase(op, [(None, 3)], lambda x: b.unary(op, x), draw, differentiable)
+
+
+def _binary(op: str, shapes: Sequence[tuple[Dim, ...]], label: str, differentiable: bool = True) -> OpCase:
+    return OpCase(op, shapes, lambda x, y: b.binary(op, x, y), "normal", differentiable, label)
+
+
+CASES: list[OpCase] = [
+    _unary("neg"), _unary("exp"), _unary("log", "positive"), _unary("tanh"), _unary("sigmoid"),
+    _unary("abs"), _unary("sqrt", "positive"), _unary("sign", differentiable=False),
+    *[_binary(op, [(None, 3), (3,)], "row") for op in ("add", "sub", "mul", "maximum", "minimum")],
+    *[_binary(op, [(None, 1), (1, 4)], "outer") for op in ("add", "mul")],
+    _binary("div", [(None, 3), (None, 3)], "same"),
+    *[_binary(op, [(None, 3), (3,)], "row", differentiable=False)
+      for op in ("greater", "greater_equal", "equal")],
+    OpCase("select", [(None, 3), (None, 3), (3,)], lambda c, x, y: b.select(c, x, y), "mask_first"),
+    OpCase("reduce_sum", [(None, 4)], lambda x: b.reduce_sum(x, [1]), label="rows"),
+    OpCase("reduce_sum", [(None, 4)], lambda x: b.reduce_sum(x, [0], keepdims=True), label="batch-keep"),
+    OpCase("reduce_sum", [(None, 2, 3)], lambda x: b.reduce_sum(x, [0, 2]), label="two-axes"),
+    OpCase("reduce_max", [(None, 5)], lambda x: b.reduce_max(x, [1], keepdims=True), label="rows"),
+    OpCase("reduce_max", [(None, 5)], lambda x: b.reduce_max(x, [0]), label="batch"),
+    OpCase("argmax", [(None, 5)], lambda x: b.argmax(x, -1), differentiable=False),
+    *[OpCase("matmul", [sa, sb], lambda x, y, ta=ta, tb=tb: b.matmul(x, y, ta, tb), label=f"{ta:d}{tb:d}")
+      for ta, tb, sa, sb in [(False, False, (None, 3), (3, 4)), (True, False, (None, 3), (None, 4)),
+                             (False, True, (None, 3), (4, 3)), (True, True, (3, 5), (4, 3))]],
+    OpCase("reshape", [(None, 2, 3)], lambda x: b.reshape(x, (None, 6))),
+    OpCase("transpose", [(None, 2, 3)], lambda x: b.transpose(x, (0, 2, 1))),
+    OpCase("broadcast_to", [(1, 3)], lambda x: b.broadcast_to(x, (None, 3))),
+    OpCase("one_hot", [(None,)], lambda x: b.one_hot(x, 4), "classes", differentiable=False),
+    OpCase("random_uniform", [()], lambda s: b.random_uniform(s, (None, 7), stream=3), "seed",
+           differentiable=False),
+    OpCase("batch_size", [(None, 2)], lambda x: x * b.batch_size(x.graph), label="scaled"),
+    OpCase("constant", [(None, 2)], lambda x: x + x.graph.constant(np.array([0.5, -2.0]))),
+]
+
+
+def build(case: OpCase) -> Graph:
+    graph = Graph(case.id)
+    args = [graph.input(f"in{i}", TensorType(shape)) for i, shape in enumerate(case.shapes)]
+    graph.outputs["out"] = case.record(*args)
+    return graph
+
+
+def draw(case: OpCase, batch: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    feeds = {}
+    for i, shape in enumerate(case.shapes):
+        concrete = TensorType(shape).concrete(batch)
+        if case.draw == "positive":
+            value = rng.uniform(0.5, 2.0, concrete)
+        elif case.draw == "mask_first" and i == 0:
+            value = (rng.uniform(size=concrete) > 0.5).astype(np.float64)
+        elif case.draw == "classes":
+            value = rng.integers(0, 4, concrete).astype(np.float64)
+        elif case.draw == "seed":
+            value = np.array(float(rng.integers(0, 1000)))
+        else:
+            # Spread values so that no two are within finite-difference reach of a tie or a kink.
+            value = rng.permutation(np.linspace(-2.0, 2.0, int(np.prod(concrete)) or 1))[
+                : int(np.prod(concrete))].reshape(concrete) + rng.uniform(-0.01, 0.01, concrete)
+            value[np.abs(value) < 0.05] += 0.1
+        feeds[f"in{i}"] = value
+    return feeds

@@ -1,0 +1,100 @@
+"""Every op: shape rules, reference semantics, gradients against central finite differences."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from graphc.interpreter import evaluate
+from graphc.ir import ShapeError, TensorType
+from graphc.ir.graph import Graph
+from graphc.ops import all_ops
+from graphc.ops import builders as b
+from graphc.ops.random import uniform_bits
+from graphc.passes.autodiff import gradients
+from tests.ops.op_cases import CASES, build, draw
+
+
+def test_every_op_has_a_case() -> None:
+    assert {c.op for c in CASES} >= set(all_ops()) - {"input", "state"}
+
+
+def test_every_differentiable_case_has_a_gradient_rule() -> None:
+    for case in CASES:
+        has_rule = all_ops()[case.op].gradient is not None
+        if case.differentiable and case.op not in ("batch_size", "constant"):
+            assert has_rule, case.op
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c.differentiable], ids=lambda c: c.id)
+def test_gradient_matches_finite_differences(case) -> None:
+    rng = np.random.default_rng(7)
+    graph = build(case)
+    weights = graph.input("weights", TensorType(graph.outputs["out"].shape))
+    loss = b.reduce_sum(graph.outputs["out"] * weights)
+    graph.outputs["loss"] = loss
+    inputs = list(graph.inputs.values())[: len(case.shapes)]
+    for i, grad in enumerate(gradients(loss, inputs)):
+        graph.outputs[f"grad{i}"] = grad
+    feeds = draw(case, batch=3, rng=rng)
+    feeds["weights"] = rng.normal(size=graph.outputs["out"].type.concrete(3))
+    outputs, _ = evaluate(graph, feeds, dtype=np.float64)
+    eps = 1e-6
+    for i in range(len(case.shapes)):
+        if case.draw == "mask_first" and i == 0:
+            continue
+        numeric = np.zeros_like(feeds[f"in{i}"])
+        for index in np.ndindex(numeric.shape):
+            for sign in (1.0, -1.0):
+                shifted = dict(feeds)
+                shifted[f"in{i}"] = feeds[f"in{i}"].copy()
+                shifted[f"in{i}"][index] += sign * eps
+                numeric[index] += sign * evaluate(graph, shifted, dtype=np.float64)[0]["loss"] / (2 * eps)
+        np.testing.assert_allclose(outputs[f"grad{i}"], numeric, rtol=1e-5, atol=1e-6,
+                                   err_msg=f"{case.id}: gradient of operand {i}")
+
+
+def test_reference_semantics_of_selected_ops() -> None:
+    graph = Graph()
+    x = graph.input("x", TensorType((None, 3)))
+    graph.outputs["max"] = b.reduce_max(x, [1])
+    graph.outputs["argmax"] = b.argmax(x)
+    graph.outputs["mean"] = b.reduce_mean(x)
+    graph.outputs["hot"] = b.one_hot(b.argmax(x), 3)
+    value = np.array([[1.0, 5.0, 5.0], [-1.0, -3.0, -2.0]])
+    out, _ = evaluate(graph, {"x": value})
+    np.testing.assert_array_equal(out["max"], [5.0, -1.0])
+    np.testing.assert_array_equal(out["argmax"], [1.0, 0.0])  # first maximum wins
+    np.testing.assert_allclose(out["mean"], value.mean())
+    np.testing.assert_array_equal(out["hot"], [[0, 1, 0], [1, 0, 0]])
+
+
+def test_random_uniform_is_deterministic_and_uniform() -> None:
+    graph = Graph()
+    seed = graph.input("seed", TensorType(()))
+    graph.outputs["u"] = b.random_uniform(seed, (None, 1000), stream=1)
+    graph.outputs["v"] = b.random_uniform(seed, (None, 1000), stream=2)
+    first, _ = evaluate(graph, {"seed": np.array(5.0)}, batch=10)
+    again, _ = evaluate(graph, {"seed": np.array(5.0)}, batch=10)
+    other, _ = evaluate(graph, {"seed": np.array(6.0)}, batch=10)
+    np.testing.assert_array_equal(first["u"], again["u"])
+    assert not np.array_equal(first["u"], other["u"])
+    assert not np.array_equal(first["u"], first["v"])
+    u = first["u"]
+    assert 0.0 <= u.min() and u.max() < 1.0
+    assert abs(u.mean() - 0.5) < 0.01 and abs(u.var() - 1 / 12) < 0.005
+    bits = uniform_bits(5, 1, 4)
+    assert bits.dtype == np.uint32 and len(set(bits.tolist())) == 4
+
+
+@pytest.mark.parametrize("build_bad, message", [
+    (lambda g: b.matmul(g.input("a", TensorType((None, 3))), g.input("b", TensorType((4, 2)))), "inner"),
+    (lambda g: g.input("a", TensorType((None, 3))) + g.input("b", TensorType((4,))), "broadcast"),
+    (lambda g: b.reshape(g.input("a", TensorType((None, 3))), (None, 4)), "element count"),
+    (lambda g: b.transpose(g.input("a", TensorType((None, 3))), (0, 0)), "permutation"),
+    (lambda g: b.reduce_sum(g.input("a", TensorType((None, 3))), [0]).graph.add(
+        "reduce_sum", [g.inputs["a"]], {"axes": (5,), "keepdims": False}), "out of range"),
+])
+def test_shape_rules_reject_bad_graphs(build_bad, message) -> None:
+    with pytest.raises(ShapeError, match=message):
+        build_bad(Graph())
