@@ -1,0 +1,69 @@
+"""LLVM code generation: programs (Graphs) -> one object file, a shared library and a manifest."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from llvmlite import ir
+
+import graphc
+from graphc.codegen.link import LinkError, link_shared
+from graphc.codegen.program import ConstantPool, emit_program
+from graphc.codegen.target import compile_ir, target_spec
+from graphc.ir.graph import Graph
+from graphc.ir.verify import verify
+
+__all__ = ["CompiledObject", "LinkError", "build_library", "compile_programs"]
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+@dataclass
+class CompiledObject:
+    """The object code, its manifest and the LLVM IR it was compiled from (before optimization)."""
+
+    object_code: bytes
+    manifest: dict[str, Any]
+    llvm_ir: str
+
+
+def compile_programs(programs: Mapping[str, Graph], *, cpu: str | None = None) -> CompiledObject:
+    """Lower every program into one LLVM module and compile it at O3 for `cpu` (default: host)."""
+    if not programs:
+        raise ValueError("compile_programs needs at least one program")
+    spec = target_spec(cpu)
+    module = ir.Module(name="graphc")
+    module.triple = spec.triple
+    pool = ConstantPool(module)
+    entries = {}
+    for name, graph in programs.items():
+        if not isinstance(name, str) or not _NAME.match(name):
+            raise ValueError(f"program name {name!r} is not a C identifier")
+        verify(graph)
+        entries[name] = emit_program(module, name, graph, pool)
+    text = str(module)
+    object_code, _ = compile_ir(text, spec)
+    manifest = {"graphc_version": graphc.__version__, "target": spec.as_dict(), "programs": entries}
+    return CompiledObject(object_code, manifest, text)
+
+
+def build_library(
+    programs: Mapping[str, Graph], out_dir: str | Path, *, name: str = "model", cpu: str | None = None
+) -> Path:
+    """Write <name>.o, lib<name>.so and <name>.manifest.json into out_dir; returns the .so path."""
+    if not _NAME.match(name):
+        raise ValueError(f"library name {name!r} is not a C identifier")
+    compiled = compile_programs(programs, cpu=cpu)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    object_path = out / f"{name}.o"
+    so_path = out / f"lib{name}.so"
+    object_path.write_bytes(compiled.object_code)
+    link_shared(object_path, so_path)
+    (out / f"{name}.manifest.json").write_text(json.dumps(compiled.manifest, indent=2))
+    return so_path

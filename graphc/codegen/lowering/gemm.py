@@ -1,0 +1,193 @@
+"""matmul: a cache-blocked GEMM on explicit 16-wide float vectors, all four transpose cases.
+
+C (M x N) = op(A) @ op(B). Columns are split in blocks of NC and the depth in blocks of
+KC so a B block stays in L2; inside a block, tiles of MR rows x (NV*16) columns keep their
+accumulators in vector registers over the depth loop, broadcasting one element of A per
+row and loading contiguous 16-column vectors of B. The column tail uses masked loads and
+stores. With transpose_b, each B block is first packed into scratch as KC x NC rows so the
+inner loop still reads contiguous columns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from llvmlite import ir
+
+from graphc.codegen.context import KernelContext
+from graphc.codegen.llvm_util import (
+    F32,
+    I1,
+    I32,
+    I64,
+    PTR,
+    VOID,
+    counted_loop,
+    element_ptr,
+    i64,
+    loop_with_carry,
+)
+from graphc.codegen.lowering.registry import kernel_lowering
+from graphc.ir.graph import Node
+
+VEC = 16
+MR = 4
+NV = 4
+KC = 256
+NC = 256
+V16 = ir.VectorType(F32, VEC)
+MASK = ir.VectorType(I1, VEC)
+
+Offset = Callable[[ir.Value, ir.Value], ir.Value]
+
+
+def _scratch_bytes(node: Node) -> int:
+    return KC * NC * 4 if node.attrs["transpose_b"] else 0
+
+
+@dataclass
+class _Block:
+    """Addressing of one (column block, depth block) step."""
+
+    a: ir.Value
+    a_off: Offset          # (row, k) -> element offset in a
+    b: ir.Value
+    b_off: Offset          # (k, column) -> element offset in b
+    c: ir.Value
+    ldc: ir.Value
+    k0: ir.Value
+    kb: ir.Value
+    first: ir.Value        # i1: this is the first depth block, so C starts from zero
+
+
+@kernel_lowering("matmul", scratch_bytes=_scratch_bytes)
+def _matmul(ctx: KernelContext, node: Node) -> None:
+    bld = ctx.builder
+    a_node, b_node = node.inputs
+    ta, tb = node.attrs["transpose_a"], node.attrs["transpose_b"]
+    m_dim, n_dim = ctx.dim(node.shape[0]), ctx.dim(node.shape[1])
+    k_dim = ctx.dim(a_node.shape[0] if ta else a_node.shape[1])
+    a, b, c = ctx.ptr(a_node), ctx.ptr(b_node), ctx.ptr(node)
+
+    def a_off(row: ir.Value, k: ir.Value) -> ir.Value:
+        return bld.add(bld.mul(k, m_dim), row) if ta else bld.add(bld.mul(row, k_dim), k)
+
+    with counted_loop(bld, n_dim, step=NC, name="jc") as jc:
+        nc = _min(bld, i64(NC), bld.sub(n_dim, jc))
+        with counted_loop(bld, k_dim, step=KC, name="kc") as kc:
+            kb = _min(bld, i64(KC), bld.sub(k_dim, kc))
+            if tb:
+                _pack_transposed(ctx, b, k_dim, jc, nc, kc, kb)
+
+                def b_off(k: ir.Value, col: ir.Value, kc: ir.Value = kc, jc: ir.Value = jc,
+                          nc: ir.Value = nc) -> ir.Value:
+                    return bld.add(bld.mul(bld.sub(k, kc), nc), bld.sub(col, jc))
+
+                b_base = ctx.scratch
+            else:
+
+                def b_off(k: ir.Value, col: ir.Value) -> ir.Value:
+                    return bld.add(bld.mul(k, n_dim), col)
+
+                b_base = b
+            first = bld.icmp_signed("==", kc, i64(0))
+            block = _Block(a, a_off, b_base, b_off, c, n_dim, kc, kb, first)
+            _rows(ctx, block, m_dim, jc, nc)
+
+
+def _min(bld: ir.IRBuilder, x: ir.Value, y: ir.Value) -> ir.Value:
+    return bld.select(bld.icmp_signed("<", x, y), x, y)
+
+
+def _round_down(bld: ir.IRBuilder, x: ir.Value, multiple: int) -> ir.Value:
+    return bld.sub(x, bld.urem(x, i64(multiple)))
+
+
+def _pack_transposed(
+    ctx: KernelContext, b: ir.Value, k_dim: ir.Value, jc: ir.Value, nc: ir.Value, kc: ir.Value, kb: ir.Value
+) -> None:
+    """scratch[kk, jj] = B[jc + jj, kc + kk] for the block, rows of length nc."""
+    bld = ctx.builder
+    with counted_loop(bld, nc, name="pj") as jj:
+        row = bld.add(bld.mul(bld.add(jc, jj), k_dim), kc)
+        with counted_loop(bld, kb, name="pk") as kk:
+            value = bld.load(element_ptr(bld, b, bld.add(row, kk)), typ=F32)
+            bld.store(value, element_ptr(bld, ctx.scratch, bld.add(bld.mul(kk, nc), jj)))
+
+
+def _rows(ctx: KernelContext, blk: _Block, m_dim: ir.Value, jc: ir.Value, nc: ir.Value) -> None:
+    bld = ctx.builder
+    m_full = _round_down(bld, m_dim, MR)
+    with counted_loop(bld, m_full, step=MR, name="i") as i:
+        _columns(ctx, blk, i, MR, jc, nc)
+    with counted_loop(bld, m_dim, start=m_full, name="ir") as i:
+        _columns(ctx, blk, i, 1, jc, nc)
+
+
+def _columns(ctx: KernelContext, blk: _Block, row: ir.Value, mr: int, jc: ir.Value, nc: ir.Value) -> None:
+    bld = ctx.builder
+    end = bld.add(jc, nc)
+    wide_end = bld.add(jc, _round_down(bld, nc, NV * VEC))
+    vec_end = bld.add(jc, _round_down(bld, nc, VEC))
+    with counted_loop(bld, wide_end, start=jc, step=NV * VEC, name="jw") as j:
+        _tile(ctx, blk, row, mr, j, NV, None)
+    with counted_loop(bld, vec_end, start=wide_end, step=VEC, name="jv") as j:
+        _tile(ctx, blk, row, mr, j, 1, None)
+    rest = bld.sub(end, vec_end)
+    with bld.if_then(bld.icmp_signed(">", rest, i64(0))):
+        lanes = ir.Constant(ir.VectorType(I64, VEC), list(range(VEC)))
+        mask = bld.icmp_signed("<", lanes, _splat(bld, rest, I64))
+        _tile(ctx, blk, row, mr, vec_end, 1, mask)
+
+
+def _splat(bld: ir.IRBuilder, value: ir.Value, etype: ir.Type) -> ir.Value:
+    vtype = ir.VectorType(etype, VEC)
+    one = bld.insert_element(ir.Constant(vtype, None), value, ir.Constant(I32, 0))
+    return bld.shuffle_vector(one, ir.Constant(vtype, None), ir.Constant(ir.VectorType(I32, VEC), [0] * VEC))
+
+
+def _load(ctx: KernelContext, base: ir.Value, offset: ir.Value, mask: ir.Value | None) -> ir.Value:
+    bld = ctx.builder
+    ptr = element_ptr(bld, base, offset)
+    if mask is None:
+        return bld.load(ptr, typ=V16, align=4)
+    fn = ctx.intrinsic("llvm.masked.load.v16f32.p0", V16, [PTR, MASK, V16])
+    return bld.call(fn, [ptr, mask, ir.Constant(V16, None)])
+
+
+def _store(
+    ctx: KernelContext, value: ir.Value, base: ir.Value, offset: ir.Value, mask: ir.Value | None
+) -> None:
+    bld = ctx.builder
+    ptr = element_ptr(bld, base, offset)
+    if mask is None:
+        bld.store(value, ptr, align=4)
+    else:
+        bld.call(ctx.intrinsic("llvm.masked.store.v16f32.p0", VOID, [V16, PTR, MASK]), [value, ptr, mask])
+
+
+def _tile(
+    ctx: KernelContext, blk: _Block, row: ir.Value, mr: int, col: ir.Value, nv: int, mask: ir.Value | None
+) -> None:
+    """C[row:row+mr, col:col+16*nv] (+)= A[rows, k-block] @ B[k-block, cols], accumulated in registers."""
+    bld = ctx.builder
+    rows = [row if r == 0 else bld.add(row, i64(r)) for r in range(mr)]
+    cols = [col if v == 0 else bld.add(col, i64(VEC * v)) for v in range(nv)]
+    c_offs = [[bld.add(bld.mul(r, blk.ldc), cv) for cv in cols] for r in rows]
+    zero = ir.Constant(V16, [0.0] * VEC)
+    init = [bld.select(blk.first, zero, _load(ctx, blk.c, off, mask)) for offs in c_offs for off in offs]
+    fma = ctx.intrinsic("llvm.fma.v16f32", V16, [V16, V16, V16])
+    k_end = bld.add(blk.k0, blk.kb)
+    with loop_with_carry(bld, k_end, init, start=blk.k0, name="k") as (k, acc, nxt, result):
+        bvecs = [_load(ctx, blk.b, blk.b_off(k, cv), mask) for cv in cols]
+        for r in range(mr):
+            a = bld.load(element_ptr(bld, blk.a, blk.a_off(rows[r], k)), typ=F32)
+            av = _splat(bld, a, F32)
+            for v in range(nv):
+                nxt.append(bld.call(fma, [av, bvecs[v], acc[r * nv + v]]))
+    for r in range(mr):
+        for v in range(nv):
+            _store(ctx, result[r * nv + v], blk.c, c_offs[r][v], mask)
+
+

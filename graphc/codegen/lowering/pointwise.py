@@ -1,0 +1,196 @@
+"""One loop nest over an output shape whose body evaluates a small scalar expression tree.
+
+A pointwise kernel is any group of SCALAR nodes with outputs of one shape (the iteration
+space). Each node is placed in the iteration space by a map from its own axes to iteration
+axes; an operand's placement follows from its consumer's and the consumer's access map
+(numpy broadcasting, a transpose, one_hot's trailing axis). Every memory access and every
+index an op asks for is then an affine function of the loop counters: a stride vector.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from llvmlite import ir
+
+from graphc.codegen.affine import ZERO, Sym, coalesce, contiguous_strides
+from graphc.codegen.context import KernelContext
+from graphc.codegen.kernels import Kernel
+from graphc.codegen.llvm_util import F32, counted_loop, element_ptr, f32, i64
+from graphc.codegen.lowering.registry import Lowering, get_lowering
+from graphc.ir.graph import Node
+
+Placement = tuple[int | None, ...]
+
+
+def broadcast_access(node: Node, operand: int) -> Sequence[int]:
+    """Numpy broadcasting: operand axes align with the node's trailing axes."""
+    lead = node.type.rank - node.inputs[operand].type.rank
+    return [lead + a for a in range(node.inputs[operand].type.rank)]
+
+
+def is_immediate(node: Node) -> bool:
+    """Values emitted inline instead of loaded: scalar constants and the batch size."""
+    if node.op == "batch_size":
+        return True
+    return node.op == "constant" and node.attrs["value"].size == 1
+
+
+@dataclass
+class Load:
+    node: Node
+    stream: int
+
+
+@dataclass
+class Immediate:
+    node: Node
+
+
+@dataclass
+class Apply:
+    node: Node
+    lowering: Lowering
+    args: list[Expr]
+    streams: list[int] = field(default_factory=list)
+
+
+Expr = Load | Immediate | Apply
+
+
+class PointwisePlan:
+    """The expression DAG of a pointwise kernel and the stride vectors it addresses."""
+
+    def __init__(self, kernel: Kernel) -> None:
+        shape = kernel.outputs[0].shape
+        for out in kernel.outputs:
+            if out.shape != shape:
+                raise ValueError(f"pointwise kernel outputs differ in shape: {out.shape} vs {shape}")
+        self.kernel = kernel
+        self.shape = shape
+        self.streams: list[tuple[Sym, ...]] = []
+        self._inside = set(kernel.nodes)
+        self._memo: dict[tuple[Node, Placement], Expr] = {}
+        identity: Placement = tuple(None if d == 1 else i for i, d in enumerate(shape))
+        self.output_stream = self._stream(contiguous_strides(shape), identity)
+        self.roots = [self._expr(out, identity) for out in kernel.outputs]
+
+    def aligned_inputs(self) -> set[Node]:
+        """Kernel inputs read only at the element being written: safe to overwrite in place."""
+        aligned: set[Node] = set()
+        misaligned: set[Node] = set()
+        for expr in self._memo.values():
+            if isinstance(expr, Load):
+                (aligned if expr.stream == self.output_stream else misaligned).add(expr.node)
+        return aligned - misaligned
+
+    def _stream(self, own_strides: Sequence[Sym], placement: Placement) -> int:
+        vector = [ZERO] * len(self.shape)
+        for stride, axis in zip(own_strides, placement, strict=True):
+            if axis is not None:
+                vector[axis] = stride
+        key = tuple(vector)
+        if key not in self.streams:
+            self.streams.append(key)
+        return self.streams.index(key)
+
+    def _expr(self, node: Node, placement: Placement) -> Expr:
+        key = (node, placement)
+        if key in self._memo:
+            return self._memo[key]
+        expr: Expr
+        if node not in self._inside:
+            if is_immediate(node):
+                expr = Immediate(node)
+            else:
+                expr = Load(node, self._stream(contiguous_strides(node.shape), placement))
+        else:
+            lowering = get_lowering(node.op)
+            args = []
+            for i, src in enumerate(node.inputs):
+                access = (lowering.access or broadcast_access)(node, i)
+                src_place = tuple(
+                    None if src.shape[a] == 1 else placement[access[a]] for a in range(src.type.rank)
+                )
+                args.append(self._expr(src, src_place))
+            streams = [self._stream(s, placement) for s in (lowering.index_streams or _none)(node)]
+            expr = Apply(node, lowering, args, streams)
+        self._memo[key] = expr
+        return expr
+
+
+def _none(node: Node) -> list[tuple[Sym, ...]]:
+    return []
+
+
+@dataclass
+class ScalarSite:
+    """What a scalar lowering sees: the builder, N, and the offsets of its index streams."""
+
+    builder: ir.IRBuilder
+    batch: ir.Value
+    offsets: list[ir.Value]
+    streams: list[int]
+
+    @property
+    def module(self) -> ir.Module:
+        return self.builder.module
+
+    def index(self, k: int) -> ir.Value:
+        return self.offsets[self.streams[k]]
+
+
+def emit_pointwise(ctx: KernelContext, kernel: Kernel) -> None:
+    plan = PointwisePlan(kernel)
+    nest = coalesce([Sym.dim(d) for d in plan.shape], plan.streams)
+    offsets: list[ir.Value] = [i64(0)] * len(plan.streams)
+    _nest(ctx, plan, nest.sizes, nest.strides, 0, offsets)
+
+
+def _nest(
+    ctx: KernelContext, plan: PointwisePlan, sizes: Sequence[Sym], strides: Sequence[Sequence[Sym]],
+    level: int, offsets: list[ir.Value],
+) -> None:
+    builder = ctx.builder
+    if level == len(sizes):
+        _body(ctx, plan, offsets)
+        return
+    with counted_loop(builder, ctx.sym(sizes[level]), name=f"p{level}") as index:
+        inner = list(offsets)
+        for s, vector in enumerate(strides):
+            stride = vector[level]
+            if stride.is_zero:
+                continue
+            step = index if stride.is_one else builder.mul(index, ctx.sym(stride))
+            inner[s] = builder.add(offsets[s], step)
+        _nest(ctx, plan, sizes, strides, level + 1, inner)
+
+
+def _body(ctx: KernelContext, plan: PointwisePlan, offsets: list[ir.Value]) -> None:
+    builder = ctx.builder
+    values: dict[int, ir.Value] = {}
+
+    def evaluate(expr: Expr) -> ir.Value:
+        if id(expr) in values:
+            return values[id(expr)]
+        if isinstance(expr, Load):
+            ptr = element_ptr(builder, ctx.ptr(expr.node), offsets[expr.stream])
+            value = builder.load(ptr, typ=F32)
+        elif isinstance(expr, Immediate):
+            value = _immediate(ctx, expr.node)
+        else:
+            args = [evaluate(a) for a in expr.args]
+            site = ScalarSite(builder, ctx.batch, offsets, expr.streams)
+            value = expr.lowering.emit(site, expr.node, args)
+        values[id(expr)] = value
+        return value
+
+    for out, root in zip(plan.kernel.outputs, plan.roots, strict=True):
+        builder.store(evaluate(root), element_ptr(builder, ctx.ptr(out), offsets[plan.output_stream]))
+
+
+def _immediate(ctx: KernelContext, node: Node) -> ir.Value:
+    if node.op == "batch_size":
+        return ctx.builder.sitofp(ctx.batch, F32)
+    return f32(float(node.attrs["value"].reshape(-1)[0]))

@@ -1,0 +1,35 @@
+"""random_uniform: the counter-based hash of graphc.ops.random, bit for bit."""
+
+from __future__ import annotations
+
+from llvmlite import ir
+
+from graphc.codegen.affine import Sym, contiguous_strides
+from graphc.codegen.llvm_util import F32, I32, I64, f32
+from graphc.codegen.lowering.pointwise import ScalarSite
+from graphc.codegen.lowering.registry import scalar_lowering
+from graphc.ir.graph import Node
+from graphc.ops.random import GOLDEN, MIX1, MIX2, STREAM_MIX
+
+
+def _flat_index(node: Node) -> list[tuple[Sym, ...]]:
+    return [contiguous_strides(node.shape)]
+
+
+def _fmix32(b: ir.IRBuilder, h: ir.Value) -> ir.Value:
+    h = b.xor(h, b.lshr(h, ir.Constant(I32, 16)))
+    h = b.mul(h, ir.Constant(I32, MIX1))
+    h = b.xor(h, b.lshr(h, ir.Constant(I32, 13)))
+    h = b.mul(h, ir.Constant(I32, MIX2))
+    return b.xor(h, b.lshr(h, ir.Constant(I32, 16)))
+
+
+@scalar_lowering("random_uniform", index_streams=_flat_index)
+def _random_uniform(site: ScalarSite, node: Node, args: list[ir.Value]) -> ir.Value:
+    b = site.builder
+    seed = b.fptosi(args[0], I64)
+    mixed = b.add(b.mul(seed, ir.Constant(I64, GOLDEN)), ir.Constant(I64, node.attrs["stream"] * STREAM_MIX))
+    key = _fmix32(b, b.trunc(mixed, I32))
+    index = b.trunc(site.index(0), I32)
+    bits = _fmix32(b, b.add(b.mul(index, ir.Constant(I32, GOLDEN)), key))
+    return b.fmul(b.uitofp(b.lshr(bits, ir.Constant(I32, 8)), F32), f32(2.0**-24))

@@ -1,0 +1,141 @@
+"""One program (a Graph) -> internal kernel functions plus its exported entry function.
+
+Entry ABI: `int32_t graphc_<name>(int64_t batch, void **args, void *workspace)`, args
+being inputs, then states, then outputs. It returns 1 without touching memory when
+batch < 1, else runs the prologue copies, the kernels in order and the epilogue copies.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from llvmlite import ir
+
+from graphc.codegen.buffers import BufferPlan, Copy, Location, assign_buffers
+from graphc.codegen.context import KernelContext
+from graphc.codegen.kernels import Kernel, partition
+from graphc.codegen.llvm_util import I1, I8, I32, I64, PTR, VOID, i64, intrinsic, sym_value
+from graphc.codegen.lowering.pointwise import emit_pointwise, is_immediate
+from graphc.codegen.lowering.registry import get_lowering
+from graphc.ir.graph import Graph, Node
+
+STATUS_OK = 0
+STATUS_BAD_BATCH = 1
+
+
+class ConstantPool:
+    """Module-wide read-only globals for constant arrays, shared when their bytes are equal."""
+
+    def __init__(self, module: ir.Module) -> None:
+        self.module = module
+        self._globals: dict[bytes, ir.GlobalVariable] = {}
+
+    def get(self, value: np.ndarray) -> ir.GlobalVariable:
+        data = np.ascontiguousarray(value, dtype="<f4").tobytes()
+        if data not in self._globals:
+            array_type = ir.ArrayType(I8, len(data))
+            var = ir.GlobalVariable(self.module, array_type, f"graphc_const{len(self._globals)}")
+            var.global_constant = True
+            var.linkage = "private"
+            var.unnamed_addr = True
+            var.align = 64
+            var.initializer = ir.Constant(array_type, bytearray(data))
+            self._globals[data] = var
+        return self._globals[data]
+
+
+def emit_program(module: ir.Module, name: str, graph: Graph, pool: ConstantPool) -> dict[str, Any]:
+    """Emit `graphc_<name>` into `module`; returns the program's manifest entry."""
+    kernels = partition(graph)
+    plan = assign_buffers(graph, kernels)
+    constants = {n.id: n for n in graph.nodes if n.op == "constant"}
+    functions = [
+        _emit_kernel(module, f"graphc_{name}_k{p}_{kernel.name}", kernel, plan, p)
+        for p, kernel in enumerate(kernels)
+    ]
+    entry = ir.Function(module, ir.FunctionType(I32, [I64, PTR, PTR]), f"graphc_{name}")
+    entry.attributes.add("nounwind")
+    batch, args, workspace = entry.args
+    batch.name, args.name, workspace.name = "batch", "args", "workspace"
+    builder = ir.IRBuilder(entry.append_basic_block("entry"))
+    run = entry.append_basic_block("run")
+    bad = entry.append_basic_block("bad_batch")
+    builder.cbranch(builder.icmp_signed("<", batch, i64(1)), bad, run)
+    builder.position_at_end(bad)
+    builder.ret(ir.Constant(I32, STATUS_BAD_BATCH))
+    builder.position_at_end(run)
+
+    pointers: dict[Location, ir.Value] = {}
+
+    def resolve(loc: Location) -> ir.Value:
+        if loc not in pointers:
+            if loc.kind == "arg":
+                slot = builder.gep(args, [i64(loc.index)], inbounds=True, source_etype=PTR)
+                pointers[loc] = builder.load(slot, typ=PTR)
+            elif loc.kind == "constant":
+                pointers[loc] = pool.get(constants[loc.index].attrs["value"])
+            else:
+                offset = builder.add(i64(loc.static), builder.mul(i64(loc.per_batch), batch))
+                pointers[loc] = builder.gep(workspace, [offset], inbounds=True, source_etype=I8)
+        return pointers[loc]
+
+    for copy in plan.prologue:
+        _memcpy(builder, resolve, copy, batch)
+    for fn, locations in functions:
+        builder.call(fn, [batch] + [resolve(loc) for loc in locations])
+    for copy in plan.epilogue:
+        _memcpy(builder, resolve, copy, batch)
+    builder.ret(ir.Constant(I32, STATUS_OK))
+    return _manifest_entry(name, graph, plan)
+
+
+def _memcpy(builder: ir.IRBuilder, resolve: Any, copy: Copy, batch: ir.Value) -> None:
+    fn = intrinsic(builder.module, "llvm.memcpy.p0.p0.i64", VOID, [PTR, PTR, I64, I1])
+    nbytes = sym_value(builder, copy.nbytes, batch)
+    builder.call(fn, [resolve(copy.dst), resolve(copy.src), nbytes, ir.Constant(I1, 0)])
+
+
+def _emit_kernel(
+    module: ir.Module, fname: str, kernel: Kernel, plan: BufferPlan, position: int
+) -> tuple[ir.Function, list[Location]]:
+    """A function `void k(i64 N, ptr noalias...)` taking one pointer per distinct buffer."""
+    touched = [n for n in kernel.inputs if not (kernel.is_pointwise and is_immediate(n))]
+    touched += list(kernel.outputs)
+    locations = list(dict.fromkeys(plan.locations[n] for n in touched))
+    scratch = plan.scratch.get(position)
+    if scratch is not None:
+        locations.append(scratch)
+    fn = ir.Function(module, ir.FunctionType(VOID, [I64] + [PTR] * len(locations)), fname)
+    fn.linkage = "internal"
+    fn.attributes.add("nounwind")
+    for param in fn.args[1:]:
+        param.add_attribute("noalias")
+    param_of = dict(zip(locations, fn.args[1:], strict=True))
+    builder = ir.IRBuilder(fn.append_basic_block("entry"))
+    ctx = KernelContext(
+        builder, fn.args[0], {n: param_of[plan.locations[n]] for n in touched},
+        param_of[scratch] if scratch is not None else None,
+    )
+    if kernel.is_pointwise:
+        emit_pointwise(ctx, kernel)
+    else:
+        (node,) = kernel.nodes
+        get_lowering(node.op).emit(ctx, node)
+    builder.ret_void()
+    return fn, locations
+
+
+def _arg_spec(kind: str, name: str, node: Node) -> dict[str, Any]:
+    return {"kind": kind, "name": name, "shape": list(node.shape), "dtype": node.type.dtype}
+
+
+def _manifest_entry(name: str, graph: Graph, plan: BufferPlan) -> dict[str, Any]:
+    args = [_arg_spec("input", n, node) for n, node in graph.inputs.items()]
+    args += [_arg_spec("state", n, node) for n, node in graph.states.items()]
+    args += [_arg_spec("output", n, node) for n, node in graph.outputs.items()]
+    return {
+        "symbol": f"graphc_{name}",
+        "args": args,
+        "workspace": {"static_bytes": plan.static_bytes, "per_batch_bytes": plan.per_batch_bytes},
+    }

@@ -1,0 +1,61 @@
+"""The LLVM target machine, the O3 pipeline and object emission."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+
+import llvmlite.binding as llvm
+
+
+@cache
+def _initialize() -> None:
+    llvm.initialize_native_target()
+    llvm.initialize_native_asmprinter()
+
+
+@dataclass(frozen=True)
+class TargetSpec:
+    triple: str
+    cpu: str
+    features: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"triple": self.triple, "cpu": self.cpu, "features": self.features}
+
+
+def target_spec(cpu: str | None = None) -> TargetSpec:
+    """The host CPU and its exact features by default; a named CPU gets that CPU's defaults."""
+    _initialize()
+    host = llvm.get_host_cpu_name()
+    if cpu is None or cpu == host:
+        return TargetSpec(llvm.get_process_triple(), host, llvm.get_host_cpu_features().flatten())
+    return TargetSpec(llvm.get_process_triple(), cpu, "")
+
+
+def target_machine(spec: TargetSpec) -> llvm.TargetMachine:
+    _initialize()
+    target = llvm.Target.from_triple(spec.triple)
+    return target.create_target_machine(
+        cpu=spec.cpu, features=spec.features, opt=3, reloc="pic", codemodel="default"
+    )
+
+
+def optimize(module: llvm.ModuleRef, machine: llvm.TargetMachine) -> None:
+    """The O3 module pipeline with loop and SLP vectorization switched on."""
+    options = llvm.create_pipeline_tuning_options(speed_level=3)
+    options.loop_vectorization = True
+    options.slp_vectorization = True
+    builder = llvm.create_pass_builder(machine, options)
+    builder.getModulePassManager().run(module, builder)
+
+
+def compile_ir(ir_text: str, spec: TargetSpec) -> tuple[bytes, str]:
+    """Parse, verify, optimize and emit an object file; returns (object bytes, optimized IR)."""
+    machine = target_machine(spec)
+    module = llvm.parse_assembly(ir_text)
+    module.triple = spec.triple
+    module.data_layout = str(machine.target_data)
+    module.verify()
+    optimize(module, machine)
+    return machine.emit_object(module), str(module)

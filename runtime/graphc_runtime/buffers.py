@@ -1,0 +1,24 @@
+"""Aligned float32 buffers whose addresses the native code keeps."""
+
+from __future__ import annotations
+
+import numpy as np
+
+ALIGN = 64
+
+
+def aligned_empty(nbytes: int) -> tuple[np.ndarray, int]:
+    """A byte array holding at least `nbytes` from a 64-byte aligned address; returns (owner, address)."""
+    owner = np.empty(nbytes + ALIGN, dtype=np.uint8)
+    base = owner.ctypes.data
+    return owner, base + (-base) % ALIGN
+
+
+def aligned_zeros_f32(shape: tuple[int, ...]) -> np.ndarray:
+    """A C-contiguous float32 array of zeros starting at a 64-byte aligned address."""
+    count = int(np.prod(shape, dtype=np.int64))
+    owner, address = aligned_empty(count * 4)
+    start = address - owner.ctypes.data
+    array = owner[start:start + count * 4].view(np.float32).reshape(shape)
+    array[...] = 0.0
+    return array

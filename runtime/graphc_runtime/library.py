@@ -1,0 +1,170 @@
+"""Loading a compiled shared library and calling its programs through ctypes."""
+
+from __future__ import annotations
+
+import ctypes
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from graphc_runtime.buffers import aligned_empty
+from graphc_runtime.spec import ArgSpec
+from graphc_runtime.store import StateStore
+
+_ENTRY_ARGTYPES = (ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p)
+
+
+class Program:
+    """One entry point: `int32_t graphc_<name>(int64_t batch, void **args, void *workspace)`.
+
+    The argument array is built once; each call only patches the input, output and (when
+    it grows) workspace pointers, then makes one native call.
+    """
+
+    def __init__(self, name: str, entry: Mapping[str, Any], cdll: ctypes.CDLL) -> None:
+        self.name = name
+        specs = [ArgSpec.from_dict(a) for a in entry["args"]]
+        self.inputs = [s for s in specs if s.kind == "input"]
+        self.states = [s for s in specs if s.kind == "state"]
+        self.outputs = [s for s in specs if s.kind == "output"]
+        self._cdll = cdll  # the code lives as long as some program refers to it
+        self._fn = cdll[entry["symbol"]]
+        self._fn.restype = ctypes.c_int32
+        self._fn.argtypes = _ENTRY_ARGTYPES
+        self._argv = (ctypes.c_void_p * len(specs))()
+        self._input_slots = list(range(len(self.inputs)))
+        first_output = len(self.inputs) + len(self.states)
+        self._output_slots = list(range(first_output, first_output + len(self.outputs)))
+        self._input_names = {s.name for s in self.inputs}
+        workspace = entry["workspace"]
+        self._ws_static = int(workspace["static_bytes"])
+        self._ws_per_batch = int(workspace["per_batch_bytes"])
+        self._ws_batch = 0
+        self._ws_owner: np.ndarray | None = None
+        self._ws_address = 0
+        self._bound: list[np.ndarray] = []
+        self._ready = not self.states
+
+    def bind(self, store: StateStore) -> None:
+        """Point every state argument at the store's live buffer."""
+        bound = []
+        for slot, spec in enumerate(self.states, start=len(self.inputs)):
+            if spec.name not in store:
+                raise KeyError(f"program {self.name!r}: the state store has no state {spec.name!r}")
+            buffer = store[spec.name]
+            if buffer.shape != spec.concrete(0):
+                raise ValueError(
+                    f"program {self.name!r}: state {spec.name!r} expected shape {spec.concrete(0)}, "
+                    f"store has {buffer.shape}"
+                )
+            self._argv[slot] = buffer.ctypes.data
+            bound.append(buffer)
+        self._bound = bound
+        self._ready = True
+
+    def __call__(self, batch: int | None = None, **inputs: np.ndarray) -> dict[str, np.ndarray]:
+        if not self._ready:
+            raise RuntimeError(f"program {self.name!r} has states; call Library.bind(store) first")
+        batch, arrays = self._checked_inputs(batch, inputs)
+        argv = self._argv
+        for slot, array in zip(self._input_slots, arrays, strict=True):
+            argv[slot] = array.ctypes.data
+        outputs = {}
+        for slot, spec in zip(self._output_slots, self.outputs, strict=True):
+            out = np.empty(spec.concrete(batch), dtype=np.float32)
+            argv[slot] = out.ctypes.data
+            outputs[spec.name] = out
+        if batch > self._ws_batch:
+            self._grow_workspace(batch)
+        status = self._fn(batch, argv, self._ws_address)
+        if status != 0:
+            raise RuntimeError(f"program {self.name!r} failed with status {status} (batch {batch})")
+        return outputs
+
+    def _checked_inputs(self, batch: int | None, inputs: Mapping[str, Any]) -> tuple[int, list[np.ndarray]]:
+        """The batch size and the inputs as float32 C-contiguous arrays, or a ValueError."""
+        if inputs.keys() != self._input_names:
+            unknown = sorted(inputs.keys() - self._input_names)
+            if unknown:
+                known = sorted(self._input_names)
+                raise ValueError(f"program {self.name!r}: unknown input {unknown[0]!r}; inputs are {known}")
+            missing = sorted(self._input_names - inputs.keys())
+            raise ValueError(f"program {self.name!r}: missing input {missing[0]!r}")
+        arrays = [np.ascontiguousarray(inputs[s.name], dtype=np.float32) for s in self.inputs]
+        if batch is None:
+            batch = 1
+            for spec, array in zip(self.inputs, arrays, strict=True):
+                axis = spec.batch_axis
+                if axis is not None and array.ndim == len(spec.shape):
+                    batch = array.shape[axis]
+                    break
+        elif not isinstance(batch, (int, np.integer)) or isinstance(batch, bool):
+            raise ValueError(f"program {self.name!r}: batch must be an int, got {batch!r}")
+        if batch < 1:
+            raise ValueError(f"program {self.name!r}: batch must be >= 1, got {batch}")
+        for spec, array in zip(self.inputs, arrays, strict=True):
+            expected = spec.concrete(batch)
+            if array.shape != expected:
+                raise ValueError(
+                    f"program {self.name!r}: input {spec.name!r} expected shape {expected}, got {array.shape}"
+                )
+        return int(batch), arrays
+
+    def _grow_workspace(self, batch: int) -> None:
+        nbytes = self._ws_static + self._ws_per_batch * batch
+        if nbytes:
+            self._ws_owner, self._ws_address = aligned_empty(nbytes)
+        self._ws_batch = batch
+
+    def __repr__(self) -> str:
+        sig = ", ".join(f"{s.name}{s}" for s in self.inputs)
+        return f"<Program {self.name}({sig}) -> {', '.join(s.name for s in self.outputs)}>"
+
+
+class Library:
+    """A loaded shared library and the manifest describing its programs."""
+
+    def __init__(self, cdll: ctypes.CDLL, manifest: dict[str, Any], path: Path) -> None:
+        self.path = path
+        self.manifest = manifest
+        self._cdll = cdll
+        self.programs: dict[str, Program] = {
+            name: Program(name, entry, cdll) for name, entry in manifest["programs"].items()
+        }
+
+    @classmethod
+    def load(cls, so_path: str | Path, manifest: dict[str, Any] | None = None) -> Library:
+        """Load lib<name>.so; the manifest defaults to <name>.manifest.json next to it."""
+        path = Path(so_path).resolve()
+        if not path.is_file():
+            raise FileNotFoundError(f"no compiled library at {path}")
+        if manifest is None:
+            stem = path.name.removeprefix("lib").split(".so")[0]
+            manifest_path = path.with_name(f"{stem}.manifest.json")
+            if not manifest_path.is_file():
+                raise FileNotFoundError(f"no manifest for {path.name}: expected {manifest_path}")
+            manifest = json.loads(manifest_path.read_text())
+        if not isinstance(manifest, dict) or not isinstance(manifest.get("programs"), dict):
+            raise ValueError(f"manifest for {path.name} has no 'programs' table")
+        return cls(ctypes.CDLL(str(path)), manifest, path)
+
+    def state_specs(self) -> list[ArgSpec]:
+        """Every state any program uses (once per name), to build a StateStore from."""
+        specs: dict[str, ArgSpec] = {}
+        for program in self.programs.values():
+            for spec in program.states:
+                specs.setdefault(spec.name, spec)
+        return list(specs.values())
+
+    def bind(self, store: StateStore) -> None:
+        for program in self.programs.values():
+            program.bind(store)
+
+    def __getitem__(self, name: str) -> Program:
+        try:
+            return self.programs[name]
+        except KeyError:
+            raise KeyError(f"no program {name!r} in {self.path.name}; have {sorted(self.programs)}") from None
