@@ -1,0 +1,1 @@
+"""The Keras-like frontend: layers, models, training loop, callbacks and utilities."""
