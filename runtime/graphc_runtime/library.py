@@ -93,7 +93,7 @@ class Program:
                 raise ValueError(f"program {self.name!r}: unknown input {unknown[0]!r}; inputs are {known}")
             missing = sorted(self._input_names - inputs.keys())
             raise ValueError(f"program {self.name!r}: missing input {missing[0]!r}")
-        arrays = [np.ascontiguousarray(inputs[s.name], dtype=np.float32) for s in self.inputs]
+        arrays = [np.asarray(inputs[s.name], dtype=np.float32, order="C") for s in self.inputs]
         if batch is None:
             batch = 1
             for spec, array in zip(self.inputs, arrays, strict=True):

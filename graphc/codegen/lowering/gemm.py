@@ -107,13 +107,31 @@ def _round_down(bld: ir.IRBuilder, x: ir.Value, multiple: int) -> ir.Value:
 def _pack_transposed(
     ctx: KernelContext, b: ir.Value, k_dim: ir.Value, jc: ir.Value, nc: ir.Value, kc: ir.Value, kb: ir.Value
 ) -> None:
-    """scratch[kk, jj] = B[jc + jj, kc + kk] for the block, rows of length nc."""
+    """scratch[kk, jj] = B[jc + jj, kc + kk] for the block, rows of length nc.
+
+    Strips of 16 rows of B are walked together so reads stay in 16 streaming cache lines
+    and writes are contiguous 16-float runs.
+    """
     bld = ctx.builder
-    with counted_loop(bld, nc, name="pj") as jj:
-        row = bld.add(bld.mul(bld.add(jc, jj), k_dim), kc)
-        with counted_loop(bld, kb, name="pk") as kk:
-            value = bld.load(element_ptr(bld, b, bld.add(row, kk)), typ=F32)
-            bld.store(value, element_ptr(bld, ctx.scratch, bld.add(bld.mul(kk, nc), jj)))
+    full = _round_down(bld, nc, VEC)
+    with counted_loop(bld, full, step=VEC, name="pj") as j0:
+        _pack_strip(ctx, b, k_dim, jc, nc, kc, kb, j0, i64(VEC))
+    with bld.if_then(bld.icmp_signed("<", full, nc)):
+        _pack_strip(ctx, b, k_dim, jc, nc, kc, kb, full, bld.sub(nc, full))
+
+
+def _pack_strip(
+    ctx: KernelContext, b: ir.Value, k_dim: ir.Value, jc: ir.Value, nc: ir.Value, kc: ir.Value,
+    kb: ir.Value, j0: ir.Value, width: ir.Value,
+) -> None:
+    bld = ctx.builder
+    src = bld.add(bld.mul(bld.add(jc, j0), k_dim), kc)
+    with counted_loop(bld, kb, name="pk") as kk:
+        dst = bld.add(bld.mul(kk, nc), j0)
+        row = bld.add(src, kk)
+        with counted_loop(bld, width, name="pt") as t:
+            value = bld.load(element_ptr(bld, b, bld.add(row, bld.mul(t, k_dim))), typ=F32)
+            bld.store(value, element_ptr(bld, ctx.scratch, bld.add(dst, t)))
 
 
 def _rows(ctx: KernelContext, blk: _Block, m_dim: ir.Value, jc: ir.Value, nc: ir.Value) -> None:
