@@ -1,0 +1,63 @@
+"""The builder an update rule appends its nodes with: hyperparameter inputs, slots, the step count."""
+
+from __future__ import annotations
+
+import math
+
+from graphc.ir.graph import Graph, Node
+from graphc.ir.types import Dim, TensorType
+from graphc.ops import builders as b
+
+ITERATIONS = "optimizer/iterations"
+HYPERPARAMETER_PREFIX = "hp/"
+
+
+class UpdateStep:
+    """Collects the new state values of one training step, as Keras's `assign` calls would.
+
+    `iterations` is the counter before this step and `t = iterations + 1`, the 1-based step of the
+    Keras formulas; `learning_rate` is set by the optimizer (it may include the legacy decay).
+    """
+
+    def __init__(self, graph: Graph, iterations_start: int) -> None:
+        self.graph = graph
+        self.updates: dict[str, Node] = {}
+        self.initial_values: dict[str, float] = {}
+        self.hyperparameter_inputs: dict[str, str] = {}
+        self.iterations = self.state(ITERATIONS, (), float(iterations_start))
+        self.t = self.iterations + 1.0
+        self.learning_rate = self.hp("learning_rate")
+
+    def hp(self, name: str) -> Node:
+        """The scalar input `hp/<name>` the caller feeds from `optimizer.hyperparameters`."""
+        input_name = HYPERPARAMETER_PREFIX + name
+        self.hyperparameter_inputs[input_name] = name
+        if input_name in self.graph.inputs:
+            return self.graph.inputs[input_name]
+        return self.graph.input(input_name, TensorType(()))
+
+    def state(self, name: str, shape: tuple[Dim, ...], initial: float = 0.0) -> Node:
+        """A persistent buffer the runtime fills with `initial` before the first step."""
+        if initial != 0.0:
+            self.initial_values[name] = float(initial)
+        return self.graph.state(name, TensorType(shape))
+
+    def slot(self, slot: str, param_name: str, param: Node, initial: float = 0.0) -> Node:
+        """The per-parameter state `optimizer/<slot>/<param name>`, shaped like the parameter."""
+        return self.state(f"optimizer/{slot}/{param_name}", param.shape, initial)
+
+    def assign(self, target: Node | str, value: Node) -> Node:
+        """Record the new value of a state (a state node or a state name); returns the value."""
+        name = target if isinstance(target, str) else target.attrs["name"]
+        expected = self.graph.states[name].shape
+        if value.shape != expected:
+            raise ValueError(f"update of state {name!r}: expected shape {expected}, got {value.shape}")
+        self.updates[name] = value
+        return value
+
+    @staticmethod
+    def power(base: Node | float, exponent: Node) -> Node:
+        """base**exponent (base >= 0) as exp(exponent*log(base)): elementary ops codegen vectorizes."""
+        if isinstance(base, Node):
+            return b.exp(exponent * b.log(base))
+        return b.exp(exponent * math.log(base))
