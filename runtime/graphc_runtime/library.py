@@ -15,6 +15,7 @@ from graphc_runtime.spec import ArgSpec
 from graphc_runtime.store import StateStore
 
 _ENTRY_ARGTYPES = (ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p)
+SHAPE_CACHE = 64  # batch sizes whose concrete shapes are remembered per program
 
 
 class Program:
@@ -39,6 +40,11 @@ class Program:
         first_output = len(self.inputs) + len(self.states)
         self._output_slots = list(range(first_output, first_output + len(self.outputs)))
         self._input_names = {s.name for s in self.inputs}
+        self._input_order = [s.name for s in self.inputs]
+        self._output_order = [s.name for s in self.outputs]
+        batched = [(i, s.batch_axis, len(s.shape)) for i, s in enumerate(self.inputs) if None in s.shape]
+        self._batch_source = batched[0] if batched else None
+        self._shapes: dict[int, tuple[list[tuple[int, ...]], list[tuple[int, ...]]]] = {}
         workspace = entry["workspace"]
         self._ws_static = int(workspace["static_bytes"])
         self._ws_per_batch = int(workspace["per_batch_bytes"])
@@ -68,15 +74,29 @@ class Program:
     def __call__(self, batch: int | None = None, **inputs: np.ndarray) -> dict[str, np.ndarray]:
         if not self._ready:
             raise RuntimeError(f"program {self.name!r} has states; call Library.bind(store) first")
-        batch, arrays = self._checked_inputs(batch, inputs)
+        if inputs.keys() != self._input_names:
+            self._raise_for_names(inputs)
+        arrays = [np.asarray(inputs[name], dtype=np.float32, order="C") for name in self._input_order]
+        if batch is None:
+            batch = self._infer_batch(arrays)
+        elif not isinstance(batch, (int, np.integer)) or isinstance(batch, bool):
+            raise ValueError(f"program {self.name!r}: batch must be an int, got {batch!r}")
+        if batch < 1:
+            raise ValueError(f"program {self.name!r}: batch must be >= 1, got {batch}")
+        in_shapes, out_shapes = self._shapes.get(batch) or self._concrete_shapes(batch)
         argv = self._argv
-        for slot, array in zip(self._input_slots, arrays, strict=True):
+        for slot, array, shape in zip(self._input_slots, arrays, in_shapes, strict=True):
+            if array.shape != shape:
+                raise ValueError(
+                    f"program {self.name!r}: input {self._input_order[slot]!r} expected shape {shape}, "
+                    f"got {array.shape}"
+                )
             argv[slot] = array.ctypes.data
         outputs = {}
-        for slot, spec in zip(self._output_slots, self.outputs, strict=True):
-            out = np.empty(spec.concrete(batch), dtype=np.float32)
+        for slot, name, shape in zip(self._output_slots, self._output_order, out_shapes, strict=True):
+            out = np.empty(shape, dtype=np.float32)
             argv[slot] = out.ctypes.data
-            outputs[spec.name] = out
+            outputs[name] = out
         if batch > self._ws_batch:
             self._grow_workspace(batch)
         status = self._fn(batch, argv, self._ws_address)
@@ -84,34 +104,27 @@ class Program:
             raise RuntimeError(f"program {self.name!r} failed with status {status} (batch {batch})")
         return outputs
 
-    def _checked_inputs(self, batch: int | None, inputs: Mapping[str, Any]) -> tuple[int, list[np.ndarray]]:
-        """The batch size and the inputs as float32 C-contiguous arrays, or a ValueError."""
-        if inputs.keys() != self._input_names:
-            unknown = sorted(inputs.keys() - self._input_names)
-            if unknown:
-                known = sorted(self._input_names)
-                raise ValueError(f"program {self.name!r}: unknown input {unknown[0]!r}; inputs are {known}")
-            missing = sorted(self._input_names - inputs.keys())
-            raise ValueError(f"program {self.name!r}: missing input {missing[0]!r}")
-        arrays = [np.asarray(inputs[s.name], dtype=np.float32, order="C") for s in self.inputs]
-        if batch is None:
-            batch = 1
-            for spec, array in zip(self.inputs, arrays, strict=True):
-                axis = spec.batch_axis
-                if axis is not None and array.ndim == len(spec.shape):
-                    batch = array.shape[axis]
-                    break
-        elif not isinstance(batch, (int, np.integer)) or isinstance(batch, bool):
-            raise ValueError(f"program {self.name!r}: batch must be an int, got {batch!r}")
-        if batch < 1:
-            raise ValueError(f"program {self.name!r}: batch must be >= 1, got {batch}")
-        for spec, array in zip(self.inputs, arrays, strict=True):
-            expected = spec.concrete(batch)
-            if array.shape != expected:
-                raise ValueError(
-                    f"program {self.name!r}: input {spec.name!r} expected shape {expected}, got {array.shape}"
-                )
-        return int(batch), arrays
+    def _raise_for_names(self, inputs: Mapping[str, Any]) -> None:
+        unknown = sorted(inputs.keys() - self._input_names)
+        if unknown:
+            known = sorted(self._input_names)
+            raise ValueError(f"program {self.name!r}: unknown input {unknown[0]!r}; inputs are {known}")
+        missing = sorted(self._input_names - inputs.keys())
+        raise ValueError(f"program {self.name!r}: missing input {missing[0]!r}")
+
+    def _infer_batch(self, arrays: list[np.ndarray]) -> int:
+        """N from the first input with a batch dim (1 if none has one); a bad rank fails the shape check."""
+        if self._batch_source is None:
+            return 1
+        index, axis, rank = self._batch_source
+        array = arrays[index]
+        return array.shape[axis] if array.ndim == rank else 1
+
+    def _concrete_shapes(self, batch: int) -> tuple[list[tuple[int, ...]], list[tuple[int, ...]]]:
+        shapes = ([s.concrete(batch) for s in self.inputs], [s.concrete(batch) for s in self.outputs])
+        if len(self._shapes) < SHAPE_CACHE:
+            self._shapes[batch] = shapes
+        return shapes
 
     def _grow_workspace(self, batch: int) -> None:
         nbytes = self._ws_static + self._ws_per_batch * batch

@@ -1,4 +1,7 @@
-"""Scalar lowerings of the elementwise ops (IEEE float32, no fast-math, numpy semantics)."""
+"""Scalar lowerings of the elementwise ops (IEEE float32, no fast-math, numpy semantics).
+
+exp/log/tanh/sigmoid are inline polynomials (mathfns.py) so their loops vectorize.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ from collections.abc import Callable
 from llvmlite import ir
 
 from graphc.codegen.llvm_util import F32, f32, intrinsic
+from graphc.codegen.lowering import mathfns
 from graphc.codegen.lowering.pointwise import ScalarSite
 from graphc.codegen.lowering.registry import scalar_lowering
 from graphc.ir.graph import Node
@@ -19,7 +23,7 @@ def _call(site: ScalarSite, name: str, *args: ir.Value) -> ir.Value:
     return site.builder.call(fn, list(args))
 
 
-def _libm(name: str) -> Callable[[ScalarSite, Node, Args], ir.Value]:
+def _intrinsic(name: str) -> Callable[[ScalarSite, Node, Args], ir.Value]:
     def emit(site: ScalarSite, node: Node, args: Args) -> ir.Value:
         return _call(site, name, *args)
 
@@ -30,13 +34,10 @@ def _mask(site: ScalarSite, flag: ir.Value) -> ir.Value:
     return site.builder.uitofp(flag, F32)
 
 
-scalar_lowering("exp")(_libm("llvm.exp.f32"))
-scalar_lowering("log")(_libm("llvm.log.f32"))
-scalar_lowering("tanh")(_libm("llvm.tanh.f32"))
-scalar_lowering("abs")(_libm("llvm.fabs.f32"))
-scalar_lowering("sqrt")(_libm("llvm.sqrt.f32"))
-scalar_lowering("maximum")(_libm("llvm.maximum.f32"))
-scalar_lowering("minimum")(_libm("llvm.minimum.f32"))
+scalar_lowering("abs")(_intrinsic("llvm.fabs.f32"))
+scalar_lowering("sqrt")(_intrinsic("llvm.sqrt.f32"))
+scalar_lowering("maximum")(_intrinsic("llvm.maximum.f32"))
+scalar_lowering("minimum")(_intrinsic("llvm.minimum.f32"))
 
 
 @scalar_lowering("neg")
@@ -44,11 +45,17 @@ def _neg(site: ScalarSite, node: Node, args: Args) -> ir.Value:
     return site.builder.fneg(args[0])
 
 
-@scalar_lowering("sigmoid")
-def _sigmoid(site: ScalarSite, node: Node, args: Args) -> ir.Value:
-    b = site.builder
-    e = _call(site, "llvm.exp.f32", b.fneg(args[0]))
-    return b.fdiv(f32(1.0), b.fadd(f32(1.0), e))
+def _math(fn: Callable[[ir.IRBuilder, ir.Value], ir.Value]) -> Callable[[ScalarSite, Node, Args], ir.Value]:
+    def emit(site: ScalarSite, node: Node, args: Args) -> ir.Value:
+        return fn(site.builder, args[0])
+
+    return emit
+
+
+scalar_lowering("exp")(_math(mathfns.exp))
+scalar_lowering("log")(_math(mathfns.log))
+scalar_lowering("tanh")(_math(mathfns.tanh))
+scalar_lowering("sigmoid")(_math(mathfns.sigmoid))
 
 
 @scalar_lowering("sign")
