@@ -26,6 +26,7 @@ from graphc.codegen.llvm_util import (
     counted_loop,
     element_ptr,
     i64,
+    intrinsic,
     loop_with_carry,
 )
 from graphc.codegen.lowering.registry import kernel_lowering
@@ -63,12 +64,43 @@ class _Block:
 
 @kernel_lowering("matmul", scratch_bytes=_scratch_bytes)
 def _matmul(ctx: KernelContext, node: Node) -> None:
-    bld = ctx.builder
+    """A call to the module's shared GEMM for this transpose case, with the extents as arguments."""
     a_node, b_node = node.inputs
     ta, tb = node.attrs["transpose_a"], node.attrs["transpose_b"]
-    m_dim, n_dim = ctx.dim(node.shape[0]), ctx.dim(node.shape[1])
-    k_dim = ctx.dim(a_node.shape[0] if ta else a_node.shape[1])
-    a, b, c = ctx.ptr(a_node), ctx.ptr(b_node), ctx.ptr(node)
+    k = a_node.shape[0] if ta else a_node.shape[1]
+    extents = [ctx.dim(node.shape[0]), ctx.dim(node.shape[1]), ctx.dim(k)]
+    scratch = ctx.scratch if tb else ir.Constant(PTR, None)
+    pointers = [ctx.ptr(a_node), ctx.ptr(b_node), ctx.ptr(node), scratch]
+    ctx.builder.call(_shared_gemm(ctx.module, ta, tb), extents + pointers)
+
+
+def _shared_gemm(module: ir.Module, ta: bool, tb: bool) -> ir.Function:
+    """`void gemm(i64 M, i64 N, i64 K, ptr A, ptr B, ptr C, ptr scratch)`, emitted once per module.
+
+    Kept out of line: one copy per transpose case instead of one per matmul node keeps
+    compile time flat in the number of layers.
+    """
+    name = f"graphc_gemm_{'t' if ta else 'n'}{'t' if tb else 'n'}"
+    existing = module.globals.get(name)
+    if existing is not None:
+        return existing
+    fn = ir.Function(module, ir.FunctionType(VOID, [I64, I64, I64, PTR, PTR, PTR, PTR]), name)
+    fn.linkage = "internal"
+    fn.attributes.add("nounwind")
+    fn.attributes.add("noinline")
+    for param in fn.args[3:]:
+        param.add_attribute("noalias")
+    m_dim, n_dim, k_dim, a, b, c, scratch = fn.args
+    bld = ir.IRBuilder(fn.append_basic_block("entry"))
+    _emit_gemm(bld, ta, tb, m_dim, n_dim, k_dim, a, b, c, scratch)
+    bld.ret_void()
+    return fn
+
+
+def _emit_gemm(
+    bld: ir.IRBuilder, ta: bool, tb: bool, m_dim: ir.Value, n_dim: ir.Value, k_dim: ir.Value,
+    a: ir.Value, b: ir.Value, c: ir.Value, scratch: ir.Value,
+) -> None:
 
     def a_off(row: ir.Value, k: ir.Value) -> ir.Value:
         return bld.add(bld.mul(k, m_dim), row) if ta else bld.add(bld.mul(row, k_dim), k)
@@ -78,13 +110,13 @@ def _matmul(ctx: KernelContext, node: Node) -> None:
         with counted_loop(bld, k_dim, step=KC, name="kc") as kc:
             kb = _min(bld, i64(KC), bld.sub(k_dim, kc))
             if tb:
-                _pack_transposed(ctx, b, k_dim, jc, nc, kc, kb)
+                _pack_transposed(bld, b, scratch, k_dim, jc, nc, kc, kb)
 
                 def b_off(k: ir.Value, col: ir.Value, kc: ir.Value = kc, jc: ir.Value = jc,
                           nc: ir.Value = nc) -> ir.Value:
                     return bld.add(bld.mul(bld.sub(k, kc), nc), bld.sub(col, jc))
 
-                b_base = ctx.scratch
+                b_base = scratch
             else:
 
                 def b_off(k: ir.Value, col: ir.Value) -> ir.Value:
@@ -93,7 +125,7 @@ def _matmul(ctx: KernelContext, node: Node) -> None:
                 b_base = b
             first = bld.icmp_signed("==", kc, i64(0))
             block = _Block(a, a_off, b_base, b_off, c, n_dim, kc, kb, first)
-            _rows(ctx, block, m_dim, jc, nc)
+            _rows(bld, block, m_dim, jc, nc)
 
 
 def _min(bld: ir.IRBuilder, x: ir.Value, y: ir.Value) -> ir.Value:
@@ -105,58 +137,55 @@ def _round_down(bld: ir.IRBuilder, x: ir.Value, multiple: int) -> ir.Value:
 
 
 def _pack_transposed(
-    ctx: KernelContext, b: ir.Value, k_dim: ir.Value, jc: ir.Value, nc: ir.Value, kc: ir.Value, kb: ir.Value
+    bld: ir.IRBuilder, b: ir.Value, scratch: ir.Value, k_dim: ir.Value, jc: ir.Value, nc: ir.Value,
+    kc: ir.Value, kb: ir.Value,
 ) -> None:
     """scratch[kk, jj] = B[jc + jj, kc + kk] for the block, rows of length nc.
 
     Strips of 16 rows of B are walked together so reads stay in 16 streaming cache lines
     and writes are contiguous 16-float runs.
     """
-    bld = ctx.builder
     full = _round_down(bld, nc, VEC)
     with counted_loop(bld, full, step=VEC, name="pj") as j0:
-        _pack_strip(ctx, b, k_dim, jc, nc, kc, kb, j0, i64(VEC))
+        _pack_strip(bld, b, scratch, k_dim, jc, nc, kc, kb, j0, i64(VEC))
     with bld.if_then(bld.icmp_signed("<", full, nc)):
-        _pack_strip(ctx, b, k_dim, jc, nc, kc, kb, full, bld.sub(nc, full))
+        _pack_strip(bld, b, scratch, k_dim, jc, nc, kc, kb, full, bld.sub(nc, full))
 
 
 def _pack_strip(
-    ctx: KernelContext, b: ir.Value, k_dim: ir.Value, jc: ir.Value, nc: ir.Value, kc: ir.Value,
-    kb: ir.Value, j0: ir.Value, width: ir.Value,
+    bld: ir.IRBuilder, b: ir.Value, scratch: ir.Value, k_dim: ir.Value, jc: ir.Value, nc: ir.Value,
+    kc: ir.Value, kb: ir.Value, j0: ir.Value, width: ir.Value,
 ) -> None:
-    bld = ctx.builder
     src = bld.add(bld.mul(bld.add(jc, j0), k_dim), kc)
     with counted_loop(bld, kb, name="pk") as kk:
         dst = bld.add(bld.mul(kk, nc), j0)
         row = bld.add(src, kk)
         with counted_loop(bld, width, name="pt") as t:
             value = bld.load(element_ptr(bld, b, bld.add(row, bld.mul(t, k_dim))), typ=F32)
-            bld.store(value, element_ptr(bld, ctx.scratch, bld.add(dst, t)))
+            bld.store(value, element_ptr(bld, scratch, bld.add(dst, t)))
 
 
-def _rows(ctx: KernelContext, blk: _Block, m_dim: ir.Value, jc: ir.Value, nc: ir.Value) -> None:
-    bld = ctx.builder
+def _rows(bld: ir.IRBuilder, blk: _Block, m_dim: ir.Value, jc: ir.Value, nc: ir.Value) -> None:
     m_full = _round_down(bld, m_dim, MR)
     with counted_loop(bld, m_full, step=MR, name="i") as i:
-        _columns(ctx, blk, i, MR, jc, nc)
+        _columns(bld, blk, i, MR, jc, nc)
     with counted_loop(bld, m_dim, start=m_full, name="ir") as i:
-        _columns(ctx, blk, i, 1, jc, nc)
+        _columns(bld, blk, i, 1, jc, nc)
 
 
-def _columns(ctx: KernelContext, blk: _Block, row: ir.Value, mr: int, jc: ir.Value, nc: ir.Value) -> None:
-    bld = ctx.builder
+def _columns(bld: ir.IRBuilder, blk: _Block, row: ir.Value, mr: int, jc: ir.Value, nc: ir.Value) -> None:
     end = bld.add(jc, nc)
     wide_end = bld.add(jc, _round_down(bld, nc, NV * VEC))
     vec_end = bld.add(jc, _round_down(bld, nc, VEC))
     with counted_loop(bld, wide_end, start=jc, step=NV * VEC, name="jw") as j:
-        _tile(ctx, blk, row, mr, j, NV, None)
+        _tile(bld, blk, row, mr, j, NV, None)
     with counted_loop(bld, vec_end, start=wide_end, step=VEC, name="jv") as j:
-        _tile(ctx, blk, row, mr, j, 1, None)
+        _tile(bld, blk, row, mr, j, 1, None)
     rest = bld.sub(end, vec_end)
     with bld.if_then(bld.icmp_signed(">", rest, i64(0))):
         lanes = ir.Constant(ir.VectorType(I64, VEC), list(range(VEC)))
         mask = bld.icmp_signed("<", lanes, _splat(bld, rest, I64))
-        _tile(ctx, blk, row, mr, vec_end, 1, mask)
+        _tile(bld, blk, row, mr, vec_end, 1, mask)
 
 
 def _splat(bld: ir.IRBuilder, value: ir.Value, etype: ir.Type) -> ir.Value:
@@ -165,40 +194,38 @@ def _splat(bld: ir.IRBuilder, value: ir.Value, etype: ir.Type) -> ir.Value:
     return bld.shuffle_vector(one, ir.Constant(vtype, None), ir.Constant(ir.VectorType(I32, VEC), [0] * VEC))
 
 
-def _load(ctx: KernelContext, base: ir.Value, offset: ir.Value, mask: ir.Value | None) -> ir.Value:
-    bld = ctx.builder
+def _load(bld: ir.IRBuilder, base: ir.Value, offset: ir.Value, mask: ir.Value | None) -> ir.Value:
     ptr = element_ptr(bld, base, offset)
     if mask is None:
         return bld.load(ptr, typ=V16, align=4)
-    fn = ctx.intrinsic("llvm.masked.load.v16f32.p0", V16, [PTR, MASK, V16])
+    fn = intrinsic(bld.module, "llvm.masked.load.v16f32.p0", V16, [PTR, MASK, V16])
     return bld.call(fn, [ptr, mask, ir.Constant(V16, None)])
 
 
 def _store(
-    ctx: KernelContext, value: ir.Value, base: ir.Value, offset: ir.Value, mask: ir.Value | None
+    bld: ir.IRBuilder, value: ir.Value, base: ir.Value, offset: ir.Value, mask: ir.Value | None
 ) -> None:
-    bld = ctx.builder
     ptr = element_ptr(bld, base, offset)
     if mask is None:
         bld.store(value, ptr, align=4)
     else:
-        bld.call(ctx.intrinsic("llvm.masked.store.v16f32.p0", VOID, [V16, PTR, MASK]), [value, ptr, mask])
+        fn = intrinsic(bld.module, "llvm.masked.store.v16f32.p0", VOID, [V16, PTR, MASK])
+        bld.call(fn, [value, ptr, mask])
 
 
 def _tile(
-    ctx: KernelContext, blk: _Block, row: ir.Value, mr: int, col: ir.Value, nv: int, mask: ir.Value | None
+    bld: ir.IRBuilder, blk: _Block, row: ir.Value, mr: int, col: ir.Value, nv: int, mask: ir.Value | None
 ) -> None:
     """C[row:row+mr, col:col+16*nv] (+)= A[rows, k-block] @ B[k-block, cols], accumulated in registers."""
-    bld = ctx.builder
     rows = [row if r == 0 else bld.add(row, i64(r)) for r in range(mr)]
     cols = [col if v == 0 else bld.add(col, i64(VEC * v)) for v in range(nv)]
     c_offs = [[bld.add(bld.mul(r, blk.ldc), cv) for cv in cols] for r in rows]
     zero = ir.Constant(V16, [0.0] * VEC)
-    init = [bld.select(blk.first, zero, _load(ctx, blk.c, off, mask)) for offs in c_offs for off in offs]
-    fma = ctx.intrinsic("llvm.fma.v16f32", V16, [V16, V16, V16])
+    init = [bld.select(blk.first, zero, _load(bld, blk.c, off, mask)) for offs in c_offs for off in offs]
+    fma = intrinsic(bld.module, "llvm.fma.v16f32", V16, [V16, V16, V16])
     k_end = bld.add(blk.k0, blk.kb)
     with loop_with_carry(bld, k_end, init, start=blk.k0, name="k") as (k, acc, nxt, result):
-        bvecs = [_load(ctx, blk.b, blk.b_off(k, cv), mask) for cv in cols]
+        bvecs = [_load(bld, blk.b, blk.b_off(k, cv), mask) for cv in cols]
         for r in range(mr):
             a = bld.load(element_ptr(bld, blk.a, blk.a_off(rows[r], k)), typ=F32)
             av = _splat(bld, a, F32)
@@ -206,6 +233,6 @@ def _tile(
                 nxt.append(bld.call(fma, [av, bvecs[v], acc[r * nv + v]]))
     for r in range(mr):
         for v in range(nv):
-            _store(ctx, result[r * nv + v], blk.c, c_offs[r][v], mask)
+            _store(bld, result[r * nv + v], blk.c, c_offs[r][v], mask)
 
 
