@@ -1,0 +1,41 @@
+/*
+ * graphc: the C calling convention of compiled programs.
+ *
+ * A library built by graphc.codegen.build_library exports one function per program:
+ *
+ *     int32_t graphc_<name>(int64_t batch, void **args, void *workspace);
+ *
+ * `args` holds one pointer per argument in the order of the manifest
+ * (<name>.manifest.json): the program's inputs, then its states, then its outputs.
+ * Every argument is a C-contiguous float32 array whose shape is the manifest shape
+ * with `null` (the batch dimension) replaced by `batch`. Inputs are read, outputs are
+ * written, states are read and then overwritten with their updated values.
+ *
+ * `workspace` must point to at least static_bytes + per_batch_bytes * batch bytes
+ * (the program's "workspace" entry in the manifest), aligned to GRAPHC_WORKSPACE_ALIGN;
+ * it may be NULL when that size is 0. The workspace holds no data between calls, but a
+ * workspace must not be used by two calls at the same time.
+ *
+ * The return value is GRAPHC_OK, or GRAPHC_BAD_BATCH when batch < 1, in which case no
+ * memory has been read or written.
+ */
+#ifndef GRAPHC_H
+#define GRAPHC_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define GRAPHC_OK 0
+#define GRAPHC_BAD_BATCH 1
+#define GRAPHC_WORKSPACE_ALIGN 64
+
+typedef int32_t (*graphc_program_fn)(int64_t batch, void **args, void *workspace);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* GRAPHC_H */
