@@ -1,7 +1,9 @@
 """Kernels: the groups of nodes that each become one native loop nest.
 
-Today every computing node is its own kernel; a fusion pass will hand over larger groups
-of SCALAR nodes, which the pointwise emitter already evaluates as one loop.
+Every computing node is its own kernel unless nodes carry the same
+`node.meta[FUSION_GROUP]` key: such a group of SCALAR nodes becomes one pointwise loop
+(the contract a fusion pass fills in). A group runs where its last member stands in graph
+order, so nothing outside it may consume a member before that point.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from dataclasses import dataclass
 
 from graphc.codegen.lowering.registry import LoweringKind, get_lowering
 from graphc.ir.graph import Graph, Node
+
+FUSION_GROUP = "fusion_group"
 
 
 @dataclass(frozen=True)
@@ -49,9 +53,32 @@ def live_nodes(graph: Graph) -> list[Node]:
 
 
 def partition(graph: Graph) -> list[Kernel]:
-    """One kernel per live node that computes something (sources and views need no code)."""
+    """Kernels in execution order for the live nodes that compute (sources and views need no code)."""
+    live = live_nodes(graph)
+    groups: dict[object, list[Node]] = {}
+    for node in live:
+        key = node.meta.get(FUSION_GROUP)
+        kind = get_lowering(node.op).kind
+        if key is not None and kind is not LoweringKind.SCALAR:
+            raise ValueError(f"{node!r}: only scalar ops can join fusion group {key!r}")
+        if kind in (LoweringKind.SCALAR, LoweringKind.KERNEL):
+            groups.setdefault(node if key is None else ("group", key), []).append(node)
+    index = {node: i for i, node in enumerate(live)}
+    users: dict[Node, list[Node]] = {node: [] for node in live}
+    for node in live:
+        for src in node.inputs:
+            users[src].append(node)
+    roots = set(graph.roots())
     kernels = []
-    for node in live_nodes(graph):
-        if get_lowering(node.op).kind in (LoweringKind.SCALAR, LoweringKind.KERNEL):
-            kernels.append(Kernel((node,), (node,)))
+    for members in sorted(groups.values(), key=lambda m: index[m[-1]]):
+        inside = set(members)
+        outputs = []
+        for member in members:
+            outside = [u for u in users[member] if u not in inside]
+            for user in outside:
+                if index[user] < index[members[-1]]:
+                    raise ValueError(f"{user!r} uses {member!r} before the rest of its fusion group runs")
+            if outside or member in roots:
+                outputs.append(member)
+        kernels.append(Kernel(tuple(members), tuple(outputs)))
     return kernels
