@@ -1,0 +1,272 @@
+"""Keras metrics: per-sample graph functions, compile-time name resolution, and numpy-side means.
+
+Inside `fit` a metric is a graph function giving one value per sample, averaged by the caller.
+The stateful classes (`Mean`, `BinaryAccuracy`, ...) are the standalone Keras objects; they run
+the same graph functions through the reference interpreter, so each formula is written once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from graphc.frontend import losses
+from graphc.ir.graph import Graph, Node
+from graphc.ir.types import Dim, TensorType
+from graphc.ops import builders as b
+
+MetricFn = Callable[..., Node]
+
+
+# -- per-sample graph functions -------------------------------------------------------------------
+def _match_ranks(y_true: Node, y_pred: Node) -> tuple[Node, Node]:
+    """K3 `squeeze_or_expand_to_same_rank`: fix a rank difference of one at a trailing 1."""
+    rank_t, rank_p = y_true.type.rank, y_pred.type.rank
+    if rank_t == rank_p + 1 and y_true.shape[-1] == 1:
+        if rank_p == 1:
+            return y_true, b.reshape(y_pred, y_pred.shape + (1,))
+        return b.reshape(y_true, y_true.shape[:-1]), y_pred
+    if rank_p == rank_t + 1 and y_pred.shape[-1] == 1:
+        if rank_t == 1:
+            return b.reshape(y_true, y_true.shape + (1,)), y_pred
+        return y_true, b.reshape(y_pred, y_pred.shape[:-1])
+    return y_true, y_pred
+
+
+def accuracy(y_true: Node, y_pred: Node) -> Node:
+    """1.0 where y_true == y_pred exactly (keras.metrics.Accuracy), elementwise."""
+    y_true, y_pred = _match_ranks(y_true, y_pred)
+    return b.equal(y_true, y_pred)
+
+
+def binary_accuracy(y_true: Node, y_pred: Node, threshold: float = 0.5) -> Node:
+    """1.0 where y_true == (y_pred > threshold), elementwise; a prediction equal to it counts as 0."""
+    y_true, y_pred = _match_ranks(y_true, y_pred)
+    return b.equal(y_true, b.greater(y_pred, float(threshold)))
+
+
+def categorical_accuracy(y_true: Node, y_pred: Node) -> Node:
+    """1.0 where argmax(y_true) == argmax(y_pred); ties pick the first maximum, as argmax does."""
+    if y_true.shape != y_pred.shape or y_pred.type.rank == 0:
+        raise ValueError(f"categorical_accuracy: y_true and y_pred must have the same shape, got "
+                         f"{y_true.shape} and {y_pred.shape}")
+    return b.equal(b.argmax(y_true, -1), b.argmax(y_pred, -1))
+
+
+def sparse_categorical_accuracy(y_true: Node, y_pred: Node) -> Node:
+    """1.0 where the class index y_true equals argmax(y_pred); (N, 1) labels are squeezed."""
+    want = y_pred.shape[:-1]
+    if y_true.shape == want + (1,):
+        y_true = b.reshape(y_true, want)
+    if y_pred.type.rank == 0 or y_true.shape != want:
+        raise ValueError(f"sparse_categorical_accuracy: y_true must have shape {want} for y_pred "
+                         f"{y_pred.shape}, got {y_true.shape}")
+    return b.equal(y_true, b.argmax(y_pred, -1))
+
+
+mean_squared_error = losses.mean_squared_error
+mean_absolute_error = losses.mean_absolute_error
+mean_absolute_percentage_error = losses.mean_absolute_percentage_error
+mean_squared_logarithmic_error = losses.mean_squared_logarithmic_error
+binary_crossentropy = losses.binary_crossentropy
+categorical_crossentropy = losses.categorical_crossentropy
+sparse_categorical_crossentropy = losses.sparse_categorical_crossentropy
+hinge = losses.hinge
+squared_hinge = losses.squared_hinge
+
+_FUNCTIONS: dict[str, MetricFn] = {
+    fn.__name__: fn
+    for fn in (accuracy, binary_accuracy, categorical_accuracy, sparse_categorical_accuracy,
+               mean_squared_error, mean_absolute_error, mean_absolute_percentage_error,
+               mean_squared_logarithmic_error, binary_crossentropy, categorical_crossentropy,
+               sparse_categorical_crossentropy, hinge, squared_hinge)
+}
+_ALIASES = {"mse": "mean_squared_error", "mae": "mean_absolute_error",
+            "mape": "mean_absolute_percentage_error", "msle": "mean_squared_logarithmic_error",
+            "bce": "binary_crossentropy"}
+_ALIASES.update({alias.upper(): target for alias, target in _ALIASES.items()})
+
+
+# -- compile-time resolution ----------------------------------------------------------------------
+def _kind(y_true_shape: Sequence[Dim], y_pred_shape: Sequence[Dim]) -> str:
+    """K3 `is_binary_or_sparse_categorical`: 'binary', 'sparse' or 'categorical'."""
+    pred_last = tuple(y_pred_shape)[-1:]
+    if pred_last == (1,):
+        return "binary"
+    sparse = len(y_true_shape) < len(y_pred_shape) or (
+        tuple(y_true_shape)[-1:] == (1,) and pred_last not in ((), (None,)) and pred_last[0] > 1)
+    return "sparse" if sparse else "categorical"
+
+
+_ACCURACY_BY_KIND = {"binary": binary_accuracy, "sparse": sparse_categorical_accuracy,
+                     "categorical": categorical_accuracy}
+_CROSSENTROPY_BY_KIND = {"binary": "binary_crossentropy", "sparse": "sparse_categorical_crossentropy",
+                         "categorical": "categorical_crossentropy"}
+
+
+class Metric:
+    """A compiled metric: its log name and a graph function giving one value per sample."""
+
+    def __init__(self, name: str, fn: MetricFn, **fn_kwargs: Any) -> None:
+        self.name = name
+        self.fn = fn
+        self.fn_kwargs = fn_kwargs
+
+    def __call__(self, y_true: Node, y_pred: Node) -> Node:
+        """Shape (N,) for batched predictions: Keras's mean over all but the first axis."""
+        values = self.fn(y_true, y_pred, **self.fn_kwargs)
+        if values.type.rank > 1:
+            values = b.reduce_mean(values, tuple(range(1, values.type.rank)))
+        return values
+
+    def __repr__(self) -> str:
+        return f"<Metric {self.name}: {self.fn.__name__}>"
+
+
+def resolve(identifier: Any, y_true_shape: Sequence[Dim], y_pred_shape: Sequence[Dim]) -> Metric:
+    """The metric for a compile() entry, given the label data and prediction shapes (K3 rules)."""
+    if isinstance(identifier, Metric):
+        return identifier
+    if isinstance(identifier, MeanMetricWrapper):
+        return Metric(identifier.name, identifier.fn, **identifier.fn_kwargs)
+    if isinstance(identifier, str):
+        if identifier.lower() in ("accuracy", "acc"):
+            return Metric(identifier, _ACCURACY_BY_KIND[_kind(y_true_shape, y_pred_shape)])
+        name = _ALIASES.get(identifier, identifier)
+        if name not in _FUNCTIONS:
+            known = ", ".join(sorted({"accuracy", "acc", *_FUNCTIONS, *_ALIASES}))
+            raise ValueError(f"unknown metric {identifier!r}; known metrics: {known}")
+        return Metric(identifier, _FUNCTIONS[name])
+    if isinstance(identifier, Mean):
+        raise ValueError(f"metric {identifier.name!r} has no per-sample function to compile; use a "
+                         "MeanMetricWrapper-based metric, a name or a function")
+    if isinstance(identifier, type) and issubclass(identifier, MeanMetricWrapper):
+        return resolve(identifier(), y_true_shape, y_pred_shape)
+    if isinstance(identifier, losses.Loss):
+        return Metric(identifier.name, identifier.per_sample)
+    if callable(identifier):
+        return Metric(getattr(identifier, "__name__", "metric"), identifier)
+    raise ValueError(f"cannot interpret {identifier!r} as a metric")
+
+
+def resolve_loss_alias(identifier: str, y_true_shape: Sequence[Dim], y_pred_shape: Sequence[Dim]) -> str:
+    """'crossentropy'/'ce' become the binary, sparse or categorical crossentropy by the K3 shape rule."""
+    if identifier not in ("crossentropy", "ce"):
+        return identifier
+    return _CROSSENTROPY_BY_KIND[_kind(y_true_shape, y_pred_shape)]
+
+
+# -- standalone stateful metrics -------------------------------------------------------------------
+class Mean:
+    """total += sum(values * weights), count += sum(weights) (or the sample count); result total/count."""
+
+    def __init__(self, name: str = "mean", dtype: Any = None) -> None:
+        self.name = name
+        self.dtype = dtype
+        self.total = 0.0
+        self.count = 0.0
+
+    def update_state(self, values: Any, sample_weight: Any = None) -> None:
+        values = np.asarray(values, dtype=np.float64)
+        if sample_weight is not None:
+            weight = np.asarray(sample_weight, dtype=np.float64)
+            values, weight = _squeeze_or_expand(values, weight)
+            if values.ndim > weight.ndim:
+                values = values.mean(axis=tuple(range(weight.ndim, values.ndim)))
+            try:
+                weight = np.broadcast_to(weight, values.shape)
+            except ValueError:
+                raise ValueError(f"{self.name}: sample_weight of shape {np.shape(sample_weight)} does not "
+                                 f"match values of shape {values.shape}") from None
+            values = values * weight
+            if weight.ndim > 1:
+                weight = weight.mean(axis=tuple(range(1, weight.ndim)))
+        if values.ndim > 1:
+            values = values.mean(axis=tuple(range(1, values.ndim)))
+        self.total += float(np.sum(values))
+        if sample_weight is not None:
+            self.count += float(np.sum(weight))
+        else:
+            self.count += values.shape[0] if values.ndim >= 1 else 1
+
+    def result(self) -> float:
+        return self.total / self.count if self.count else 0.0
+
+    def reset_state(self) -> None:
+        self.total = 0.0
+        self.count = 0.0
+
+    def __call__(self, *args: Any, **kwargs: Any) -> float:
+        self.update_state(*args, **kwargs)
+        return self.result()
+
+    def get_config(self) -> dict[str, Any]:
+        return {"name": self.name, "dtype": self.dtype}
+
+
+def _squeeze_or_expand(values: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    if weight.ndim == values.ndim + 1 and weight.shape[-1] == 1:
+        weight = weight[..., 0]
+    elif values.ndim == weight.ndim + 1 and values.shape[-1] == 1:
+        values = values[..., 0]
+    return values, weight
+
+
+class MeanMetricWrapper(Mean):
+    """The mean of a per-sample metric function over every batch seen since the last reset."""
+
+    def __init__(self, fn: MetricFn, name: str | None = None, dtype: Any = None, **fn_kwargs: Any) -> None:
+        super().__init__(name or fn.__name__, dtype)
+        self.fn = fn
+        self.fn_kwargs = fn_kwargs
+
+    def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
+        super().update_state(self.values(y_true, y_pred), sample_weight)
+
+    def values(self, y_true: Any, y_pred: Any) -> np.ndarray:
+        """The metric function evaluated by the reference interpreter on concrete arrays."""
+        from graphc.interpreter import evaluate
+
+        y_true = np.asarray(y_true, dtype=np.float32)
+        y_pred = np.asarray(y_pred, dtype=np.float32)
+        graph = Graph(self.name)
+        t = graph.input("y_true", TensorType(y_true.shape))
+        p = graph.input("y_pred", TensorType(y_pred.shape))
+        graph.outputs["values"] = self.fn(t, p, **self.fn_kwargs)
+        outputs, _ = evaluate(graph, {"y_true": y_true, "y_pred": y_pred})
+        return outputs["values"]
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), **self.fn_kwargs}
+
+
+class Accuracy(MeanMetricWrapper):
+    def __init__(self, name: str = "accuracy", dtype: Any = None) -> None:
+        super().__init__(accuracy, name, dtype)
+
+
+class BinaryAccuracy(MeanMetricWrapper):
+    def __init__(self, name: str = "binary_accuracy", dtype: Any = None, threshold: float = 0.5) -> None:
+        super().__init__(binary_accuracy, name, dtype, threshold=float(threshold))
+
+
+class CategoricalAccuracy(MeanMetricWrapper):
+    def __init__(self, name: str = "categorical_accuracy", dtype: Any = None) -> None:
+        super().__init__(categorical_accuracy, name, dtype)
+
+
+class SparseCategoricalAccuracy(MeanMetricWrapper):
+    def __init__(self, name: str = "sparse_categorical_accuracy", dtype: Any = None) -> None:
+        super().__init__(sparse_categorical_accuracy, name, dtype)
+
+
+class MeanSquaredError(MeanMetricWrapper):
+    def __init__(self, name: str = "mean_squared_error", dtype: Any = None) -> None:
+        super().__init__(mean_squared_error, name, dtype)
+
+
+class MeanAbsoluteError(MeanMetricWrapper):
+    def __init__(self, name: str = "mean_absolute_error", dtype: Any = None) -> None:
+        super().__init__(mean_absolute_error, name, dtype)
