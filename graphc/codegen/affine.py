@@ -41,9 +41,6 @@ class Sym:
     def is_one(self) -> bool:
         return self == ONE
 
-    def value(self, batch: int) -> int:
-        return self.coef * batch**self.power
-
 
 ZERO = Sym(0, 0)
 ONE = Sym(1, 0)

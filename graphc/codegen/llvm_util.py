@@ -10,7 +10,6 @@ from llvmlite import ir
 from graphc.codegen.affine import Sym
 
 F32 = ir.FloatType()
-F64 = ir.DoubleType()
 I1 = ir.IntType(1)
 I8 = ir.IntType(8)
 I32 = ir.IntType(32)
@@ -25,10 +24,6 @@ def f32(value: float) -> ir.Constant:
 
 def i64(value: int) -> ir.Constant:
     return ir.Constant(I64, int(value))
-
-
-def i32(value: int) -> ir.Constant:
-    return ir.Constant(I32, int(value))
 
 
 def intrinsic(module: ir.Module, name: str, ret: ir.Type, args: Sequence[ir.Type]) -> ir.Function:
