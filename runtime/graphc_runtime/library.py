@@ -150,7 +150,11 @@ class Library:
 
     @classmethod
     def load(cls, so_path: str | Path, manifest: dict[str, Any] | None = None) -> Library:
-        """Load lib<name>.so; the manifest defaults to <name>.manifest.json next to it."""
+        """Load lib<name>.so; the manifest defaults to <name>.manifest.json next to it.
+
+        The dynamic loader caches libraries by path: code rebuilt into the same path is not
+        reloaded within a process, so write each distinct build to its own path.
+        """
         path = Path(so_path).resolve()
         if not path.is_file():
             raise FileNotFoundError(f"no compiled library at {path}")
