@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from graphc.ir.graph import Graph
-from graphc.ops.registry import get_op
 
 
 class GraphError(ValueError):
@@ -11,6 +10,8 @@ class GraphError(ValueError):
 
 
 def verify(graph: Graph) -> None:
+    from graphc.ops.registry import get_op  # the catalogue imports graphc.ir: resolve at call time
+
     seen: set[int] = set()
     ids: set[int] = set()
     for node in graph.nodes:

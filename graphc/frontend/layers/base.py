@@ -1,0 +1,230 @@
+"""The Layer base class, layer weights, and symbolic tensors of the functional API."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from graphc.frontend import initializers as initializers_mod
+from graphc.frontend import regularizers as regularizers_mod
+from graphc.frontend.layers.naming import to_snake_case, unique_name
+from graphc.ir.graph import Graph, Node
+from graphc.ir.types import Dim, ShapeError, TensorType, format_shape
+
+
+class Weight:
+    """A layer variable. Once the model is compiled its value is the runtime's live buffer."""
+
+    def __init__(self, path: str, value: np.ndarray, trainable: bool, regularizer: Any = None) -> None:
+        self.path = path
+        self.name = path.rsplit("/", 1)[-1]
+        self.trainable = trainable
+        self.regularizer = regularizer
+        self._value = np.ascontiguousarray(value, dtype=np.float32)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self._value.shape
+
+    def numpy(self) -> np.ndarray:
+        return self._value.copy()
+
+    def assign(self, value: Any) -> None:
+        array = np.asarray(value, dtype=np.float32)
+        if array.shape != self._value.shape:
+            raise ValueError(
+                f"weight {self.path!r}: expected shape {self._value.shape}, got {array.shape}"
+            )
+        self._value[...] = array
+
+    def bind(self, buffer: np.ndarray) -> None:
+        """Move the value into a runtime-owned buffer, which from now on is the value."""
+        buffer[...] = self._value
+        self._value = buffer
+
+    def __repr__(self) -> str:
+        return f"<Weight {self.path} shape={self.shape} trainable={self.trainable}>"
+
+
+@dataclass
+class CallContext:
+    """What a layer needs besides its input while its graph is recorded."""
+
+    graph: Graph
+    training: bool
+    _seed: Node | None = field(default=None, repr=False)
+
+    def random_seed(self) -> Node:
+        """The per-step random seed state shared by every random layer of the program."""
+        if self._seed is None:
+            self._seed = self.graph.state(RNG_STATE, TensorType(()))
+        return self._seed
+
+
+RNG_STATE = "rng/step"
+
+
+class KerasTensor:
+    """A symbolic tensor of the functional API: a shape and the layer call that produced it."""
+
+    def __init__(self, shape: tuple[Dim, ...], layer: Layer, inputs: Sequence[KerasTensor]) -> None:
+        self.shape = tuple(shape)
+        self.layer = layer
+        self.inputs = list(inputs)
+
+    @property
+    def dtype(self) -> str:
+        return "float32"
+
+    def __repr__(self) -> str:
+        return f"<KerasTensor shape={format_shape(self.shape)} from {self.layer.name}>"
+
+
+_BASE_KWARGS = ("name", "trainable", "dtype", "input_shape", "input_dim", "batch_input_shape", "batch_size")
+
+
+class Layer:
+    """A Keras layer: records its computation into graphs, owns its weights."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        unknown = {k: v for k, v in kwargs.items() if k not in _BASE_KWARGS}
+        if unknown:
+            raise ValueError(f"Unrecognized keyword arguments passed to {type(self).__name__}: {unknown}")
+        self.name: str = kwargs.get("name") or unique_name(to_snake_case(type(self).__name__))
+        self.trainable: bool = kwargs.get("trainable", True)
+        dtype = kwargs.get("dtype")
+        if dtype not in (None, "float32"):
+            raise ValueError(f"layer {self.name!r}: dtype must be 'float32', got {dtype!r}")
+        self._batch_input_shape = _batch_input_shape(self.name, kwargs)
+        self.built = False
+        self._weights: list[Weight] = []
+        self.input_shape: tuple[Dim, ...] | None = None
+        self.output_shape: tuple[Dim, ...] | None = None
+
+    # -- building -----------------------------------------------------------------------------
+    def build(self, input_shape: tuple[Dim, ...]) -> None:
+        """Create weights for inputs of this shape; layers with weights override it."""
+        self.built = True
+
+    def add_weight(
+        self,
+        name: str,
+        shape: tuple[int, ...],
+        initializer: Any,
+        regularizer: Any = None,
+        trainable: bool = True,
+    ) -> Weight:
+        value = initializers_mod.get(initializer)(tuple(shape))
+        weight = Weight(f"{self.name}/{name}", value, trainable and self.trainable,
+                        regularizers_mod.get(regularizer))
+        self._weights.append(weight)
+        return weight
+
+    def ensure_built(self, input_shape: tuple[Dim, ...]) -> None:
+        if not self.built:
+            self.build(tuple(input_shape))
+            self.built = True
+            self.input_shape = tuple(input_shape)
+        self.check_input_shape(tuple(input_shape))
+
+    def check_input_shape(self, input_shape: tuple[Dim, ...]) -> None:
+        """Layers with a fixed input feature size compare it here."""
+
+    # -- recording --------------------------------------------------------------------------
+    def call(self, x: Node, ctx: CallContext) -> Node:
+        raise NotImplementedError(f"{type(self).__name__} does not define call()")
+
+    def record(self, x: Node, ctx: CallContext) -> Node:
+        """Append this layer's computation to ctx.graph, tagged with the layer's name."""
+        with ctx.graph.scope(layer=self.name):
+            return self.call(x, ctx)
+
+    def compute_output_shape(self, input_shape: tuple[Dim, ...]) -> tuple[Dim, ...]:
+        """Found by recording the layer into a scratch graph: one source of truth for shapes."""
+        self.ensure_built(input_shape)
+        graph = Graph(f"shape-of-{self.name}")
+        x = graph.input("x", TensorType(tuple(input_shape)))
+        try:
+            return self.record(x, CallContext(graph, training=False)).shape
+        except ShapeError as err:
+            raise ValueError(f"layer {self.name!r} ({type(self).__name__}) cannot take input of shape "
+                             f"{format_shape(tuple(input_shape))}: {err}") from None
+
+    def __call__(self, inputs: KerasTensor) -> KerasTensor:
+        if not isinstance(inputs, KerasTensor):
+            raise TypeError(
+                f"layer {self.name!r} must be called on a symbolic tensor from Input(), got "
+                f"{type(inputs).__name__}"
+            )
+        shape = self.compute_output_shape(inputs.shape)
+        self.output_shape = shape
+        return KerasTensor(shape, self, [inputs])
+
+    def weight_state(self, ctx: CallContext, weight: Weight) -> Node:
+        return ctx.graph.state(weight.path, TensorType(weight.shape), trainable=weight.trainable)
+
+    # -- weights ------------------------------------------------------------------------------
+    @property
+    def weights(self) -> list[Weight]:
+        return list(self._weights)
+
+    @property
+    def trainable_weights(self) -> list[Weight]:
+        return [w for w in self._weights if w.trainable]
+
+    @property
+    def non_trainable_weights(self) -> list[Weight]:
+        return [w for w in self._weights if not w.trainable]
+
+    def get_weights(self) -> list[np.ndarray]:
+        return [w.numpy() for w in self._weights]
+
+    def set_weights(self, weights: Sequence[Any]) -> None:
+        if len(weights) != len(self._weights):
+            raise ValueError(
+                f"layer {self.name!r} expects {len(self._weights)} weight arrays "
+                f"({[w.path for w in self._weights]}), got {len(weights)}"
+            )
+        for weight, value in zip(self._weights, weights, strict=True):
+            weight.assign(value)
+
+    def count_params(self) -> int:
+        return int(sum(np.prod(w.shape) for w in self._weights))
+
+    # -- config -------------------------------------------------------------------------------
+    def get_config(self) -> dict[str, Any]:
+        config: dict[str, Any] = {"name": self.name, "trainable": self.trainable, "dtype": "float32"}
+        if self._batch_input_shape is not None:
+            config["batch_input_shape"] = list(self._batch_input_shape)
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Layer:
+        return cls(**config)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} name={self.name}>"
+
+
+def _batch_input_shape(name: str, kwargs: dict[str, Any]) -> tuple[Dim, ...] | None:
+    """Keras accepts input_shape, input_dim (a Keras 2 habit) or batch_input_shape on any layer."""
+    if kwargs.get("batch_input_shape") is not None:
+        shape = tuple(kwargs["batch_input_shape"])
+        return (None,) + shape[1:]
+    if kwargs.get("input_shape") is not None:
+        shape = kwargs["input_shape"]
+        shape = (shape,) if isinstance(shape, int) else tuple(shape)
+    elif kwargs.get("input_dim") is not None:
+        warnings.warn(f"layer {name!r}: `input_dim` is a Keras 2 spelling; use `input_shape=(n,)`",
+                      DeprecationWarning, stacklevel=4)
+        shape = (kwargs["input_dim"],)
+    else:
+        return None
+    for dim in shape:
+        if not isinstance(dim, (int, np.integer)) or dim <= 0:
+            raise ValueError(f"layer {name!r}: input_shape must be positive integers, got {shape}")
+    return (None,) + tuple(int(d) for d in shape)

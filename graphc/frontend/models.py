@@ -1,0 +1,239 @@
+"""Sequential and functional models: layer graphs with Keras's model API."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from graphc.frontend.layers.base import KerasTensor, Layer, Weight
+from graphc.frontend.layers.input_layer import InputLayer
+from graphc.frontend.layers.naming import to_snake_case, unique_name
+from graphc.frontend.summary import SummaryRow, default_line_length, format_summary
+from graphc.frontend.trainer import Trainer
+from graphc.ir.types import Dim, format_shape
+
+Operation = tuple[Layer, list[KerasTensor], KerasTensor]
+
+
+class Model(Trainer):
+    """A functional model `Model(inputs, outputs)`; also the base of Sequential."""
+
+    def __init__(self, inputs: KerasTensor | Sequence[KerasTensor] | None = None,
+                 outputs: KerasTensor | Sequence[KerasTensor] | None = None,
+                 name: str | None = None, trainable: bool = True) -> None:
+        super().__init__()
+        self.name = name or unique_name(to_snake_case(type(self).__name__) if type(self) is not Model
+                                        else "functional")
+        self.trainable = trainable
+        self.inputs: list[KerasTensor] = []
+        self.outputs: list[KerasTensor] = []
+        self.operations: list[Operation] = []
+        self._layers: list[Layer] = []
+        if inputs is not None or outputs is not None:
+            self._set_graph(_as_list(inputs, "inputs"), _as_list(outputs, "outputs"))
+
+    def _set_graph(self, inputs: list[KerasTensor], outputs: list[KerasTensor]) -> None:
+        if len(inputs) != 1 or len(outputs) != 1:
+            raise ValueError(f"model {self.name!r}: graphc supports one input and one output, got "
+                             f"{len(inputs)} inputs and {len(outputs)} outputs")
+        operations = _trace(inputs, outputs)
+        self.inputs, self.outputs, self.operations = inputs, outputs, operations
+        self._layers = [t.layer for t in inputs] + [op[0] for op in operations]
+
+    @property
+    def built(self) -> bool:
+        return bool(self.outputs)
+
+    @property
+    def layers(self) -> list[Layer]:
+        return list(self._layers)
+
+    def get_layer(self, name: str | None = None, index: int | None = None) -> Layer:
+        if index is not None:
+            return self.layers[index]
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        raise ValueError(f"no layer named {name!r}; layers are {[layer.name for layer in self.layers]}")
+
+    @property
+    def input_shape(self) -> tuple[Dim, ...]:
+        self._require_built("input_shape")
+        return self.inputs[0].shape
+
+    @property
+    def output_shape(self) -> tuple[Dim, ...]:
+        self._require_built("output_shape")
+        return self.outputs[0].shape
+
+    def _require_built(self, what: str) -> None:
+        if not self.built:
+            raise ValueError(f"model {self.name!r} has no input shape yet, so `{what}` is unknown: give the "
+                             "first layer input_shape=..., or call fit/predict first")
+
+    def build_for_input(self, sample_shape: tuple[int, ...]) -> None:
+        """Functional models are built at construction; data of another shape is an input error.
+
+        The first layer that cannot take the data raises, so the message names that layer,
+        as Keras's does.
+        """
+        expected = tuple(self.inputs[0].shape[1:])
+        if tuple(sample_shape) == expected:
+            return
+        shapes = {id(self.inputs[0]): (None, *sample_shape)}
+        for layer, (source,), out in self.operations:
+            shapes[id(out)] = layer.compute_output_shape(shapes[id(source)])
+        raise ValueError(
+            f'Input 0 of model "{self.name}" is incompatible: expected shape '
+            f"{format_shape((None, *expected))}, got {format_shape((None, *sample_shape))}"
+        )
+
+    # -- weights --------------------------------------------------------------------------
+    @property
+    def weights(self) -> list[Weight]:
+        return [w for layer in self.layers for w in layer.weights]
+
+    @property
+    def trainable_weights(self) -> list[Weight]:
+        return [w for w in self.weights if w.trainable] if self.trainable else []
+
+    @property
+    def non_trainable_weights(self) -> list[Weight]:
+        return [w for w in self.weights if not w.trainable or not self.trainable]
+
+    def get_weights(self) -> list[np.ndarray]:
+        return [w.numpy() for w in self.weights]
+
+    def set_weights(self, weights: Sequence[Any]) -> None:
+        own = self.weights
+        if len(weights) != len(own):
+            raise ValueError(f"model {self.name!r} has {len(own)} weight arrays, got {len(weights)}")
+        for weight, value in zip(own, weights, strict=True):
+            weight.assign(value)
+
+    def count_params(self) -> int:
+        return sum(layer.count_params() for layer in self.layers)
+
+    # -- display --------------------------------------------------------------------------
+    def summary(self, line_length: int | None = None, print_fn: Callable[[str], Any] | None = None) -> None:
+        rows = [SummaryRow(layer.name, type(layer).__name__,
+                           "?" if layer.output_shape is None else format_shape(layer.output_shape),
+                           layer.count_params() if layer.built else None)
+                for layer in self._summary_layers()]
+        trainable = sum(int(np.prod(w.shape)) for w in self.trainable_weights)
+        total = sum(int(np.prod(w.shape)) for w in self.weights)
+        text = format_summary(self.name, rows, trainable, total - trainable,
+                              line_length=line_length or default_line_length())
+        (print_fn or print)(text)
+
+    def _summary_layers(self) -> list[Layer]:
+        return self.layers
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} name={self.name}, {len(self.layers)} layers>"
+
+
+class Sequential(Model):
+    """A plain stack of layers, built as soon as its input shape is known."""
+
+    def __init__(self, layers: Sequence[Layer] | None = None, name: str | None = None,
+                 trainable: bool = True) -> None:
+        super().__init__(name=name, trainable=trainable)
+        self._stack: list[Layer] = []
+        self._auto_input: InputLayer | None = None
+        for layer in layers or []:
+            self.add(layer)
+
+    def add(self, layer: Layer | KerasTensor) -> None:
+        if isinstance(layer, KerasTensor):
+            layer = layer.layer
+        if not isinstance(layer, Layer):
+            raise TypeError(f"Sequential.add expects a Layer, got {type(layer).__name__}")
+        if isinstance(layer, InputLayer) and self._stack:
+            raise ValueError("an InputLayer can only be the first layer of a Sequential model")
+        if any(existing.name == layer.name for existing in self._stack):
+            raise ValueError(f"all layers of a Sequential model need unique names; {layer.name!r} is "
+                             "used twice")
+        self._stack.append(layer)
+        self._rebuild()
+
+    def pop(self) -> Layer:
+        if not self.layers:
+            raise TypeError("there are no layers in the model")
+        layer = self._stack.pop()
+        self._rebuild()
+        return layer
+
+    @property
+    def layers(self) -> list[Layer]:
+        return [layer for layer in self._stack if not isinstance(layer, InputLayer)]
+
+    def _declared_input(self) -> InputLayer | None:
+        if not self._stack:
+            return None
+        first = self._stack[0]
+        if isinstance(first, InputLayer):
+            return first
+        declared = first._batch_input_shape
+        if declared is not None:
+            if self._auto_input is None or self._auto_input.batch_shape != declared:
+                self._auto_input = InputLayer(batch_shape=declared, name=f"{first.name}_input")
+            return self._auto_input
+        return None
+
+    def _rebuild(self, input_layer: InputLayer | None = None) -> None:
+        input_layer = input_layer or self._declared_input()
+        if input_layer is None:
+            self.inputs, self.outputs, self.operations = [], [], []
+            return
+        tensor = input_layer.output
+        operations: list[Operation] = []
+        for layer in self._stack:
+            if layer is input_layer or isinstance(layer, InputLayer):
+                continue
+            out = layer(tensor)
+            operations.append((layer, [tensor], out))
+            tensor = out
+        self.inputs, self.outputs, self.operations = [input_layer.output], [tensor], operations
+
+    def build_for_input(self, sample_shape: tuple[int, ...]) -> None:
+        if not self.built:
+            if not self._stack:
+                raise ValueError(f"model {self.name!r} has no layers")
+            self._rebuild(InputLayer(shape=tuple(sample_shape), name=f"{self._stack[0].name}_input"))
+            return
+        super().build_for_input(sample_shape)
+
+    def _summary_layers(self) -> list[Layer]:
+        return self.layers
+
+
+def _as_list(value: KerasTensor | Sequence[KerasTensor] | None, what: str) -> list[KerasTensor]:
+    items = [value] if isinstance(value, KerasTensor) else list(value or [])
+    for item in items:
+        if not isinstance(item, KerasTensor):
+            raise TypeError(f"Model `{what}` must be symbolic tensors from Input() and layer calls, "
+                            f"got {type(item).__name__}")
+    return items
+
+
+def _trace(inputs: list[KerasTensor], outputs: list[KerasTensor]) -> list[Operation]:
+    """Layer calls between inputs and outputs in an order where producers come first."""
+    order: list[Operation] = []
+    seen: set[int] = {id(t) for t in inputs}
+
+    def visit(tensor: KerasTensor) -> None:
+        if id(tensor) in seen:
+            return
+        if not tensor.inputs:
+            raise ValueError(f"output depends on {tensor!r}, which is not among the model inputs")
+        for source in tensor.inputs:
+            visit(source)
+        seen.add(id(tensor))
+        order.append((tensor.layer, list(tensor.inputs), tensor))
+
+    for out in outputs:
+        visit(out)
+    return order

@@ -1,0 +1,112 @@
+"""Recording a model's predict, train and eval programs as graphs.
+
+The frontend's half of whole-step compilation: a training step is one graph holding the
+forward pass, the loss, the backward pass, the optimizer update and the metrics.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from graphc.frontend.layers.base import RNG_STATE, CallContext
+from graphc.frontend.seeding import global_rng
+from graphc.ir.graph import Graph, Node
+from graphc.ir.types import Dim, TensorType
+from graphc.ops import builders as b
+from graphc.passes.autodiff import gradients
+from graphc.passes.dce import eliminate_dead_code
+
+if TYPE_CHECKING:
+    from graphc.frontend.models import Model
+
+PREDICTION = "y_pred"
+LOSS = "loss"
+LABELS = "y"
+METRIC_PREFIX = "metric/"
+
+
+@dataclass
+class LossSpec:
+    """What compile() resolved: the loss, the metrics, and the label shape the graphs take."""
+
+    loss: Any
+    metrics: list[Any]
+    label_shape: tuple[Dim, ...]
+
+
+@dataclass
+class ProgramSet:
+    graphs: dict[str, Graph]
+    initial_values: dict[str, float] = field(default_factory=dict)
+    hyperparameter_inputs: dict[str, str] = field(default_factory=dict)
+
+
+def input_name(index: int, count: int) -> str:
+    return "x" if count == 1 else f"x{index}"
+
+
+def record_forward(model: Model, graph: Graph, training: bool) -> Node:
+    """Declare the model inputs in `graph` and append the forward pass; returns the prediction."""
+    ctx = CallContext(graph, training)
+    inputs = model.inputs
+    values = {}
+    for index, tensor in enumerate(inputs):
+        values[id(tensor)] = graph.input(input_name(index, len(inputs)), TensorType(tensor.shape))
+    for layer, in_tensors, out_tensor in model.operations:
+        (source,) = in_tensors
+        values[id(out_tensor)] = layer.record(values[id(source)], ctx)
+    return values[id(model.outputs[0])]
+
+
+def predict_graph(model: Model) -> Graph:
+    graph = Graph(f"{model.name}/predict")
+    graph.outputs[PREDICTION] = record_forward(model, graph, training=False)
+    return eliminate_dead_code(graph)
+
+
+def _loss_and_metrics(model: Model, graph: Graph, spec: LossSpec, training: bool) -> Node:
+    y_pred = record_forward(model, graph, training)
+    with graph.scope(role="loss"):
+        y_true = graph.input(LABELS, TensorType(spec.label_shape))
+        loss = spec.loss(y_true, y_pred)
+        for weight in model.weights:
+            if weight.regularizer is not None:
+                with graph.scope(layer=weight.path.split("/")[0]):
+                    loss = loss + weight.regularizer(graph.states[weight.path])
+        graph.outputs[LOSS] = loss
+    with graph.scope(role="metric"):
+        for metric in spec.metrics:
+            graph.outputs[METRIC_PREFIX + metric.name] = b.reduce_mean(metric(y_true, y_pred))
+    return loss
+
+
+def eval_graph(model: Model, spec: LossSpec) -> Graph:
+    graph = Graph(f"{model.name}/eval")
+    _loss_and_metrics(model, graph, spec, training=False)
+    return eliminate_dead_code(graph)
+
+
+def train_graph(model: Model, spec: LossSpec, optimizer: Any) -> tuple[Graph, Any]:
+    graph = Graph(f"{model.name}/train")
+    loss = _loss_and_metrics(model, graph, spec, training=True)
+    trainable = [w for w in model.weights if w.trainable]
+    params = [graph.states[w.path] for w in trainable if w.path in graph.states]
+    grads = gradients(loss, params)
+    with graph.scope(role="update"):
+        plan = optimizer.build(graph, [(p.attrs["name"], p, g) for p, g in zip(params, grads, strict=True)])
+        graph.updates.update(plan.updates)
+        if RNG_STATE in graph.states:
+            graph.updates[RNG_STATE] = graph.states[RNG_STATE] + 1.0
+    return eliminate_dead_code(graph), plan
+
+
+def build_programs(model: Model, spec: LossSpec | None, optimizer: Any) -> ProgramSet:
+    graphs = {"predict": predict_graph(model)}
+    if spec is None:
+        return ProgramSet(graphs)
+    graphs["eval_step"] = eval_graph(model, spec)
+    graphs["train_step"], plan = train_graph(model, spec, optimizer)
+    initial = dict(plan.initial_values)
+    initial[RNG_STATE] = float(global_rng().integers(0, 2**24))
+    return ProgramSet(graphs, initial, dict(plan.hyperparameter_inputs))

@@ -1,0 +1,308 @@
+"""compile / fit / evaluate / predict: Python drives epochs and batches, native code does each step."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from graphc.frontend import losses as losses_mod
+from graphc.frontend import metrics as metrics_mod
+from graphc.frontend import optimizers as optimizers_mod
+from graphc.frontend.callbacks import CallbackList, History
+from graphc.frontend.data import (
+    as_float_array,
+    batches,
+    check_batch_size,
+    check_same_length,
+    fit_labels_to,
+    split_validation,
+)
+from graphc.frontend.engine import CompiledModel
+from graphc.frontend.programs import LABELS, LOSS, METRIC_PREFIX, PREDICTION, LossSpec, build_programs
+from graphc.frontend.seeding import global_rng
+
+_CROSSENTROPY_ALIASES = ("crossentropy", "ce")
+_IGNORED_COMPILE_ARGS = ("run_eagerly", "steps_per_execution", "jit_compile", "auto_scale_loss")
+
+
+class Trainer:
+    """The training API shared by every model."""
+
+    def __init__(self) -> None:
+        self.optimizer: Any = None
+        self.loss: Any = None
+        self.compiled = False
+        self.stop_training = False
+        self.history: History | None = None
+        self._metric_ids: list[Any] = []
+        self._spec: LossSpec | None = None
+        self._engine: CompiledModel | None = None
+        self._label_data_shape: tuple[int | None, ...] | None = None
+
+    # -- compile ----------------------------------------------------------------------------
+    def compile(self, optimizer: Any = "rmsprop", loss: Any = None, metrics: Sequence[Any] | None = None,
+                loss_weights: Any = None, weighted_metrics: Any = None, **kwargs: Any) -> None:
+        unknown = set(kwargs) - set(_IGNORED_COMPILE_ARGS)
+        if unknown:
+            raise TypeError(f"compile() got unexpected keyword arguments {sorted(unknown)}")
+        if loss is None:
+            raise ValueError("compile() needs a `loss`, e.g. loss='mse' or loss='binary_crossentropy'")
+        if loss_weights is not None or weighted_metrics is not None:
+            raise ValueError("loss_weights and weighted_metrics need multiple outputs or sample weights, "
+                             "which graphc does not support yet")
+        self.optimizer = optimizers_mod.get(optimizer)
+        if not (isinstance(loss, str) and loss in _CROSSENTROPY_ALIASES):
+            losses_mod.get(loss)
+        if isinstance(metrics, (str, dict)) or (metrics is not None and not isinstance(metrics, Sequence)):
+            metrics = [metrics]
+        self._metric_ids = list(metrics or [])
+        for identifier in self._metric_ids:
+            metrics_mod.resolve(identifier, (None, 1), (None, 1))
+        self.loss = loss
+        self.compiled = True
+        self._spec = None
+        self._engine = None
+
+    def _resolve_spec(self, label_data_shape: tuple[int | None, ...]) -> LossSpec:
+        """Resolve the loss and metrics against the label data, as Keras does on the first batch."""
+        pred_shape = self.outputs[0].shape
+        loss_id = self.loss
+        if isinstance(loss_id, str) and loss_id in _CROSSENTROPY_ALIASES:
+            loss_id = metrics_mod.resolve_loss_alias(loss_id, label_data_shape, pred_shape)
+        loss = losses_mod.get(loss_id)
+        metrics = [metrics_mod.resolve(m, label_data_shape, pred_shape) for m in self._metric_ids]
+        return LossSpec(loss, metrics, tuple(loss.label_shape(pred_shape)))
+
+    # -- engines ----------------------------------------------------------------------------
+    def _engine_for(self, x: np.ndarray, y: np.ndarray | None = None) -> CompiledModel:
+        self.build_for_input(tuple(x.shape[1:]))
+        if y is not None:
+            if not self.compiled:
+                raise RuntimeError(f"model {self.name!r} must be compiled before training or evaluating: "
+                                   "call model.compile(optimizer, loss, metrics) first")
+            label_data_shape = (None, *y.shape[1:])
+            if self._spec is None or self._label_data_shape != label_data_shape:
+                self._spec = self._resolve_spec(label_data_shape)
+                self._label_data_shape = label_data_shape
+                self._engine = None
+        if self._engine is None or (y is not None and not self._engine.has("train_step")):
+            programs = build_programs(self, self._spec if self.compiled and self._spec else None,
+                                      self.optimizer)
+            self._engine = CompiledModel(programs, self.weights, self.name)
+        return self._engine
+
+    # -- fit --------------------------------------------------------------------------------
+    def fit(self, x: Any = None, y: Any = None, batch_size: int | None = None, epochs: int = 1,
+            verbose: Any = "auto", callbacks: Sequence[Any] | None = None, validation_split: float = 0.0,
+            validation_data: Any = None, shuffle: bool | str = True, class_weight: Any = None,
+            sample_weight: Any = None, initial_epoch: int = 0, steps_per_epoch: int | None = None,
+            validation_steps: int | None = None, validation_batch_size: int | None = None,
+            validation_freq: int | Sequence[int] = 1, **kwargs: Any) -> History:
+        if "nb_epoch" in kwargs:
+            warnings.warn("fit(): `nb_epoch` is a Keras 1 argument; use `epochs`", DeprecationWarning,
+                          stacklevel=2)
+            epochs = kwargs.pop("nb_epoch")
+        if kwargs:
+            raise TypeError(f"fit() got unexpected keyword arguments {sorted(kwargs)}")
+        if class_weight is not None or sample_weight is not None:
+            raise ValueError("fit(): class_weight and sample_weight are not supported yet")
+        if steps_per_epoch is not None or validation_steps is not None:
+            raise ValueError("fit(): steps_per_epoch/validation_steps apply to generators, which graphc "
+                             "does not take; pass numpy arrays")
+        if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
+            raise ValueError(f"fit(): `epochs` must be a non-negative integer, got {epochs!r}")
+        batch_size = check_batch_size(batch_size)
+        x_all, y_all = as_float_array(x, "x"), as_float_array(y, "y")
+        check_same_length(x_all, y_all)
+        if validation_data is not None:
+            x_val, y_val = _unpack_validation(validation_data)
+            x_train, y_train = x_all, y_all
+        elif validation_split:
+            x_train, y_train, x_val, y_val = split_validation(x_all, y_all, validation_split)
+        else:
+            x_train, y_train, x_val, y_val = x_all, y_all, None, None
+        engine = self._engine_for(x_train, y_train)
+        y_train = fit_labels_to(y_train, self._spec.label_shape, self._spec.loss.name)
+        if x_val is not None:
+            self.build_for_input(tuple(x_val.shape[1:]))
+            y_val = fit_labels_to(y_val, self._spec.label_shape, self._spec.loss.name)
+        verbose = 1 if verbose == "auto" else int(verbose)
+        steps = -(-len(x_train) // batch_size)
+        callback_list = CallbackList(callbacks, add_history=True, add_progbar=verbose != 0, model=self,
+                                     verbose=verbose, epochs=epochs, steps=steps)
+        self.history = next(c for c in callback_list.callbacks if isinstance(c, History))
+        self.stop_training = False
+        train = engine.program("train_step")
+        callback_list.on_train_begin()
+        for epoch in range(initial_epoch, epochs):
+            callback_list.on_epoch_begin(epoch)
+            order = _epoch_order(len(x_train), batch_size, shuffle)
+            tracker = _RunningMeans()
+            for step, index in enumerate(batches(len(x_train), batch_size, order)):
+                callback_list.on_train_batch_begin(step)
+                xb, yb = x_train[index], y_train[index]
+                outputs = train(len(xb), **{"x": xb, LABELS: yb}, **self.optimizer.feeds())
+                tracker.add(outputs, len(xb))
+                callback_list.on_train_batch_end(step, tracker.logs())
+                if self.stop_training:
+                    break
+            self._sync_iterations()
+            logs = tracker.logs()
+            if x_val is not None and _should_validate(epoch, validation_freq):
+                val = self._evaluate_arrays(x_val, y_val, validation_batch_size or batch_size)
+                logs.update({f"val_{k}": v for k, v in val.items()})
+            callback_list.on_epoch_end(epoch, logs)
+            if self.stop_training:
+                break
+        callback_list.on_train_end()
+        return self.history
+
+    def _sync_iterations(self) -> None:
+        store = self._engine.store if self._engine else None
+        if store is not None and "optimizer/iterations" in store.names():
+            self.optimizer.iterations = int(store["optimizer/iterations"])
+
+    # -- evaluate / predict -----------------------------------------------------------------
+    def _evaluate_arrays(self, x: np.ndarray, y: np.ndarray, batch_size: int,
+                         callback_list: CallbackList | None = None) -> dict[str, float]:
+        program = self._engine_for(x, y).program("eval_step")
+        tracker = _RunningMeans()
+        for step, index in enumerate(batches(len(x), batch_size)):
+            if callback_list is not None:
+                callback_list.on_test_batch_begin(step)
+            xb, yb = x[index], y[index]
+            tracker.add(program(len(xb), **{"x": xb, LABELS: yb}), len(xb))
+            if callback_list is not None:
+                callback_list.on_test_batch_end(step, tracker.logs())
+        return tracker.logs()
+
+    def evaluate(self, x: Any = None, y: Any = None, batch_size: int | None = None, verbose: Any = "auto",
+                 sample_weight: Any = None, steps: int | None = None, callbacks: Sequence[Any] | None = None,
+                 return_dict: bool = False) -> Any:
+        if sample_weight is not None or steps is not None:
+            raise ValueError("evaluate(): sample_weight and steps are not supported yet")
+        batch_size = check_batch_size(batch_size)
+        x_all, y_all = as_float_array(x, "x"), as_float_array(y, "y")
+        check_same_length(x_all, y_all)
+        self._engine_for(x_all, y_all)
+        y_all = fit_labels_to(y_all, self._spec.label_shape, self._spec.loss.name)
+        verbose = 1 if verbose == "auto" else int(verbose)
+        callback_list = CallbackList(callbacks, add_progbar=verbose != 0, model=self, verbose=verbose,
+                                     epochs=1, steps=-(-len(x_all) // batch_size))
+        callback_list.on_test_begin()
+        logs = self._evaluate_arrays(x_all, y_all, batch_size, callback_list)
+        callback_list.on_test_end(logs)
+        if return_dict:
+            return logs
+        values = [logs[LOSS]] + [logs[m.name] for m in self._spec.metrics]
+        return values[0] if len(values) == 1 else values
+
+    def predict(self, x: Any, batch_size: int | None = None, verbose: Any = "auto", steps: int | None = None,
+                callbacks: Sequence[Any] | None = None) -> np.ndarray:
+        if steps is not None:
+            raise ValueError("predict(): steps is not supported; pass numpy arrays")
+        batch_size = check_batch_size(batch_size)
+        x_all = as_float_array(x, "x")
+        program = self._engine_for(x_all).program("predict")
+        verbose = 1 if verbose == "auto" else int(verbose)
+        step_count = -(-len(x_all) // batch_size)
+        callback_list = CallbackList(callbacks, add_progbar=verbose != 0, model=self, verbose=verbose,
+                                     epochs=1, steps=step_count)
+        callback_list.on_predict_begin()
+        results = []
+        for step, index in enumerate(batches(len(x_all), batch_size)):
+            callback_list.on_predict_batch_begin(step)
+            xb = x_all[index]
+            results.append(program(len(xb), x=xb)[PREDICTION])
+            callback_list.on_predict_batch_end(step, {})
+        callback_list.on_predict_end()
+        if not results:
+            return np.zeros((0, *self.output_shape[1:]), dtype=np.float32)
+        return np.concatenate(results)
+
+    # -- single batches ---------------------------------------------------------------------
+    def train_on_batch(self, x: Any, y: Any = None, sample_weight: Any = None, class_weight: Any = None,
+                       return_dict: bool = False) -> Any:
+        return self._one_batch("train_step", x, y, sample_weight, class_weight, return_dict)
+
+    def test_on_batch(self, x: Any, y: Any = None, sample_weight: Any = None,
+                      return_dict: bool = False) -> Any:
+        return self._one_batch("eval_step", x, y, sample_weight, None, return_dict)
+
+    def predict_on_batch(self, x: Any) -> np.ndarray:
+        x_all = as_float_array(x, "x")
+        return self._engine_for(x_all).program("predict")(len(x_all), x=x_all)[PREDICTION]
+
+    def _one_batch(self, program_name: str, x: Any, y: Any, sample_weight: Any, class_weight: Any,
+                   return_dict: bool) -> Any:
+        if sample_weight is not None or class_weight is not None:
+            raise ValueError(f"{program_name}: sample_weight and class_weight are not supported yet")
+        xb, yb = as_float_array(x, "x"), as_float_array(y, "y")
+        check_same_length(xb, yb)
+        engine = self._engine_for(xb, yb)
+        yb = fit_labels_to(yb, self._spec.label_shape, self._spec.loss.name)
+        feeds = self.optimizer.feeds() if program_name == "train_step" else {}
+        tracker = _RunningMeans()
+        tracker.add(engine.program(program_name)(len(xb), **{"x": xb, LABELS: yb}, **feeds), len(xb))
+        if program_name == "train_step":
+            self._sync_iterations()
+        logs = tracker.logs()
+        if return_dict:
+            return logs
+        values = [logs[LOSS]] + [logs[m.name] for m in self._spec.metrics]
+        return values[0] if len(values) == 1 else values
+
+    @property
+    def metrics_names(self) -> list[str]:
+        return [LOSS] + ([m.name for m in self._spec.metrics] if self._spec else
+                         [m if isinstance(m, str) else getattr(m, "name", str(m)) for m in self._metric_ids])
+
+
+class _RunningMeans:
+    """Sample-weighted means over the batches seen so far, as Keras's Mean trackers keep them."""
+
+    def __init__(self) -> None:
+        self.totals: dict[str, float] = {}
+        self.count = 0
+
+    def add(self, outputs: dict[str, np.ndarray], batch: int) -> None:
+        for name, value in outputs.items():
+            if name == LOSS or name.startswith(METRIC_PREFIX):
+                self.totals[name] = self.totals.get(name, 0.0) + float(value) * batch
+        self.count += batch
+
+    def logs(self) -> dict[str, float]:
+        """Metrics first, then the loss: the order Keras 3 logs and prints them."""
+        if not self.count:
+            return {}
+        logs = {name[len(METRIC_PREFIX):]: total / self.count
+                for name, total in self.totals.items() if name.startswith(METRIC_PREFIX)}
+        logs[LOSS] = self.totals[LOSS] / self.count
+        return logs
+
+
+def _epoch_order(count: int, batch_size: int, shuffle: bool | str) -> np.ndarray | None:
+    if shuffle == "batch":
+        starts = global_rng().permutation(-(-count // batch_size)) * batch_size
+        return np.concatenate([np.arange(s, min(s + batch_size, count)) for s in starts])
+    if shuffle:
+        return global_rng().permutation(count)
+    return None
+
+
+def _should_validate(epoch: int, freq: int | Sequence[int]) -> bool:
+    if isinstance(freq, int):
+        return (epoch + 1) % freq == 0
+    return epoch + 1 in freq
+
+
+def _unpack_validation(data: Any) -> tuple[np.ndarray, np.ndarray]:
+    if not isinstance(data, (tuple, list)) or len(data) != 2:
+        raise ValueError("`validation_data` must be a tuple (x_val, y_val)")
+    x_val = as_float_array(data[0], "validation_data[0]")
+    y_val = as_float_array(data[1], "validation_data[1]")
+    check_same_length(x_val, y_val)
+    return x_val, y_val

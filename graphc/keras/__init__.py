@@ -1,0 +1,26 @@
+"""Keras-compatible namespace: `from graphc.keras.models import Sequential` and so on.
+
+Scripts written for Keras run after changing `keras` to `graphc.keras` in their imports.
+"""
+
+from graphc.frontend.layers import Input
+from graphc.frontend.models import Model, Sequential
+from graphc.keras import (
+    activations,
+    backend,
+    callbacks,
+    datasets,
+    initializers,
+    layers,
+    losses,
+    metrics,
+    models,
+    optimizers,
+    regularizers,
+    utils,
+)
+
+__all__ = [
+    "Input", "Model", "Sequential", "activations", "backend", "callbacks", "datasets", "initializers",
+    "layers", "losses", "metrics", "models", "optimizers", "regularizers", "utils",
+]

@@ -1,0 +1,3 @@
+"""keras.callbacks"""
+
+from graphc.frontend.callbacks import *  # noqa: F403

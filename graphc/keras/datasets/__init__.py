@@ -1,0 +1,5 @@
+"""keras.datasets"""
+
+from graphc.keras.datasets import fashion_mnist
+
+__all__ = ["fashion_mnist"]

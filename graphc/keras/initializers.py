@@ -1,0 +1,3 @@
+"""keras.initializers"""
+
+from graphc.frontend.initializers import *  # noqa: F403

@@ -1,0 +1,14 @@
+"""keras.layers"""
+
+from graphc.frontend.layers import (
+    Activation,
+    Dense,
+    Dropout,
+    Flatten,
+    Input,
+    InputLayer,
+    Layer,
+    LeakyReLU,
+)
+
+__all__ = ["Activation", "Dense", "Dropout", "Flatten", "Input", "InputLayer", "Layer", "LeakyReLU"]

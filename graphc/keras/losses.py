@@ -1,0 +1,3 @@
+"""keras.losses"""
+
+from graphc.frontend.losses import *  # noqa: F403

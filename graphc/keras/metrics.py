@@ -1,0 +1,3 @@
+"""keras.metrics"""
+
+from graphc.frontend.metrics import *  # noqa: F403

@@ -1,0 +1,5 @@
+"""keras.models"""
+
+from graphc.frontend.models import Model, Sequential
+
+__all__ = ["Model", "Sequential"]

@@ -1,0 +1,3 @@
+"""keras.optimizers"""
+
+from graphc.frontend.optimizers import *  # noqa: F403

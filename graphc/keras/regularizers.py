@@ -1,0 +1,3 @@
+"""keras.regularizers"""
+
+from graphc.frontend.regularizers import *  # noqa: F403
