@@ -1,0 +1,39 @@
+"""The examples on real data reach the accuracies the README reports."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+sys.path.insert(0, str(EXAMPLES))
+
+import boston_housing  # noqa: E402
+import fashion_mnist_mlp  # noqa: E402
+import iris_softmax  # noqa: E402
+import pima_diabetes  # noqa: E402
+
+
+def test_pima_tutorial_network_reaches_tutorial_accuracy() -> None:
+    assert 0.74 <= pima_diabetes.run(epochs=150) <= 0.82
+
+
+def test_iris_softmax_classifies_held_out_flowers() -> None:
+    assert iris_softmax.run(epochs=200) >= 0.9
+
+
+def test_boston_housing_regression_error() -> None:
+    mse, mae = boston_housing.run(epochs=100)
+    assert mae < 3.5 and mse < 30
+
+
+@pytest.mark.slow
+def test_fashion_mnist_mlp_reaches_87_percent_in_5_epochs() -> None:
+    data_dir = os.environ.get("GRAPHC_DATA_DIR", "")
+    if not (Path(data_dir) / "fashion-mnist").is_dir():
+        pytest.skip("Fashion-MNIST not found: set GRAPHC_DATA_DIR to the folder holding fashion-mnist/")
+    accuracy, _ = fashion_mnist_mlp.run(epochs=5, verbose=0, data_dir=data_dir)
+    assert accuracy >= 0.87
