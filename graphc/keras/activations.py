@@ -1,4 +1,45 @@
 """keras.activations"""
 
-from graphc.frontend.activations import *  # noqa: F403
-from graphc.frontend.activations import get, serialize  # noqa: F401
+from graphc.frontend.activations import (
+    elu,
+    exponential,
+    get,
+    hard_sigmoid,
+    hard_silu,
+    leaky_relu,
+    linear,
+    log_softmax,
+    mish,
+    relu,
+    relu6,
+    selu,
+    serialize,
+    sigmoid,
+    silu,
+    softmax,
+    softplus,
+    softsign,
+    tanh,
+)
+
+__all__ = [
+    "elu",
+    "exponential",
+    "get",
+    "hard_sigmoid",
+    "hard_silu",
+    "leaky_relu",
+    "linear",
+    "log_softmax",
+    "mish",
+    "relu",
+    "relu6",
+    "selu",
+    "serialize",
+    "sigmoid",
+    "silu",
+    "softmax",
+    "softplus",
+    "softsign",
+    "tanh",
+]
