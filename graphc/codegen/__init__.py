@@ -1,4 +1,8 @@
-"""LLVM code generation: programs (Graphs) -> one object file, a shared library and a manifest."""
+"""LLVM code generation: programs (Graphs) -> one object file, a shared library and a manifest.
+
+Objects and linked libraries are kept in the on-disk cache (cache.py) keyed by the IR and the
+target, so a model compiled before, in this process or another, costs only its IR emission.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,9 @@ from typing import Any
 from llvmlite import ir
 
 import graphc
+from graphc.codegen import cache
 from graphc.codegen.link import LinkError, link_shared
+from graphc.codegen.parallel import pool_object
 from graphc.codegen.program import ConstantPool, emit_program
 from graphc.codegen.target import compile_ir, target_spec
 from graphc.ir.graph import Graph
@@ -47,7 +53,11 @@ def compile_programs(programs: Mapping[str, Graph], *, cpu: str | None = None) -
         verify(graph)
         entries[name] = emit_program(module, name, graph, pool)
     text = str(module)
-    object_code, _ = compile_ir(text, spec)
+    key = cache.cache_key(text, spec.triple, spec.cpu, spec.features)
+    object_code = cache.load(key, ".o")
+    if object_code is None:
+        object_code, _ = compile_ir(text, spec)
+        cache.store(key, ".o", object_code)
     manifest = {"graphc_version": graphc.__version__, "target": spec.as_dict(), "programs": entries}
     return CompiledObject(object_code, manifest, text)
 
@@ -64,6 +74,13 @@ def build_library(
     object_path = out / f"{name}.o"
     so_path = out / f"lib{name}.so"
     object_path.write_bytes(compiled.object_code)
-    link_shared(object_path, so_path)
+    pool = pool_object()
+    key = cache.cache_key(compiled.object_code, pool.read_bytes())
+    linked = cache.load(key, ".so")
+    if linked is None:
+        link_shared([object_path, pool], so_path)
+        cache.store(key, ".so", so_path.read_bytes())
+    else:
+        so_path.write_bytes(linked)
     (out / f"{name}.manifest.json").write_text(json.dumps(compiled.manifest, indent=2))
     return so_path

@@ -1,10 +1,11 @@
-"""Linking an object file into a shared library with the system C compiler."""
+"""Linking object files into a shared library with the system C compiler."""
 
 from __future__ import annotations
 
 import os
 import shutil
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 
 
@@ -12,11 +13,16 @@ class LinkError(RuntimeError):
     """The system linker failed or is missing."""
 
 
-def link_shared(object_path: Path, so_path: Path) -> None:
+def c_compiler() -> str:
     compiler = os.environ.get("CC", "cc")
     if shutil.which(compiler) is None:
-        raise LinkError(f"no C compiler {compiler!r} on PATH to link {so_path.name}")
-    command = [compiler, "-shared", "-o", str(so_path), str(object_path), "-lm"]
+        raise LinkError(f"no C compiler {compiler!r} on PATH (set CC) to build graphc libraries")
+    return compiler
+
+
+def link_shared(objects: Sequence[Path], so_path: Path) -> None:
+    """A shared library needing only libc and pthreads (the generated code calls no libm)."""
+    command = [c_compiler(), "-shared", "-pthread", "-o", str(so_path), *map(str, objects)]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise LinkError(f"{' '.join(command)} failed ({done.returncode}):\n{done.stderr}")
