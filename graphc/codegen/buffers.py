@@ -1,23 +1,34 @@
-"""Where every value lives: an argument buffer, a workspace slot or a constant.
+"""The memory planner: where every value lives (an argument buffer, the arena or a constant).
 
-Kept apart from code emission so a memory planner with buffer reuse can replace it.
-Computed values are written straight into the output buffer that returns them, or into
-the state they update when no later read of the old state value exists (the old value
-may still be read at the very element being written, inside the same pointwise kernel).
-Everything else gets its own 64-byte aligned workspace slot at `static + per_batch * N`
-bytes; state updates that could not be written in place are copied in at the end.
+Computed values are written straight into the output buffer that returns them, or into the
+state they update when no later read of the old state value exists (the old value may still
+be read at the very element being written, inside the same pointwise kernel). Everything
+else lives in one workspace arena whose size is `static + per_batch * N` bytes:
+
+- liveness: a value's storage is free once the last kernel reading it has run, so values
+  whose live intervals do not meet share a slot (greedy by size, best fit; a slot is reused
+  only by a value whose static and per-batch sizes both fit in it);
+- in place: a pointwise kernel writes an output over an input of exactly its shape that dies
+  in that kernel and is read there only at the element being written.
+
+Slots are laid out one after another, each rounded up to 64 bytes in both parts, so every
+offset is affine in N and aligned. `before_planning` is what one slot per value would take.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from graphc.codegen.affine import Sym, numel
 from graphc.codegen.kernels import Kernel
+from graphc.codegen.liveness import PROLOGUE, Interval, epilogue, readers, root, value_intervals
 from graphc.codegen.lowering.pointwise import PointwisePlan
-from graphc.codegen.lowering.registry import LoweringKind, get_lowering
+from graphc.codegen.lowering.registry import get_lowering
 from graphc.ir.graph import Graph, Node
+
+__all__ = ["ALIGN", "ArenaEntry", "BufferPlan", "Copy", "Location", "Size", "assign_buffers", "root"]
 
 ALIGN = 64
 
@@ -33,10 +44,49 @@ class Location:
 
 
 @dataclass(frozen=True)
+class Size:
+    """`static + per_batch * N` bytes."""
+
+    static: int = 0
+    per_batch: int = 0
+
+    @staticmethod
+    def of(nbytes: Sym) -> Size:
+        if nbytes.power == 0:
+            return Size(nbytes.coef, 0)
+        if nbytes.power == 1:
+            return Size(0, nbytes.coef)
+        raise ValueError(f"buffer of {nbytes.coef} * N**{nbytes.power} bytes is not affine in N")
+
+    def aligned(self) -> Size:
+        return Size(_aligned(self.static), _aligned(self.per_batch))
+
+    def fits(self, other: Size) -> bool:
+        """Both parts of `other` are no larger than ours."""
+        return other.static <= self.static and other.per_batch <= self.per_batch
+
+    def at(self, batch: int) -> int:
+        return self.static + self.per_batch * batch
+
+    def __add__(self, other: Size) -> Size:
+        return Size(self.static + other.static, self.per_batch + other.per_batch)
+
+
+@dataclass(frozen=True)
 class Copy:
     dst: Location
     src: Location
     nbytes: Sym
+
+
+@dataclass(frozen=True)
+class ArenaEntry:
+    """One value (a Node), state snapshot ("snapshot", name) or kernel scratch ("scratch", p) in the arena."""
+
+    key: object
+    location: Location
+    size: Size
+    interval: Interval
 
 
 @dataclass
@@ -47,35 +97,22 @@ class BufferPlan:
     epilogue: list[Copy]
     static_bytes: int = 0
     per_batch_bytes: int = 0
+    before_planning: Size = Size()
+    arena: list[ArenaEntry] = field(default_factory=list)
+    in_place: dict[Node, Node] = field(default_factory=dict)
 
+    @property
+    def arena_size(self) -> Size:
+        return Size(self.static_bytes, self.per_batch_bytes)
 
-@dataclass
-class _Workspace:
-    """Collects slot requests, then lays out static slots first and per-batch slots after."""
-
-    requests: list[tuple[object, Sym]] = field(default_factory=list)
-
-    def request(self, key: object, nbytes: Sym) -> None:
-        self.requests.append((key, nbytes))
-
-    def layout(self) -> tuple[dict[object, Location], int, int]:
-        static = 0
-        per_batch = 0
-        for _, nbytes in self.requests:
-            if nbytes.power == 0:
-                static += _aligned(nbytes.coef)
-        offsets: dict[object, Location] = {}
-        static_at = 0
-        for key, nbytes in self.requests:
-            if nbytes.power == 0:
-                offsets[key] = Location("workspace", static=static_at)
-                static_at += _aligned(nbytes.coef)
-            elif nbytes.power == 1:
-                offsets[key] = Location("workspace", static=static, per_batch=per_batch)
-                per_batch += _aligned(nbytes.coef)
-            else:
-                raise ValueError(f"buffer of {nbytes.coef} * N**{nbytes.power} bytes is not affine in N")
-        return offsets, static, per_batch
+    def workspace_manifest(self) -> dict[str, Any]:
+        before = self.before_planning
+        return {
+            "static_bytes": self.static_bytes,
+            "per_batch_bytes": self.per_batch_bytes,
+            "before_planning": {"static_bytes": before.static, "per_batch_bytes": before.per_batch},
+            "in_place_writes": len(self.in_place),
+        }
 
 
 def _aligned(nbytes: int) -> int:
@@ -86,11 +123,46 @@ def _nbytes(node: Node) -> Sym:
     return numel(node.shape) * 4
 
 
-def root(node: Node) -> Node:
-    """The node whose storage a chain of views shares."""
-    while get_lowering(node.op).kind is LoweringKind.VIEW:
-        node = node.inputs[0]
-    return node
+@dataclass
+class _Slot:
+    size: Size
+    busy: list[Interval] = field(default_factory=list)
+
+    def free_during(self, interval: Interval) -> bool:
+        return not any(interval.overlaps(b) for b in self.busy)
+
+
+def pack(requests: Sequence[tuple[object, Size, Interval]]) -> tuple[dict[object, Location], Size]:
+    """Slots for (key, aligned size, live interval) requests; keys live at the same time never overlap.
+
+    Largest first (per-batch size, then static), each into the free slot it fits with the least
+    waste, else a new slot. Static-only slots come first so their offsets do not depend on N.
+    """
+    slots: list[_Slot] = []
+    chosen: dict[object, int] = {}
+    order = sorted(range(len(requests)), key=lambda i: (-requests[i][1].per_batch, -requests[i][1].static, i))
+    for i in order:
+        key, size, interval = requests[i]
+        fitting = [s for s, slot in enumerate(slots) if slot.size.fits(size) and slot.free_during(interval)]
+        if fitting:
+            best = min(fitting, key=lambda s: (slots[s].size.per_batch - size.per_batch,
+                                               slots[s].size.static - size.static, s))
+        else:
+            best = len(slots)
+            slots.append(_Slot(size))
+        slots[best].busy.append(interval)
+        chosen[key] = best
+    layout = sorted(range(len(slots)), key=lambda s: (slots[s].size.per_batch > 0, s))
+    offsets: dict[int, Size] = {}
+    end = Size()
+    for s in layout:
+        offsets[s] = end
+        end = end + slots[s].size
+    locations = {
+        key: Location("workspace", static=offsets[s].static, per_batch=offsets[s].per_batch)
+        for key, s in chosen.items()
+    }
+    return locations, end
 
 
 def assign_buffers(graph: Graph, kernels: Sequence[Kernel]) -> BufferPlan:
@@ -100,20 +172,22 @@ def assign_buffers(graph: Graph, kernels: Sequence[Kernel]) -> BufferPlan:
     arg = {key: i for i, key in enumerate(names)}
 
     position = {out: p for p, kernel in enumerate(kernels) for out in kernel.outputs}
-    readers: dict[Node, list[tuple[int, Node]]] = {}
-    for p, kernel in enumerate(kernels):
-        for src in kernel.inputs:
-            readers.setdefault(root(src), []).append((p, src))
+    reads = readers(kernels)
     read_at_end = {root(node) for node in graph.outputs.values()}
+    aligned_cache: dict[int, set[Node]] = {}
+
+    def aligned(p: int) -> set[Node]:
+        if p not in aligned_cache:
+            kernel = kernels[p]
+            aligned_cache[p] = PointwisePlan(kernel).aligned_inputs() if kernel.is_pointwise else set()
+        return aligned_cache[p]
 
     def writable_in_place(state: Node, value: Node) -> bool:
         if state in read_at_end:
             return False
         p = position[value]
-        for q, src in readers.get(state, []):
-            if q > p:
-                return False
-            if q == p and not (kernels[p].is_pointwise and src in PointwisePlan(kernels[p]).aligned_inputs()):
+        for q, src in reads.get(state, []):
+            if q > p or (q == p and src not in aligned(p)):
                 return False
         return True
 
@@ -126,7 +200,6 @@ def assign_buffers(graph: Graph, kernels: Sequence[Kernel]) -> BufferPlan:
         if node.op == "constant":
             home[node] = Location("constant", node.id)
 
-    workspace = _Workspace()
     output_copies: list[tuple[Location, Node]] = []
     for name, node in graph.outputs.items():
         dst, r = Location("arg", arg[("output", name)]), root(node)
@@ -134,6 +207,8 @@ def assign_buffers(graph: Graph, kernels: Sequence[Kernel]) -> BufferPlan:
             home[r] = dst
         else:
             output_copies.append((dst, r))
+    end = epilogue(kernels)
+    requests: list[tuple[object, Size, Interval]] = []
     state_copies: list[tuple[Location, Node | tuple[str, str], Sym]] = []
     for name, node in graph.updates.items():
         state, r = graph.states[name], root(node)
@@ -142,33 +217,84 @@ def assign_buffers(graph: Graph, kernels: Sequence[Kernel]) -> BufferPlan:
         if r in position and r not in home and writable_in_place(state, r):
             home[r] = home[state]
         elif r.op == "state":
-            workspace.request(("snapshot", name), _nbytes(r))
+            requests.append((("snapshot", name), Size.of(_nbytes(r)).aligned(), Interval(PROLOGUE, end)))
             state_copies.append((home[state], ("snapshot", name), _nbytes(r)))
         else:
             state_copies.append((home[state], r, _nbytes(r)))
-    for node in position:
-        if node not in home:
-            workspace.request(node, _nbytes(node))
+
+    intervals = value_intervals(graph, kernels)
+    in_arena = [node for node in position if node not in home]
+    group, in_place = _in_place_groups(kernels, in_arena, intervals, reads, aligned)
+    group_interval: dict[Node, Interval] = {}
+    for node in in_arena:
+        g = group[node]
+        group_interval[g] = intervals[node] if g not in group_interval else group_interval[g].union(
+            intervals[node])
+    for g, interval in group_interval.items():
+        requests.append((g, Size.of(_nbytes(g)).aligned(), interval))
     scratch_keys: dict[int, tuple[str, int]] = {}
     for p, kernel in enumerate(kernels):
-        rule = get_lowering(kernel.nodes[0].op).scratch_bytes
-        nbytes = rule(kernel.nodes[0]) if rule is not None and len(kernel.nodes) == 1 else 0
+        rule = _scratch_rule(kernel)
+        nbytes = rule(kernel.nodes[0]) if rule is not None else 0
         if nbytes > 0:
             scratch_keys[p] = ("scratch", p)
-            workspace.request(scratch_keys[p], Sym(nbytes))
-    slots, static, per_batch = workspace.layout()
-    for node in position:
-        if node not in home:
-            home[node] = slots[node]
+            requests.append((scratch_keys[p], Size(nbytes).aligned(), Interval(p, p)))
+    slots, total = pack(requests)
+    for node in in_arena:
+        home[node] = slots[group[node]]
 
     prologue = []
     for name, node in graph.updates.items():
         r = root(node)
         if r.op == "state" and r is not graph.states[name]:
             prologue.append(Copy(slots[("snapshot", name)], home[r], _nbytes(r)))
-    epilogue = [Copy(dst, home[r], _nbytes(r)) for dst, r in output_copies]
+    epilogue_copies = [Copy(dst, home[r], _nbytes(r)) for dst, r in output_copies]
     for dst, src, nbytes in state_copies:
-        epilogue.append(Copy(dst, slots[src] if isinstance(src, tuple) else home[src], nbytes))
+        epilogue_copies.append(Copy(dst, slots[src] if isinstance(src, tuple) else home[src], nbytes))
     locations = {node: home[root(node)] for node in graph.nodes if root(node) in home}
     scratch = {p: slots[key] for p, key in scratch_keys.items()}
-    return BufferPlan(locations, scratch, prologue, epilogue, static, per_batch)
+
+    entries = [ArenaEntry(n, home[n], Size.of(_nbytes(n)).aligned(), intervals[n]) for n in in_arena]
+    entries += [ArenaEntry(key, slots[key], size, interval) for key, size, interval in requests
+                if isinstance(key, tuple)]
+    before = Size()
+    for entry in entries:
+        before = before + entry.size
+    return BufferPlan(locations, scratch, prologue, epilogue_copies, total.static, total.per_batch,
+                      before, entries, in_place)
+
+
+def _scratch_rule(kernel: Kernel) -> Any:
+    return get_lowering(kernel.nodes[0].op).scratch_bytes if len(kernel.nodes) == 1 else None
+
+
+def _in_place_groups(
+    kernels: Sequence[Kernel], in_arena: Sequence[Node], intervals: dict[Node, Interval],
+    reads: dict[Node, list[tuple[int, Node]]], aligned: Any,
+) -> tuple[dict[Node, Node], dict[Node, Node]]:
+    """Chains of values sharing one slot: an output written over an input that dies in its kernel.
+
+    Returns each arena value's group (the first value of its chain) and, for every value written
+    in place, the input it overwrites.
+    """
+    arena = set(in_arena)
+    group = {node: node for node in in_arena}
+    in_place: dict[Node, Node] = {}
+    for p, kernel in enumerate(kernels):
+        if not kernel.is_pointwise:
+            continue
+        taken: set[Node] = set()
+        for out in kernel.outputs:
+            if out not in arena:
+                continue
+            for src in kernel.inputs:
+                victim = root(src)
+                if victim in taken or victim not in arena or intervals[victim].end != p:
+                    continue
+                here = [s for q, s in reads[victim] if q == p]
+                if all(s in aligned(p) and s.shape == out.shape for s in here):
+                    group[out] = group[victim]
+                    in_place[out] = victim
+                    taken.add(victim)
+                    break
+    return group, in_place

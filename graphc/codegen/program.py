@@ -137,5 +137,5 @@ def _manifest_entry(name: str, graph: Graph, plan: BufferPlan) -> dict[str, Any]
     return {
         "symbol": f"graphc_{name}",
         "args": args,
-        "workspace": {"static_bytes": plan.static_bytes, "per_batch_bytes": plan.per_batch_bytes},
+        "workspace": plan.workspace_manifest(),
     }

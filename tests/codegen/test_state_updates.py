@@ -128,7 +128,7 @@ def test_workspace_offsets_are_aligned_and_affine() -> None:
     t = b.tanh(x)
     s = b.reduce_sum(t)
     e = b.exp(t)
-    g.outputs["y"] = e * s
+    g.outputs["y"] = e * s * t  # t stays live beside e, so the two cannot share a slot
     plan = assign_buffers(g, partition(g))
     where = {n: (plan.locations[n].kind, plan.locations[n].static, plan.locations[n].per_batch)
              for n in (s, t, e)}

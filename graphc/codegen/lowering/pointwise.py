@@ -186,8 +186,10 @@ def _body(ctx: KernelContext, plan: PointwisePlan, offsets: list[ir.Value]) -> N
         values[id(expr)] = value
         return value
 
-    for out, root in zip(plan.kernel.outputs, plan.roots, strict=True):
-        builder.store(evaluate(root), element_ptr(builder, ctx.ptr(out), offsets[plan.output_stream]))
+    # Every load precedes every store: an output may be written over an input in place.
+    results = [evaluate(root) for root in plan.roots]
+    for out, value in zip(plan.kernel.outputs, results, strict=True):
+        builder.store(value, element_ptr(builder, ctx.ptr(out), offsets[plan.output_stream]))
 
 
 def _immediate(ctx: KernelContext, node: Node) -> ir.Value:
