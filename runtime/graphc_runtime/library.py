@@ -13,6 +13,7 @@ import numpy as np
 from graphc_runtime.buffers import aligned_empty
 from graphc_runtime.spec import ArgSpec
 from graphc_runtime.store import StateStore
+from graphc_runtime.threads import attach
 
 _ENTRY_ARGTYPES = (ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p)
 SHAPE_CACHE = 64  # batch sizes whose concrete shapes are remembered per program
@@ -144,6 +145,7 @@ class Library:
         self.path = path
         self.manifest = manifest
         self._cdll = cdll
+        self._pool = attach(cdll)
         self.programs: dict[str, Program] = {
             name: Program(name, entry, cdll) for name, entry in manifest["programs"].items()
         }

@@ -18,6 +18,13 @@
  *
  * The return value is GRAPHC_OK, or GRAPHC_BAD_BATCH when batch < 1, in which case no
  * memory has been read or written.
+ *
+ * Threads: large loops run on a worker pool inside the library, created on first use.
+ * graphc_set_num_threads(n) sets how many threads (the caller included) loops use; n < 1
+ * restores the default: the GRAPHC_NUM_THREADS environment variable, else the CPUs the
+ * process may run on. Results are bit-identical for every thread count. Programs may be
+ * called from several threads at once (each with its own workspace); a loop that finds
+ * the pool busy runs on its calling thread. Link with -pthread; libm is not needed.
  */
 #ifndef GRAPHC_H
 #define GRAPHC_H
@@ -33,6 +40,9 @@ extern "C" {
 #define GRAPHC_WORKSPACE_ALIGN 64
 
 typedef int32_t (*graphc_program_fn)(int64_t batch, void **args, void *workspace);
+
+void graphc_set_num_threads(int n);
+int graphc_get_num_threads(void);
 
 #ifdef __cplusplus
 }

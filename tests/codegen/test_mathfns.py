@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+
 import numpy as np
 import pytest
 
+from graphc.codegen import build_library
 from graphc.ir import Graph, TensorType
 from graphc.ops import builders as b
 from tests.codegen.compiled import load
@@ -62,3 +66,35 @@ def test_special_values_match_numpy(library, op: str) -> None:
     with np.errstate(all="ignore"):
         want = _reference(op, SPECIAL).astype(np.float32)
     np.testing.assert_allclose(got, want, rtol=3e-7, atol=1.5e-45, equal_nan=True)
+
+
+USEFUL_RANGE = {"exp": (-87.0, 88.0), "log": (1e-37, 3e38), "tanh": (-10.0, 10.0), "sigmoid": (-87.0, 20.0)}
+
+
+@pytest.mark.parametrize("op", FUNCTIONS)
+def test_relative_error_within_2e_7_of_float32_reference(library, op: str) -> None:
+    low, high = USEFUL_RANGE[op]
+    rng = np.random.default_rng(2)
+    if op == "log":
+        x = np.concatenate([np.geomspace(low, high, 100001), rng.uniform(0.5, 2.0, 50000)])
+    else:
+        x = np.concatenate([np.linspace(low, high, 200001), rng.uniform(-1.0, 1.0, 50000)])
+    x = x.astype(np.float32)
+    want = _reference(op, x).astype(np.float32).astype(np.float64)
+    got = library.programs[op](x=x)["y"].astype(np.float64)
+    zero = want == 0.0
+    assert np.all(got[zero] == 0.0)
+    assert np.max(np.abs(got[~zero] - want[~zero]) / np.abs(want[~zero])) <= 2e-7
+
+
+@pytest.mark.skipif(shutil.which("nm") is None, reason="needs binutils nm")
+def test_objects_call_no_libm(tmp_path) -> None:
+    graphs = {}
+    for op in FUNCTIONS:
+        g = Graph(op)
+        g.outputs["y"] = b.unary(op, g.input("x", TensorType((None, 40))))
+        graphs[op] = g
+    build_library(graphs, tmp_path, name="math")
+    undefined = subprocess.run(["nm", "-u", str(tmp_path / "math.o")], capture_output=True, text=True,
+                               check=True).stdout.split()
+    assert {u for u in undefined if u != "U"} <= {"graphc_parallel_for", "graphc_scratch", "memcpy", "memset"}

@@ -1,0 +1,81 @@
+"""The on-disk compile cache: entries appear, a second process compiles nothing, keys separate targets."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from graphc_runtime import Library
+
+from graphc.codegen import build_library, cache, compile_programs
+from graphc.ir import Graph, TensorType
+from graphc.ops import builders as b
+
+SECOND_PROCESS = """
+import sys
+import graphc.codegen as codegen
+from graphc.ir import Graph, TensorType
+from graphc.ops import builders as b
+
+def refuse(*args, **kwargs):
+    raise SystemExit("compiled again")
+
+codegen.compile_ir = refuse
+codegen.link_shared = refuse
+g = Graph("g")
+g.outputs["y"] = b.tanh(b.matmul(g.input("x", TensorType((None, 9))), g.input("w", TensorType((9, 4)))))
+codegen.build_library({"g": g}, sys.argv[1])
+print("ok")
+"""
+
+
+def _graph() -> Graph:
+    g = Graph("g")
+    g.outputs["y"] = b.tanh(b.matmul(g.input("x", TensorType((None, 9))), g.input("w", TensorType((9, 4)))))
+    return g
+
+
+@pytest.fixture
+def cache_dir(tmp_path, monkeypatch) -> Path:
+    root = tmp_path / "cache"
+    monkeypatch.setenv(cache.ENV, str(root))
+    return root
+
+
+def test_second_process_compiles_and_links_nothing(cache_dir: Path, tmp_path: Path) -> None:
+    so = build_library({"g": _graph()}, tmp_path / "first")
+    assert sorted(p.suffix for p in cache_dir.iterdir() if not p.name.endswith(".pool.o")) == [".o", ".so"]
+    done = subprocess.run([sys.executable, "-c", SECOND_PROCESS, str(tmp_path / "second")],
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    x = np.linspace(-1, 1, 18, dtype=np.float32).reshape(2, 9)
+    w = np.linspace(-2, 2, 36, dtype=np.float32).reshape(9, 4)
+    first = Library.load(so).programs["g"](x=x, w=w)["y"]
+    second = Library.load(tmp_path / "second" / "libmodel.so").programs["g"](x=x, w=w)["y"]
+    np.testing.assert_array_equal(first, second)
+    np.testing.assert_allclose(first, np.tanh(x @ w), rtol=1e-6, atol=1e-6)
+
+
+def test_different_targets_get_different_entries(cache_dir: Path) -> None:
+    host = compile_programs({"g": _graph()})
+    baseline = compile_programs({"g": _graph()}, cpu="x86-64")
+    assert host.object_code != baseline.object_code
+    assert len(list(cache_dir.glob("*.o"))) == 2
+
+
+def test_cache_can_be_switched_off(monkeypatch, tmp_path: Path) -> None:
+    monkeypatch.setenv(cache.ENV, "off")
+    assert cache.cache_dir() is None
+    build_library({"g": _graph()}, tmp_path)
+    assert cache.load("anything", ".o") is None
+
+
+def test_unwritable_cache_is_skipped(monkeypatch, tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    monkeypatch.setenv(cache.ENV, str(blocker / "cache"))
+    so = build_library({"g": _graph()}, tmp_path / "out")
+    assert so.is_file()
