@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from graphc.frontend import saving
 from graphc.frontend.layers.base import KerasTensor, Layer, Weight
 from graphc.frontend.layers.input_layer import InputLayer
 from graphc.frontend.layers.naming import to_snake_case, unique_name
@@ -115,6 +116,22 @@ class Model(Trainer):
 
     def count_params(self) -> int:
         return sum(layer.count_params() for layer in self.layers)
+
+    # -- saving (graphc.frontend.saving) ----------------------------------------------------
+    def save(self, filepath: Any, overwrite: bool = True, include_optimizer: bool = True) -> None:
+        saving.save_model(self, filepath, overwrite=overwrite, include_optimizer=include_optimizer)
+
+    def save_weights(self, filepath: Any, overwrite: bool = True) -> None:
+        saving.save_weights(self, filepath, overwrite=overwrite)
+
+    def load_weights(self, filepath: Any, by_name: bool = False, skip_mismatch: bool = False) -> None:
+        saving.load_weights(self, filepath, by_name=by_name, skip_mismatch=skip_mismatch)
+
+    def get_config(self) -> dict[str, Any]:
+        return saving.model_config(self)["config"]
+
+    def to_json(self, **kwargs: Any) -> str:
+        return saving.model_to_json(self, **kwargs)
 
     # -- display --------------------------------------------------------------------------
     def summary(self, line_length: int | None = None, print_fn: Callable[[str], Any] | None = None) -> None:

@@ -1,0 +1,167 @@
+"""Ahead-of-time compilation of a model into a folder a C program or a numpy-only Python can use.
+
+The folder holds lib<name>.so, <name>.o (the same code as one relocatable object, for static
+linking), <name>.h (the C API), <name>_api.c (its source, for reference), <name>.manifest.json
+(shapes, dtypes, workspace sizes, target, version) and, when the weights are not embedded,
+<name>.weights. The programs are the ones `fit`/`predict` compile in process, so on the same
+target the library computes exactly what the in-process model computes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import graphc
+from graphc.codegen import compile_programs
+from graphc.codegen.aot_c import generate
+from graphc.codegen.aot_c_template import STATUS_CODES
+from graphc.codegen.aot_source import ModelPrograms, model_programs, resolve_model
+from graphc.codegen.aot_weights import layout_hash, weights_file, weights_object
+from graphc.codegen.link import LinkError, c_compiler, link_shared
+from graphc.codegen.parallel import pool_object
+from graphc.codegen.target import target_spec
+from graphc.frontend.models import Model
+
+__all__ = ["FORMAT", "AotBuild", "compile_model"]
+
+FORMAT = "graphc-aot"
+FORMAT_VERSION = 1
+WEIGHTS_THRESHOLD = 16 * 2**20  # "auto" embeds parameters up to this many bytes
+WEIGHTS_MODES = ("embed", "file", "auto")
+PORTABLE_TARGETS = {"generic": "x86-64", "x86-64": "x86-64", "x86-64-v2": "x86-64-v2",
+                    "x86-64-v3": "x86-64-v3", "x86-64-v4": "x86-64-v4"}
+CFLAGS = ("-std=c11", "-O2", "-fPIC", "-Wall", "-Wextra")
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_CPU_NAME = re.compile(r"[A-Za-z0-9_.-]+\Z")
+
+
+@dataclass
+class AotBuild:
+    """The paths of one build and its manifest."""
+
+    directory: Path
+    library: Path
+    object: Path
+    header: Path
+    manifest_path: Path
+    weights: Path | None
+    manifest: dict[str, Any]
+
+
+def cpu_for_target(target: str) -> str | None:
+    """None (the host CPU with its exact features) for "host", else an LLVM CPU name."""
+    if not isinstance(target, str) or not _CPU_NAME.match(target):
+        raise ValueError(f"target must be 'host', 'generic', 'x86-64-v3' or an LLVM CPU name, got {target!r}")
+    if target in ("host", "native"):
+        return None
+    return PORTABLE_TARGETS.get(target, target)
+
+
+def compile_model(model_or_path: Model | str | os.PathLike[str], out_dir: str | os.PathLike[str], *,
+                  name: str = "model", with_training: bool = False, target: str = "host",
+                  weights: str = "auto", weights_threshold: int = WEIGHTS_THRESHOLD) -> AotBuild:
+    """Compile a model (object, saved .h5, or Python file defining build_model()) into out_dir.
+
+    name: the C prefix of the API (`<name>_predict`, ...). target: "host" (this CPU), "generic"
+    (any x86-64), "x86-64-v3" (AVX2 machines) or an LLVM CPU name. weights: "embed" (read-only
+    data in the object), "file" (<name>.weights, read at context creation) or "auto" (embed up
+    to weights_threshold bytes).
+    """
+    if not isinstance(name, str) or not _IDENTIFIER.match(name) or name.startswith("graphc"):
+        raise ValueError(f"name must be a C identifier not starting with 'graphc', got {name!r}")
+    if weights not in WEIGHTS_MODES:
+        raise ValueError(f"weights must be one of {WEIGHTS_MODES}, got {weights!r}")
+    cpu = cpu_for_target(target)
+    model = resolve_model(model_or_path)
+    programs = model_programs(model, with_training)
+    spec = target_spec(cpu)
+    compiled = compile_programs({f"{name}_{p}": g for p, g in programs.graphs.items()}, cpu=cpu)
+    entries = {p: compiled.manifest["programs"][f"{name}_{p}"] for p in programs.graphs}
+    param_bytes = 4 * sum(p.value.size for p in programs.params)
+    embedded = weights == "embed" or (weights == "auto" and param_bytes <= weights_threshold)
+    api = generate(name, model.name, programs, entries, spec.as_dict(), embedded)
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    header = out / f"{name}.h"
+    header.write_text(api.header)
+    source = out / f"{name}_api.c"
+    source.write_text(api.source)
+    object_path, library = out / f"{name}.o", out / f"lib{name}.so"
+    with tempfile.TemporaryDirectory(prefix="graphc-aot-") as tmp:
+        parts = [Path(tmp) / "programs.o", Path(tmp) / "api.o"]
+        parts[0].write_bytes(compiled.object_code)
+        _run([c_compiler(), *CFLAGS, f"-I{out}", "-c", str(source), "-o", str(parts[1])])
+        if embedded:
+            parts.append(Path(tmp) / "weights.o")
+            parts[-1].write_bytes(weights_object(f"{name}_weights_data", programs.params, spec))
+        parts.append(pool_object())
+        _run([c_compiler(), "-r", "-nostdlib", "-o", str(object_path), *map(str, parts)])
+    link_shared([object_path], library)
+    weights_path = None
+    if not embedded:
+        weights_path = out / f"{name}.weights"
+        weights_path.write_bytes(weights_file(programs.params))
+    manifest = _manifest(name, model, programs, entries, spec.as_dict(), target, embedded, param_bytes,
+                         {"library": library.name, "object": object_path.name, "header": header.name,
+                          "source": source.name, "weights": weights_path.name if weights_path else None},
+                         compiled.manifest["programs"])
+    manifest_path = out / f"{name}.manifest.json"
+    manifest_path.write_text(json.dumps(manifest, indent=2))
+    return AotBuild(out, library, object_path, header, manifest_path, weights_path, manifest)
+
+
+def _run(command: list[str]) -> None:
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise LinkError(f"{' '.join(command)} failed ({done.returncode}):\n{done.stderr}")
+
+
+def _io(arg: dict[str, Any]) -> dict[str, Any]:
+    return {"name": arg["name"], "shape": arg["shape"], "dtype": arg["dtype"]}
+
+
+def _manifest(name: str, model: Model, programs: ModelPrograms, entries: dict[str, Any],
+              target: dict[str, str], requested: str, embedded: bool, param_bytes: int,
+              files: dict[str, str | None], raw_programs: dict[str, Any]) -> dict[str, Any]:
+    predict = entries["predict"]
+    training = None
+    if "train_step" in entries:
+        train = entries["train_step"]
+        label = next(a for a in train["args"] if a["kind"] == "input" and a["name"] == "y")
+        hyperparameters = {k.removeprefix("hp/"): v for k, v in programs.hyperparameters.items()}
+        training = {"labels": _io(label), "logs": [n.removeprefix("metric/") for n in programs.logs],
+                    "hyperparameters": hyperparameters,
+                    "workspace": _workspace(train), "loss": _loss_name(model),
+                    "optimizer": type(model.optimizer).__name__}
+    return {
+        "format": FORMAT, "format_version": FORMAT_VERSION, "name": name, "model": model.name,
+        "graphc_version": graphc.__version__, "target": {"requested": requested, **target},
+        "files": files,
+        "inputs": [_io(a) for a in predict["args"] if a["kind"] == "input"],
+        "outputs": [_io(a) for a in predict["args"] if a["kind"] == "output"],
+        "workspace": _workspace(predict),
+        "params": [{"name": p.name, "shape": list(p.shape), "dtype": "float32"} for p in programs.params],
+        "weights": {"mode": "embedded" if embedded else "file", "bytes": param_bytes,
+                    "layout_hash": f"{layout_hash(programs.params):#018x}"},
+        "training": training,
+        "status_codes": {str(code): list(entry) for code, entry in STATUS_CODES.items()},
+        "programs": raw_programs,
+    }
+
+
+def _workspace(entry: dict[str, Any]) -> dict[str, int]:
+    return {"static_bytes": entry["workspace"]["static_bytes"],
+            "per_batch_bytes": entry["workspace"]["per_batch_bytes"]}
+
+
+def _loss_name(model: Model) -> str:
+    loss = model.loss
+    return loss if isinstance(loss, str) else getattr(loss, "name", None) or getattr(loss, "__name__", "?")

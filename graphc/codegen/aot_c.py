@@ -1,0 +1,198 @@
+"""The C side of an AOT build: the model's header and the C API source over its programs."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from math import prod
+from typing import Any
+
+import graphc
+from graphc.codegen.aot_c_template import HEADER, SOURCE, STATUS_CODES
+from graphc.codegen.aot_source import ModelPrograms, StateInfo
+from graphc.codegen.aot_weights import HEADER_BYTES, MAGIC, VERSION, layout_hash
+
+ALIGN_FLOATS = 16  # every state starts on a 64-byte boundary
+HP_PREFIX = "hp/"
+MAX_RANK = 8
+
+
+@dataclass
+class CApi:
+    header: str
+    source: str
+    state_floats: int
+
+
+def _c_string(text: str) -> str:
+    return json.dumps(text)  # a JSON string literal of ASCII text is a valid C string literal
+
+
+def _float(value: float) -> str:
+    if not math.isfinite(value):
+        raise ValueError(f"AOT build: initial value {value!r} is not finite")
+    return f"{float(value)!r}f"
+
+
+def _dims(shape: Sequence[int | None]) -> str:
+    return ", ".join("batch" if d is None else str(d) for d in shape)
+
+
+def _layout(states: Sequence[StateInfo]) -> tuple[dict[str, int], int]:
+    offsets, total = {}, 0
+    for state in states:
+        offsets[state.name] = total
+        total += -(-max(prod(state.shape), 1) // ALIGN_FLOATS) * ALIGN_FLOATS
+    return offsets, total
+
+
+def generate(prefix: str, model_name: str, programs: ModelPrograms, entries: Mapping[str, Mapping[str, Any]],
+             target: Mapping[str, str], embedded: bool) -> CApi:
+    """The header and source for programs compiled with entry symbols graphc_<prefix>_<program>."""
+    upper = prefix.upper()
+    predict = entries["predict"]
+    x_spec = _arg(predict, "input")
+    y_spec = _arg(predict, "output")
+    offsets, state_floats = _layout(programs.states)
+    training = "train_step" in entries
+    defines = _defines(upper, x_spec, y_spec, predict, programs, embedded, training, entries)
+    substitutions = {
+        "@MODEL@": model_name.replace("*/", "* /"), "@VERSION@": graphc.__version__,
+        "@CPU@": target["cpu"], "@TRIPLE@": target["triple"],
+        "@INPUT_DIMS@": _dims(x_spec["shape"][1:]), "@OUTPUT_DIMS@": _dims(y_spec["shape"][1:]),
+        "@STATUS_DEFINES@": "\n".join(f"#define {name} {code} /* {text} */"
+                                      for code, (name, text) in STATUS_CODES.items()),
+        "@STATUS_CASES@": "\n".join(f"    case {name}: return {_c_string(text)};"
+                                    for name, text in STATUS_CODES.values()),
+        "@DEFINES@": "\n".join(defines),
+        "@TABLES@": _tables(prefix, programs, offsets, state_floats, entries, embedded),
+        "@RUNNERS@": _runners(prefix, entries, offsets, programs),
+    }
+    header, source = HEADER, SOURCE
+    for key, value in substitutions.items():
+        header, source = header.replace(key, value), source.replace(key, value)
+    header, source = (text.replace("@PU@", upper).replace("@P@", prefix) for text in (header, source))
+    return CApi(header, source, state_floats)
+
+
+def _arg(entry: Mapping[str, Any], kind: str, name: str | None = None) -> Mapping[str, Any]:
+    args = [a for a in entry["args"] if a["kind"] == kind and (name is None or a["name"] == name)]
+    if len(args) != 1 or args[0]["shape"][:1] != [None] or None in args[0]["shape"][1:]:
+        raise ValueError(f"AOT builds need programs with one batched {kind}{f' {name!r}' if name else ''}; "
+                         f"got {[(a['name'], a['shape']) for a in args]}")
+    return args[0]
+
+
+def _sample_size(spec: Mapping[str, Any]) -> int:
+    return prod(spec["shape"][1:])
+
+
+def _defines(upper: str, x_spec: Mapping[str, Any], y_spec: Mapping[str, Any], predict: Mapping[str, Any],
+             programs: ModelPrograms, embedded: bool, training: bool,
+             entries: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    lines = [
+        f"#define {upper}_INPUT_RANK {len(x_spec['shape']) - 1}  /* dimensions per sample */",
+        f"#define {upper}_INPUT_SIZE {_sample_size(x_spec)}  /* floats per sample */",
+        f"#define {upper}_OUTPUT_RANK {len(y_spec['shape']) - 1}",
+        f"#define {upper}_OUTPUT_SIZE {_sample_size(y_spec)}",
+        f"#define {upper}_WORKSPACE_STATIC_BYTES {predict['workspace']['static_bytes']}",
+        f"#define {upper}_WORKSPACE_PER_BATCH_BYTES {predict['workspace']['per_batch_bytes']}",
+        f"#define {upper}_NUM_PARAMS {len(programs.params)}",
+        f"#define {upper}_PARAM_FLOATS {sum(prod(p.shape) for p in programs.params)}",
+        f"#define {upper}_WEIGHTS_EMBEDDED {int(embedded)}",
+        f"#define {upper}_HAS_TRAINING {int(training)}",
+        f"#define {upper}_NUM_LOGS {len(programs.logs)}",
+    ]
+    if len(x_spec["shape"]) > 1:
+        lines.insert(1, f"#define {upper}_INPUT_SHAPE {{{', '.join(map(str, x_spec['shape'][1:]))}}}")
+    if len(y_spec["shape"]) > 1:
+        lines.insert(4, f"#define {upper}_OUTPUT_SHAPE {{{', '.join(map(str, y_spec['shape'][1:]))}}}")
+    label = _arg(entries["train_step"], "input", "y") if training else None
+    lines.append(f"#define {upper}_LABEL_SIZE {_sample_size(label) if label else 0}  /* floats per label */")
+    return lines
+
+
+def _tables(prefix: str, programs: ModelPrograms, offsets: Mapping[str, int], state_floats: int,
+            entries: Mapping[str, Mapping[str, Any]], embedded: bool) -> str:
+    lines = [f"#define STATE_FLOATS {state_floats}",
+             f"#define WEIGHTS_MAGIC {_c_string(MAGIC.decode())}",
+             f"#define WEIGHTS_VERSION {VERSION}",
+             f"#define WEIGHTS_HEADER_BYTES {HEADER_BYTES}",
+             f"#define WEIGHTS_LAYOUT_HASH {layout_hash(programs.params):#x}ULL"]
+    for name in entries:
+        lines.append(f"int32_t graphc_{prefix}_{name}(int64_t batch, void **args, void *workspace);")
+    if embedded:
+        lines.append(f"extern const unsigned char {prefix}_weights_data[];")
+    params, data_offset = [], 0
+    for p in programs.params:
+        if len(p.shape) > MAX_RANK:
+            raise ValueError(f"parameter {p.name!r} has rank {len(p.shape)}; AOT builds allow at most "
+                             f"{MAX_RANK}")
+        shape = ", ".join(map(str, p.shape)) or "0"
+        params.append(f"    {{{_c_string(p.name)}, {offsets[p.name]}, {data_offset}, {prod(p.shape)}, "
+                      f"{len(p.shape)}, {{{shape}}}}},")
+        data_offset += prod(p.shape)
+    lines += _array("static const param_info PARAMS", params, "    {0}")
+    fills = [f"    {{{offsets[s.name]}, {prod(s.shape)}, {_float(s.fill)}}},"
+             for s in programs.states if s.value is None and s.fill != 0.0]
+    lines.append(f"#define NUM_FILLS {len(fills)}")
+    lines += _array("static const state_fill FILLS", fills, "    {0}")
+    hp_names = [name.removeprefix(HP_PREFIX) for name in programs.hyperparameters]
+    lines.append(f"#define NUM_HP {len(hp_names)}")
+    lines += _array("static const char *const HP_NAMES", [f"    {_c_string(n)}," for n in hp_names], "    0")
+    lines += _array("static const float HP_DEFAULTS",
+                    [f"    {_float(v)}," for v in programs.hyperparameters.values()], "    0")
+    log_names = [name.removeprefix("metric/") for name in programs.logs]
+    lines += _array("static const char *const LOG_NAMES", [f"    {_c_string(n)}," for n in log_names],
+                    "    0")
+    if "train_step" in entries:
+        workspace = entries["train_step"]["workspace"]
+        lines += [f"#define TRAIN_WORKSPACE_STATIC {workspace['static_bytes']}",
+                  f"#define TRAIN_WORKSPACE_PER_BATCH {workspace['per_batch_bytes']}"]
+    return "\n".join(lines)
+
+
+def _array(declaration: str, rows: list[str], empty: str) -> list[str]:
+    """C has no empty arrays: a table without rows gets one unused zero row."""
+    return [f"{declaration}[] = {{", *(rows or [empty]), "};"]
+
+
+def _runners(prefix: str, entries: Mapping[str, Mapping[str, Any]], offsets: Mapping[str, int],
+             programs: ModelPrograms) -> str:
+    hp_index = {name: i for i, name in enumerate(programs.hyperparameters)}
+    log_index = {name: i for i, name in enumerate(programs.logs)}
+    blocks = []
+    for name, entry in entries.items():
+        if name == "predict":
+            signature = (f"static int32_t run_predict(const struct {prefix}_context *ctx, int64_t batch, "
+                         "const float *x, float *y, void *workspace)")
+        else:
+            signature = (f"static int32_t run_{name}(struct {prefix}_context *ctx, int64_t batch, "
+                         "const float *x, const float *y, float *logs, void *workspace)")
+        body = [signature + " {", f"    void *args[{len(entry['args'])}];"]
+        for i, arg in enumerate(entry["args"]):
+            body.append(f"    args[{i}] = {_arg_pointer(name, arg, offsets, hp_index, log_index)};")
+        body += [f"    return graphc_{prefix}_{name}(batch, args, workspace);", "}"]
+        blocks.append("\n".join(body))
+    return "\n\n".join(blocks)
+
+
+def _arg_pointer(program: str, arg: Mapping[str, Any], offsets: Mapping[str, int],
+                 hp_index: Mapping[str, int], log_index: Mapping[str, int]) -> str:
+    kind, name = arg["kind"], arg["name"]
+    if kind == "state":
+        return f"ctx->state + {offsets[name]}"
+    if kind == "input" and name == "x":
+        return "(void *)x"
+    if program == "predict" and kind == "output":
+        return "y"
+    if kind == "input" and name == "y":
+        return "(void *)y"
+    if kind == "input" and name in hp_index:
+        return f"(void *)&ctx->hp[{hp_index[name]}]"
+    if kind == "output" and name in log_index and arg["shape"] == []:
+        return f"&logs[{log_index[name]}]"
+    raise ValueError(f"AOT build: program {program!r} has an argument it cannot bind: {kind} {name!r} "
+                     f"{arg['shape']}")

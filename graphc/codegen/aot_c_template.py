@@ -1,0 +1,392 @@
+"""The fixed parts of an AOT build's C API: header and source templates.
+
+`@P@` is the model's C prefix and `@PU@` its upper-case form; `@...@` blocks are generated
+by aot_c.py. Kept as Python strings so they ship inside the graphc package.
+"""
+
+STATUS_CODES = {
+    0: ("GRAPHC_MODEL_OK", "success"),
+    1: ("GRAPHC_MODEL_BAD_BATCH", "batch must be >= 1"),
+    2: ("GRAPHC_MODEL_NULL_POINTER", "a required pointer is NULL"),
+    3: ("GRAPHC_MODEL_BAD_SIZE", "a buffer length is too small for the batch, or a size overflows"),
+    4: ("GRAPHC_MODEL_OUT_OF_MEMORY", "out of memory"),
+    5: ("GRAPHC_MODEL_IO_ERROR", "the weights file cannot be opened or read"),
+    6: ("GRAPHC_MODEL_BAD_WEIGHTS", "the weights file is truncated or belongs to another model"),
+    7: ("GRAPHC_MODEL_NO_WEIGHTS", "weights are not embedded: pass the path of the weights file"),
+    8: ("GRAPHC_MODEL_BAD_INDEX", "parameter index out of range"),
+    9: ("GRAPHC_MODEL_BAD_NAME", "unknown hyperparameter name"),
+    10: ("GRAPHC_MODEL_BAD_ALIGNMENT", "the workspace is not aligned to GRAPHC_MODEL_WORKSPACE_ALIGN bytes"),
+    11: ("GRAPHC_MODEL_NOT_TRAINABLE", "the library was compiled without --with-training"),
+}
+
+HEADER = r"""/*
+ * @P@.h: the C API of the model "@MODEL@", compiled ahead of time by graphc @VERSION@
+ * for the CPU "@CPU@" (@TRIPLE@). Link with lib@P@.so (or @P@.o plus -pthread).
+ *
+ * All tensors are C-contiguous float32 arrays; a batch of inputs is `batch` samples of
+ * @PU@_INPUT_SIZE floats each (shape (batch, @INPUT_DIMS@)), and predictions are `batch`
+ * samples of @PU@_OUTPUT_SIZE floats (shape (batch, @OUTPUT_DIMS@)).
+ *
+ *     @P@_context *ctx;
+ *     if (@P@_create(NULL, &ctx) != GRAPHC_MODEL_OK) ...;   // NULL: the embedded weights
+ *     int32_t status = @P@_predict(ctx, batch, x, x_len, y, y_len);
+ *     @P@_destroy(ctx);
+ *
+ * Every function returns a status code (never aborts): buffer lengths are counted in floats
+ * and must be at least what the batch needs; nothing is read or written when the status is
+ * not GRAPHC_MODEL_OK. A context is not thread-safe; for concurrent predictions with one
+ * context, give each thread its own workspace and call @P@_predict_with_workspace.
+ * Only libc and pthreads are needed at run time.
+ */
+#ifndef @PU@_H
+#define @PU@_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#ifndef GRAPHC_MODEL_STATUS_CODES
+#define GRAPHC_MODEL_STATUS_CODES
+@STATUS_DEFINES@
+#define GRAPHC_MODEL_WORKSPACE_ALIGN 64
+#endif
+
+@DEFINES@
+
+/* Bytes of workspace @P@_predict_with_workspace needs for `batch` samples. */
+#define @PU@_WORKSPACE_BYTES(batch) \
+    ((int64_t)@PU@_WORKSPACE_STATIC_BYTES + (int64_t)@PU@_WORKSPACE_PER_BATCH_BYTES * (int64_t)(batch))
+
+typedef struct @P@_context @P@_context;
+
+/* Allocates a context holding the parameters (and optimizer state). weights_path: a weights
+ * file written by graphc for this model, or NULL for the weights embedded in the library
+ * (GRAPHC_MODEL_NO_WEIGHTS if there are none). *out is NULL unless the status is OK. */
+int32_t @P@_create(const char *weights_path, @P@_context **out);
+
+/* Frees the context and its buffers; NULL is ignored. */
+void @P@_destroy(@P@_context *ctx);
+
+/* y[batch * @PU@_OUTPUT_SIZE] = model(x[batch * @PU@_INPUT_SIZE]), any batch >= 1. The context
+ * keeps a workspace that grows to the largest batch seen. */
+int32_t @P@_predict(@P@_context *ctx, int64_t batch, const float *x, int64_t x_len, float *y, int64_t y_len);
+
+/* The same with a caller-provided workspace of at least @PU@_WORKSPACE_BYTES(batch) bytes,
+ * aligned to GRAPHC_MODEL_WORKSPACE_ALIGN (NULL when that size is 0). The context is only read,
+ * so threads can share one context, each with its own workspace. */
+int32_t @P@_predict_with_workspace(const @P@_context *ctx, int64_t batch, const float *x, int64_t x_len,
+                                   float *y, int64_t y_len, void *workspace, int64_t workspace_bytes);
+
+/* Parameters (the model weights, in Keras's get_weights() order): index 0 .. @PU@_NUM_PARAMS-1. */
+const char *@P@_param_name(int32_t index);        /* NULL when out of range */
+int32_t @P@_param_index(const char *name);        /* -1 when unknown */
+int64_t @P@_param_size(int32_t index);            /* floats; -1 when out of range */
+/* Writes the dimensions into dims[0 .. *rank-1] (at most max_rank of them). */
+int32_t @P@_param_shape(int32_t index, int64_t *dims, int32_t max_rank, int32_t *rank);
+int32_t @P@_get_param(const @P@_context *ctx, int32_t index, float *out, int64_t out_len);
+int32_t @P@_set_param(@P@_context *ctx, int32_t index, const float *values, int64_t values_len);
+
+/* One optimizer step on a batch (labels: batch * @PU@_LABEL_SIZE floats); logs receives
+ * @PU@_NUM_LOGS values (loss, then metrics, named by @P@_log_name) and may be NULL.
+ * GRAPHC_MODEL_NOT_TRAINABLE unless @PU@_HAS_TRAINING. */
+int32_t @P@_train_step(@P@_context *ctx, int64_t batch, const float *x, int64_t x_len, const float *y,
+                       int64_t y_len, float *logs, int64_t logs_len);
+const char *@P@_log_name(int32_t index);          /* NULL when out of range */
+/* Optimizer hyperparameters by Keras name ("learning_rate", "beta_1", ...). */
+int32_t @P@_set_hyperparameter(@P@_context *ctx, const char *name, float value);
+int32_t @P@_get_hyperparameter(const @P@_context *ctx, const char *name, float *value);
+
+/* A static English description of a status code. */
+const char *@P@_status_string(int32_t status);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* @PU@_H */
+"""
+
+SOURCE = r"""/* Generated by graphc @VERSION@: the C API of @P@.h over the compiled programs. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "@P@.h"
+
+#define ALIGN GRAPHC_MODEL_WORKSPACE_ALIGN
+#define MAX_RANK 8
+
+typedef struct {
+    const char *name;
+    int64_t state_offset; /* floats into the state arena */
+    int64_t data_offset;  /* floats into the weights data */
+    int64_t size;
+    int32_t rank;
+    int64_t shape[MAX_RANK];
+} param_info;
+
+typedef struct {
+    int64_t offset;
+    int64_t size;
+    float fill;
+} state_fill;
+
+@TABLES@
+
+struct @P@_context {
+    float *state;
+    void *workspace;
+    int64_t workspace_bytes;
+    float hp[NUM_HP > 0 ? NUM_HP : 1];
+};
+
+@RUNNERS@
+
+static void *alloc_aligned(int64_t nbytes) {
+    size_t size = (size_t)((nbytes + ALIGN - 1) / ALIGN * ALIGN);
+    return aligned_alloc(ALIGN, size ? size : ALIGN);
+}
+
+static int32_t checked_product(int64_t a, int64_t b, int64_t *out) {
+    if (a < 0 || b < 0 || (b != 0 && a > INT64_MAX / b)) return GRAPHC_MODEL_BAD_SIZE;
+    *out = a * b;
+    return GRAPHC_MODEL_OK;
+}
+
+static int32_t workspace_need(int64_t batch, int64_t fixed, int64_t per_batch, int64_t *out) {
+    int64_t scaled;
+    if (checked_product(batch, per_batch, &scaled) || scaled > INT64_MAX - fixed) {
+        return GRAPHC_MODEL_BAD_SIZE;
+    }
+    *out = fixed + scaled;
+    return GRAPHC_MODEL_OK;
+}
+
+static int32_t check_buffer(int64_t batch, const void *data, int64_t len, int64_t per_sample) {
+    int64_t need;
+    if (data == NULL) return GRAPHC_MODEL_NULL_POINTER;
+    if (checked_product(batch, per_sample, &need) || len < need) return GRAPHC_MODEL_BAD_SIZE;
+    return GRAPHC_MODEL_OK;
+}
+
+static int32_t reserve(struct @P@_context *ctx, int64_t nbytes) {
+    if (nbytes <= ctx->workspace_bytes) return GRAPHC_MODEL_OK;
+    void *grown = alloc_aligned(nbytes);
+    if (grown == NULL) return GRAPHC_MODEL_OUT_OF_MEMORY;
+    free(ctx->workspace);
+    ctx->workspace = grown;
+    ctx->workspace_bytes = nbytes;
+    return GRAPHC_MODEL_OK;
+}
+
+static void copy_params(struct @P@_context *ctx, const unsigned char *data) {
+    for (int32_t i = 0; i < @PU@_NUM_PARAMS; i++) {
+        memcpy(ctx->state + PARAMS[i].state_offset, data + 4 * PARAMS[i].data_offset,
+               (size_t)PARAMS[i].size * 4);
+    }
+}
+
+static int32_t read_weights_file(struct @P@_context *ctx, const char *path) {
+    unsigned char header[WEIGHTS_HEADER_BYTES];
+    uint64_t version, count, floats, hash;
+    FILE *file = fopen(path, "rb");
+    if (file == NULL) return GRAPHC_MODEL_IO_ERROR;
+    int32_t status = GRAPHC_MODEL_OK;
+    if (fread(header, 1, sizeof header, file) != sizeof header) {
+        status = GRAPHC_MODEL_BAD_WEIGHTS;
+    } else {
+        memcpy(&version, header + 8, 8);
+        memcpy(&count, header + 16, 8);
+        memcpy(&floats, header + 24, 8);
+        memcpy(&hash, header + 32, 8);
+        if (memcmp(header, WEIGHTS_MAGIC, 8) != 0 || version != WEIGHTS_VERSION
+            || count != (uint64_t)@PU@_NUM_PARAMS || floats != (uint64_t)@PU@_PARAM_FLOATS
+            || hash != WEIGHTS_LAYOUT_HASH) {
+            status = GRAPHC_MODEL_BAD_WEIGHTS;
+        }
+    }
+    for (int32_t i = 0; status == GRAPHC_MODEL_OK && i < @PU@_NUM_PARAMS; i++) {
+        size_t size = (size_t)PARAMS[i].size;
+        if (fread(ctx->state + PARAMS[i].state_offset, 4, size, file) != size) {
+            status = GRAPHC_MODEL_BAD_WEIGHTS;
+        }
+    }
+    if (status == GRAPHC_MODEL_OK && fgetc(file) != EOF) status = GRAPHC_MODEL_BAD_WEIGHTS;
+    if (ferror(file)) status = GRAPHC_MODEL_IO_ERROR;
+    fclose(file);
+    return status;
+}
+
+int32_t @P@_create(const char *weights_path, @P@_context **out) {
+    if (out == NULL) return GRAPHC_MODEL_NULL_POINTER;
+    *out = NULL;
+    struct @P@_context *ctx = calloc(1, sizeof *ctx);
+    if (ctx == NULL) return GRAPHC_MODEL_OUT_OF_MEMORY;
+    ctx->state = alloc_aligned(STATE_FLOATS * 4);
+    if (ctx->state == NULL) {
+        free(ctx);
+        return GRAPHC_MODEL_OUT_OF_MEMORY;
+    }
+    memset(ctx->state, 0, (size_t)STATE_FLOATS * 4);
+    for (int32_t i = 0; i < NUM_FILLS; i++) {
+        for (int64_t j = 0; j < FILLS[i].size; j++) ctx->state[FILLS[i].offset + j] = FILLS[i].fill;
+    }
+    for (int32_t i = 0; i < NUM_HP; i++) ctx->hp[i] = HP_DEFAULTS[i];
+    int32_t status;
+    if (weights_path != NULL) {
+        status = read_weights_file(ctx, weights_path);
+    } else {
+#if @PU@_WEIGHTS_EMBEDDED
+        copy_params(ctx, @P@_weights_data);
+        status = GRAPHC_MODEL_OK;
+#else
+        status = GRAPHC_MODEL_NO_WEIGHTS;
+#endif
+    }
+    if (status != GRAPHC_MODEL_OK) {
+        @P@_destroy(ctx);
+        return status;
+    }
+    *out = ctx;
+    return GRAPHC_MODEL_OK;
+}
+
+void @P@_destroy(@P@_context *ctx) {
+    if (ctx == NULL) return;
+    free(ctx->state);
+    free(ctx->workspace);
+    free(ctx);
+}
+
+static int32_t check_predict(int64_t batch, const float *x, int64_t x_len, const float *y, int64_t y_len,
+                             int64_t *workspace) {
+    int32_t status;
+    if (batch < 1) return GRAPHC_MODEL_BAD_BATCH;
+    if ((status = check_buffer(batch, x, x_len, @PU@_INPUT_SIZE))) return status;
+    if ((status = check_buffer(batch, y, y_len, @PU@_OUTPUT_SIZE))) return status;
+    return workspace_need(batch, @PU@_WORKSPACE_STATIC_BYTES, @PU@_WORKSPACE_PER_BATCH_BYTES, workspace);
+}
+
+int32_t @P@_predict(@P@_context *ctx, int64_t batch, const float *x, int64_t x_len, float *y, int64_t y_len) {
+    int64_t need;
+    int32_t status;
+    if (ctx == NULL) return GRAPHC_MODEL_NULL_POINTER;
+    if ((status = check_predict(batch, x, x_len, y, y_len, &need))) return status;
+    if ((status = reserve(ctx, need))) return status;
+    return run_predict(ctx, batch, x, y, ctx->workspace);
+}
+
+int32_t @P@_predict_with_workspace(const @P@_context *ctx, int64_t batch, const float *x, int64_t x_len,
+                                   float *y, int64_t y_len, void *workspace, int64_t workspace_bytes) {
+    int64_t need;
+    int32_t status;
+    if (ctx == NULL) return GRAPHC_MODEL_NULL_POINTER;
+    if ((status = check_predict(batch, x, x_len, y, y_len, &need))) return status;
+    if (need > 0 && workspace == NULL) return GRAPHC_MODEL_NULL_POINTER;
+    if (workspace_bytes < need) return GRAPHC_MODEL_BAD_SIZE;
+    if ((uintptr_t)workspace % ALIGN != 0) return GRAPHC_MODEL_BAD_ALIGNMENT;
+    return run_predict(ctx, batch, x, y, workspace);
+}
+
+const char *@P@_param_name(int32_t index) {
+    return index >= 0 && index < @PU@_NUM_PARAMS ? PARAMS[index].name : NULL;
+}
+
+int32_t @P@_param_index(const char *name) {
+    if (name == NULL) return -1;
+    for (int32_t i = 0; i < @PU@_NUM_PARAMS; i++) {
+        if (strcmp(PARAMS[i].name, name) == 0) return i;
+    }
+    return -1;
+}
+
+int64_t @P@_param_size(int32_t index) {
+    return index >= 0 && index < @PU@_NUM_PARAMS ? PARAMS[index].size : -1;
+}
+
+int32_t @P@_param_shape(int32_t index, int64_t *dims, int32_t max_rank, int32_t *rank) {
+    if (dims == NULL || rank == NULL) return GRAPHC_MODEL_NULL_POINTER;
+    if (index < 0 || index >= @PU@_NUM_PARAMS) return GRAPHC_MODEL_BAD_INDEX;
+    if (max_rank < PARAMS[index].rank) return GRAPHC_MODEL_BAD_SIZE;
+    for (int32_t d = 0; d < PARAMS[index].rank; d++) dims[d] = PARAMS[index].shape[d];
+    *rank = PARAMS[index].rank;
+    return GRAPHC_MODEL_OK;
+}
+
+int32_t @P@_get_param(const @P@_context *ctx, int32_t index, float *out, int64_t out_len) {
+    if (ctx == NULL || out == NULL) return GRAPHC_MODEL_NULL_POINTER;
+    if (index < 0 || index >= @PU@_NUM_PARAMS) return GRAPHC_MODEL_BAD_INDEX;
+    if (out_len < PARAMS[index].size) return GRAPHC_MODEL_BAD_SIZE;
+    memcpy(out, ctx->state + PARAMS[index].state_offset, (size_t)PARAMS[index].size * 4);
+    return GRAPHC_MODEL_OK;
+}
+
+int32_t @P@_set_param(@P@_context *ctx, int32_t index, const float *values, int64_t values_len) {
+    if (ctx == NULL || values == NULL) return GRAPHC_MODEL_NULL_POINTER;
+    if (index < 0 || index >= @PU@_NUM_PARAMS) return GRAPHC_MODEL_BAD_INDEX;
+    if (values_len < PARAMS[index].size) return GRAPHC_MODEL_BAD_SIZE;
+    memcpy(ctx->state + PARAMS[index].state_offset, values, (size_t)PARAMS[index].size * 4);
+    return GRAPHC_MODEL_OK;
+}
+
+int32_t @P@_train_step(@P@_context *ctx, int64_t batch, const float *x, int64_t x_len, const float *y,
+                       int64_t y_len, float *logs, int64_t logs_len) {
+#if @PU@_HAS_TRAINING
+    int64_t need;
+    int32_t status;
+    float results[@PU@_NUM_LOGS];
+    if (ctx == NULL) return GRAPHC_MODEL_NULL_POINTER;
+    if (batch < 1) return GRAPHC_MODEL_BAD_BATCH;
+    if ((status = check_buffer(batch, x, x_len, @PU@_INPUT_SIZE))) return status;
+    if ((status = check_buffer(batch, y, y_len, @PU@_LABEL_SIZE))) return status;
+    if (logs != NULL && logs_len < @PU@_NUM_LOGS) return GRAPHC_MODEL_BAD_SIZE;
+    status = workspace_need(batch, TRAIN_WORKSPACE_STATIC, TRAIN_WORKSPACE_PER_BATCH, &need);
+    if (status) return status;
+    if ((status = reserve(ctx, need))) return status;
+    status = run_train_step(ctx, batch, x, y, results, ctx->workspace);
+    if (status == GRAPHC_MODEL_OK && logs != NULL) memcpy(logs, results, sizeof results);
+    return status;
+#else
+    (void)ctx; (void)batch; (void)x; (void)x_len; (void)y; (void)y_len; (void)logs; (void)logs_len;
+    return GRAPHC_MODEL_NOT_TRAINABLE;
+#endif
+}
+
+const char *@P@_log_name(int32_t index) {
+    return index >= 0 && index < @PU@_NUM_LOGS ? LOG_NAMES[index] : NULL;
+}
+
+static int32_t hp_index(const char *name) {
+    if (name == NULL) return -2;
+    for (int32_t i = 0; i < NUM_HP; i++) {
+        if (strcmp(HP_NAMES[i], name) == 0) return i;
+    }
+    return -1;
+}
+
+int32_t @P@_set_hyperparameter(@P@_context *ctx, const char *name, float value) {
+    int32_t index = hp_index(name);
+    if (ctx == NULL || index == -2) return GRAPHC_MODEL_NULL_POINTER;
+    if (index < 0) return @PU@_HAS_TRAINING ? GRAPHC_MODEL_BAD_NAME : GRAPHC_MODEL_NOT_TRAINABLE;
+    ctx->hp[index] = value;
+    return GRAPHC_MODEL_OK;
+}
+
+int32_t @P@_get_hyperparameter(const @P@_context *ctx, const char *name, float *value) {
+    int32_t index = hp_index(name);
+    if (ctx == NULL || value == NULL || index == -2) return GRAPHC_MODEL_NULL_POINTER;
+    if (index < 0) return @PU@_HAS_TRAINING ? GRAPHC_MODEL_BAD_NAME : GRAPHC_MODEL_NOT_TRAINABLE;
+    *value = ctx->hp[index];
+    return GRAPHC_MODEL_OK;
+}
+
+const char *@P@_status_string(int32_t status) {
+    switch (status) {
+@STATUS_CASES@
+    default: return "unknown status";
+    }
+}
+"""

@@ -1,0 +1,119 @@
+"""What an ahead-of-time build compiles: the model (object, .h5 file or Python file) and its programs.
+
+The one place where AOT compilation meets the Keras frontend; the rest of aot_* sees only
+graphs, arrays and names.
+"""
+
+from __future__ import annotations
+
+import os
+import runpy
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from graphc.frontend import losses as losses_mod
+from graphc.frontend.models import Model
+from graphc.frontend.programs import LOSS, METRIC_PREFIX, build_programs
+from graphc.frontend.saving import load_model
+from graphc.ir.graph import Graph
+
+BUILDER_NAMES = ("build_model", "get_model", "create_model")
+
+
+@dataclass
+class StateInfo:
+    """One persistent buffer: a model parameter (initial value from the model) or another state."""
+
+    name: str
+    shape: tuple[int, ...]
+    value: np.ndarray | None = None  # parameters only
+    fill: float = 0.0  # the initial value of every element of a non-parameter state
+
+
+@dataclass
+class ModelPrograms:
+    graphs: dict[str, Graph]  # "predict" and, for training, "train_step"
+    states: list[StateInfo]  # parameters first, in model.weights order
+    hyperparameters: dict[str, float] = field(default_factory=dict)  # train_step input -> initial value
+    logs: list[str] = field(default_factory=list)  # train_step outputs: loss, metric/...
+
+    @property
+    def params(self) -> list[StateInfo]:
+        return [s for s in self.states if s.value is not None]
+
+
+def resolve_model(source: Model | str | os.PathLike[str]) -> Model:
+    """A Model as is; a .h5 full-model file; or a Python file that builds one (the user's own code)."""
+    if isinstance(source, Model):
+        return source
+    if not isinstance(source, (str, os.PathLike)):
+        raise TypeError(f"compile_model: expected a Model or a file path, got {type(source).__name__}")
+    path = Path(source)
+    if not path.is_file():
+        raise FileNotFoundError(f"compile_model: no file {path}")
+    if path.suffix in (".h5", ".hdf5"):
+        return load_model(path)
+    if path.suffix == ".py":
+        return _model_from_script(path)
+    raise ValueError(f"compile_model: {path.name} is neither a saved model (.h5) nor a Python file (.py)")
+
+
+def _model_from_script(path: Path) -> Model:
+    """Run the script (not as __main__) and take its `build_model()` (or get/create_model) or `model`."""
+    namespace = runpy.run_path(str(path), run_name="graphc_compile_source")
+    for name in BUILDER_NAMES:
+        if callable(namespace.get(name)):
+            model = namespace[name]()
+            break
+    else:
+        model = namespace.get("model")
+    if not isinstance(model, Model):
+        raise ValueError(f"compile_model: {path.name} must define build_model() returning a model, or a "
+                         f"module-level `model`; found {type(model).__name__}")
+    return model
+
+
+def model_programs(model: Model, with_training: bool) -> ModelPrograms:
+    if not model.built:
+        raise ValueError(f"compile_model: model {model.name!r} has no input shape; give its first layer "
+                         "input_shape=... (or call fit/predict once) before compiling it")
+    if with_training and not model.compiled:
+        raise ValueError(f"compile_model: with_training needs a compiled model (model.compile(optimizer, "
+                         f"loss, metrics)); {model.name!r} is not compiled")
+    spec = None
+    if with_training:
+        spec = model._spec or model._resolve_spec(_label_data_shape(model))
+    program_set = build_programs(model, spec, model.optimizer if with_training else None)
+    graphs = {"predict": program_set.graphs["predict"]}
+    if with_training:
+        graphs["train_step"] = program_set.graphs["train_step"]
+    params = [StateInfo(w.path, w.shape, w.numpy()) for w in model.weights]
+    known = {p.name for p in params}
+    states = list(params)
+    for graph in graphs.values():
+        for name, node in graph.states.items():
+            if name not in known:
+                known.add(name)
+                fill = program_set.initial_values.get(name, 0.0)
+                states.append(StateInfo(name, tuple(node.shape), None, fill))
+    used = {name for graph in graphs.values() for name in graph.states}
+    states = [s for s in states if s.name in used]
+    result = ModelPrograms(graphs, states)
+    if with_training:
+        train = graphs["train_step"]
+        hp = model.optimizer.hyperparameters
+        result.hyperparameters = {name: float(hp.get(key, 0.0)) for name, key
+                                  in program_set.hyperparameter_inputs.items() if name in train.inputs}
+        result.logs = [name for name in train.outputs if name == LOSS or name.startswith(METRIC_PREFIX)]
+    return result
+
+
+def _label_data_shape(model: Model) -> tuple[int | None, ...]:
+    """The labels fit() last saw, else class indices for sparse losses and the prediction shape otherwise."""
+    if model._label_data_shape is not None:
+        return model._label_data_shape
+    loss = model.loss if isinstance(model.loss, str) else losses_mod.get(model.loss).name
+    return (None, 1) if "sparse" in loss else tuple(model.output_shape)
+

@@ -1,0 +1,224 @@
+"""Model architecture as JSON: Keras 3 form written; Keras 3, tf.keras and Keras 2.2.4 forms read.
+
+Reading builds layers only from graphc's own class table, with plain JSON values as arguments:
+nothing named in a file is imported or executed.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from typing import TYPE_CHECKING, Any
+
+from graphc.frontend.layers import LAYER_CLASSES, InputLayer, KerasTensor, Layer
+
+if TYPE_CHECKING:
+    from graphc.frontend.models import Model
+
+_DTYPE_POLICY = {"module": "keras", "class_name": "DTypePolicy", "config": {"name": "float32"},
+                 "registered_name": None}
+# Layer arguments Keras writes that graphc has no use for, with the value meaning "not used".
+_INERT_ARGS: dict[str, Any] = {
+    "kernel_constraint": None, "bias_constraint": None, "activity_regularizer": None,
+    "quantization_config": None, "lora_rank": None, "lora_alpha": None, "embeddings_constraint": None,
+}
+_SEQUENTIAL = ("Sequential",)
+_FUNCTIONAL = ("Functional", "Model")
+
+
+# -- writing ---------------------------------------------------------------------------------------
+def model_config(model: Model) -> dict[str, Any]:
+    """{"class_name", "config"} for Sequential or functional models, as Keras 3's serializer writes it."""
+    from graphc.frontend.models import Sequential
+
+    if not model.built:
+        raise ValueError(f"model {model.name!r} is not built: give the first layer an input shape (or call "
+                         "fit/predict) before saving it")
+    if isinstance(model, Sequential):
+        entries = [_layer_entry(model.inputs[0].layer)] + [_layer_entry(layer) for layer in model.layers]
+        config = {"name": model.name, "trainable": model.trainable, "dtype": _DTYPE_POLICY, "layers": entries}
+        return {"module": "keras", "class_name": "Sequential", "config": config, "registered_name": None}
+    return {"module": "keras.src.models.functional", "class_name": "Functional",
+            "config": _functional_config(model), "registered_name": None}
+
+
+def _layer_entry(layer: Layer) -> dict[str, Any]:
+    config = layer.get_config()
+    if not isinstance(layer, InputLayer):
+        config.pop("batch_input_shape", None)
+    entry = {"module": "keras.layers", "class_name": type(layer).__name__, "config": config,
+             "registered_name": None}
+    if layer.input_shape is not None and not isinstance(layer, InputLayer):
+        entry["build_config"] = {"input_shape": list(layer.input_shape)}
+    return entry
+
+
+def _functional_config(model: Model) -> dict[str, Any]:
+    history: dict[int, tuple[str, int]] = {}
+    calls: dict[str, int] = {}
+    entries: dict[str, dict[str, Any]] = {}
+    for tensor in model.inputs:
+        layer = tensor.layer
+        entries[layer.name] = {**_layer_entry(layer), "name": layer.name, "inbound_nodes": []}
+        history[id(tensor)] = (layer.name, 0)
+    for layer, sources, out in model.operations:
+        fresh = {**_layer_entry(layer), "name": layer.name, "inbound_nodes": []}
+        entry = entries.setdefault(layer.name, fresh)
+        args = [_tensor_ref(t, history) for t in sources]
+        entry["inbound_nodes"].append({"args": args, "kwargs": {}})
+        history[id(out)] = (layer.name, calls.get(layer.name, 0))
+        calls[layer.name] = calls.get(layer.name, 0) + 1
+    return {"name": model.name, "trainable": model.trainable, "layers": list(entries.values()),
+            "input_layers": [[*history[id(t)], 0] for t in model.inputs],
+            "output_layers": [[*history[id(t)], 0] for t in model.outputs]}
+
+
+def _tensor_ref(tensor: KerasTensor, history: dict[int, tuple[str, int]]) -> dict[str, Any]:
+    name, node = history[id(tensor)]
+    return {"class_name": "__keras_tensor__",
+            "config": {"shape": list(tensor.shape), "dtype": "float32", "keras_history": [name, node, 0]}}
+
+
+def model_to_json(model: Model, **kwargs: Any) -> str:
+    return json.dumps(model_config(model), **kwargs)
+
+
+# -- reading ---------------------------------------------------------------------------------------
+def model_from_json(json_string: str | bytes, custom_objects: dict[str, Any] | None = None) -> Model:
+    if custom_objects:
+        raise ValueError("custom_objects is not supported: graphc builds models only from its own layers")
+    try:
+        config = json.loads(json_string)
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"model_from_json: not valid JSON ({err})") from None
+    return model_from_config(config)
+
+
+def model_from_config(config: Any) -> Model:
+    """A model from {"class_name": "Sequential" | "Functional" | "Model", "config": ...}."""
+    from graphc.frontend.models import Model, Sequential
+
+    if not isinstance(config, dict) or "class_name" not in config:
+        raise ValueError(f"a model config is a dict with 'class_name' and 'config', got {_short(config)}")
+    class_name = config["class_name"]
+    body = config.get("config")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # Keras 2 argument names in old files
+        if class_name in _SEQUENTIAL:
+            return _sequential(body, Sequential)
+        if class_name in _FUNCTIONAL:
+            return _functional(body, Model)
+    raise ValueError(f"unknown model class {class_name!r}: graphc reads Sequential and Functional models")
+
+
+def _sequential(body: Any, cls: type) -> Model:
+    if isinstance(body, list):  # Keras <= 2.2.2: a bare list of layers
+        name, entries = None, body
+    elif isinstance(body, dict) and isinstance(body.get("layers"), list):
+        name, entries = body.get("name"), body["layers"]
+    else:
+        raise ValueError(f"Sequential config needs a 'layers' list, got {_short(body)}")
+    model = cls(name=name)
+    for entry in entries:
+        model.add(layer_from_config(entry))
+    return model
+
+
+def _functional(body: Any, cls: type) -> Model:
+    if not isinstance(body, dict) or not isinstance(body.get("layers"), list):
+        raise ValueError(f"Functional config needs a 'layers' list, got {_short(body)}")
+    tensors: dict[tuple[str, int], KerasTensor] = {}
+    for entry in body["layers"]:
+        layer = layer_from_config(entry)
+        name = entry.get("name", layer.name)
+        if isinstance(layer, InputLayer):
+            tensors[(name, 0)] = layer.output
+            continue
+        for index, node in enumerate(entry.get("inbound_nodes") or []):
+            (source,) = _node_sources(node, name)
+            if source not in tensors:
+                raise ValueError(f"layer {name!r} takes the output of {source}, which is not defined "
+                                 "before it")
+            tensors[(name, index)] = layer(tensors[source])
+    inputs = [_lookup(tensors, ref, "input_layers") for ref in _refs(body.get("input_layers"))]
+    outputs = [_lookup(tensors, ref, "output_layers") for ref in _refs(body.get("output_layers"))]
+    return cls(inputs, outputs, name=body.get("name"))
+
+
+def _node_sources(node: Any, layer: str) -> list[tuple[str, int]]:
+    """The (layer, node index) each input of one call comes from; Keras 3 and Keras 2 node forms."""
+    if isinstance(node, dict):  # Keras 3: {"args": [keras tensor...], "kwargs": {}}
+        args = node.get("args") or []
+        refs = [a.get("config", {}).get("keras_history") for a in args if isinstance(a, dict)]
+    elif isinstance(node, list):  # Keras 2: [[layer, node, tensor, kwargs], ...]
+        refs = node
+    else:
+        refs = []
+    sources = []
+    for ref in refs:
+        if not isinstance(ref, list) or len(ref) < 2 or not isinstance(ref[0], str):
+            raise ValueError(f"layer {layer!r}: cannot read inbound node {_short(node)}")
+        sources.append((ref[0], int(ref[1])))
+    if len(sources) != 1:
+        raise ValueError(f"layer {layer!r}: graphc layers take one input, the config gives {len(sources)}")
+    return sources
+
+
+def _refs(value: Any) -> list[list[Any]]:
+    if isinstance(value, list) and value and isinstance(value[0], str):
+        return [value]  # Keras 3 writes a single input as one flat [name, node, tensor]
+    if not isinstance(value, list) or not value:
+        raise ValueError(f"a functional config needs input_layers and output_layers, got {_short(value)}")
+    return value
+
+
+def _lookup(tensors: dict[tuple[str, int], KerasTensor], ref: list[Any], what: str) -> KerasTensor:
+    key = (ref[0], int(ref[1]))
+    if key not in tensors:
+        raise ValueError(f"{what} names {ref[0]!r} (node {ref[1]}), which the config does not define")
+    return tensors[key]
+
+
+def layer_from_config(entry: Any) -> Layer:
+    """One layer from {"class_name", "config"}, only from graphc's layer table."""
+    if not isinstance(entry, dict) or not isinstance(entry.get("class_name"), str):
+        raise ValueError(f"a layer config is a dict with a 'class_name' string, got {_short(entry)}")
+    class_name = entry["class_name"]
+    cls = LAYER_CLASSES.get(class_name)
+    if cls is None:
+        raise ValueError(f"unknown layer class {class_name!r} in the model config; graphc can load "
+                         f"{sorted(LAYER_CLASSES)}")
+    config = entry.get("config")
+    if not isinstance(config, dict):
+        raise ValueError(f"layer {class_name}: 'config' must be a dict, got {_short(config)}")
+    kwargs = _layer_kwargs(class_name, config)
+    try:
+        return cls.from_config(kwargs)
+    except TypeError as err:
+        raise ValueError(f"layer {class_name} {config.get('name')!r}: bad config ({err})") from None
+
+
+def _layer_kwargs(class_name: str, config: dict[str, Any]) -> dict[str, Any]:
+    kwargs = dict(config)
+    dtype = kwargs.get("dtype")
+    if isinstance(dtype, dict):  # Keras 3 DTypePolicy
+        dtype = (dtype.get("config") or {}).get("name")
+    if dtype not in (None, "float32"):
+        raise ValueError(f"layer {class_name} {config.get('name')!r}: dtype {dtype!r} is not supported "
+                         "(float32 only)")
+    kwargs["dtype"] = None if class_name == "InputLayer" else "float32"
+    for key, inert in _INERT_ARGS.items():
+        if key in kwargs:
+            value = kwargs.pop(key)
+            if value != inert:
+                raise ValueError(f"layer {class_name} {config.get('name')!r}: `{key}`={value!r} is not "
+                                 "supported by graphc")
+    activation = kwargs.get("activation")
+    if isinstance(activation, dict):  # Keras 3 may serialize a built-in activation as an object
+        kwargs["activation"] = activation.get("config")
+    return kwargs
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 120 else text[:117] + "..."

@@ -1,0 +1,143 @@
+"""The Keras full-model HDF5 file: `model.save('m.h5')` and `load_model('m.h5')`.
+
+Layout: root attributes `model_config` (architecture JSON), `training_config` (compile
+arguments JSON), `keras_version`, `backend`; the `model_weights` group in the weights-file
+layout; `optimizer_weights` with the optimizer's state when the model has trained.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import h5py
+import numpy as np
+
+from graphc.frontend.saving.attributes import read_string, write_string, write_string_list
+from graphc.frontend.saving.config import model_config, model_from_config
+from graphc.frontend.saving.training_config import compile_from, training_config
+from graphc.frontend.saving.weights_h5 import BACKEND, KERAS_VERSION, read_weights, write_weights
+
+if TYPE_CHECKING:
+    from graphc.frontend.models import Model
+
+OPTIMIZER_PREFIX = "optimizer/"
+ITERATIONS = "optimizer/iterations"
+
+
+def save_model(model: Model, filepath: str | os.PathLike[str], overwrite: bool = True,
+               include_optimizer: bool = True) -> None:
+    path = _h5_path(filepath, "save")
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"save: {path} exists and overwrite=False")
+    config = json.dumps(model_config(model))
+    train_config = training_config(model) if include_optimizer else None
+    with h5py.File(path, "w") as f:
+        write_string(f.attrs, "keras_version", KERAS_VERSION)
+        write_string(f.attrs, "backend", BACKEND)
+        write_string(f.attrs, "model_config", config)
+        if train_config is not None:
+            write_string(f.attrs, "training_config", json.dumps(train_config))
+        write_weights(f.create_group("model_weights"), model)
+        if train_config is not None:
+            _write_optimizer_state(f, model)
+
+
+def _write_optimizer_state(f: h5py.File, model: Model) -> None:
+    """The optimizer's iteration count and slots (iterations first, then slots in creation order)."""
+    engine = model._engine
+    if engine is None or not engine.has("train_step"):
+        return
+    states = engine.program("train_step").states
+    names = [spec.name for spec in states if spec.name.startswith(OPTIMIZER_PREFIX)]
+    if not names:
+        return
+    names.sort(key=lambda n: n != ITERATIONS)
+    group = f.create_group("optimizer_weights")
+    prefix = model.optimizer.name
+    saved = [f"{prefix}/{n.removeprefix(OPTIMIZER_PREFIX)}" for n in names]
+    write_string_list(group.attrs, "weight_names", saved)
+    for name, state in zip(saved, names, strict=True):
+        group.create_dataset(name, data=np.array(engine.store[state]))
+
+
+def load_model(filepath: str | os.PathLike[str], custom_objects: dict[str, Any] | None = None,
+               compile: bool = True) -> Model:  # noqa: A002 - Keras's argument name
+    """Rebuild a model from a full-model .h5 file; only JSON and arrays are read from it."""
+    if custom_objects:
+        raise ValueError("custom_objects is not supported: graphc builds models only from its own layers")
+    path = Path(filepath)
+    if not path.is_file():
+        raise FileNotFoundError(f"load_model: no file {path}")
+    if path.suffix == ".keras":
+        raise ValueError(f"load_model: {path.name} is a Keras 3 .keras archive; graphc reads .h5 model files")
+    with open_h5(path, "load_model") as f:
+        raw = read_string(f.attrs, "model_config")
+        if raw is None:
+            raise ValueError(f"load_model: {path} has no 'model_config' attribute; it is not a full-model "
+                             "file (a weights file loads with model.load_weights)")
+        try:
+            config = json.loads(raw)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"load_model: {path}: 'model_config' is not valid JSON ({err})") from None
+        if "config" not in config and "model_config" in config:
+            config = config["model_config"]
+        model = model_from_config(config)
+        if "model_weights" not in f:
+            raise ValueError(f"load_model: {path} has no 'model_weights' group")
+        read_weights(f["model_weights"], model, source=str(path))
+        raw_training = read_string(f.attrs, "training_config")
+        iterations = _saved_iterations(f)
+    if compile and raw_training is not None:
+        try:
+            compile_from(model, json.loads(raw_training))
+        except json.JSONDecodeError as err:
+            raise ValueError(f"load_model: {path}: 'training_config' is not valid JSON ({err})") from None
+        if model.compiled and iterations is not None:
+            model.optimizer.iterations = iterations
+    return model
+
+
+def _saved_iterations(f: h5py.File) -> int | None:
+    """The saved step count (graphc, tf.keras or Keras 3 names); the slots are not restored."""
+    group = f.get("optimizer_weights")
+    if not isinstance(group, h5py.Group):
+        return None
+    for name, dataset in _datasets(group):
+        if name.rsplit("/", 1)[-1].split(":")[0] in ("iteration", "iterations") and dataset.size == 1:
+            return int(np.asarray(dataset[()]).reshape(-1)[0])
+    return None
+
+
+def _datasets(group: h5py.Group) -> list[tuple[str, h5py.Dataset]]:
+    found: list[tuple[str, h5py.Dataset]] = []
+    group.visititems(lambda name, obj: found.append((name, obj)) if isinstance(obj, h5py.Dataset) else None)
+    return found
+
+
+def _h5_path(filepath: str | os.PathLike[str], what: str) -> Path:
+    path = Path(filepath)
+    if path.suffix == ".keras":
+        raise ValueError(f"{what}: graphc writes the Keras HDF5 format; use a .h5 file name, got {path.name}")
+    return path
+
+
+class open_h5:  # noqa: N801 - used like h5py.File
+    """h5py.File for reading, turning unreadable or truncated files into a ValueError naming the file."""
+
+    def __init__(self, path: Path, what: str) -> None:
+        self.path, self.what = path, what
+
+    def __enter__(self) -> h5py.File:
+        try:
+            self.file = h5py.File(self.path, "r")
+        except OSError as err:
+            raise ValueError(f"{self.what}: {self.path} is not a readable HDF5 file ({err})") from None
+        return self.file
+
+    def __exit__(self, kind: Any, value: Any, traceback: Any) -> None:
+        self.file.close()
+        if isinstance(value, OSError) and not isinstance(value, FileNotFoundError):
+            raise ValueError(f"{self.what}: {self.path} is corrupt or truncated ({value})") from value

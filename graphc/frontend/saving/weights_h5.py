@@ -1,0 +1,159 @@
+"""The Keras 2 HDF5 weights layout (`model.save_weights('w.h5')`), written and read.
+
+Reading follows Keras's loaders: `layer_names` and each layer's `weight_names` give the order
+and the dataset paths, and names are never parsed. A full-model file's `model_weights` group
+and Keras 3's object-tree `.weights.h5` layout are accepted too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import h5py
+import numpy as np
+
+import graphc
+from graphc.frontend.layers.base import Layer
+from graphc.frontend.layers.naming import to_snake_case
+from graphc.frontend.saving.attributes import read_string_list, write_string, write_string_list
+
+if TYPE_CHECKING:
+    from graphc.frontend.models import Model
+
+# The layout is tf.keras 2.21's; these strings tell Keras readers that no legacy conversion applies.
+KERAS_VERSION = "2.21.0"
+BACKEND = "tensorflow"
+
+
+def weight_name(layer: Layer, index: int) -> str:
+    """`dense/kernel:0`: the tf.keras variable name of a layer's index-th weight."""
+    return f"{layer.weights[index].path}:0"
+
+
+def write_weights(group: h5py.Group, model: Model) -> None:
+    """One group per model layer (weightless ones too), datasets at their weight names."""
+    layers = model.layers
+    write_string_list(group.attrs, "layer_names", [layer.name for layer in layers])
+    write_string(group.attrs, "backend", BACKEND)
+    write_string(group.attrs, "keras_version", KERAS_VERSION)
+    write_string(group.attrs, "graphc_version", graphc.__version__)
+    for layer in layers:
+        layer_group = group.create_group(layer.name)
+        names = [weight_name(layer, i) for i in range(len(layer.weights))]
+        write_string_list(layer_group.attrs, "weight_names", names)
+        for name, weight in zip(names, layer.weights, strict=True):
+            layer_group.create_dataset(name, data=weight.numpy())
+    top = group.create_group("top_level_model_weights")
+    write_string_list(top.attrs, "weight_names", [])
+
+
+def read_weights(group: h5py.Group, model: Model, by_name: bool = False, skip_mismatch: bool = False,
+                 source: str = "file") -> None:
+    """Set the model's weights from a weights group; nothing is assigned unless every check passes."""
+    if read_string_list(group.attrs, "layer_names") is None:
+        if "model_weights" in group:
+            group = group["model_weights"]
+        elif "layers" in group:
+            _assign(_read_object_tree(group, model, source), skip_mismatch, source)
+            return
+        else:
+            raise ValueError(f"{source}: not a Keras weights file (no 'layer_names' attribute and no "
+                             "'model_weights' or 'layers' group)")
+    saved = _saved_layers(group, source)
+    if by_name:
+        pairs = _pair_by_name(model, saved, source)
+    else:
+        pairs = _pair_in_order(model, saved, source)
+    _assign(pairs, skip_mismatch, source)
+
+
+Pair = tuple[Layer, str, list[np.ndarray]]
+
+
+def _saved_layers(group: h5py.Group, source: str) -> list[tuple[str, list[np.ndarray]]]:
+    """(layer name, arrays in weight_names order) for every saved layer that has weights."""
+    result = []
+    for name in read_string_list(group.attrs, "layer_names") or []:
+        if name not in group:
+            raise ValueError(f"{source}: layer {name!r} is listed in 'layer_names' but has no group")
+        layer_group = group[name]
+        names = read_string_list(layer_group.attrs, "weight_names")
+        if names is None:
+            raise ValueError(f"{source}: layer group {name!r} has no 'weight_names' attribute")
+        arrays = []
+        for weight in names:
+            if weight not in layer_group or not isinstance(layer_group[weight], h5py.Dataset):
+                raise ValueError(f"{source}: layer {name!r} lists weight {weight!r}, which is not in the "
+                                 "file")
+            arrays.append(_as_float32(layer_group[weight], f"{name}/{weight}", source))
+        if arrays:
+            result.append((name, arrays))
+    return result
+
+
+def _as_float32(dataset: h5py.Dataset, what: str, source: str) -> np.ndarray:
+    if dataset.dtype.kind not in "fiu":
+        raise ValueError(f"{source}: weight {what!r} has dtype {dataset.dtype}, expected a float array")
+    return np.asarray(dataset[()], dtype=np.float32)
+
+
+def _pair_in_order(model: Model, saved: list[tuple[str, list[np.ndarray]]], source: str) -> list[Pair]:
+    layers = [layer for layer in model.layers if layer.weights]
+    if len(layers) != len(saved):
+        raise ValueError(
+            f"{source}: the file has weights for {len(saved)} layers {[s[0] for s in saved]}, model "
+            f"{model.name!r} has {len(layers)} layers with weights {[layer.name for layer in layers]}"
+        )
+    return [(layer, name, arrays) for layer, (name, arrays) in zip(layers, saved, strict=True)]
+
+
+def _pair_by_name(model: Model, saved: list[tuple[str, list[np.ndarray]]], source: str) -> list[Pair]:
+    by_name = dict(saved)
+    return [(layer, layer.name, by_name[layer.name]) for layer in model.layers
+            if layer.weights and layer.name in by_name]
+
+
+def _read_object_tree(group: h5py.Group, model: Model, source: str) -> list[Pair]:
+    """Keras 3's `.weights.h5`: /layers/<snake_case class, made unique>/vars/0, 1, ..."""
+    pairs, used = [], {}
+    for layer in model.layers:
+        base = to_snake_case(type(layer).__name__)
+        count = used.get(base, 0)
+        used[base] = count + 1
+        key = base if count == 0 else f"{base}_{count}"
+        if not layer.weights:
+            continue
+        path = f"layers/{key}/vars"
+        if path not in group:
+            raise ValueError(f"{source}: no group {path!r} for layer {layer.name!r}")
+        variables = group[path]
+        arrays = []
+        for index in range(len(variables)):
+            if str(index) not in variables:
+                raise ValueError(f"{source}: {path!r} has no dataset {str(index)!r}")
+            arrays.append(_as_float32(variables[str(index)], f"{path}/{index}", source))
+        pairs.append((layer, key, arrays))
+    return pairs
+
+
+def _assign(pairs: Sequence[Pair], skip_mismatch: bool, source: str) -> None:
+    checked = []
+    for layer, saved_name, arrays in pairs:
+        weights = layer.weights
+        if len(arrays) != len(weights):
+            if skip_mismatch:
+                continue
+            raise ValueError(f"{source}: layer {layer.name!r} expects {len(weights)} weights, the file's "
+                             f"layer {saved_name!r} has {len(arrays)}")
+        bad = [(w, a) for w, a in zip(weights, arrays, strict=True) if a.shape != w.shape]
+        if bad:
+            if skip_mismatch:
+                continue
+            weight, array = bad[0]
+            raise ValueError(f"{source}: weight {weight.path!r} of layer {layer.name!r} has shape "
+                             f"{weight.shape}, the file's {saved_name!r} has shape {array.shape}")
+        checked.append((layer, arrays))
+    for layer, arrays in checked:
+        layer.set_weights(arrays)
+
