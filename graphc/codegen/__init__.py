@@ -20,7 +20,7 @@ from graphc.codegen import cache
 from graphc.codegen.link import LinkError, link_shared
 from graphc.codegen.parallel import pool_object
 from graphc.codegen.program import ConstantPool, emit_program
-from graphc.codegen.target import compile_ir, target_spec
+from graphc.codegen.target import PIPELINE, compile_ir, target_spec
 from graphc.ir.graph import Graph
 from graphc.ir.verify import verify
 
@@ -53,7 +53,7 @@ def compile_programs(programs: Mapping[str, Graph], *, cpu: str | None = None) -
         verify(graph)
         entries[name] = emit_program(module, name, graph, pool)
     text = str(module)
-    key = cache.cache_key(text, spec.triple, spec.cpu, spec.features)
+    key = cache.cache_key(text, spec.triple, spec.cpu, spec.features, PIPELINE)
     object_code = cache.load(key, ".o")
     if object_code is None:
         object_code, _ = compile_ir(text, spec)

@@ -41,11 +41,21 @@ def target_machine(spec: TargetSpec) -> llvm.TargetMachine:
     )
 
 
+PIPELINE = "o3+lv+slp-unroll-interleave"  # part of the cache key: change it when the options change
+
+
 def optimize(module: llvm.ModuleRef, machine: llvm.TargetMachine) -> None:
-    """The O3 module pipeline with loop and SLP vectorization switched on."""
+    """The O3 module pipeline with loop and SLP vectorization, without loop unrolling and interleaving.
+
+    The hot loops are already unrolled by hand (GEMM tiles) or vectorized 16 wide; unrolling
+    every pointwise loop again tripled the object size and made code emission ~4x slower
+    (MLP training step: 3.7 s -> 1.2 s cold) for no measurable speed.
+    """
     options = llvm.create_pipeline_tuning_options(speed_level=3)
     options.loop_vectorization = True
     options.slp_vectorization = True
+    options.loop_unrolling = False
+    options.loop_interleaving = False
     builder = llvm.create_pass_builder(machine, options)
     builder.getModulePassManager().run(module, builder)
 

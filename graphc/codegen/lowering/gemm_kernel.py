@@ -217,14 +217,16 @@ def _pack(task: _Task, b: ir.Value, scratch: ir.Value, nc: ir.Value, tb: bool) -
 def _pack_transposed(
     task: _Task, b: ir.Value, dst: ir.Value, col: ir.Value, depth: ir.Value, valid: ir.Value
 ) -> None:
-    """dst[t] = B[col + t, depth] for t < valid, else 0 (a strided column read, clamped in bounds)."""
+    """dst[0:16] = B[col:col+16, depth], zero past `valid` rows; unrolled, row indices clamped in bounds."""
     bld = task.bld
     last = bld.sub(valid, i64(1))
-    with counted_loop(bld, i64(VEC), name="pt") as t:
-        inside = bld.icmp_signed("<", t, valid)
-        row = bld.add(col, _min(bld, t, last))
+    vector = _zero()
+    for t in range(VEC):
+        row = bld.add(col, _min(bld, i64(t), last))
         value = bld.load(element_ptr(bld, b, bld.add(bld.mul(row, task.k), depth)), typ=F32)
-        bld.store(bld.select(inside, value, ir.Constant(F32, 0.0)), element_ptr(bld, dst, t))
+        value = bld.select(bld.icmp_signed("<", i64(t), valid), value, ir.Constant(F32, 0.0))
+        vector = bld.insert_element(vector, value, ir.Constant(I32, t))
+    bld.store(vector, dst, align=4)
 
 
 def _block(task: _Task, b_at: BAddress, r0: ir.Value, r1: ir.Value, nc: ir.Value) -> None:

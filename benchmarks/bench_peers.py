@@ -1,0 +1,159 @@
+"""graphc against PyTorch (eager) and JAX (jit) on the same models, medians and ratios.
+
+Measures, for each framework: an MLP 784-512-512-10 training step (Adam, softmax cross-entropy)
+at batch 128, inference at batch 1 and 128, a tiny 4-16-3 training step at batch 16, one epoch
+of 60000 random samples at batch 128, and the first-call compile time (graphc cold and with a
+warm compile cache, each in a fresh process). graphc runs in this process; the peers run one
+after another in child processes of this one (benchmarks/.peers-venv, made by setup_peers.sh),
+with the same thread count. Peers that are not installed are left out.
+
+Run: .venv/bin/python benchmarks/bench_peers.py [--threads 2] [--repeats 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from common import MLP_SIZES, TINY_SIZES, machine_line, median_s, table  # noqa: E402
+
+PEERS_PYTHON = HERE / ".peers-venv" / "bin" / "python"
+EPOCH, BATCH = 60000, 128
+ROWS = [("mlp_step", "MLP 784-512-512-10 training step, batch 128"),
+        ("infer_1", "MLP inference, batch 1"),
+        ("infer_128", "MLP inference, batch 128"),
+        ("tiny_step", "tiny 4-16-3 training step, batch 16"),
+        ("epoch", "one epoch, 60000 samples at batch 128"),
+        ("compile_cold", "first-call compile of the training step (cold)"),
+        ("compile_warm", "first-call compile of the training step (warm cache)")]
+
+COMPILE_SNIPPET = """
+import sys, time
+sys.path.insert(0, {here!r})
+start = time.perf_counter()
+from bench_peers import build, data
+model = build({sizes!r})
+x, y = data(128, {sizes!r})
+model.train_on_batch(x, y)
+print(time.perf_counter() - start)
+"""
+
+
+def build(sizes: tuple[int, ...]):
+    from graphc.keras import backend
+    from graphc.keras.layers import Dense
+    from graphc.keras.models import Sequential
+    from graphc.keras.utils import set_random_seed
+
+    backend.clear_session()
+    set_random_seed(1)
+    layers = [Dense(sizes[1], activation="relu", input_shape=(sizes[0],))]
+    layers += [Dense(n, activation="relu") for n in sizes[2:-1]]
+    layers.append(Dense(sizes[-1], activation="softmax"))
+    model = Sequential(layers)
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    return model
+
+
+def data(n: int, sizes: tuple[int, ...], seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return rng.random((n, sizes[0]), dtype=np.float32), rng.integers(0, sizes[-1], n).astype(np.float32)
+
+
+def graphc_compile_times() -> dict[str, float]:
+    """Import + record + compile + first step, in fresh processes sharing one new cache directory."""
+    with tempfile.TemporaryDirectory() as cache:
+        env = dict(os.environ, GRAPHC_CACHE_DIR=cache)
+        code = COMPILE_SNIPPET.format(here=str(HERE), sizes=MLP_SIZES)
+        times = []
+        for _ in range(2):
+            done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                                  check=True)
+            times.append(float(done.stdout.split()[-1]))
+        # Import of numpy/llvmlite/graphc is paid by every process and is not compilation.
+        base = subprocess.run([sys.executable, "-c", "import time; s = time.perf_counter(); "
+                               "import graphc.keras, graphc.codegen, graphc.frontend.trainer; "
+                               "print(time.perf_counter() - s)"], capture_output=True, text=True, env=env,
+                              check=True)
+        imports = float(base.stdout.split()[-1])
+    return {"compile_cold": times[0] - imports, "compile_warm": times[1] - imports}
+
+
+def run_graphc(threads: int, repeats: int) -> dict[str, float]:
+    from graphc_runtime import set_num_threads
+
+    set_num_threads(threads)
+    out: dict[str, float] = {}
+    model = build(MLP_SIZES)
+    x, y = data(BATCH, MLP_SIZES)
+    model.train_on_batch(x, y)
+    out["mlp_step"] = median_s(lambda: model.train_on_batch(x, y), repeats)
+    x1 = x[:1].copy()
+    out["infer_1"] = median_s(lambda: model.predict_on_batch(x1), repeats * 10)
+    out["infer_128"] = median_s(lambda: model.predict_on_batch(x), repeats)
+    tiny = build(TINY_SIZES)
+    xt, yt = data(16, TINY_SIZES)
+    tiny.train_on_batch(xt, yt)
+    out["tiny_step"] = median_s(lambda: tiny.train_on_batch(xt, yt), repeats * 10)
+    xe, ye = data(EPOCH, MLP_SIZES)
+    model = build(MLP_SIZES)
+    out["epoch"] = median_s(lambda: model.fit(xe, ye, batch_size=BATCH, epochs=1, verbose=0), 3, warmup=1)
+    out.update(graphc_compile_times())
+    return out
+
+
+def run_peer(framework: str, threads: int, repeats: int) -> dict[str, float] | None:
+    if not PEERS_PYTHON.is_file():
+        return None
+    env = dict(os.environ)
+    if framework == "jax" and threads == 1:  # XLA's CPU client otherwise uses every core
+        env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false").strip()
+    env["OMP_NUM_THREADS"] = str(threads)
+    command = [str(PEERS_PYTHON), str(HERE / "peer_models.py"), framework, "--threads", str(threads),
+               "--repeats", str(repeats)]
+    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    if done.returncode != 0:
+        print(f"{framework}: failed\n{done.stderr[-2000:]}", file=sys.stderr)
+        return None
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=50)
+    args = parser.parse_args()
+    started = time.perf_counter()
+    results = {"graphc": run_graphc(args.threads, args.repeats)}
+    for peer in ("jax", "torch"):
+        measured = run_peer(peer, args.threads, args.repeats)
+        if measured is not None:
+            results[peer] = measured
+    peers = [p for p in ("jax", "torch") if p in results]
+    header = ["measurement", "graphc (ms)"] + [f"{p} (ms)" for p in peers] + [f"{p} / graphc" for p in peers]
+    rows = []
+    for key, label in ROWS:
+        ours = results["graphc"].get(key)
+        cells = [label, f"{1000 * ours:.3f}" if ours is not None else "-"]
+        theirs = [results[p].get(key) for p in peers]
+        cells += [f"{1000 * t:.3f}" if t is not None else "-" for t in theirs]
+        cells += [f"{t / ours:.2f}x" if t is not None and ours else "-" for t in theirs]
+        rows.append(cells)
+    print(f"{machine_line()}, {args.threads} threads, {time.perf_counter() - started:.0f} s")
+    print(table(header, rows))
+
+
+if __name__ == "__main__":
+    main()
