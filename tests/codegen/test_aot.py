@@ -1,0 +1,161 @@
+"""AOT builds: same outputs as the in-process model (exactly) and the interpreter; the C API's checks."""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from graphc_runtime.deploy import DeployError, load
+
+from graphc.codegen.aot import compile_model
+from graphc.frontend.programs import predict_graph
+from graphc.interpreter import evaluate
+from graphc.keras.layers import Dense, Dropout, Flatten, LeakyReLU
+from graphc.keras.models import Sequential
+
+pytestmark = pytest.mark.skipif(shutil.which("cc") is None, reason="needs a C compiler")
+RNG = np.random.default_rng(11)
+
+
+def _model(dropout: float = 0.0) -> Sequential:
+    model = Sequential([Flatten(input_shape=(3, 4)), Dense(20, activation="tanh"), Dropout(dropout),
+                        LeakyReLU(0.1), Dense(5, activation="softmax")])
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+@pytest.fixture(scope="module")
+def trained() -> Sequential:
+    model = _model()
+    model.set_weights([RNG.normal(size=w.shape).astype(np.float32) for w in model.weights])
+    return model
+
+
+@pytest.mark.parametrize("weights", ["embed", "file"])
+def test_predict_equals_in_process_and_interpreter(tmp_path: Path, trained: Sequential, weights: str) -> None:
+    build = compile_model(trained, tmp_path / weights, name="net", weights=weights)
+    assert (build.weights is not None) == (weights == "file")
+    assert {p.name for p in build.directory.iterdir()} >= {"libnet.so", "net.o", "net.h", "net.manifest.json"}
+    manifest = json.loads(build.manifest_path.read_text())
+    assert manifest["inputs"] == [{"name": "x", "shape": [None, 3, 4], "dtype": "float32"}]
+    assert manifest["outputs"][0]["shape"] == [None, 5] and manifest["graphc_version"]
+    assert manifest["weights"]["mode"] == ("embedded" if weights == "embed" else "file")
+    deployed = load(build.directory)
+    graph = predict_graph(trained)
+    state = {w.path: w.numpy() for w in trained.weights}
+    for batch in (1, 7):
+        x = RNG.random((batch, 3, 4), dtype=np.float32)
+        got = deployed.predict(x)
+        np.testing.assert_array_equal(got, trained.predict(x, verbose=0))
+        expected, _ = evaluate(graph, {"x": x}, state)
+        np.testing.assert_allclose(got, expected["y_pred"], rtol=1e-5, atol=1e-6)
+    for got, want in zip(deployed.get_weights(), trained.get_weights(), strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_train_step_equals_in_process_training(tmp_path: Path) -> None:
+    model = _model()
+    build = compile_model(model, tmp_path, name="net", with_training=True)
+    deployed = load(build.directory)
+    assert deployed.training["logs"] == ["loss", "accuracy"]
+    assert deployed.get_hyperparameter("learning_rate") == pytest.approx(0.001)
+    x, y = RNG.random((6, 3, 4), dtype=np.float32), RNG.integers(0, 5, 6).astype(np.float32)
+    for _ in range(2):
+        logs = deployed.train_step(x, y)
+        expected = model.train_on_batch(x, y, return_dict=True)
+        assert logs == {"loss": expected["loss"], "accuracy": expected["accuracy"]}
+    for got, want in zip(deployed.get_weights(), model.get_weights(), strict=True):
+        np.testing.assert_array_equal(got, want)
+    deployed.set_hyperparameter("learning_rate", 0.0)
+    before = deployed.get_weights()
+    deployed.train_step(x, y)
+    assert all(np.array_equal(a, b) for a, b in zip(before, deployed.get_weights(), strict=True))
+    deployed.set_weights([np.zeros_like(w) for w in before])
+    assert np.allclose(deployed.predict(x), 0.2)
+
+
+def test_c_api_returns_status_codes(tmp_path: Path, trained: Sequential) -> None:
+    build = compile_model(trained, tmp_path / "a", name="net")
+    lib = ctypes.CDLL(str(build.library))
+    f32 = ctypes.POINTER(ctypes.c_float)
+    lib.net_create.argtypes = [ctypes.c_char_p, ctypes.POINTER(ctypes.c_void_p)]
+    lib.net_predict.argtypes = [ctypes.c_void_p, ctypes.c_int64, f32, ctypes.c_int64, f32, ctypes.c_int64]
+    lib.net_predict_with_workspace.argtypes = [ctypes.c_void_p, ctypes.c_int64, f32, ctypes.c_int64, f32,
+                                               ctypes.c_int64, ctypes.c_void_p, ctypes.c_int64]
+    lib.net_get_param.argtypes = [ctypes.c_void_p, ctypes.c_int32, f32, ctypes.c_int64]
+    lib.net_set_hyperparameter.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_float]
+    lib.net_train_step.argtypes = [ctypes.c_void_p, ctypes.c_int64, f32, ctypes.c_int64, f32, ctypes.c_int64,
+                                   f32, ctypes.c_int64]
+    lib.net_status_string.restype = ctypes.c_char_p
+    ctx = ctypes.c_void_p()
+    assert lib.net_create(None, None) == 2
+    assert lib.net_create(str(tmp_path / "none.weights").encode(), ctypes.byref(ctx)) == 5 and not ctx.value
+    bogus = tmp_path / "bogus.weights"
+    bogus.write_bytes(b"GRAPHCW1" + bytes(200))
+    assert lib.net_create(str(bogus).encode(), ctypes.byref(ctx)) == 6
+    assert lib.net_create(None, ctypes.byref(ctx)) == 0 and ctx.value
+    x = np.ones((2, 12), np.float32)
+    y = np.full((2, 5), -7.0, np.float32)
+    px, py = x.ctypes.data_as(f32), y.ctypes.data_as(f32)
+    assert lib.net_predict(ctx, 0, px, 24, py, 10) == 1
+    assert lib.net_predict(ctx, 2, None, 24, py, 10) == 2
+    assert lib.net_predict(ctx, 2, px, 23, py, 10) == 3
+    assert lib.net_predict(ctx, 2, px, 24, py, 9) == 3
+    assert lib.net_predict(ctx, 2**62, px, 24, py, 10) == 3
+    assert lib.net_predict(None, 2, px, 24, py, 10) == 2
+    assert np.all(y == -7.0)
+    workspace = np.zeros(4096 + 64, np.uint8)
+    base = workspace.ctypes.data + (-workspace.ctypes.data) % 64
+    assert lib.net_predict_with_workspace(ctx, 2, px, 24, py, 10, base + 4, 4000) == 10
+    assert lib.net_predict_with_workspace(ctx, 2, px, 24, py, 10, base, 1) == 3
+    assert lib.net_predict_with_workspace(ctx, 2, px, 24, py, 10, base, 4096) == 0
+    np.testing.assert_array_equal(y, trained.predict(x.reshape(2, 3, 4), verbose=0))
+    assert lib.net_get_param(ctx, 99, py, 10) == 8
+    assert lib.net_set_hyperparameter(ctx, b"learning_rate", 0.1) == 11
+    assert lib.net_train_step(ctx, 2, px, 24, py, 2, None, 0) == 11
+    assert lib.net_status_string(3).startswith(b"a buffer length")
+    lib.net_destroy(ctx)
+    file_build = compile_model(trained, tmp_path / "b", name="net2", weights="file")
+    lib2 = ctypes.CDLL(str(file_build.library))
+    assert lib2.net2_create(None, ctypes.byref(ctx)) == 7
+    with pytest.raises(DeployError, match="BAD_WEIGHTS"):
+        load(file_build.directory, weights=bogus)
+
+
+def test_generated_c_is_warning_free_and_targets_are_portable(tmp_path: Path, trained: Sequential) -> None:
+    build = compile_model(trained, tmp_path, name="net", target="x86-64-v3", with_training=True)
+    assert build.manifest["target"]["cpu"] == build.manifest["target"]["requested"] == "x86-64-v3"
+    source = build.directory / "net_api.c"
+    subprocess.run(["cc", "-std=c11", "-Wall", "-Wextra", "-Werror", "-pedantic", "-c", str(source),
+                    f"-I{build.directory}", "-o", str(tmp_path / "api.o")], check=True)
+    x = RNG.random((4, 3, 4), dtype=np.float32)
+    np.testing.assert_allclose(load(build.directory).predict(x), trained.predict(x, verbose=0), rtol=1e-5,
+                               atol=1e-6)
+    generic = compile_model(trained, tmp_path / "g", name="net", target="generic")
+    assert generic.manifest["target"]["cpu"] == "x86-64"
+    with pytest.raises(ValueError, match="target"):
+        compile_model(trained, tmp_path / "bad", target="x86 64")
+
+
+def test_sources_h5_and_python_file(tmp_path: Path, trained: Sequential) -> None:
+    trained.save(tmp_path / "m.h5")
+    x = RNG.random((3, 3, 4), dtype=np.float32)
+    from_h5 = compile_model(tmp_path / "m.h5", tmp_path / "h5", name="net")
+    np.testing.assert_array_equal(load(from_h5.directory).predict(x), trained.predict(x, verbose=0))
+    script = tmp_path / "build.py"
+    script.write_text("from graphc.keras.models import load_model\n\n"
+                      f"def build_model():\n    return load_model({str(tmp_path / 'm.h5')!r})\n")
+    from_py = compile_model(script, tmp_path / "py", name="net")
+    np.testing.assert_array_equal(load(from_py.directory).predict(x), trained.predict(x, verbose=0))
+    (tmp_path / "empty.py").write_text("x = 1\n")
+    with pytest.raises(ValueError, match="build_model"):
+        compile_model(tmp_path / "empty.py", tmp_path / "e")
+    with pytest.raises(ValueError, match="C identifier"):
+        compile_model(trained, tmp_path / "n", name="1bad")
+    with pytest.raises(ValueError, match="with_training needs a compiled model"):
+        compile_model(Sequential([Dense(2, input_shape=(3,))]), tmp_path / "t", with_training=True)
