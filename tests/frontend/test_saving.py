@@ -243,3 +243,19 @@ def test_corrupt_truncated_and_mismatched_files_raise(tmp_path: Path) -> None:
         del f["out/out/bias:0"]
     with pytest.raises(ValueError, match="'out/bias:0', which is not in the file"):
         _mlp().load_weights(tmp_path / "w.h5")
+
+
+def test_keras_3_object_tree_weights_file_loads(tmp_path: Path) -> None:
+    model = _mlp()
+    _fresh_weights(model)
+    path = tmp_path / "k3.weights.h5"
+    with h5py.File(path, "w") as f:
+        for key, layer in [("dense", model.layers[0]), ("dropout", None), ("leaky_re_lu", None),
+                           ("dense_1", model.layers[3]), ("activation", None)]:
+            variables = f.create_group(f"layers/{key}/vars")
+            for index, value in enumerate(layer.get_weights() if layer else []):
+                variables.create_dataset(str(index), data=value)
+        f.create_group("vars")
+    other = _mlp()
+    other.load_weights(path)
+    np.testing.assert_array_equal(other.predict(X, verbose=0), model.predict(X, verbose=0))
