@@ -14,6 +14,9 @@ from graphc.codegen.lowering.registry import LoweringKind, get_lowering
 from graphc.ir.graph import Graph, Node
 
 FUSION_GROUP = "fusion_group"
+# A matmul and its elementwise consumers sharing this key become one GEMM with an epilogue
+# (lowering/gemm_epilogue.py); it takes precedence over FUSION_GROUP.
+EPILOGUE_GROUP = "epilogue_group"
 
 
 @dataclass(frozen=True)
@@ -26,6 +29,11 @@ class Kernel:
     @property
     def is_pointwise(self) -> bool:
         return all(get_lowering(n.op).kind is LoweringKind.SCALAR for n in self.nodes)
+
+    @property
+    def epilogue_matmul(self) -> Node | None:
+        """The matmul of a GEMM-with-epilogue kernel (its other members are the fused chain)."""
+        return self.nodes[0] if len(self.nodes) > 1 and self.nodes[0].op == "matmul" else None
 
     @property
     def inputs(self) -> tuple[Node, ...]:
@@ -59,6 +67,9 @@ def partition(graph: Graph) -> list[Kernel]:
     for node in live:
         key = node.meta.get(FUSION_GROUP)
         kind = get_lowering(node.op).kind
+        if node.meta.get(EPILOGUE_GROUP) is not None:
+            groups.setdefault(("epilogue", node.meta[EPILOGUE_GROUP]), []).append(node)
+            continue
         if key is not None and kind is not LoweringKind.SCALAR:
             raise ValueError(f"{node!r}: only scalar ops can join fusion group {key!r}")
         if kind in (LoweringKind.SCALAR, LoweringKind.KERNEL):
@@ -70,8 +81,10 @@ def partition(graph: Graph) -> list[Kernel]:
             users[src].append(node)
     roots = set(graph.roots())
     kernels = []
-    for members in sorted(groups.values(), key=lambda m: index[m[-1]]):
+    for group_key, members in sorted(groups.items(), key=lambda item: index[item[1][-1]]):
         inside = set(members)
+        if isinstance(group_key, tuple) and group_key[0] == "epilogue":
+            _check_epilogue(members)
         outputs = []
         for member in members:
             outside = [u for u in users[member] if u not in inside]
@@ -82,3 +95,17 @@ def partition(graph: Graph) -> list[Kernel]:
                 outputs.append(member)
         kernels.append(Kernel(tuple(members), tuple(outputs)))
     return kernels
+
+
+def _check_epilogue(members: list[Node]) -> None:
+    """One matmul first, then scalar ops computing values of the matmul's shape."""
+    head = members[0]
+    key = head.meta.get(EPILOGUE_GROUP)
+    if head.op != "matmul":
+        raise ValueError(f"epilogue group {key!r} must start with its matmul, starts with {head!r}")
+    for node in members[1:]:
+        if get_lowering(node.op).kind is not LoweringKind.SCALAR:
+            raise ValueError(f"{node!r}: only scalar ops can follow the matmul in epilogue group {key!r}")
+        if node.shape != head.shape:
+            raise ValueError(f"{node!r}: epilogue group {key!r} members need the matmul's shape "
+                             f"{head.shape}, got {node.shape}")

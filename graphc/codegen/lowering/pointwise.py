@@ -196,3 +196,8 @@ def _immediate(ctx: KernelContext, node: Node) -> ir.Value:
     if node.op == "batch_size":
         return ctx.builder.sitofp(ctx.batch, F32)
     return f32(float(node.attrs["value"].reshape(-1)[0]))
+
+
+def emit_body(ctx: KernelContext, plan: PointwisePlan, offsets: list[ir.Value]) -> None:
+    """One iteration at the given stream offsets, for loops built elsewhere (GEMM epilogues)."""
+    _body(ctx, plan, offsets)
