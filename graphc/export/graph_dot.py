@@ -1,0 +1,168 @@
+"""Diagrams of a Graph at any stage: forward, training (by role) and optimized (fused kernels).
+
+Each node is drawn by what it is: inputs, parameters (trainable states), other states and
+constants as distinct shapes, computing nodes as boxes filled by role (forward, loss, metric,
+backward, update). Outputs and state updates end in sink nodes named after them. Clusters
+group fused kernels (`node.meta["fusion_group"]`) or the layers nodes came from. Every node
+carries a `class` attribute ("op role-backward", "parameter role-forward", ...), which
+Graphviz copies into SVG output.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from graphc.codegen.kernels import FUSION_GROUP
+from graphc.export.dot import DotWriter, check_rankdir, escape_label
+from graphc.ir.graph import ROLES, Graph, Node
+
+CLUSTERS = ("fusion", "layer", None)
+FONT = "Helvetica"
+
+ROLE_FILL = {
+    "forward": "#dbe8f7",
+    "loss": "#fde0c5",
+    "metric": "#e6dcf2",
+    "backward": "#f6cfcf",
+    "update": "#d3efdb",
+}
+SOURCE_STYLE = {
+    "input": {"shape": "invhouse", "style": "filled", "fillcolor": "#ffffff"},
+    "parameter": {"shape": "cylinder", "style": "filled", "fillcolor": "#ffd966"},
+    "state": {"shape": "cylinder", "style": "filled", "fillcolor": "#d9d9d9"},
+    "constant": {"shape": "note", "style": "filled", "fillcolor": "#f3f3f3", "fontcolor": "#555555"},
+}
+SINK_STYLE = {
+    "output": {"shape": "oval", "style": "filled,bold", "fillcolor": "#ffffff"},
+    "update": {"shape": "cylinder", "style": "dashed", "fillcolor": "#ffffff"},
+}
+
+
+def node_kind(node: Node) -> str:
+    """input, parameter, state, constant or op."""
+    if node.op == "input":
+        return "input"
+    if node.op == "state":
+        return "parameter" if node.attrs.get("trainable") else "state"
+    if node.op == "constant":
+        return "constant"
+    return "op"
+
+
+def node_id(node: Node) -> str:
+    return f"n{node.id}"
+
+
+def shape_text(node: Node) -> str:
+    dims = ", ".join("N" if d is None else str(d) for d in node.shape)
+    if len(node.shape) == 1:
+        dims += ","
+    return f"({dims}) {node.type.dtype}"
+
+
+def node_label(node: Node, show_shapes: bool) -> str:
+    kind = node_kind(node)
+    if kind in ("input", "parameter", "state"):
+        lines = [node.attrs["name"], kind]
+    elif kind == "constant":
+        value = node.attrs["value"]
+        lines = ["constant", f"{float(value.reshape(-1)[0]):g}"] if value.size == 1 else ["constant"]
+    else:
+        lines = [node.op]
+    if show_shapes and not (kind == "constant" and node.attrs["value"].size == 1):
+        lines.append(shape_text(node))
+    return "\\n".join(escape_label(line) for line in lines)
+
+
+def _node_attrs(node: Node, show_shapes: bool) -> dict[str, object]:
+    kind = node_kind(node)
+    attrs: dict[str, object] = {"label": node_label(node, show_shapes)}
+    if kind == "op":
+        attrs.update({"fillcolor": ROLE_FILL.get(node.role, "#ffffff")})
+    else:
+        attrs.update(SOURCE_STYLE[kind])
+    attrs["class"] = f"{kind} role-{node.role}"
+    origin = f" in {node.layer}" if node.layer else ""
+    attrs["tooltip"] = f"%{node.id} {node.op}{origin} ({node.role})"
+    return attrs
+
+
+@dataclass(frozen=True)
+class _Cluster:
+    name: str
+    label: str
+    members: tuple[Node, ...]
+
+
+def _clusters(graph: Graph, mode: str | None) -> list[_Cluster]:
+    groups: dict[object, list[Node]] = {}
+    for node in graph.nodes:
+        if mode == "fusion":
+            key = node.meta.get(FUSION_GROUP)
+        elif mode == "layer":
+            key = node.layer
+        else:
+            key = None
+        if key is not None:
+            groups.setdefault(key, []).append(node)
+    result = []
+    for index, (key, members) in enumerate(groups.items()):
+        if mode == "fusion":
+            ops = ", ".join(dict.fromkeys(n.op for n in members))
+            label = f"fused kernel {index}: {ops}"
+        else:
+            label = str(key)
+        result.append(_Cluster(f"{mode}_{index}", label, tuple(members)))
+    return result
+
+
+def graph_to_dot(graph: Graph, *, title: str | None = None, show_shapes: bool = True,
+                 clusters: str | None = "fusion", rankdir: str = "TB") -> str:
+    """DOT text for `graph`; needs no Graphviz installation."""
+    if not isinstance(graph, Graph):
+        raise TypeError(f"graph_to_dot: `graph` must be a graphc Graph, got {type(graph).__name__}")
+    if clusters not in CLUSTERS:
+        raise ValueError(f"graph_to_dot: `clusters` must be one of {CLUSTERS}, got {clusters!r}")
+    check_rankdir(rankdir)
+    dot = DotWriter(graph.name)
+    dot.defaults("graph", {"rankdir": rankdir, "label": escape_label(title or graph.name), "labelloc": "t",
+                           "fontname": FONT, "fontsize": 14})
+    dot.defaults("node", {"shape": "box", "style": "rounded,filled", "fontname": FONT, "fontsize": 10})
+    dot.defaults("edge", {"color": "#555555", "arrowsize": 0.6})
+    clustered: set[Node] = set()
+    for cluster in _clusters(graph, clusters):
+        dot.begin_cluster(cluster.name, {"label": escape_label(cluster.label), "style": "rounded,dashed",
+                                         "color": "#7f7f7f", "fontsize": 10})
+        for node in cluster.members:
+            dot.node(node_id(node), _node_attrs(node, show_shapes))
+        dot.end_cluster()
+        clustered.update(cluster.members)
+    for node in graph.nodes:
+        if node not in clustered:
+            dot.node(node_id(node), _node_attrs(node, show_shapes))
+    for node in graph.nodes:
+        for src in node.inputs:
+            dot.edge(node_id(src), node_id(node))
+    _sinks(dot, graph)
+    roles = [r for r in ROLES if any(n.role == r and node_kind(n) == "op" for n in graph.nodes)]
+    if len(roles) > 1:
+        _legend(dot, roles)
+    return dot.text()
+
+
+def _sinks(dot: DotWriter, graph: Graph) -> None:
+    for index, (name, node) in enumerate(graph.outputs.items()):
+        sink = f"output_{index}"
+        dot.node(sink, {"label": escape_label(f"output {name}"), **SINK_STYLE["output"], "class": "output"})
+        dot.edge(node_id(node), sink)
+    for index, (name, node) in enumerate(graph.updates.items()):
+        sink = f"update_{index}"
+        dot.node(sink, {"label": escape_label(f"{name} \u2190"), **SINK_STYLE["update"], "class": "update"})
+        dot.edge(node_id(node), sink, {"style": "dashed"})
+
+
+def _legend(dot: DotWriter, roles: list[str]) -> None:
+    dot.begin_cluster("legend", {"label": "roles", "style": "rounded", "color": "#bfbfbf", "fontsize": 10})
+    for role in roles:
+        dot.node(f"legend_{role}", {"label": role, "fillcolor": ROLE_FILL[role], "class": "legend"})
+    dot.end_cluster()

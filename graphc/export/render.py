@@ -1,0 +1,50 @@
+"""Rendering DOT text to an image with the Graphviz `dot` program, or writing the text itself."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+IMAGE_FORMATS = ("svg", "png", "pdf")
+TEXT_FORMATS = ("dot", "gv")
+INSTALL_HINT = ("install Graphviz with `apt-get install graphviz` (Debian/Ubuntu), `dnf install graphviz` "
+                "(Fedora) or `brew install graphviz` (macOS), or write a .dot file, which needs no Graphviz")
+
+
+class GraphvizNotFoundError(RuntimeError):
+    """The `dot` program is needed to render an image and is not on PATH."""
+
+
+def render_format(path: Path, format: str | None) -> str:
+    """The format asked for, else the file suffix, else png (as keras.utils.plot_model does)."""
+    fmt = (format or path.suffix.lstrip(".") or "png").lower()
+    if fmt not in IMAGE_FORMATS + TEXT_FORMATS:
+        source = "`format`" if format else f"the suffix of {str(path)!r}"
+        raise ValueError(f"render: {source} must name one of {IMAGE_FORMATS + TEXT_FORMATS}, got {fmt!r}")
+    return fmt
+
+
+def has_dot() -> bool:
+    return shutil.which("dot") is not None
+
+
+def render(dot_text: str, path: str | Path, format: str | None = None, *, timeout: float = 120.0) -> Path:
+    """Write `dot_text` to `path` as svg/png/pdf (needs the `dot` program) or as DOT text (.dot, .gv)."""
+    out = Path(path)
+    fmt = render_format(out, format)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if fmt in TEXT_FORMATS:
+        out.write_text(dot_text)
+        return out
+    program = shutil.which("dot")
+    if program is None:
+        raise GraphvizNotFoundError(
+            f"rendering {str(out)!r} as {fmt} needs the Graphviz `dot` program, which is not on PATH: "
+            f"{INSTALL_HINT}")
+    result = subprocess.run([program, f"-T{fmt}", "-o", str(out)], input=dot_text.encode(),
+                            capture_output=True, timeout=timeout, check=False)
+    if result.returncode != 0:
+        raise RuntimeError(f"dot failed to render {str(out)!r} (exit status {result.returncode}): "
+                           f"{result.stderr.decode(errors='replace').strip()}")
+    return out
