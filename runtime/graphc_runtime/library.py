@@ -10,20 +10,24 @@ from typing import Any
 
 import numpy as np
 
-from graphc_runtime.buffers import aligned_empty
+from graphc_runtime.buffers import aligned_empty, aligned_zeros_f32
 from graphc_runtime.spec import ArgSpec
 from graphc_runtime.store import StateStore
 from graphc_runtime.threads import attach
 
 _ENTRY_ARGTYPES = (ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p)
 SHAPE_CACHE = 64  # batch sizes whose concrete shapes are remembered per program
+FIXED_OUTPUT_ELEMENTS = 1024  # outputs up to this size without a batch dim use a fixed buffer
 
 
 class Program:
     """One entry point: `int32_t graphc_<name>(int64_t batch, void **args, void *workspace)`.
 
     The argument array is built once; each call only patches the input, output and (when
-    it grows) workspace pointers, then makes one native call.
+    it grows) workspace pointers, then makes one native call. Reading an array's address
+    costs ~1 us, so scalar inputs (hyperparameters) are copied into a buffer whose address
+    is fixed, and small outputs without a batch dimension (losses, metrics) are written to
+    fixed buffers and returned as copies.
     """
 
     def __init__(self, name: str, entry: Mapping[str, Any], cdll: ctypes.CDLL) -> None:
@@ -37,13 +41,30 @@ class Program:
         self._fn.restype = ctypes.c_int32
         self._fn.argtypes = _ENTRY_ARGTYPES
         self._argv = (ctypes.c_void_p * len(specs))()
-        self._input_slots = list(range(len(self.inputs)))
-        first_output = len(self.inputs) + len(self.states)
-        self._output_slots = list(range(first_output, first_output + len(self.outputs)))
         self._input_names = {s.name for s in self.inputs}
-        self._input_order = [s.name for s in self.inputs]
-        self._output_order = [s.name for s in self.outputs]
-        batched = [(i, s.batch_axis, len(s.shape)) for i, s in enumerate(self.inputs) if None in s.shape]
+        scalar = [i for i, s in enumerate(self.inputs) if s.shape == ()]
+        self._array_inputs = [i for i, s in enumerate(self.inputs) if s.shape != ()]
+        self._input_slots = self._array_inputs
+        self._input_order = [self.inputs[i].name for i in self._array_inputs]
+        self._scalar_order = [self.inputs[i].name for i in scalar]
+        self._scalars = aligned_zeros_f32((max(1, len(scalar)),))
+        for j, slot in enumerate(scalar):
+            self._argv[slot] = self._scalars.ctypes.data + 4 * j
+        first_output = len(self.inputs) + len(self.states)
+        self._output_slots = []
+        self._output_order = []
+        self._fixed_outputs: list[tuple[str, np.ndarray]] = []
+        for i, spec in enumerate(self.outputs):
+            if spec.batch_axis is None and int(np.prod(spec.shape, dtype=np.int64)) <= FIXED_OUTPUT_ELEMENTS:
+                buffer = aligned_zeros_f32(spec.concrete(0))
+                self._argv[first_output + i] = buffer.ctypes.data
+                self._fixed_outputs.append((spec.name, buffer))
+            else:
+                self._output_slots.append(first_output + i)
+                self._output_order.append(spec.name)
+        self._all_output_names = [s.name for s in self.outputs]
+        batched = [(i, self.inputs[k].batch_axis, len(self.inputs[k].shape))
+                   for i, k in enumerate(self._array_inputs) if None in self.inputs[k].shape]
         self._batch_source = batched[0] if batched else None
         self._shapes: dict[int, tuple[list[tuple[int, ...]], list[tuple[int, ...]]]] = {}
         workspace = entry["workspace"]
@@ -78,6 +99,13 @@ class Program:
         if inputs.keys() != self._input_names:
             self._raise_for_names(inputs)
         arrays = [np.asarray(inputs[name], dtype=np.float32, order="C") for name in self._input_order]
+        scalars = self._scalars
+        for j, name in enumerate(self._scalar_order):
+            value = np.asarray(inputs[name], dtype=np.float32)
+            if value.shape != ():
+                raise ValueError(f"program {self.name!r}: input {name!r} expected shape (), "
+                                 f"got {value.shape}")
+            scalars[j] = value
         if batch is None:
             batch = self._infer_batch(arrays)
         elif not isinstance(batch, (int, np.integer)) or isinstance(batch, bool):
@@ -86,10 +114,10 @@ class Program:
             raise ValueError(f"program {self.name!r}: batch must be >= 1, got {batch}")
         in_shapes, out_shapes = self._shapes.get(batch) or self._concrete_shapes(batch)
         argv = self._argv
-        for slot, array, shape in zip(self._input_slots, arrays, in_shapes, strict=True):
+        for index, (slot, array, shape) in enumerate(zip(self._input_slots, arrays, in_shapes, strict=True)):
             if array.shape != shape:
                 raise ValueError(
-                    f"program {self.name!r}: input {self._input_order[slot]!r} expected shape {shape}, "
+                    f"program {self.name!r}: input {self._input_order[index]!r} expected shape {shape}, "
                     f"got {array.shape}"
                 )
             argv[slot] = array.ctypes.data
@@ -103,6 +131,10 @@ class Program:
         status = self._fn(batch, argv, self._ws_address)
         if status != 0:
             raise RuntimeError(f"program {self.name!r} failed with status {status} (batch {batch})")
+        if self._fixed_outputs:
+            for name, buffer in self._fixed_outputs:
+                outputs[name] = buffer.copy()
+            outputs = {name: outputs[name] for name in self._all_output_names}
         return outputs
 
     def _raise_for_names(self, inputs: Mapping[str, Any]) -> None:
@@ -122,7 +154,9 @@ class Program:
         return array.shape[axis] if array.ndim == rank else 1
 
     def _concrete_shapes(self, batch: int) -> tuple[list[tuple[int, ...]], list[tuple[int, ...]]]:
-        shapes = ([s.concrete(batch) for s in self.inputs], [s.concrete(batch) for s in self.outputs])
+        by_name = {s.name: s for s in self.inputs + self.outputs}
+        shapes = ([by_name[n].concrete(batch) for n in self._input_order],
+                  [by_name[n].concrete(batch) for n in self._output_order])
         if len(self._shapes) < SHAPE_CACHE:
             self._shapes[batch] = shapes
         return shapes
