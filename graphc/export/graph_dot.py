@@ -163,6 +163,6 @@ def _sinks(dot: DotWriter, graph: Graph) -> None:
 
 def _legend(dot: DotWriter, roles: list[str]) -> None:
     dot.begin_cluster("legend", {"label": "roles", "style": "rounded", "color": "#bfbfbf", "fontsize": 10})
-    for role in roles:
+    for role in reversed(roles):  # dot lays out unconnected nodes of a rank right to left
         dot.node(f"legend_{role}", {"label": role, "fillcolor": ROLE_FILL[role], "class": "legend"})
     dot.end_cluster()

@@ -1,6 +1,7 @@
 """keras.utils"""
 
+from graphc.export.model_dot import model_to_dot, plot_model
 from graphc.frontend.seeding import set_random_seed
 from graphc.frontend.utils import normalize, pad_sequences, to_categorical
 
-__all__ = ["normalize", "pad_sequences", "set_random_seed", "to_categorical"]
+__all__ = ["model_to_dot", "normalize", "pad_sequences", "plot_model", "set_random_seed", "to_categorical"]
