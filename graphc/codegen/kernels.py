@@ -2,8 +2,11 @@
 
 Every computing node is its own kernel unless nodes carry the same
 `node.meta[FUSION_GROUP]` key: such a group of SCALAR nodes becomes one pointwise loop
-(the contract a fusion pass fills in). A group runs where its last member stands in graph
-order, so nothing outside it may consume a member before that point.
+(the contract a fusion pass fills in). A group may also end in one accumulating reduction
+(reduce_sum, reduce_max) of a member: the loop then walks the reduction's input space,
+storing the members used elsewhere and accumulating the reduction (lowering/reduce.py).
+A group runs where its last member stands in graph order, so nothing outside it may consume
+a member before that point.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ FUSION_GROUP = "fusion_group"
 # A matmul and its elementwise consumers sharing this key become one GEMM with an epilogue
 # (lowering/gemm_epilogue.py); it takes precedence over FUSION_GROUP.
 EPILOGUE_GROUP = "epilogue_group"
+ACCUMULATING = ("reduce_sum", "reduce_max")
 
 
 @dataclass(frozen=True)
@@ -29,6 +33,12 @@ class Kernel:
     @property
     def is_pointwise(self) -> bool:
         return all(get_lowering(n.op).kind is LoweringKind.SCALAR for n in self.nodes)
+
+    @property
+    def reduction(self) -> Node | None:
+        """The reduction ending a fused group (its other members compute the reduced input)."""
+        last = self.nodes[-1]
+        return last if len(self.nodes) > 1 and last.op in ACCUMULATING else None
 
     @property
     def epilogue_matmul(self) -> Node | None:
@@ -70,7 +80,7 @@ def partition(graph: Graph) -> list[Kernel]:
         if node.meta.get(EPILOGUE_GROUP) is not None:
             groups.setdefault(("epilogue", node.meta[EPILOGUE_GROUP]), []).append(node)
             continue
-        if key is not None and kind is not LoweringKind.SCALAR:
+        if key is not None and kind is not LoweringKind.SCALAR and node.op not in ACCUMULATING:
             raise ValueError(f"{node!r}: only scalar ops can join fusion group {key!r}")
         if kind in (LoweringKind.SCALAR, LoweringKind.KERNEL):
             groups.setdefault(node if key is None else ("group", key), []).append(node)
@@ -85,6 +95,8 @@ def partition(graph: Graph) -> list[Kernel]:
         inside = set(members)
         if isinstance(group_key, tuple) and group_key[0] == "epilogue":
             _check_epilogue(members)
+        elif isinstance(group_key, tuple):
+            _check_reduction(members, inside, users)
         outputs = []
         for member in members:
             outside = [u for u in users[member] if u not in inside]
@@ -95,6 +107,20 @@ def partition(graph: Graph) -> list[Kernel]:
                 outputs.append(member)
         kernels.append(Kernel(tuple(members), tuple(outputs)))
     return kernels
+
+
+def _check_reduction(members: list[Node], inside: set[Node], users: dict[Node, list[Node]]) -> None:
+    """A reduction may only end a group, reducing a member, with no member consuming it."""
+    reductions = [n for n in members if n.op in ACCUMULATING]
+    if not reductions:
+        return
+    red = reductions[0]
+    key = red.meta.get(FUSION_GROUP)
+    if len(reductions) > 1 or red is not members[-1] or red.inputs[0] not in inside:
+        raise ValueError(f"{red!r}: only scalar ops can join fusion group {key!r}, or one reduction "
+                         "ending the group and reducing a member")
+    if any(u in inside for u in users[red]):
+        raise ValueError(f"{red!r} ends fusion group {key!r} but a member of the group uses it")
 
 
 def _check_epilogue(members: list[Node]) -> None:

@@ -18,6 +18,7 @@ from graphc.codegen.kernels import Kernel, partition
 from graphc.codegen.llvm_util import I1, I8, I32, I64, PTR, VOID, i64, intrinsic, sym_value
 from graphc.codegen.lowering.gemm_epilogue import emit_gemm_epilogue
 from graphc.codegen.lowering.pointwise import emit_pointwise, is_immediate
+from graphc.codegen.lowering.reduce import emit_reduction_group
 from graphc.codegen.lowering.registry import get_lowering
 from graphc.ir.graph import Graph, Node
 
@@ -122,6 +123,8 @@ def _emit_kernel(
         emit_pointwise(ctx, kernel)
     elif kernel.epilogue_matmul is not None:
         emit_gemm_epilogue(ctx, kernel, kernel.epilogue_matmul)
+    elif kernel.reduction is not None:
+        emit_reduction_group(ctx, kernel)
     else:
         (node,) = kernel.nodes
         get_lowering(node.op).emit(ctx, node)

@@ -6,6 +6,7 @@ forward pass, the loss, the backward pass, the optimizer update and the metrics.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -14,8 +15,8 @@ from graphc.frontend.seeding import global_rng
 from graphc.ir.graph import Graph, Node
 from graphc.ir.types import Dim, TensorType
 from graphc.ops import builders as b
+from graphc.passes import DEFAULT_LEVEL, Instrument, PipelineResult, VerifyEach, run_pipeline
 from graphc.passes.autodiff import gradients
-from graphc.passes.dce import eliminate_dead_code
 
 if TYPE_CHECKING:
     from graphc.frontend.models import Model
@@ -37,9 +38,13 @@ class LossSpec:
 
 @dataclass
 class ProgramSet:
+    """`graphs` are optimized and compiled; `recorded` are the same programs before the pipeline."""
+
     graphs: dict[str, Graph]
     initial_values: dict[str, float] = field(default_factory=dict)
     hyperparameter_inputs: dict[str, str] = field(default_factory=dict)
+    recorded: dict[str, Graph] = field(default_factory=dict)
+    pipelines: dict[str, PipelineResult] = field(default_factory=dict)
 
 
 def input_name(index: int, count: int) -> str:
@@ -62,7 +67,7 @@ def record_forward(model: Model, graph: Graph, training: bool) -> Node:
 def predict_graph(model: Model) -> Graph:
     graph = Graph(f"{model.name}/predict")
     graph.outputs[PREDICTION] = record_forward(model, graph, training=False)
-    return eliminate_dead_code(graph)
+    return graph
 
 
 def _loss_and_metrics(model: Model, graph: Graph, spec: LossSpec, training: bool) -> Node:
@@ -84,7 +89,7 @@ def _loss_and_metrics(model: Model, graph: Graph, spec: LossSpec, training: bool
 def eval_graph(model: Model, spec: LossSpec) -> Graph:
     graph = Graph(f"{model.name}/eval")
     _loss_and_metrics(model, graph, spec, training=False)
-    return eliminate_dead_code(graph)
+    return graph
 
 
 def train_graph(model: Model, spec: LossSpec, optimizer: Any) -> tuple[Graph, Any]:
@@ -98,15 +103,23 @@ def train_graph(model: Model, spec: LossSpec, optimizer: Any) -> tuple[Graph, An
         graph.updates.update(plan.updates)
         if RNG_STATE in graph.states:
             graph.updates[RNG_STATE] = graph.states[RNG_STATE] + 1.0
-    return eliminate_dead_code(graph), plan
+    return graph, plan
 
 
-def build_programs(model: Model, spec: LossSpec | None, optimizer: Any) -> ProgramSet:
-    graphs = {"predict": predict_graph(model)}
-    if spec is None:
-        return ProgramSet(graphs)
-    graphs["eval_step"] = eval_graph(model, spec)
-    graphs["train_step"], plan = train_graph(model, spec, optimizer)
-    initial = dict(plan.initial_values)
-    initial[RNG_STATE] = float(global_rng().integers(0, 2**24))
-    return ProgramSet(graphs, initial, dict(plan.hyperparameter_inputs))
+def build_programs(
+    model: Model, spec: LossSpec | None, optimizer: Any, level: int | str = DEFAULT_LEVEL,
+    instruments: Sequence[Instrument] = (VerifyEach(),),
+) -> ProgramSet:
+    """Record the model's programs and run the optimization pipeline of `level` (O0..O3) on each."""
+    recorded = {"predict": predict_graph(model)}
+    initial: dict[str, float] = {}
+    hyperparameters: dict[str, str] = {}
+    if spec is not None:
+        recorded["eval_step"] = eval_graph(model, spec)
+        recorded["train_step"], plan = train_graph(model, spec, optimizer)
+        initial = dict(plan.initial_values)
+        initial[RNG_STATE] = float(global_rng().integers(0, 2**24))
+        hyperparameters = dict(plan.hyperparameter_inputs)
+    pipelines = {name: run_pipeline(g, level, instruments=instruments) for name, g in recorded.items()}
+    graphs = {name: result.graph for name, result in pipelines.items()}
+    return ProgramSet(graphs, initial, hyperparameters, recorded, pipelines)

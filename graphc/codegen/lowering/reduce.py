@@ -3,6 +3,10 @@
 sum/max walk the input once in memory order and accumulate into the output: when the
 innermost run is reduced the accumulator lives in a register (a vectorizable reduction),
 otherwise the innermost loop is a unit-stride update of an output row.
+
+A fused group ending in a sum or max (graphc.codegen.kernels) walks the same way, but the
+reduced element is computed by the group's pointwise expression instead of loaded, and the
+members used outside the group are stored at the element being visited.
 """
 
 from __future__ import annotations
@@ -13,9 +17,11 @@ from llvmlite import ir
 
 from graphc.codegen.affine import ZERO, Sym, coalesce, contiguous_strides, numel
 from graphc.codegen.context import KernelContext
+from graphc.codegen.kernels import Kernel
 from graphc.codegen.llvm_util import (
     F32,
     counted_loop,
+    element_ptr,
     f32,
     i64,
     intrinsic,
@@ -23,63 +29,133 @@ from graphc.codegen.llvm_util import (
     loop_with_carry,
     store_f32,
 )
+from graphc.codegen.lowering.pointwise import Apply, Immediate, Load, PointwisePlan, ScalarSite
 from graphc.codegen.lowering.registry import kernel_lowering
 from graphc.ir.graph import Node
 
 Combine = Callable[[ir.IRBuilder, ir.Value, ir.Value], ir.Value]
 REASSOC = ("reassoc", "nsz")
 
+
 def _sum(b: ir.IRBuilder, acc: ir.Value, x: ir.Value) -> ir.Value:
     return b.fadd(acc, x, flags=REASSOC)
+
 
 def _max(b: ir.IRBuilder, acc: ir.Value, x: ir.Value) -> ir.Value:
     return b.call(intrinsic(b.module, "llvm.maximum.f32", F32, [F32, F32]), [acc, x])
 
-def _reduce(ctx: KernelContext, node: Node, identity: float, combine: Combine) -> None:
+
+COMBINE: dict[str, tuple[float, Combine]] = {"reduce_sum": (0.0, _sum), "reduce_max": (float("-inf"), _max)}
+
+
+class _Element:
+    """Produces the reduced value (and the stored members' values) at one point of the input space."""
+
+    def __init__(self, ctx: KernelContext, plan: PointwisePlan, stored: Sequence[Node]) -> None:
+        self.ctx = ctx
+        self.plan = plan
+        self.stored = stored
+
+    def visit(self, offsets: Sequence[ir.Value]) -> ir.Value:
+        """Evaluate every root first (an output never overwrites an input read later), then store."""
+        b = self.ctx.builder
+        values: dict[int, ir.Value] = {}
+
+        def evaluate(expr: Load | Immediate | Apply) -> ir.Value:
+            if id(expr) not in values:
+                if isinstance(expr, Load):
+                    values[id(expr)] = load_f32(b, self.ctx.ptr(expr.node), offsets[expr.stream])
+                elif isinstance(expr, Immediate):
+                    values[id(expr)] = _immediate(self.ctx, expr.node)
+                else:
+                    site = ScalarSite(b, self.ctx.batch, list(offsets), expr.streams)
+                    values[id(expr)] = expr.lowering.emit(site, expr.node, [evaluate(a) for a in expr.args])
+            return values[id(expr)]
+
+        results = [evaluate(root) for root in self.plan.roots]
+        at = offsets[self.plan.output_stream]
+        for node, value in zip(self.stored, results[1:], strict=True):
+            b.store(value, element_ptr(b, self.ctx.ptr(node), at))
+        return results[0]
+
+
+def _immediate(ctx: KernelContext, node: Node) -> ir.Value:
+    if node.op == "batch_size":
+        return ctx.builder.sitofp(ctx.batch, F32)
+    return f32(float(node.attrs["value"].reshape(-1)[0]))
+
+
+def emit_reduction_group(ctx: KernelContext, kernel: Kernel) -> None:
+    """One walk of the reduced input space for a fused group ending in reduce_sum or reduce_max."""
+    red = kernel.reduction
+    if red is None:
+        raise ValueError(f"kernel {kernel.name} does not end in a reduction")
+    stored = [n for n in kernel.outputs if n is not red]
+    _reduce(ctx, red, kernel.nodes[:-1], stored)
+
+
+def _reduce(
+    ctx: KernelContext, node: Node, producers: Sequence[Node] = (), stored: Sequence[Node] = ()
+) -> None:
+    """`stored` are values of the input's shape (the reduced input among them or not) to write out."""
     b = ctx.builder
     (x,) = node.inputs
+    identity, combine = COMBINE[node.op]
+    plan = PointwisePlan(Kernel(tuple(producers), (x, *stored)))
+    element = _Element(ctx, plan, stored)
     axes = set(node.attrs["axes"])
-    out, src = ctx.ptr(node), ctx.ptr(x)
+    out = ctx.ptr(node)
     with counted_loop(b, ctx.sym(numel(node.shape)), name="init") as i:
         store_f32(b, f32(identity), out, i)
     kept = tuple(1 if a in axes else d for a, d in enumerate(x.shape))
     kept_strides = contiguous_strides(kept)
     out_strides = [ZERO if a in axes else kept_strides[a] for a in range(x.type.rank)]
-    nest = coalesce([Sym.dim(d) for d in x.shape], [contiguous_strides(x.shape), out_strides])
-    _walk(ctx, nest.sizes, nest.strides, 0, [i64(0), i64(0)], src, out, combine)
+    nest = coalesce([Sym.dim(d) for d in x.shape], [*plan.streams, out_strides])
+    offsets = [i64(0)] * len(nest.strides)
+    _walk(ctx, nest.sizes, nest.strides, 0, offsets, element, out, combine)
+
 
 def _walk(
     ctx: KernelContext, sizes: Sequence[Sym], strides: Sequence[Sequence[Sym]], level: int,
-    offsets: list[ir.Value], src: ir.Value, out: ir.Value, combine: Combine,
+    offsets: list[ir.Value], element: _Element, out: ir.Value, combine: Combine,
 ) -> None:
+    """Loops over the input space; the last stream addresses the output accumulator."""
     b = ctx.builder
-    in_strides, out_strides = strides
+    out_strides = strides[-1]
     if level == len(sizes):
-        store_f32(b, combine(b, load_f32(b, out, offsets[1]), load_f32(b, src, offsets[0])), out, offsets[1])
+        value = element.visit(offsets)
+        store_f32(b, combine(b, load_f32(b, out, offsets[-1]), value), out, offsets[-1])
         return
     if level == len(sizes) - 1 and out_strides[level].is_zero:
-        acc0 = load_f32(b, out, offsets[1])
+        acc0 = load_f32(b, out, offsets[-1])
         with loop_with_carry(b, ctx.sym(sizes[level]), [acc0], name="red") as (i, (acc,), nxt, result):
-            at = b.add(offsets[0], _scaled(ctx, i, in_strides[level]))
-            nxt.append(combine(b, acc, load_f32(b, src, at)))
-        store_f32(b, result[0], out, offsets[1])
+            inner = _advance(ctx, offsets, strides, level, i)
+            nxt.append(combine(b, acc, element.visit(inner)))
+        store_f32(b, result[0], out, offsets[-1])
         return
     with counted_loop(b, ctx.sym(sizes[level]), name=f"r{level}") as i:
-        inner = [b.add(off, _scaled(ctx, i, st[level])) for off, st in zip(offsets, strides, strict=True)]
-        _walk(ctx, sizes, strides, level + 1, inner, src, out, combine)
+        inner = _advance(ctx, offsets, strides, level, i)
+        _walk(ctx, sizes, strides, level + 1, inner, element, out, combine)
+
+
+def _advance(
+    ctx: KernelContext, offsets: list[ir.Value], strides: Sequence[Sequence[Sym]], level: int, index: ir.Value
+) -> list[ir.Value]:
+    return [off if st[level].is_zero else ctx.builder.add(off, _scaled(ctx, index, st[level]))
+            for off, st in zip(offsets, strides, strict=True)]
+
 
 def _scaled(ctx: KernelContext, index: ir.Value, stride: Sym) -> ir.Value:
-    if stride.is_zero:
-        return i64(0)
     return index if stride.is_one else ctx.builder.mul(index, ctx.sym(stride))
+
 
 @kernel_lowering("reduce_sum")
 def _reduce_sum(ctx: KernelContext, node: Node) -> None:
-    _reduce(ctx, node, 0.0, _sum)
+    _reduce(ctx, node)
 
 @kernel_lowering("reduce_max")
 def _reduce_max(ctx: KernelContext, node: Node) -> None:
-    _reduce(ctx, node, float("-inf"), _max)
+    _reduce(ctx, node)
 
 @kernel_lowering("argmax")
 def _argmax(ctx: KernelContext, node: Node) -> None:

@@ -1,0 +1,57 @@
+"""Constant folding through the ops' numpy reference semantics.
+
+A node whose operands are all constants is evaluated at compile time, in float32 as the
+compiled code would, and becomes a constant. Never folded: sources (inputs, states, the
+batch size, whose values only exist at run time), random numbers (their seed is a state;
+folding them would freeze one draw) and any value with the batch dimension.
+
+Only results of at most MAX_ELEMENTS elements are folded. Folded values become read-only
+arrays in the object file: a scalar is emitted as an immediate inside fused loops, but
+folding, say, `broadcast_to(0.0, (784, 512))` would embed 1.6 MB in the library and replace
+a loop that costs nothing with one that streams those bytes from memory on every step.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from graphc.ir.graph import Graph, Node
+from graphc.ir.rewrite import rebuild
+from graphc.ops.registry import EvalContext, OpKind, get_op
+from graphc.passes.common import prune
+from graphc.passes.manager import Counters, graph_pass
+
+MAX_ELEMENTS = 64
+NEVER_FOLD = frozenset({"random_uniform", "batch_size", "input", "state", "constant"})
+
+
+def foldable(node: Node, inputs: list[Node]) -> bool:
+    opdef = get_op(node.op)
+    if node.op in NEVER_FOLD or opdef.kind in (OpKind.SOURCE, OpKind.RANDOM) or not inputs:
+        return False
+    if node.type.has_batch or node.type.static_numel > MAX_ELEMENTS:
+        return False
+    return all(i.op == "constant" for i in inputs)
+
+
+@graph_pass("fold-constants")
+def fold_constants(graph: Graph) -> tuple[Graph, Counters]:
+    """Evaluate small batch-independent nodes whose operands are all constants."""
+    folded = 0
+    ctx = EvalContext(batch=1, dtype=np.float32)
+
+    def rewrite(node: Node, inputs: list[Node], new: Graph) -> Node | None:
+        nonlocal folded
+        if not foldable(node, inputs):
+            return None
+        args = [i.attrs["value"].astype(np.float32) for i in inputs]
+        with np.errstate(all="ignore"):
+            value = np.asarray(get_op(node.op).reference(node.attrs, ctx, *args), dtype=np.float32)
+        if value.shape != node.type.shape:
+            raise AssertionError(f"{node!r}: reference gave shape {value.shape}, rule gives {node.type}")
+        folded += 1
+        with new.scope(layer=node.layer, role=node.role):
+            return new.constant(value)
+
+    result = prune(rebuild(graph, rewrite=rewrite))
+    return result, {"folded": folded}

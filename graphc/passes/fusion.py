@@ -1,0 +1,298 @@
+"""Operator fusion: which nodes share one loop nest, decided from the op kinds.
+
+The result is the codegen contract of graphc.codegen.kernels: nodes carrying the same
+`meta["fusion_group"]` become one kernel, emitted where the group's last member stands.
+
+- Pointwise ops (OpKind ELEMENTWISE, RANDOM, INDEXING and the LAYOUT ops that move data;
+  reshape is a view and needs no code) of one shape join their producers' and consumers'
+  groups: elementwise chains, and with them the whole optimizer update of a parameter
+  (its slots and the parameter are values of the parameter's shape computed from the
+  gradient), become one loop with several outputs.
+- An accumulating reduction (reduce_sum, reduce_max) may end a group that computes its
+  input: the input is never stored unless used elsewhere. argmax, which carries an index
+  with the value, and the matrix product stay kernels of their own.
+- A group stays convex (no path leaves it and comes back), which makes the graph of groups
+  acyclic; the nodes are then re-ordered so every group is contiguous, in an order as close
+  to the original as possible (state updates stay after the last reads of the old values).
+- `recompute` (O3): a smaller pointwise value used only inside one group (a per-row
+  statistic broadcast over the row) is computed inside that group's loop, at most
+  MAX_RECOMPUTE times per element, instead of being stored by a kernel of its own.
+
+Matrix-product epilogues are marked first (`mark_epilogues`): a matmul and the chain of
+elementwise consumers of its shape that the GEMM applies to each tile as it stores it
+(lowering/gemm_epilogue.py). Those nodes belong to the GEMM's kernel, so `fuse` leaves
+them out of its groups.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections.abc import Iterable
+
+from graphc.codegen.affine import Sym
+from graphc.codegen.kernels import EPILOGUE_GROUP, FUSION_GROUP, partition
+from graphc.ir.graph import Graph, Node
+from graphc.ir.rewrite import live_nodes
+from graphc.ir.types import TensorType
+from graphc.ops.registry import OpKind, get_op
+from graphc.passes.common import copy_in_order
+from graphc.passes.manager import Counters, Pass, graph_pass
+
+POINTWISE_KINDS = frozenset({OpKind.ELEMENTWISE, OpKind.RANDOM, OpKind.INDEXING, OpKind.LAYOUT})
+VIEWS = frozenset({"reshape"})
+ACCUMULATING = frozenset({"reduce_sum", "reduce_max"})
+MAX_RECOMPUTE = 16
+
+
+def is_pointwise(node: Node) -> bool:
+    """Computed one element at a time from operand elements at affine positions."""
+    return get_op(node.op).kind in POINTWISE_KINDS and node.op not in VIEWS
+
+
+def _fusable(node: Node) -> bool:
+    """Pointwise and not already part of a matmul's epilogue."""
+    return is_pointwise(node) and node.meta.get(EPILOGUE_GROUP) is None
+
+
+def accumulates(node: Node) -> bool:
+    return get_op(node.op).kind is OpKind.REDUCTION and node.op in ACCUMULATING
+
+
+class _Grouping:
+    """Union of nodes into convex groups; each group has one iteration shape."""
+
+    def __init__(self, graph: Graph) -> None:
+        self.order = graph.nodes
+        self.index = {n: i for i, n in enumerate(self.order)}
+        self.users = graph.users()
+        self.roots = set(graph.roots())
+        self.group: dict[Node, int] = {n: i for i, n in enumerate(self.order)}
+        self.members: dict[int, list[Node]] = {i: [n] for i, n in enumerate(self.order)}
+        self.recomputed: set[Node] = set()
+
+    def reduction(self, gid: int) -> Node | None:
+        return next((n for n in self.members[gid] if accumulates(n)), None)
+
+    def shape(self, gid: int) -> tuple[int | None, ...]:
+        """The iteration space: a reduction's input shape, else the shape of the stored members."""
+        red = self.reduction(gid)
+        if red is not None:
+            return red.inputs[0].shape
+        return next(n.shape for n in self.members[gid] if n not in self.recomputed)
+
+    def try_merge(self, a: int, b: int, recompute: Node | None = None) -> bool:
+        if a == b:
+            return False
+        reductions = [r for r in (self.reduction(a), self.reduction(b)) if r is not None]
+        if len(reductions) > 1:
+            return False
+        if recompute is None and self.shape(a) != self.shape(b):
+            return False
+        merged = set(self.members[a]) | set(self.members[b])
+        if reductions and any(u in merged for u in self.users[reductions[0]]):
+            return False
+        if not self._convex(merged):
+            return False
+        if recompute is not None:
+            self.recomputed.add(recompute)
+        for node in self.members[b]:
+            self.group[node] = a
+        # a reduction runs last: no member uses it, and codegen expects it to end the group
+        self.members[a] = sorted(merged, key=lambda n: (accumulates(n), self.index[n]))
+        del self.members[b]
+        return True
+
+    def _convex(self, members: set[Node]) -> bool:
+        """No path from a member through non-members back to a member."""
+        last = max(self.index[n] for n in members)
+        stack = [u for n in members for u in self.users[n] if u not in members and self.index[u] < last]
+        seen: set[Node] = set()
+        while stack:
+            node = stack.pop()
+            if node in seen:
+                continue
+            seen.add(node)
+            for user in self.users[node]:
+                if user in members:
+                    return False
+                if self.index[user] < last:
+                    stack.append(user)
+        return True
+
+    def fuse(self, live: set[Node], reductions: bool) -> None:
+        for node in self.order:
+            if node not in live:
+                continue
+            if _fusable(node):
+                for src in node.inputs:
+                    if _fusable(src) and src.shape == node.shape:
+                        self.try_merge(self.group[node], self.group[src])
+            elif reductions and accumulates(node) and _fusable(node.inputs[0]):
+                self.try_merge(self.group[node.inputs[0]], self.group[node])
+
+    def pull_in_broadcast_producers(self, live: set[Node]) -> None:
+        """Recompute small single-group pointwise values inside their consumers' loop."""
+        changed = True
+        while changed:
+            changed = False
+            for node in reversed(self.order):
+                if node not in live or not _fusable(node) or node in self.roots:
+                    continue
+                if len(self.members[self.group[node]]) != 1:
+                    continue
+                targets = {self.group[u] for u in self.users[node]}
+                if len(targets) != 1:
+                    continue
+                (target,) = targets
+                if not all(_fusable(n) or accumulates(n) for n in self.members[target]):
+                    continue
+                if self._recompute_factor(node, self.shape(target)) and self.try_merge(
+                        target, self.group[node], recompute=node):
+                    changed = True
+
+    @staticmethod
+    def _recompute_factor(node: Node, shape: tuple[int | None, ...]) -> bool:
+        if node.shape == shape or node.type.has_batch != (None in shape):
+            return False
+        whole = TensorType(shape).static_numel
+        part = node.type.static_numel
+        return part > 0 and whole % part == 0 and whole // part <= MAX_RECOMPUTE
+
+    def groups(self) -> list[list[Node]]:
+        return [m for m in self.members.values() if len(m) > 1]
+
+    def schedule(self) -> list[Node]:
+        """Groups contiguous; among ready groups the one whose last member came first goes first."""
+        preds: dict[int, set[int]] = {g: set() for g in self.members}
+        succs: dict[int, set[int]] = {g: set() for g in self.members}
+        for node in self.order:
+            for src in node.inputs:
+                a, b = self.group[src], self.group[node]
+                if a != b:
+                    preds[b].add(a)
+                    succs[a].add(b)
+        key = {g: max(self.index[n] for n in m) for g, m in self.members.items()}
+        waiting = {g: len(p) for g, p in preds.items()}
+        ready = [(key[g], g) for g, count in waiting.items() if count == 0]
+        heapq.heapify(ready)
+        order: list[Node] = []
+        while ready:
+            _, g = heapq.heappop(ready)
+            order.extend(self.members[g])
+            for s in succs[g]:
+                waiting[s] -= 1
+                if waiting[s] == 0:
+                    heapq.heappush(ready, (key[s], s))
+        if len(order) != len(self.order):
+            raise AssertionError("fusion groups formed a cycle")
+        return order
+
+
+def _bytes(nodes: Iterable[Node]) -> tuple[int, int]:
+    """Bytes of these values as (static part, part per unit of batch)."""
+    static = per_sample = 0
+    for node in nodes:
+        size = Sym(4 * node.type.static_numel, 1 if node.type.has_batch else 0)
+        if size.power:
+            per_sample += size.coef
+        else:
+            static += size.coef
+    return static, per_sample
+
+
+def kernel_stats(graph: Graph) -> dict[str, int]:
+    """Kernels codegen would emit, and the bytes of values computed inside them but never stored."""
+    kernels = partition(graph)
+    internal = [n for k in kernels for n in k.nodes if n not in k.outputs]
+    static, per_sample = _bytes(internal)
+    return {"kernels": len(kernels), "unstored_bytes_static": static, "unstored_bytes_per_sample": per_sample}
+
+
+def _fuse(graph: Graph, recompute: bool) -> tuple[Graph, Counters]:
+    before = kernel_stats(graph)
+    live = live_nodes(graph)
+    grouping = _Grouping(graph)
+    grouping.fuse(live, reductions=True)
+    if recompute:
+        grouping.pull_in_broadcast_producers(live)
+    new, mapping = copy_in_order(graph, grouping.schedule())
+    for copy in new.nodes:
+        copy.meta.pop(FUSION_GROUP, None)
+    groups = grouping.groups()
+    updated = set(graph.updates.values())
+    for number, members in enumerate(groups):
+        for node in members:
+            mapping[node].meta[FUSION_GROUP] = number
+    after = kernel_stats(new)
+    return new, {
+        "groups_fused": len(groups),
+        "nodes_in_groups": sum(len(m) for m in groups),
+        "reduction_groups": sum(any(accumulates(n) for n in m) for m in groups),
+        "update_groups": sum(any(n in updated for n in m) for m in groups),
+        "recomputed": len(grouping.recomputed),
+        "kernels_before": before["kernels"],
+        "kernels_after": after["kernels"],
+        "bytes_saved_static": after["unstored_bytes_static"] - before["unstored_bytes_static"],
+        "bytes_saved_per_sample": after["unstored_bytes_per_sample"] - before["unstored_bytes_per_sample"],
+    }
+
+
+@graph_pass("fuse")
+def fuse(graph: Graph) -> tuple[Graph, Counters]:
+    """Group pointwise chains, reductions with their producers and each parameter's optimizer update
+    into single loops (node.meta["fusion_group"]); reorders nodes so every group is contiguous."""
+    return _fuse(graph, recompute=False)
+
+
+@graph_pass("fuse-aggressive")
+def fuse_aggressive(graph: Graph) -> tuple[Graph, Counters]:
+    """As `fuse`, and recompute small broadcast values (per-row statistics) inside their consumers' loop."""
+    return _fuse(graph, recompute=True)
+
+
+def epilogue_chains(graph: Graph) -> list[list[Node]]:
+    """Each matmul with the chain of elementwise consumers of its shape, following single users.
+
+    Every member but the last has exactly one user, the next member, so nothing depends on
+    the matmul except through the chain: the chain's other operands never wait for it, and
+    only the last member is read outside the epilogue. Nodes already in a fusion group are
+    left alone (run this before `fuse`).
+    """
+    users = graph.users()
+    roots = set(graph.roots())
+    chains = []
+    for node in graph.nodes:
+        if node.op != "matmul" or node.meta.get(FUSION_GROUP) is not None:
+            continue
+        chain = [node]
+        while chain[-1] not in roots and len(users[chain[-1]]) == 1:
+            (user,) = users[chain[-1]]
+            if (get_op(user.op).kind is not OpKind.ELEMENTWISE or user.shape != node.shape
+                    or user.meta.get(FUSION_GROUP) is not None):
+                break
+            chain.append(user)
+        if len(chain) > 1:
+            chains.append(chain)
+    return chains
+
+
+@graph_pass("mark-epilogues")
+def mark_epilogues(graph: Graph) -> tuple[Graph, Counters]:
+    """Mark each matmul and its bias-add/activation chain with meta["epilogue_group"]: one GEMM kernel
+    that applies the chain to each tile as it stores it."""
+    before = kernel_stats(graph)["kernels"]
+    new, mapping = copy_in_order(graph, graph.nodes)
+    for copy in new.nodes:
+        copy.meta.pop(EPILOGUE_GROUP, None)
+    chains = epilogue_chains(graph)
+    counter = itertools.count()
+    for chain in chains:
+        key = next(counter)
+        for node in chain:
+            mapping[node].meta[EPILOGUE_GROUP] = key
+    return new, {"epilogues": len(chains), "epilogue_nodes": sum(len(c) - 1 for c in chains),
+                 "kernels_before": before, "kernels_after": kernel_stats(new)["kernels"]}
+
+
+PASSES: tuple[Pass, ...] = (fuse, fuse_aggressive, mark_epilogues)
