@@ -81,21 +81,21 @@ class _Grouping:
             return red.inputs[0].shape
         return next(n.shape for n in self.members[gid] if n not in self.recomputed)
 
-    def try_merge(self, a: int, b: int, recompute: Node | None = None) -> bool:
+    def try_merge(self, a: int, b: int, recompute: Iterable[Node] = ()) -> bool:
         if a == b:
             return False
         reductions = [r for r in (self.reduction(a), self.reduction(b)) if r is not None]
         if len(reductions) > 1:
             return False
-        if recompute is None and self.shape(a) != self.shape(b):
+        recompute = list(recompute)
+        if not recompute and self.shape(a) != self.shape(b):
             return False
         merged = set(self.members[a]) | set(self.members[b])
         if reductions and any(u in merged for u in self.users[reductions[0]]):
             return False
         if not self._convex(merged):
             return False
-        if recompute is not None:
-            self.recomputed.add(recompute)
+        self.recomputed.update(recompute)
         for node in self.members[b]:
             self.group[node] = a
         # a reduction runs last: no member uses it, and codegen expects it to end the group
@@ -132,32 +132,24 @@ class _Grouping:
                 self.try_merge(self.group[node.inputs[0]], self.group[node])
 
     def pull_in_broadcast_producers(self, live: set[Node]) -> None:
-        """Recompute small single-group pointwise values inside their consumers' loop."""
+        """Recompute small pointwise groups used by one other group inside that group's loop."""
         changed = True
         while changed:
             changed = False
-            for node in reversed(self.order):
-                if node not in live or not _fusable(node) or node in self.roots:
+            for gid in sorted(self.members, key=lambda g: -self.index[self.members[g][-1]]):
+                members = self.members.get(gid)
+                if members is None or not all(_fusable(n) and n in live and n not in self.roots
+                                              for n in members):
                     continue
-                if len(self.members[self.group[node]]) != 1:
-                    continue
-                targets = {self.group[u] for u in self.users[node]}
+                targets = {self.group[u] for n in members for u in self.users[n]} - {gid}
                 if len(targets) != 1:
                     continue
                 (target,) = targets
                 if not all(_fusable(n) or accumulates(n) for n in self.members[target]):
                     continue
-                if self._recompute_factor(node, self.shape(target)) and self.try_merge(
-                        target, self.group[node], recompute=node):
+                if _recompute_factor(self.shape(gid), self.shape(target)) and self.try_merge(
+                        target, gid, recompute=members):
                     changed = True
-
-    @staticmethod
-    def _recompute_factor(node: Node, shape: tuple[int | None, ...]) -> bool:
-        if node.shape == shape or node.type.has_batch != (None in shape):
-            return False
-        whole = TensorType(shape).static_numel
-        part = node.type.static_numel
-        return part > 0 and whole % part == 0 and whole // part <= MAX_RECOMPUTE
 
     def groups(self) -> list[list[Node]]:
         return [m for m in self.members.values() if len(m) > 1]
@@ -187,6 +179,14 @@ class _Grouping:
         if len(order) != len(self.order):
             raise AssertionError("fusion groups formed a cycle")
         return order
+
+
+def _recompute_factor(part: tuple[int | None, ...], whole: tuple[int | None, ...]) -> bool:
+    """Each element of `part` would be recomputed at most MAX_RECOMPUTE times across `whole`."""
+    if part == whole or (None in part) != (None in whole):
+        return False
+    small, large = TensorType(part).static_numel, TensorType(whole).static_numel
+    return small > 0 and large % small == 0 and large // small <= MAX_RECOMPUTE
 
 
 def _bytes(nodes: Iterable[Node]) -> tuple[int, int]:

@@ -43,7 +43,7 @@ def infer_shapes(graph: Graph) -> tuple[Graph, Counters]:
     types = infer_types(graph)
     for node in graph.nodes:
         if types[node] != node.type:
-            raise ShapeInferenceError(node, f"recorded type {node.type} but its operands give {types[node]}")
+            raise ShapeInferenceError(node, f"recorded type {node.type} but its rule gives {types[node]}")
     for name, node in graph.updates.items():
         state = graph.states.get(name)
         if state is not None and types[node] != types[state]:
