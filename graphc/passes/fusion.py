@@ -231,6 +231,12 @@ def _fuse(graph: Graph, recompute: bool) -> tuple[Graph, Counters]:
         "reduction_groups": sum(any(accumulates(n) for n in m) for m in groups),
         "update_groups": sum(any(n in updated for n in m) for m in groups),
         "recomputed": len(grouping.recomputed),
+        **_kernel_counters(before, after),
+    }
+
+
+def _kernel_counters(before: dict[str, int], after: dict[str, int]) -> Counters:
+    return {
         "kernels_before": before["kernels"],
         "kernels_after": after["kernels"],
         "bytes_saved_static": after["unstored_bytes_static"] - before["unstored_bytes_static"],
@@ -281,7 +287,7 @@ def epilogue_chains(graph: Graph) -> list[list[Node]]:
 def mark_epilogues(graph: Graph) -> tuple[Graph, Counters]:
     """Mark each matmul and its bias-add/activation chain with meta["epilogue_group"]: one GEMM kernel
     that applies the chain to each tile as it stores it."""
-    before = kernel_stats(graph)["kernels"]
+    before = kernel_stats(graph)
     new, mapping = copy_in_order(graph, graph.nodes)
     for copy in new.nodes:
         copy.meta.pop(EPILOGUE_GROUP, None)
@@ -292,7 +298,7 @@ def mark_epilogues(graph: Graph) -> tuple[Graph, Counters]:
         for node in chain:
             mapping[node].meta[EPILOGUE_GROUP] = key
     return new, {"epilogues": len(chains), "epilogue_nodes": sum(len(c) - 1 for c in chains),
-                 "kernels_before": before, "kernels_after": kernel_stats(new)["kernels"]}
+                 **_kernel_counters(before, kernel_stats(new))}
 
 
 PASSES: tuple[Pass, ...] = (fuse, fuse_aggressive, mark_epilogues)
