@@ -106,10 +106,11 @@ def _mlp(dropout: float, hidden: int = 16) -> Sequential:
     return model
 
 
+@pytest.mark.parametrize("level", [0, 2])
 @pytest.mark.parametrize("dropout", [0.0, 0.3])
-def test_training_steps_match_the_interpreter(tmp_path, dropout: float) -> None:
+def test_training_steps_match_the_interpreter(tmp_path, dropout: float, level: int) -> None:
     model = _mlp(dropout)
-    programs = model_programs(model)
+    programs = model_programs(model, level)
     graph = programs.graphs["train_step"]
     planned(graph)
     library = load({"train_step": graph}, tmp_path)
@@ -125,9 +126,10 @@ def test_training_steps_match_the_interpreter(tmp_path, dropout: float) -> None:
         _, state = run_compiled(library, "train_step", feeds, state, batch)
 
 
+@pytest.mark.parametrize("level", [0, 2])
 @pytest.mark.parametrize("dropout", [0.0, 0.2])
-def test_arena_shrinks_on_mlp_training_graphs(dropout: float) -> None:
-    plan = planned(model_programs(_mlp(dropout, hidden=64)).graphs["train_step"])
+def test_arena_shrinks_on_mlp_training_graphs(dropout: float, level: int) -> None:
+    plan = planned(model_programs(_mlp(dropout, hidden=64), level).graphs["train_step"])
     assert plan.in_place
     assert plan.arena_size.per_batch < plan.before_planning.per_batch
     assert plan.arena_size.static <= plan.before_planning.static
