@@ -17,17 +17,34 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import fashion_mnist_mlp  # noqa: E402
 import pima_diabetes  # noqa: E402
 
+from graphc.codegen.aot import compile_model  # noqa: E402
+from graphc.export import graph_to_dot, has_dot, render, stage_graph  # noqa: E402
+from graphc.keras.utils import plot_model  # noqa: E402
+
+
+def write_artifacts(model: object, out: Path) -> None:
+    """The optimized training graph as a diagram, and the model as a C library with no Python."""
+    training = graph_to_dot(stage_graph(model, "optimized"), title="pima train_step (O2)")
+    diagram = render(training, out / ("pima_train_step.svg" if has_dot() else "pima_train_step.dot"))
+    plot_model(model, to_file=str(out / ("pima_model.svg" if has_dot() else "pima_model.dot")),
+               show_shapes=True)
+    build = compile_model(model, out / "pima_aot", name="pima")
+    print(f"wrote {diagram} and the AOT library {build.library} ({build.library.stat().st_size:,} bytes) "
+          f"with its header {build.header.name}")
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data-dir", default=os.environ.get("GRAPHC_DATA_DIR"))
     parser.add_argument("--epochs", type=int, default=5, help="Fashion-MNIST epochs")
+    parser.add_argument("--out", default="out", help="folder for the diagrams and the AOT library")
     args = parser.parse_args()
 
     start = time.perf_counter()
-    accuracy = pima_diabetes.run(epochs=150, verbose=0)
+    model, accuracy = pima_diabetes.train(epochs=150, verbose=0)
     print(f"Pima diabetes 12-8-1 (150 epochs, batch 10): training accuracy {100 * accuracy:.2f}% "
           f"in {time.perf_counter() - start:.1f} s")
+    write_artifacts(model, Path(args.out))
 
     fashion_dir = Path(args.data_dir or "") / "fashion-mnist"
     if args.data_dir and fashion_dir.is_dir():

@@ -13,7 +13,8 @@ from graphc.keras.models import Sequential
 from graphc.keras.utils import set_random_seed
 
 
-def run(epochs: int = 150, verbose: int = 0, seed: int = 7) -> float:
+def train(epochs: int = 150, verbose: int = 0, seed: int = 7) -> tuple[Sequential, float]:
+    """The trained model and its training accuracy."""
     set_random_seed(seed)
     x, y = load_pima()
     model = Sequential()
@@ -23,7 +24,11 @@ def run(epochs: int = 150, verbose: int = 0, seed: int = 7) -> float:
     model.compile(loss="binary_crossentropy", optimizer="adam", metrics=["accuracy"])
     model.fit(x, y, epochs=epochs, batch_size=10, verbose=verbose)
     _, accuracy = model.evaluate(x, y, verbose=0)
-    return float(accuracy)
+    return model, float(accuracy)
+
+
+def run(epochs: int = 150, verbose: int = 0, seed: int = 7) -> float:
+    return train(epochs, verbose, seed)[1]
 
 
 if __name__ == "__main__":
