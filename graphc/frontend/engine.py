@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from graphc_runtime import Library, Program, StateStore
 
-from graphc.codegen import build_library
+from graphc.codegen.recorded import build_recorded
 from graphc.frontend.layers.base import Weight
 from graphc.frontend.programs import ProgramSet
 
@@ -24,7 +24,8 @@ class CompiledModel:
     def __init__(self, programs: ProgramSet, weights: Sequence[Weight], name: str) -> None:
         self.directory = tempfile.mkdtemp(prefix="graphc-")
         weakref.finalize(self, shutil.rmtree, self.directory, True)
-        library_path = build_library(programs.graphs, self.directory, name=_safe(name))
+        library_path = build_recorded(programs.recorded, programs.level, lambda: programs.graphs,
+                                      self.directory, name=_safe(name))
         self.library = Library.load(library_path)
         specs = {spec.name: spec for program in self.library.programs.values() for spec in program.states}
         self.store = StateStore(specs.values())

@@ -38,13 +38,29 @@ class LossSpec:
 
 @dataclass
 class ProgramSet:
-    """`graphs` are optimized and compiled; `recorded` are the same programs before the pipeline."""
+    """`recorded` are the programs as traced; `graphs` the same after the pipeline of `level`.
 
-    graphs: dict[str, Graph]
+    The pipeline runs on first access to `graphs` or `pipelines`, so a compile served from the
+    cache of recorded programs (codegen/recorded.py) never pays for it.
+    """
+
+    recorded: dict[str, Graph]
     initial_values: dict[str, float] = field(default_factory=dict)
     hyperparameter_inputs: dict[str, str] = field(default_factory=dict)
-    recorded: dict[str, Graph] = field(default_factory=dict)
-    pipelines: dict[str, PipelineResult] = field(default_factory=dict)
+    level: int | str = DEFAULT_LEVEL
+    instruments: Sequence[Instrument] = (VerifyEach(),)
+    _pipelines: dict[str, PipelineResult] | None = field(default=None, repr=False)
+
+    @property
+    def pipelines(self) -> dict[str, PipelineResult]:
+        if self._pipelines is None:
+            self._pipelines = {name: run_pipeline(g, self.level, instruments=self.instruments)
+                               for name, g in self.recorded.items()}
+        return self._pipelines
+
+    @property
+    def graphs(self) -> dict[str, Graph]:
+        return {name: result.graph for name, result in self.pipelines.items()}
 
 
 def input_name(index: int, count: int) -> str:
@@ -110,7 +126,7 @@ def build_programs(
     model: Model, spec: LossSpec | None, optimizer: Any, level: int | str = DEFAULT_LEVEL,
     instruments: Sequence[Instrument] = (VerifyEach(),),
 ) -> ProgramSet:
-    """Record the model's programs and run the optimization pipeline of `level` (O0..O3) on each."""
+    """Record the model's programs; the pipeline of `level` (O0..O3) runs on each when first needed."""
     recorded = {"predict": predict_graph(model)}
     initial: dict[str, float] = {}
     hyperparameters: dict[str, str] = {}
@@ -120,6 +136,4 @@ def build_programs(
         initial = dict(plan.initial_values)
         initial[RNG_STATE] = float(global_rng().integers(0, 2**24))
         hyperparameters = dict(plan.hyperparameter_inputs)
-    pipelines = {name: run_pipeline(g, level, instruments=instruments) for name, g in recorded.items()}
-    graphs = {name: result.graph for name, result in pipelines.items()}
-    return ProgramSet(graphs, initial, hyperparameters, recorded, pipelines)
+    return ProgramSet(recorded, initial, hyperparameters, level, tuple(instruments))
