@@ -12,32 +12,27 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
-import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 
-from graphc.frontend.programs import LABELS
-from graphc.keras import backend
-from graphc.keras.layers import Dense
-from graphc.keras.models import Sequential
-from graphc.keras.utils import set_random_seed
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-SIZES = (784, 512, 512, 10)
+from common import MLP_SIZES, machine_line, median_s  # noqa: E402
+
+from graphc.frontend.programs import LABELS  # noqa: E402
+from graphc.keras import backend  # noqa: E402
+from graphc.keras.layers import Dense  # noqa: E402
+from graphc.keras.models import Sequential  # noqa: E402
+from graphc.keras.utils import set_random_seed  # noqa: E402
 
 
-def median_ms(fn: Callable[[], object], repeats: int, warmup: int = 3) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return 1000 * statistics.median(times)
+def median_ms(fn: Callable[[], object], repeats: int) -> float:
+    return 1000 * median_s(fn, repeats)
 
 
 class NumpyMLP:
@@ -91,8 +86,8 @@ class NumpyMLP:
 def build_model() -> Sequential:
     backend.clear_session()
     set_random_seed(1)
-    model = Sequential([Dense(SIZES[1], activation="relu", input_shape=(SIZES[0],)),
-                        Dense(SIZES[2], activation="relu"), Dense(SIZES[3], activation="softmax")])
+    model = Sequential([Dense(MLP_SIZES[1], activation="relu", input_shape=(MLP_SIZES[0],)),
+                        Dense(MLP_SIZES[2], activation="relu"), Dense(MLP_SIZES[3], activation="softmax")])
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
     return model
 
@@ -129,8 +124,7 @@ def main() -> None:
         ("inference, batch 128 (runtime call)", median_ms(lambda: predict(128, x=x128), args.repeats),
          median_ms(lambda: reference.predict(x128), args.repeats)),
     ]
-    print(f"machine: {_cpu_name()}, {os.cpu_count()} cores, {platform.python_version()}, "
-          f"numpy {np.__version__}")
+    print(f"machine: {machine_line()}, numpy {np.__version__}")
     print("| measurement | graphc (ms) | numpy (ms) | numpy / graphc |")
     print("|---|---|---|---|")
     for name, ours, theirs in rows:
@@ -138,17 +132,6 @@ def main() -> None:
         print(f"| {name} | {ours:.3f} | {theirs:.3f} | {ratio} |" if theirs else
               f"| {name} | {ours:.3f} | - | - |")
     print(f"| first-call compile of predict+train+eval (cold) | {1000 * compile_s:.0f} | - | - |")
-
-
-def _cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as info:
-            for line in info:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 if __name__ == "__main__":
