@@ -1,7 +1,10 @@
 """LLVM code generation: programs (Graphs) -> one object file, a shared library and a manifest.
 
-Objects and linked libraries are kept in the on-disk cache (cache.py) keyed by the IR and the
-target, so a model compiled before, in this process or another, costs only its IR emission.
+The programs of a model form one LLVM module; the library links it with the support objects
+(support.py: the GEMM kernels and the worker pool), which are model-independent and built in
+the background while the model's IR is emitted. Objects and linked libraries are kept in the
+on-disk cache (cache.py) keyed by the IR and the target, so a model compiled before, in this
+process or another, costs only its IR emission.
 """
 
 from __future__ import annotations
@@ -16,9 +19,8 @@ from typing import Any
 from llvmlite import ir
 
 import graphc
-from graphc.codegen import cache
+from graphc.codegen import cache, support
 from graphc.codegen.link import LinkError, link_shared
-from graphc.codegen.parallel import pool_object
 from graphc.codegen.program import ConstantPool, emit_program
 from graphc.codegen.target import PIPELINE, compile_ir, target_spec
 from graphc.ir.graph import Graph
@@ -43,6 +45,7 @@ def compile_programs(programs: Mapping[str, Graph], *, cpu: str | None = None) -
     if not programs:
         raise ValueError("compile_programs needs at least one program")
     spec = target_spec(cpu)
+    support.prefetch(spec, support.gemm_cases(programs.values()))
     module = ir.Module(name="graphc")
     module.triple = spec.triple
     pool = ConstantPool(module)
@@ -74,11 +77,11 @@ def build_library(
     object_path = out / f"{name}.o"
     so_path = out / f"lib{name}.so"
     object_path.write_bytes(compiled.object_code)
-    pool = pool_object()
-    key = cache.cache_key(compiled.object_code, pool.read_bytes())
+    supports = support.support_objects(target_spec(cpu), support.gemm_cases(programs.values()), out)
+    key = cache.cache_key(compiled.object_code, *(path.read_bytes() for path in supports))
     linked = cache.load(key, ".so")
     if linked is None:
-        link_shared([object_path, pool], so_path)
+        link_shared([object_path, *supports], so_path)
         cache.store(key, ".so", so_path.read_bytes())
     else:
         so_path.write_bytes(linked)

@@ -25,7 +25,7 @@ from graphc.codegen.aot_c_template import STATUS_CODES
 from graphc.codegen.aot_source import ModelPrograms, model_programs, resolve_model
 from graphc.codegen.aot_weights import layout_hash, weights_file, weights_object
 from graphc.codegen.link import LinkError, c_compiler, link_shared
-from graphc.codegen.parallel import pool_object
+from graphc.codegen.support import gemm_cases, support_objects
 from graphc.codegen.target import target_spec
 from graphc.frontend.models import Model
 
@@ -102,7 +102,7 @@ def compile_model(model_or_path: Model | str | os.PathLike[str], out_dir: str | 
         if embedded:
             parts.append(Path(tmp) / "weights.o")
             parts[-1].write_bytes(weights_object(f"{name}_weights_data", programs.params, spec))
-        parts.append(pool_object())
+        parts += support_objects(spec, gemm_cases(programs.graphs.values()), Path(tmp))
         _run([c_compiler(), "-r", "-nostdlib", "-o", str(object_path), *map(str, parts)])
     link_shared([object_path], library)
     weights_path = None

@@ -1,7 +1,15 @@
-"""The LLVM target machine, the O3 pipeline and object emission."""
+"""The LLVM target machine, the O3 pipeline and object emission.
+
+llvmlite serializes every LLVM call behind one lock, so two modules cannot be compiled at once
+in one process. `compile_ir_in_subprocess` runs this file as a script instead (it imports
+nothing but llvmlite, so the child starts in ~60 ms), which lets the support objects compile on
+the second core while the model's own module compiles here.
+"""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from dataclasses import dataclass
 from functools import cache
 
@@ -60,12 +68,45 @@ def optimize(module: llvm.ModuleRef, machine: llvm.TargetMachine) -> None:
     builder.getModulePassManager().run(module, builder)
 
 
-def compile_ir(ir_text: str, spec: TargetSpec) -> tuple[bytes, str]:
-    """Parse, verify, optimize and emit an object file; returns (object bytes, optimized IR)."""
+def compile_ir(ir_text: str, spec: TargetSpec, *, hidden: bool = False) -> tuple[bytes, str]:
+    """Parse, verify, optimize and emit an object file; returns (object bytes, optimized IR).
+
+    hidden: give every function the module defines hidden visibility (linked into a library
+    but not exported by it).
+    """
     machine = target_machine(spec)
     module = llvm.parse_assembly(ir_text)
     module.triple = spec.triple
     module.data_layout = str(machine.target_data)
     module.verify()
+    if hidden:
+        for function in module.functions:
+            if not function.is_declaration and function.linkage == llvm.Linkage.external:
+                function.visibility = "hidden"
     optimize(module, machine)
     return machine.emit_object(module), str(module)
+
+
+def compile_ir_in_subprocess(ir_text: str, spec: TargetSpec, *, hidden: bool = False) -> bytes:
+    """compile_ir in a child Python (see the module docstring); in process if the child cannot run."""
+    visibility = "hidden" if hidden else "exported"
+    command = [sys.executable, __file__, spec.triple, spec.cpu, spec.features, visibility]
+    try:
+        done = subprocess.run(command, input=ir_text.encode(), capture_output=True, check=False)
+    except OSError:
+        done = None
+    if done is None or done.returncode != 0 or not done.stdout:
+        return compile_ir(ir_text, spec, hidden=hidden)[0]
+    return done.stdout
+
+
+def _main(argv: list[str]) -> None:
+    """Child side of compile_ir_in_subprocess: IR text on stdin, the object file on stdout."""
+    triple, cpu, features, visibility = argv
+    code, _ = compile_ir(sys.stdin.buffer.read().decode(), TargetSpec(triple, cpu, features),
+                         hidden=visibility == "hidden")
+    sys.stdout.buffer.write(code)
+
+
+if __name__ == "__main__":
+    _main(sys.argv[1:])

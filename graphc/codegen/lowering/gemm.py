@@ -1,9 +1,11 @@
-"""matmul: a call to the module's shared, multi-threaded GEMM for its transpose case.
+"""matmul: a call to the shared, multi-threaded GEMM for its transpose case.
 
 C (M x N) = op(A) @ op(B), optionally followed by an epilogue (a fused elementwise chain,
 gemm_epilogue.py) applied to each finished tile while it is still in cache. The GEMM itself
-(gemm_kernel.py) is emitted once per transpose case per module, out of line, so compile
-time stays flat in the number of layers.
+(gemm_kernel.py) takes its shapes at run time, so it is not part of the program's module:
+it is compiled once per target into a separate object (codegen/support.py) that every
+library links, and programs only declare it. Compile time stays flat in the number of
+layers and a model's own LLVM module stays small.
 """
 
 from __future__ import annotations
@@ -11,10 +13,26 @@ from __future__ import annotations
 from llvmlite import ir
 
 from graphc.codegen.context import KernelContext
-from graphc.codegen.llvm_util import PTR
-from graphc.codegen.lowering.gemm_kernel import shared_gemm
+from graphc.codegen.llvm_util import I64, PTR, VOID
 from graphc.codegen.lowering.registry import kernel_lowering
 from graphc.ir.graph import Node
+
+GEMM_CASES = ((False, False), (False, True), (True, False), (True, True))
+GEMM_TYPE = ir.FunctionType(VOID, [I64, I64, I64, PTR, PTR, PTR, PTR, PTR])  # M, N, K, A, B, C, epilogue, ctx
+
+
+def gemm_name(ta: bool, tb: bool) -> str:
+    return f"graphc_gemm_{'t' if ta else 'n'}{'t' if tb else 'n'}"
+
+
+def declare_gemm(module: ir.Module, ta: bool, tb: bool) -> ir.Function:
+    name = gemm_name(ta, tb)
+    existing = module.globals.get(name)
+    if existing is not None:
+        return existing
+    fn = ir.Function(module, GEMM_TYPE, name)
+    fn.attributes.add("nounwind")
+    return fn
 
 
 def gemm_extents(ctx: KernelContext, node: Node) -> list[ir.Value]:
@@ -30,7 +48,7 @@ def call_gemm(
 ) -> None:
     """out = op(A) @ op(B); `epilogue(epilogue_ctx, row0, rows, col0, cols)` runs on each finished tile."""
     a_node, b_node = node.inputs
-    fn = shared_gemm(ctx.module, node.attrs["transpose_a"], node.attrs["transpose_b"])
+    fn = declare_gemm(ctx.module, node.attrs["transpose_a"], node.attrs["transpose_b"])
     null = ir.Constant(PTR, None)
     pointers = [ctx.ptr(a_node), ctx.ptr(b_node), out, epilogue or null, epilogue_ctx or null]
     ctx.builder.call(fn, gemm_extents(ctx, node) + pointers)

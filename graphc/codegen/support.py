@@ -1,0 +1,138 @@
+"""The objects every library links besides its programs: the GEMM kernels and the worker pool.
+
+Neither depends on the model: the GEMM (generated LLVM, gemm_kernel.py) takes its shapes at
+run time and the pool (native/graphc_pool.c) is plain C. Each is compiled once per target and
+source version and kept in the compile cache, the GEMM as one object per transpose case so a
+library links (and a cold build compiles) only the cases its matmuls use. They are also most
+of the LLVM time of a cold build, so `prefetch` starts them in the background as soon as a
+model's programs reach code generation, each in a child process (LLVM in a child Python, see
+target.py; the pool in the C compiler), while the model's own module is emitted and compiled
+here. `support_objects` then waits for them.
+
+Their symbols are hidden: visible to the program object at link time, not exported by the
+shared library.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import tempfile
+import threading
+from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from functools import cache
+from pathlib import Path
+
+from llvmlite import ir
+
+from graphc.codegen import cache as disk_cache
+from graphc.codegen.link import LinkError, c_compiler
+from graphc.codegen.lowering.gemm import GEMM_CASES, GEMM_TYPE, gemm_name
+from graphc.codegen.lowering.gemm_kernel import shared_gemm
+from graphc.codegen.target import PIPELINE, TargetSpec, compile_ir_in_subprocess
+from graphc.ir.graph import Graph
+
+POOL_SOURCE = Path(__file__).with_name("native") / "graphc_pool.c"
+POOL_CFLAGS = ("-O2", "-fPIC", "-pthread", "-fvisibility=hidden", "-c")
+_CODEGEN = Path(__file__).parent
+
+_executor = ThreadPoolExecutor(max_workers=len(GEMM_CASES) + 1, thread_name_prefix="graphc-support")
+_lock = threading.Lock()
+_builds: dict[tuple[object, ...], Future[bytes]] = {}
+
+GemmCase = tuple[bool, bool]
+
+
+def prefetch(spec: TargetSpec, cases: Iterable[GemmCase]) -> None:
+    """Start building the support objects a library with these GEMM cases needs, unless under way."""
+    with _lock:
+        for case in cases:
+            if (spec, case) not in _builds:
+                _builds[spec, case] = _executor.submit(gemm_object_code, spec, *case)
+        if ("pool",) not in _builds:
+            _builds["pool",] = _executor.submit(pool_object_code)
+
+
+def support_objects(spec: TargetSpec, cases: Iterable[GemmCase], out_dir: Path) -> list[Path]:
+    """The GEMM objects for `cases` and the pool object, written into out_dir (built now if not started)."""
+    cases = sorted(set(cases))
+    prefetch(spec, cases)
+    keys = [(spec, case) for case in cases] + [("pool",)]
+    with _lock:
+        builds = [_builds[key] for key in keys]
+    try:
+        objects = [build.result() for build in builds]
+    except BaseException:
+        with _lock:  # a failed build is retried by the next call, not kept
+            for key in keys:
+                _builds.pop(key, None)
+        raise
+    names = [f"{gemm_name(*case)}.o" for case in cases] + ["graphc_pool.o"]
+    paths = []
+    for name, data in zip(names, objects, strict=True):
+        path = out_dir / name
+        path.write_bytes(data)
+        paths.append(path)
+    return paths
+
+
+def gemm_cases(graphs: Iterable[Graph]) -> set[GemmCase]:
+    """The transpose cases of the matmuls in `graphs`."""
+    return {(node.attrs["transpose_a"], node.attrs["transpose_b"])
+            for graph in graphs for node in graph.nodes if node.op == "matmul"}
+
+
+@cache
+def codegen_digest() -> str:
+    """A digest of the code generator's sources: the GEMM object depends on nothing else."""
+    digest = hashlib.sha256()
+    for path in sorted([*_CODEGEN.rglob("*.py"), *_CODEGEN.rglob("*.c")]):
+        data = path.read_bytes()
+        digest.update(str(path.relative_to(_CODEGEN)).encode() + b"\0" + len(data).to_bytes(8, "little"))
+        digest.update(data)
+    return digest.hexdigest()
+
+
+def gemm_object_code(spec: TargetSpec, ta: bool, tb: bool) -> bytes:
+    """One transpose case of the shared GEMM as an object for `spec`, from the cache when seen before."""
+    name = gemm_name(ta, tb)
+    key = disk_cache.cache_key(name, codegen_digest(), *spec.as_dict().values(), PIPELINE)
+    cached = disk_cache.load(key, ".gemm.o")
+    if cached is not None:
+        return cached
+    module = ir.Module(name=name)
+    module.triple = spec.triple
+    fn = shared_gemm(module, ta, tb)
+    if fn.name != name or str(fn.function_type) != str(GEMM_TYPE):
+        raise AssertionError(f"shared_gemm emitted {fn.name}: {fn.function_type}, "
+                             f"programs call {name}: {GEMM_TYPE}")
+    fn.linkage = ""
+    code = compile_ir_in_subprocess(str(module), spec, hidden=True)
+    disk_cache.store(key, ".gemm.o", code)
+    return code
+
+
+@cache
+def _compiler_identity(compiler: str) -> str:
+    done = subprocess.run([compiler, "--version"], capture_output=True, text=True, check=False)
+    return done.stdout
+
+
+def pool_object_code() -> bytes:
+    """The compiled pool, from the cache when this compiler and source were seen before."""
+    compiler = c_compiler()
+    source = POOL_SOURCE.read_bytes()
+    key = disk_cache.cache_key("graphc_pool", source, _compiler_identity(compiler), " ".join(POOL_CFLAGS))
+    cached = disk_cache.load(key, ".pool.o")
+    if cached is not None:
+        return cached
+    with tempfile.TemporaryDirectory(prefix="graphc-pool-") as tmp:
+        out = Path(tmp) / "graphc_pool.o"
+        command = [compiler, *POOL_CFLAGS, str(POOL_SOURCE), "-o", str(out)]
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise LinkError(f"{' '.join(command)} failed ({done.returncode}):\n{done.stderr}")
+        data = out.read_bytes()
+    disk_cache.store(key, ".pool.o", data)
+    return data
