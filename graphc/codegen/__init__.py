@@ -1,10 +1,11 @@
-"""LLVM code generation: programs (Graphs) -> one object file, a shared library and a manifest.
+"""LLVM code generation: programs (Graphs) -> object files, a shared library and a manifest.
 
-The programs of a model form one LLVM module; the library links it with the support objects
-(support.py: the GEMM kernels and the worker pool), which are model-independent and built in
-the background while the model's IR is emitted. Objects and linked libraries are kept in the
-on-disk cache (cache.py) keyed by the IR and the target, so a model compiled before, in this
-process or another, costs only its IR emission.
+Each program is one LLVM module and one object; the library links them with the support
+objects (support.py: the GEMM kernels and the worker pool), which are model-independent. A cold
+build compiles these modules side by side: every module but the last in a child process,
+started as soon as its IR is emitted, the last one here. Objects and linked libraries are kept
+in the on-disk cache (cache.py) keyed by the IR and the target, so a model compiled before, in
+this process or another, costs only its IR emission.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,10 +21,10 @@ from typing import Any
 from llvmlite import ir
 
 import graphc
-from graphc.codegen import cache, support
+from graphc.codegen import background, cache, support
 from graphc.codegen.link import LinkError, link_shared
 from graphc.codegen.program import ConstantPool, emit_program
-from graphc.codegen.target import PIPELINE, compile_ir, target_spec
+from graphc.codegen.target import PIPELINE, TargetSpec, compile_ir, compile_ir_in_subprocess, target_spec
 from graphc.ir.graph import Graph
 from graphc.ir.verify import verify
 
@@ -33,55 +35,75 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 @dataclass
 class CompiledObject:
-    """The object code, its manifest and the LLVM IR it was compiled from (before optimization)."""
+    """Per program: the object code and the LLVM IR it was compiled from (before optimization)."""
 
-    object_code: bytes
+    objects: dict[str, bytes]
     manifest: dict[str, Any]
-    llvm_ir: str
+    llvm_ir: dict[str, str]
 
 
 def compile_programs(programs: Mapping[str, Graph], *, cpu: str | None = None) -> CompiledObject:
-    """Lower every program into one LLVM module and compile it at O3 for `cpu` (default: host)."""
+    """Lower each program into its own LLVM module and compile them at O3 for `cpu` (default: host)."""
     if not programs:
         raise ValueError("compile_programs needs at least one program")
-    spec = target_spec(cpu)
-    support.prefetch(spec, support.gemm_cases(programs.values()))
-    module = ir.Module(name="graphc")
-    module.triple = spec.triple
-    pool = ConstantPool(module)
-    entries = {}
-    for name, graph in programs.items():
+    for name in programs:
         if not isinstance(name, str) or not _NAME.match(name):
             raise ValueError(f"program name {name!r} is not a C identifier")
+    spec = target_spec(cpu)
+    entries, texts = {}, {}
+    objects: dict[str, bytes | Future[bytes]] = {}
+    held: tuple[str, str] | None = None  # the newest uncached module: compiled here if it is the last
+    for name, graph in programs.items():
         verify(graph)
-        entries[name] = emit_program(module, name, graph, pool)
-    text = str(module)
-    key = cache.cache_key(text, spec.triple, spec.cpu, spec.features, PIPELINE)
-    object_code = cache.load(key, ".o")
-    if object_code is None:
-        object_code, _ = compile_ir(text, spec)
-        cache.store(key, ".o", object_code)
+        module = ir.Module(name=f"graphc_{name}")
+        module.triple = spec.triple
+        entries[name] = emit_program(module, name, graph, ConstantPool(module))
+        texts[name] = text = str(module)
+        cached = cache.load(_object_key(text, spec), ".o")
+        if cached is not None:
+            objects[name] = cached
+            continue
+        if held is not None:
+            objects[held[0]] = background.submit(_compile_module, held[1], spec, True)
+        held = (name, text)
+    if held is not None:
+        objects[held[0]] = _compile_module(held[1], spec, False)
+    done = {name: code if isinstance(code, bytes) else code.result() for name, code in objects.items()}
     manifest = {"graphc_version": graphc.__version__, "target": spec.as_dict(), "programs": entries}
-    return CompiledObject(object_code, manifest, text)
+    return CompiledObject({name: done[name] for name in programs}, manifest, texts)
+
+
+def _object_key(text: str, spec: TargetSpec) -> str:
+    return cache.cache_key(text, spec.triple, spec.cpu, spec.features, PIPELINE)
+
+
+def _compile_module(text: str, spec: TargetSpec, in_child: bool) -> bytes:
+    code = compile_ir_in_subprocess(text, spec) if in_child else compile_ir(text, spec)[0]
+    cache.store(_object_key(text, spec), ".o", code)
+    return code
 
 
 def build_library(
     programs: Mapping[str, Graph], out_dir: str | Path, *, name: str = "model", cpu: str | None = None
 ) -> Path:
-    """Write <name>.o, lib<name>.so and <name>.manifest.json into out_dir; returns the .so path."""
+    """Write the objects, lib<name>.so and <name>.manifest.json into out_dir; returns the .so path."""
     if not _NAME.match(name):
         raise ValueError(f"library name {name!r} is not a C identifier")
+    spec, cases = target_spec(cpu), support.gemm_cases(programs.values())
+    support.prefetch(spec, cases)
     compiled = compile_programs(programs, cpu=cpu)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    object_path = out / f"{name}.o"
     so_path = out / f"lib{name}.so"
-    object_path.write_bytes(compiled.object_code)
-    supports = support.support_objects(target_spec(cpu), support.gemm_cases(programs.values()), out)
-    key = cache.cache_key(compiled.object_code, *(path.read_bytes() for path in supports))
+    objects = []
+    for program, code in compiled.objects.items():
+        objects.append(out / f"{name}_{program}.o")
+        objects[-1].write_bytes(code)
+    objects += support.support_objects(spec, cases, out)
+    key = cache.cache_key(*(path.read_bytes() for path in objects))
     linked = cache.load(key, ".so")
     if linked is None:
-        link_shared([object_path, *supports], so_path)
+        link_shared(objects, so_path)
         cache.store(key, ".so", so_path.read_bytes())
     else:
         so_path.write_bytes(linked)

@@ -25,7 +25,7 @@ from graphc.codegen.aot_c_template import STATUS_CODES
 from graphc.codegen.aot_source import ModelPrograms, model_programs, resolve_model
 from graphc.codegen.aot_weights import layout_hash, weights_file, weights_object
 from graphc.codegen.link import LinkError, c_compiler, link_shared
-from graphc.codegen.support import gemm_cases, support_objects
+from graphc.codegen.support import gemm_cases, prefetch, support_objects
 from graphc.codegen.target import target_spec
 from graphc.frontend.models import Model
 
@@ -81,7 +81,8 @@ def compile_model(model_or_path: Model | str | os.PathLike[str], out_dir: str | 
     cpu = cpu_for_target(target)
     model = resolve_model(model_or_path)
     programs = model_programs(model, with_training)
-    spec = target_spec(cpu)
+    spec, cases = target_spec(cpu), gemm_cases(programs.graphs.values())
+    prefetch(spec, cases)
     compiled = compile_programs({f"{name}_{p}": g for p, g in programs.graphs.items()}, cpu=cpu)
     entries = {p: compiled.manifest["programs"][f"{name}_{p}"] for p in programs.graphs}
     param_bytes = 4 * sum(p.value.size for p in programs.params)
@@ -96,13 +97,15 @@ def compile_model(model_or_path: Model | str | os.PathLike[str], out_dir: str | 
     source.write_text(api.source)
     object_path, library = out / f"{name}.o", out / f"lib{name}.so"
     with tempfile.TemporaryDirectory(prefix="graphc-aot-") as tmp:
-        parts = [Path(tmp) / "programs.o", Path(tmp) / "api.o"]
-        parts[0].write_bytes(compiled.object_code)
-        _run([c_compiler(), *CFLAGS, f"-I{out}", "-c", str(source), "-o", str(parts[1])])
+        parts = [Path(tmp) / "api.o"]
+        _run([c_compiler(), *CFLAGS, f"-I{out}", "-c", str(source), "-o", str(parts[0])])
+        for program, code in compiled.objects.items():
+            parts.append(Path(tmp) / f"{program}.o")
+            parts[-1].write_bytes(code)
         if embedded:
             parts.append(Path(tmp) / "weights.o")
             parts[-1].write_bytes(weights_object(f"{name}_weights_data", programs.params, spec))
-        parts += support_objects(spec, gemm_cases(programs.graphs.values()), Path(tmp))
+        parts += support_objects(spec, cases, Path(tmp))
         _run([c_compiler(), "-r", "-nostdlib", "-o", str(object_path), *map(str, parts)])
     link_shared([object_path], library)
     weights_path = None

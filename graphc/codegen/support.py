@@ -20,15 +20,16 @@ import subprocess
 import tempfile
 import threading
 from collections.abc import Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from functools import cache
 from pathlib import Path
 
 from llvmlite import ir
 
+from graphc.codegen import background
 from graphc.codegen import cache as disk_cache
 from graphc.codegen.link import LinkError, c_compiler
-from graphc.codegen.lowering.gemm import GEMM_CASES, GEMM_TYPE, gemm_name
+from graphc.codegen.lowering.gemm import GEMM_TYPE, gemm_name
 from graphc.codegen.lowering.gemm_kernel import shared_gemm
 from graphc.codegen.target import PIPELINE, TargetSpec, compile_ir_in_subprocess
 from graphc.ir.graph import Graph
@@ -37,28 +38,29 @@ POOL_SOURCE = Path(__file__).with_name("native") / "graphc_pool.c"
 POOL_CFLAGS = ("-O2", "-fPIC", "-pthread", "-fvisibility=hidden", "-c")
 _CODEGEN = Path(__file__).parent
 
-_executor = ThreadPoolExecutor(max_workers=len(GEMM_CASES) + 1, thread_name_prefix="graphc-support")
 _lock = threading.Lock()
-_builds: dict[tuple[object, ...], Future[bytes]] = {}
+_builds: dict[tuple[object, ...], Future[bytes]] = {}  # by cache directory, so each one gets its entries
 
 GemmCase = tuple[bool, bool]
 
 
 def prefetch(spec: TargetSpec, cases: Iterable[GemmCase]) -> None:
     """Start building the support objects a library with these GEMM cases needs, unless under way."""
+    root = disk_cache.cache_dir()
     with _lock:
         for case in cases:
-            if (spec, case) not in _builds:
-                _builds[spec, case] = _executor.submit(gemm_object_code, spec, *case)
-        if ("pool",) not in _builds:
-            _builds["pool",] = _executor.submit(pool_object_code)
+            if (root, spec, case) not in _builds:
+                _builds[root, spec, case] = background.submit(gemm_object_code, spec, *case)
+        if (root, "pool") not in _builds:
+            _builds[root, "pool"] = background.submit(pool_object_code)
 
 
 def support_objects(spec: TargetSpec, cases: Iterable[GemmCase], out_dir: Path) -> list[Path]:
     """The GEMM objects for `cases` and the pool object, written into out_dir (built now if not started)."""
     cases = sorted(set(cases))
     prefetch(spec, cases)
-    keys = [(spec, case) for case in cases] + [("pool",)]
+    root = disk_cache.cache_dir()
+    keys = [(root, spec, case) for case in cases] + [(root, "pool")]
     with _lock:
         builds = [_builds[key] for key in keys]
     try:

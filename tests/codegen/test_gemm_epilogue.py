@@ -67,7 +67,7 @@ def test_the_group_is_one_kernel() -> None:
     for g in GRAPHS:
         kernels = partition(g)
         assert len(kernels) == 1 and kernels[0].epilogue_matmul is not None, g.name
-    assert "_epilogue" in compile_programs({"relu": GRAPHS[0]}).llvm_ir
+    assert "_epilogue" in compile_programs({"relu": GRAPHS[0]}).llvm_ir["relu"]
 
 
 @pytest.mark.parametrize("n_threads", [1, 2])

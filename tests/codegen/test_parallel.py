@@ -84,7 +84,7 @@ def test_library_needs_only_libc_and_no_libm(tmp_path) -> None:
     needed = {line.split("[")[1].rstrip("]") for line in dynamic.splitlines() if "(NEEDED)" in line}
     # glibc's own parts: thread-local storage comes from its dynamic loader.
     assert {n for n in needed if not n.startswith("ld-linux")} <= {"libc.so.6", "libpthread.so.0"}, needed
-    undefined = subprocess.run(["nm", "-u", str(tmp_path / "m.o")], capture_output=True, text=True,
+    undefined = subprocess.run(["nm", "-u", str(tmp_path / "m_step.o")], capture_output=True, text=True,
                                check=True).stdout.split()
     names = {u for u in undefined if u != "U"}
     support = {"graphc_parallel_for", "graphc_scratch", "graphc_gemm_nn", "graphc_gemm_nt", "graphc_gemm_tn",

@@ -25,8 +25,8 @@ def test_host_target_by_default() -> None:
     target = compiled.manifest["target"]
     assert target["cpu"] == llvm.get_host_cpu_name()
     assert target["features"] == llvm.get_host_cpu_features().flatten()
-    assert compiled.object_code[:4] == b"\x7fELF"
-    assert 'define i32 @"graphc_small"(i64' in compiled.llvm_ir
+    assert compiled.objects["small"][:4] == b"\x7fELF"
+    assert 'define i32 @"graphc_small"(i64' in compiled.llvm_ir["small"]
 
 
 def test_baseline_cpu_runs_and_is_recorded(tmp_path) -> None:

@@ -44,7 +44,8 @@ def library(so_path) -> Library:
 
 def test_files_and_manifest(so_path) -> None:
     manifest = json.loads(so_path.with_name("rt.manifest.json").read_text())
-    assert so_path.name == "librt.so" and so_path.with_name("rt.o").is_file()
+    assert so_path.name == "librt.so"
+    assert so_path.with_name("rt_affine.o").is_file() and so_path.with_name("rt_free.o").is_file()
     entry = manifest["programs"]["affine"]
     assert entry["symbol"] == "graphc_affine"
     assert [(a["kind"], a["name"], a["shape"]) for a in entry["args"]] == [
