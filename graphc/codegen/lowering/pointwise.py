@@ -18,6 +18,7 @@ from graphc.codegen.affine import ZERO, Sym, coalesce, contiguous_strides
 from graphc.codegen.context import KernelContext
 from graphc.codegen.kernels import Kernel
 from graphc.codegen.llvm_util import F32, counted_loop, element_ptr, f32, i64
+from graphc.codegen.lowering.parallel_loops import product, split_range
 from graphc.codegen.lowering.registry import Lowering, get_lowering
 from graphc.ir.graph import Node
 
@@ -142,21 +143,31 @@ class ScalarSite:
 
 
 def emit_pointwise(ctx: KernelContext, kernel: Kernel) -> None:
+    """The nest, its outermost loop cut into tasks when the kernel is large (parallel_loops.py)."""
     plan = PointwisePlan(kernel)
     nest = coalesce([Sym.dim(d) for d in plan.shape], plan.streams)
     offsets: list[ir.Value] = [i64(0)] * len(plan.streams)
-    _nest(ctx, plan, nest.sizes, nest.strides, 0, offsets)
+    if not nest.sizes:
+        _body(ctx, plan, offsets)
+        return
+
+    def chunk(sub: KernelContext, lo: ir.Value, hi: ir.Value) -> None:
+        _nest(sub, plan, nest.sizes, nest.strides, 0, offsets, (lo, hi))
+
+    split_range(ctx, nest.sizes[0], product(nest.sizes[1:]), chunk)
 
 
 def _nest(
     ctx: KernelContext, plan: PointwisePlan, sizes: Sequence[Sym], strides: Sequence[Sequence[Sym]],
-    level: int, offsets: list[ir.Value],
+    level: int, offsets: list[ir.Value], outer: tuple[ir.Value, ir.Value],
 ) -> None:
+    """Loops from `level` inward; the outermost runs over the range `outer`, the others fully."""
     builder = ctx.builder
     if level == len(sizes):
         _body(ctx, plan, offsets)
         return
-    with counted_loop(builder, ctx.sym(sizes[level]), name=f"p{level}") as index:
+    start, end = outer if level == 0 else (None, ctx.sym(sizes[level]))
+    with counted_loop(builder, end, start=start, name=f"p{level}") as index:
         inner = list(offsets)
         for s, vector in enumerate(strides):
             stride = vector[level]
@@ -164,7 +175,7 @@ def _nest(
                 continue
             step = index if stride.is_one else builder.mul(index, ctx.sym(stride))
             inner[s] = builder.add(offsets[s], step)
-        _nest(ctx, plan, sizes, strides, level + 1, inner)
+        _nest(ctx, plan, sizes, strides, level + 1, inner, outer)
 
 
 def _body(ctx: KernelContext, plan: PointwisePlan, offsets: list[ir.Value]) -> None:

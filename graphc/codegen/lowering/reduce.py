@@ -12,6 +12,7 @@ members used outside the group are stored at the element being visited.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from llvmlite import ir
 
@@ -29,6 +30,7 @@ from graphc.codegen.llvm_util import (
     loop_with_carry,
     store_f32,
 )
+from graphc.codegen.lowering.parallel_loops import product, split_range
 from graphc.codegen.lowering.pointwise import Apply, Immediate, Load, PointwisePlan, ScalarSite
 from graphc.codegen.lowering.registry import kernel_lowering
 from graphc.ir.graph import Node
@@ -97,45 +99,73 @@ def emit_reduction_group(ctx: KernelContext, kernel: Kernel) -> None:
 def _reduce(
     ctx: KernelContext, node: Node, producers: Sequence[Node] = (), stored: Sequence[Node] = ()
 ) -> None:
-    """`stored` are values of the input's shape (the reduced input among them or not) to write out."""
-    b = ctx.builder
+    """`stored` are values of the input's shape (the reduced input among them or not) to write out.
+
+    Tasks split the outermost loop over a kept axis: each owns a contiguous run of output
+    elements and combines every one of them in the same order as a single task would. A
+    reduction with no kept axis runs as one task.
+    """
     (x,) = node.inputs
     identity, combine = COMBINE[node.op]
     plan = PointwisePlan(Kernel(tuple(producers), (x, *stored)))
-    element = _Element(ctx, plan, stored)
     axes = set(node.attrs["axes"])
-    out = ctx.ptr(node)
-    with counted_loop(b, ctx.sym(numel(node.shape)), name="init") as i:
-        store_f32(b, f32(identity), out, i)
     kept = tuple(1 if a in axes else d for a, d in enumerate(x.shape))
     kept_strides = contiguous_strides(kept)
     out_strides = [ZERO if a in axes else kept_strides[a] for a in range(x.type.rank)]
     nest = coalesce([Sym.dim(d) for d in x.shape], [*plan.streams, out_strides])
-    offsets = [i64(0)] * len(nest.strides)
-    _walk(ctx, nest.sizes, nest.strides, 0, offsets, element, out, combine)
+
+    def run(sub: KernelContext, cut: int | None, lo: ir.Value, hi: ir.Value) -> None:
+        b = sub.builder
+        out = sub.ptr(node)
+        if cut is None:
+            first, last = i64(0), sub.sym(numel(node.shape))
+        else:
+            span = sub.sym(nest.strides[-1][cut])
+            first, last = b.mul(lo, span), b.mul(hi, span)
+        with counted_loop(b, last, start=first, name="init") as i:
+            store_f32(b, f32(identity), out, i)
+        walk = _Walk(sub, nest.sizes, nest.strides, _Element(sub, plan, stored), out, combine, cut, lo, hi)
+        walk.level(0, [i64(0)] * len(nest.strides))
+
+    cut = next((level for level, stride in enumerate(nest.strides[-1]) if not stride.is_zero), None)
+    if cut is None:
+        run(ctx, None, i64(0), i64(1))
+        return
+    others = product([*nest.sizes[:cut], *nest.sizes[cut + 1:]])
+    split_range(ctx, nest.sizes[cut], others, lambda sub, lo, hi: run(sub, cut, lo, hi))
 
 
-def _walk(
-    ctx: KernelContext, sizes: Sequence[Sym], strides: Sequence[Sequence[Sym]], level: int,
-    offsets: list[ir.Value], element: _Element, out: ir.Value, combine: Combine,
-) -> None:
-    """Loops over the input space; the last stream addresses the output accumulator."""
-    b = ctx.builder
-    out_strides = strides[-1]
-    if level == len(sizes):
-        value = element.visit(offsets)
-        store_f32(b, combine(b, load_f32(b, out, offsets[-1]), value), out, offsets[-1])
-        return
-    if level == len(sizes) - 1 and out_strides[level].is_zero:
-        acc0 = load_f32(b, out, offsets[-1])
-        with loop_with_carry(b, ctx.sym(sizes[level]), [acc0], name="red") as (i, (acc,), nxt, result):
-            inner = _advance(ctx, offsets, strides, level, i)
-            nxt.append(combine(b, acc, element.visit(inner)))
-        store_f32(b, result[0], out, offsets[-1])
-        return
-    with counted_loop(b, ctx.sym(sizes[level]), name=f"r{level}") as i:
-        inner = _advance(ctx, offsets, strides, level, i)
-        _walk(ctx, sizes, strides, level + 1, inner, element, out, combine)
+@dataclass
+class _Walk:
+    """Loops over the input space (loop `cut` over [lo, hi) only); the last stream is the output."""
+
+    ctx: KernelContext
+    sizes: Sequence[Sym]
+    strides: Sequence[Sequence[Sym]]
+    element: _Element
+    out: ir.Value
+    combine: Combine
+    cut: int | None
+    lo: ir.Value
+    hi: ir.Value
+
+    def level(self, level: int, offsets: list[ir.Value]) -> None:
+        ctx, b, out, combine = self.ctx, self.ctx.builder, self.out, self.combine
+        sizes, strides = self.sizes, self.strides
+        if level == len(sizes):
+            value = self.element.visit(offsets)
+            store_f32(b, combine(b, load_f32(b, out, offsets[-1]), value), out, offsets[-1])
+            return
+        if level == len(sizes) - 1 and strides[-1][level].is_zero:
+            acc0 = load_f32(b, out, offsets[-1])
+            with loop_with_carry(b, ctx.sym(sizes[level]), [acc0], name="red") as (i, (acc,), nxt, result):
+                inner = _advance(ctx, offsets, strides, level, i)
+                nxt.append(combine(b, acc, self.element.visit(inner)))
+            store_f32(b, result[0], out, offsets[-1])
+            return
+        start, end = (self.lo, self.hi) if level == self.cut else (None, ctx.sym(sizes[level]))
+        with counted_loop(b, end, start=start, name=f"r{level}") as i:
+            self.level(level + 1, _advance(ctx, offsets, strides, level, i))
 
 
 def _advance(
@@ -159,25 +189,42 @@ def _reduce_max(ctx: KernelContext, node: Node) -> None:
 
 @kernel_lowering("argmax")
 def _argmax(ctx: KernelContext, node: Node) -> None:
-    """First index of the maximum; a NaN counts as the maximum, as in numpy."""
-    b = ctx.builder
+    """First index of the maximum; a NaN counts as the maximum, as in numpy.
+
+    Tasks split the loop over the axes before `axis` (after it when there are none before).
+    """
     (x,) = node.inputs
     axis = node.attrs["axis"]
     outer = numel(x.shape[:axis])
     length = Sym.dim(x.shape[axis])
     inner = numel(x.shape[axis + 1:])
-    src, out = ctx.ptr(x), ctx.ptr(node)
-    with counted_loop(b, ctx.sym(outer), name="o") as o:
-        with counted_loop(b, ctx.sym(inner), name="j") as j:
-            base = b.add(b.mul(o, ctx.sym(length * inner)), j)
-            first = load_f32(b, src, base)
-            with loop_with_carry(
-                b, ctx.sym(length), [first, i64(0)], start=i64(1), name="a"
-            ) as (k, (best, best_k), nxt, result):
-                value = load_f32(b, src, b.add(base, b.mul(k, ctx.sym(inner))))
-                greater = b.fcmp_ordered(">", value, best)
-                first_nan = b.and_(b.fcmp_unordered("uno", value, value), b.fcmp_ordered("ord", best, best))
-                take = b.or_(greater, first_nan)
-                nxt.extend([b.select(take, value, best), b.select(take, k, best_k)])
-            store_f32(b, b.sitofp(result[1], F32), out, b.add(b.mul(o, ctx.sym(inner)), j))
 
+    def run(sub: KernelContext, o_range: tuple[ir.Value, ir.Value] | None,
+            j_range: tuple[ir.Value, ir.Value] | None) -> None:
+        b = sub.builder
+        src, out = sub.ptr(x), sub.ptr(node)
+        o_start, o_end = o_range or (None, sub.sym(outer))
+        j_start, j_end = j_range or (None, sub.sym(inner))
+        with counted_loop(b, o_end, start=o_start, name="o") as o:
+            with counted_loop(b, j_end, start=j_start, name="j") as j:
+                base = b.add(b.mul(o, sub.sym(length * inner)), j)
+                best = _first_max(b, src, base, sub.sym(length), sub.sym(inner))
+                store_f32(b, b.sitofp(best, F32), out, b.add(b.mul(o, sub.sym(inner)), j))
+
+    if outer.is_one:
+        split_range(ctx, inner, length, lambda sub, lo, hi: run(sub, None, (lo, hi)))
+    else:
+        split_range(ctx, outer, length * inner, lambda sub, lo, hi: run(sub, (lo, hi), None))
+
+
+def _first_max(b: ir.IRBuilder, src: ir.Value, base: ir.Value, length: ir.Value, step: ir.Value) -> ir.Value:
+    """The index k of the first maximum of src[base + k * step] for k in [0, length)."""
+    first = load_f32(b, src, base)
+    carry = loop_with_carry(b, length, [first, i64(0)], start=i64(1), name="a")
+    with carry as (k, (best, best_k), nxt, result):
+        value = load_f32(b, src, b.add(base, b.mul(k, step)))
+        greater = b.fcmp_ordered(">", value, best)
+        first_nan = b.and_(b.fcmp_unordered("uno", value, value), b.fcmp_ordered("ord", best, best))
+        take = b.or_(greater, first_nan)
+        nxt.extend([b.select(take, value, best), b.select(take, k, best_k)])
+    return result[1]
