@@ -1,10 +1,11 @@
 """Ahead-of-time compilation of a model into a folder a C program or a numpy-only Python can use.
 
 The folder holds lib<name>.so, <name>.o (the same code as one relocatable object, for static
-linking), <name>.h (the C API), <name>_api.c (its source, for reference), <name>.manifest.json
-(shapes, dtypes, workspace sizes, target, version) and, when the weights are not embedded,
-<name>.weights. The programs are the ones `fit`/`predict` compile in process, so on the same
-target the library computes exactly what the in-process model computes.
+linking; its shared internals are local symbols, so several models link into one program),
+<name>.h (the C API), <name>_api.c (its source, for reference), <name>.manifest.json (shapes,
+dtypes, workspace sizes, target, version) and, when the weights are not embedded, <name>.weights.
+The programs are the ones `fit`/`predict` compile in process, so on the same target the library
+computes exactly what the in-process model computes.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from graphc.codegen.aot_c import generate
 from graphc.codegen.aot_c_template import STATUS_CODES
 from graphc.codegen.aot_source import ModelPrograms, model_programs, resolve_model
 from graphc.codegen.aot_weights import layout_hash, weights_file, weights_object
-from graphc.codegen.link import LinkError, c_compiler, link_shared
+from graphc.codegen.link import LinkError, c_compiler, link_shared, localize_internals
 from graphc.codegen.support import gemm_cases, prefetch, support_objects
 from graphc.codegen.target import target_spec
 from graphc.frontend.models import Model
@@ -107,6 +108,7 @@ def compile_model(model_or_path: Model | str | os.PathLike[str], out_dir: str | 
             parts[-1].write_bytes(weights_object(f"{name}_weights_data", programs.params, spec))
         parts += support_objects(spec, cases, Path(tmp))
         _run([c_compiler(), "-r", "-nostdlib", "-o", str(object_path), *map(str, parts)])
+    localize_internals(object_path)
     link_shared([object_path], library)
     weights_path = None
     if not embedded:

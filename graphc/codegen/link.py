@@ -26,3 +26,20 @@ def link_shared(objects: Sequence[Path], so_path: Path) -> None:
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise LinkError(f"{' '.join(command)} failed ({done.returncode}):\n{done.stderr}")
+
+
+def localize_internals(object_path: Path) -> None:
+    """Make graphc's own symbols in a relocatable object local, so two such objects link into one program.
+
+    Every build holds the GEMM kernels, the worker pool (graphc_*) and entry points named
+    graphc_<program>; without this, statically linking two AOT models into one executable
+    would define them twice. The C API (<name>_*) stays global.
+    """
+    candidates = (os.environ.get("OBJCOPY"), "objcopy", "llvm-objcopy")
+    tool = next((t for t in candidates if t and shutil.which(t)), None)
+    if tool is None:
+        raise LinkError("no objcopy or llvm-objcopy on PATH (set OBJCOPY) to build an AOT object")
+    command = [tool, "--wildcard", "--localize-symbol=graphc_*", str(object_path)]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise LinkError(f"{' '.join(command)} failed ({done.returncode}):\n{done.stderr}")

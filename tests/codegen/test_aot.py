@@ -159,3 +159,38 @@ def test_sources_h5_and_python_file(tmp_path: Path, trained: Sequential) -> None
         compile_model(trained, tmp_path / "n", name="1bad")
     with pytest.raises(ValueError, match="with_training needs a compiled model"):
         compile_model(Sequential([Dense(2, input_shape=(3,))]), tmp_path / "t", with_training=True)
+
+
+TWO_MODELS_MAIN = r"""
+#include <stdio.h>
+#include "alpha.h"
+#include "beta.h"
+int main(void) {
+    alpha_context *a = NULL;
+    beta_context *b = NULL;
+    float x[12], ya[5], yb[5];
+    for (int i = 0; i < 12; i++) x[i] = 0.1f * (float)i - 0.5f;
+    if (alpha_create(NULL, &a) || beta_create(NULL, &b)) return 2;
+    if (alpha_predict(a, 1, x, 12, ya, 5) || beta_predict(b, 1, x, 12, yb, 5)) return 3;
+    for (int i = 0; i < 5; i++) printf("%.9g %.9g\n", ya[i], yb[i]);
+    alpha_destroy(a);
+    beta_destroy(b);
+    return 0;
+}
+"""
+
+
+def test_two_models_link_statically_into_one_program(tmp_path: Path, trained: Sequential) -> None:
+    other = _model()
+    other.set_weights([RNG.normal(size=w.shape).astype(np.float32) for w in other.weights])
+    builds = [compile_model(m, tmp_path / n, name=n) for m, n in ((trained, "alpha"), (other, "beta"))]
+    main = tmp_path / "main.c"
+    main.write_text(TWO_MODELS_MAIN)
+    exe = tmp_path / "two"
+    subprocess.run(["cc", "-std=c11", *(f"-I{b.directory}" for b in builds), str(main),
+                    *(str(b.object) for b in builds), "-pthread", "-o", str(exe)], check=True)
+    printed = subprocess.run([str(exe)], capture_output=True, text=True, check=True).stdout
+    got = np.array([line.split() for line in printed.splitlines()], dtype=np.float32).T
+    x = (0.1 * np.arange(12, dtype=np.float32) - 0.5).reshape(1, 3, 4)
+    np.testing.assert_array_equal(got[0], trained.predict(x, verbose=0)[0])
+    np.testing.assert_array_equal(got[1], other.predict(x, verbose=0)[0])
