@@ -5,8 +5,9 @@ from __future__ import annotations
 import shutil
 import tempfile
 import weakref
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
+import numpy as np
 from graphc_runtime import Library, Program, StateStore
 
 from graphc.codegen.recorded import build_recorded
@@ -37,6 +38,19 @@ class CompiledModel:
                 weight.bind(self.store[weight.path])
         self.library.bind(self.store)
         self.hyperparameter_inputs = programs.hyperparameter_inputs
+
+    def load_states(self, values: Mapping[str, np.ndarray]) -> list[str]:
+        """Copy values into the states of the same names; returns the names that are not states."""
+        unused = []
+        for name, value in values.items():
+            if name not in self.store.names():
+                unused.append(name)
+                continue
+            target = self.store[name]
+            if value.shape != target.shape:
+                raise ValueError(f"state {name!r}: expected shape {target.shape}, got {value.shape}")
+            target[...] = value
+        return unused
 
     def program(self, name: str) -> Program:
         return self.library.programs[name]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -41,6 +41,7 @@ class Trainer:
         self._spec: LossSpec | None = None
         self._engine: CompiledModel | None = None
         self._label_data_shape: tuple[int | None, ...] | None = None
+        self._pending_slots: dict[str, np.ndarray] = {}
 
     # -- compile ----------------------------------------------------------------------------
     def compile(self, optimizer: Any = "rmsprop", loss: Any = None, metrics: Sequence[Any] | None = None,
@@ -92,7 +93,19 @@ class Trainer:
             programs = build_programs(self, self._spec if self.compiled and self._spec else None,
                                       self.optimizer)
             self._engine = CompiledModel(programs, self.weights, self.name)
+            if self._pending_slots and self._engine.has("train_step"):
+                unused = self._engine.load_states(self._pending_slots)
+                self._pending_slots = {}
+                if unused:
+                    warnings.warn(f"optimizer state {unused} matches no slot of "
+                                  f"{type(self.optimizer).__name__} and was not restored", stacklevel=3)
         return self._engine
+
+    def _restore_optimizer_slots(self, values: Mapping[str, np.ndarray]) -> None:
+        """Slot values (`optimizer/<slot>` names, as saved) to start the next training step from."""
+        self._pending_slots = {name: np.asarray(value, dtype=np.float32) for name, value in values.items()}
+        if self._engine is not None and self._engine.has("train_step"):
+            self._engine = None
 
     # -- fit --------------------------------------------------------------------------------
     def fit(self, x: Any = None, y: Any = None, batch_size: int | None = None, epochs: int = 1,

@@ -82,6 +82,21 @@ def test_full_model_round_trip_with_training_config(tmp_path: Path) -> None:
     loaded.fit(X, y, epochs=1, verbose=0)
 
 
+@pytest.mark.parametrize("optimizer", ["adam", "rmsprop"])
+def test_loaded_model_resumes_training_with_the_saved_optimizer_slots(tmp_path: Path, optimizer: str) -> None:
+    model = Sequential([Dense(5, activation="tanh", input_shape=(4,)), Dense(3, activation="softmax")])
+    model.compile(optimizer, "sparse_categorical_crossentropy")
+    y = RNG.integers(0, 3, len(X)).astype(np.float32)
+    model.fit(X, y, epochs=3, batch_size=4, verbose=0)
+    model.save(tmp_path / "m.h5")
+    loaded = load_model(tmp_path / "m.h5")
+    for m in (model, loaded):
+        m.train_on_batch(X, y)
+    for after, expected in zip(loaded.get_weights(), model.get_weights(), strict=True):
+        np.testing.assert_array_equal(after, expected)
+    assert loaded.optimizer.iterations == model.optimizer.iterations == 10
+
+
 def test_json_round_trip_sequential_and_functional() -> None:
     model = _mlp()
     _fresh_weights(model)

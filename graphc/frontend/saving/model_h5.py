@@ -2,7 +2,9 @@
 
 Layout: root attributes `model_config` (architecture JSON), `training_config` (compile
 arguments JSON), `keras_version`, `backend`; the `model_weights` group in the weights-file
-layout; `optimizer_weights` with the optimizer's state when the model has trained.
+layout; `optimizer_weights` with the optimizer's state when the model has trained. Loading
+restores that state (step count and slots such as Adam's moments), so training resumes where
+it stopped.
 """
 
 from __future__ import annotations
@@ -89,7 +91,7 @@ def load_model(filepath: str | os.PathLike[str], custom_objects: dict[str, Any] 
             raise ValueError(f"load_model: {path} has no 'model_weights' group")
         read_weights(f["model_weights"], model, source=str(path))
         raw_training = read_string(f.attrs, "training_config")
-        iterations = _saved_iterations(f)
+        iterations, slots = _saved_optimizer_state(f)
     if compile and raw_training is not None:
         try:
             compile_from(model, json.loads(raw_training))
@@ -97,18 +99,25 @@ def load_model(filepath: str | os.PathLike[str], custom_objects: dict[str, Any] 
             raise ValueError(f"load_model: {path}: 'training_config' is not valid JSON ({err})") from None
         if model.compiled and iterations is not None:
             model.optimizer.iterations = iterations
+        if model.compiled and slots:
+            prefix = f"{model.optimizer.name}/"
+            model._restore_optimizer_slots({OPTIMIZER_PREFIX + name.removeprefix(prefix): value
+                                           for name, value in slots.items()})
     return model
 
 
-def _saved_iterations(f: h5py.File) -> int | None:
-    """The saved step count (graphc, tf.keras or Keras 3 names); the slots are not restored."""
+def _saved_optimizer_state(f: h5py.File) -> tuple[int | None, dict[str, np.ndarray]]:
+    """The saved step count (graphc, tf.keras or Keras 3 names) and the other arrays by saved name."""
     group = f.get("optimizer_weights")
     if not isinstance(group, h5py.Group):
-        return None
+        return None, {}
+    iterations, slots = None, {}
     for name, dataset in _datasets(group):
         if name.rsplit("/", 1)[-1].split(":")[0] in ("iteration", "iterations") and dataset.size == 1:
-            return int(np.asarray(dataset[()]).reshape(-1)[0])
-    return None
+            iterations = int(np.asarray(dataset[()]).reshape(-1)[0])
+        elif np.issubdtype(dataset.dtype, np.number):
+            slots[name] = np.asarray(dataset[()], dtype=np.float32)
+    return iterations, slots
 
 
 def _datasets(group: h5py.Group) -> list[tuple[str, h5py.Dataset]]:
