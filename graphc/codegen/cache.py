@@ -4,7 +4,9 @@ Entries are keyed by a hash of everything that decides the bytes: the LLVM IR te
 triple, CPU name and features, the llvmlite (LLVM) version and the native runtime's source.
 The directory is $GRAPHC_CACHE_DIR (default ~/.cache/graphc); GRAPHC_CACHE_DIR=off disables it.
 Writes go to a temporary file that is renamed into place, so concurrent builders never see a
-partial entry; a cache that cannot be written is skipped, never an error.
+partial entry; a cache that cannot be written is skipped, never an error. The cache is kept
+under $GRAPHC_CACHE_MAX_MB megabytes (default 1024): a write that takes it over the limit
+removes the least recently used entries (a hit refreshes an entry's time).
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from pathlib import Path
 import llvmlite
 
 ENV = "GRAPHC_CACHE_DIR"
+LIMIT_ENV = "GRAPHC_CACHE_MAX_MB"
+DEFAULT_LIMIT_MB = 1024
 DISABLED = ("off", "0", "none")
 
 
@@ -52,9 +56,11 @@ def load(key: str, suffix: str) -> bytes | None:
     if path is None:
         return None
     try:
-        return path.read_bytes()
+        data = path.read_bytes()
+        os.utime(path)
     except OSError:
         return None
+    return data
 
 
 def store(key: str, suffix: str, data: bytes) -> None:
@@ -72,5 +78,33 @@ def store(key: str, suffix: str, data: bytes) -> None:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+        prune(root, limit_bytes())
     except OSError:
         return
+
+
+def limit_bytes() -> int:
+    configured = os.environ.get(LIMIT_ENV, "")
+    try:
+        megabytes = float(configured) if configured.strip() else DEFAULT_LIMIT_MB
+    except ValueError:
+        raise ValueError(f"{LIMIT_ENV} must be a number of megabytes, got {configured!r}") from None
+    return int(megabytes * 2**20)
+
+
+def prune(root: Path, limit: int) -> None:
+    """Remove the least recently used entries until the directory holds at most `limit` bytes."""
+    entries = []
+    for path in root.iterdir():
+        try:
+            info = path.stat()
+        except OSError:
+            continue
+        if path.is_file() and not path.name.startswith(".tmp-"):
+            entries.append((info.st_mtime, info.st_size, path))
+    total = sum(size for _, size, _ in entries)
+    for _, size, path in sorted(entries):
+        if total <= limit:
+            break
+        path.unlink(missing_ok=True)
+        total -= size

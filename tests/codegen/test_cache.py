@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -80,3 +81,19 @@ def test_unwritable_cache_is_skipped(monkeypatch, tmp_path: Path) -> None:
     monkeypatch.setenv(cache.ENV, str(blocker / "cache"))
     so = build_library({"g": _graph()}, tmp_path / "out")
     assert so.is_file()
+
+
+def test_cache_stays_under_its_limit_dropping_least_recently_used(cache_dir: Path, monkeypatch) -> None:
+    monkeypatch.setenv(cache.LIMIT_ENV, str(2.5 * 1000 / 2**20))  # room for two 1000-byte entries
+    for index, key in enumerate(("old", "used", "new")):
+        cache.store(key, ".o", bytes(1000))
+        os.utime(cache_dir / f"{key}.o", (index, index))
+        if key == "used":
+            assert cache.load("old", ".o") is not None  # a hit makes "old" the most recent
+    assert sorted(p.name for p in cache_dir.iterdir()) == ["new.o", "old.o"]
+
+
+def test_cache_limit_must_be_a_number(monkeypatch) -> None:
+    monkeypatch.setenv(cache.LIMIT_ENV, "lots")
+    with pytest.raises(ValueError, match="GRAPHC_CACHE_MAX_MB"):
+        cache.limit_bytes()
