@@ -118,13 +118,13 @@ class Optimizer:
             raise ValueError(f"{type(self).__name__}: `iterations` must be an integer >= 0, got {value!r}")
         self._iterations = int(value)
 
-    def feeds(self, dtype: type = np.float32) -> dict[str, np.ndarray]:
+    def feeds(self, dtype: type = np.float32) -> dict[str, np.generic]:
         """The `hp/<name>` inputs of the last built step, with the current values."""
         if self._plan_inputs is None:
             raise RuntimeError(f"{type(self).__name__}: feeds() needs the training step built first "
                                "(Optimizer.build)")
-        return {input_name: np.asarray(self._hyperparameters.get(hp, 0.0), dtype=dtype)
-                for input_name, hp in self._plan_inputs.items()}
+        values = self._hyperparameters
+        return {input_name: dtype(values.get(hp, 0.0)) for input_name, hp in self._plan_inputs.items()}
 
     # -- the update graph ---------------------------------------------------------------------
     def build(self, graph: Graph, params: Sequence[tuple[str, Node, Node]]) -> UpdatePlan:
