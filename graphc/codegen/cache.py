@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+from functools import cache
 from pathlib import Path
 
 import llvmlite
@@ -32,6 +33,17 @@ def cache_dir() -> Path | None:
     if configured:
         return Path(configured).expanduser()
     return Path.home() / ".cache" / "graphc"
+
+
+@cache
+def source_digest(root: Path) -> str:
+    """A digest of the Python and C sources below `root`: what decides the code generated from them."""
+    digest = hashlib.sha256()
+    for path in sorted([*root.rglob("*.py"), *root.rglob("*.c")]):
+        data = path.read_bytes()
+        digest.update(str(path.relative_to(root)).encode() + b"\0" + len(data).to_bytes(8, "little"))
+        digest.update(data)
+    return digest.hexdigest()
 
 
 def cache_key(*parts: str | bytes) -> str:

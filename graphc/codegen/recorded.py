@@ -10,9 +10,7 @@ holding a value the fingerprint cannot encode are simply not cached at this leve
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Mapping
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -32,17 +30,6 @@ _PACKAGE = Path(graphc.__file__).parent
 
 class _Unencodable(Exception):
     """A value in a graph that has no stable byte encoding."""
-
-
-@cache
-def source_digest() -> str:
-    """A digest of every graphc source file: what decides the pipeline's and codegen's output."""
-    digest = hashlib.sha256()
-    for path in sorted([*_PACKAGE.rglob("*.py"), *_PACKAGE.rglob("*.c")]):
-        data = path.read_bytes()
-        digest.update(str(path.relative_to(_PACKAGE)).encode() + b"\0" + len(data).to_bytes(8, "little"))
-        digest.update(data)
-    return digest.hexdigest()
 
 
 def fingerprint(graph: Graph) -> bytes:
@@ -86,7 +73,7 @@ def _encode(value: Any, position: Mapping[Node, int]) -> bytes:
 def recorded_key(recorded: Mapping[str, Graph], level: int | str, cpu: str | None = None) -> str | None:
     """The cache key of these recorded programs compiled at `level` for `cpu`, or None if unencodable."""
     spec = target_spec(cpu)
-    parts = [graphc.__version__, source_digest(), str(parse_level(level)), PIPELINE,
+    parts = [graphc.__version__, disk_cache.source_digest(_PACKAGE), str(parse_level(level)), PIPELINE,
              spec.triple, spec.cpu, spec.features]
     try:
         for name, graph in recorded.items():

@@ -15,7 +15,6 @@ shared library.
 
 from __future__ import annotations
 
-import hashlib
 import subprocess
 import tempfile
 import threading
@@ -85,21 +84,10 @@ def gemm_cases(graphs: Iterable[Graph]) -> set[GemmCase]:
             for graph in graphs for node in graph.nodes if node.op == "matmul"}
 
 
-@cache
-def codegen_digest() -> str:
-    """A digest of the code generator's sources: the GEMM object depends on nothing else."""
-    digest = hashlib.sha256()
-    for path in sorted([*_CODEGEN.rglob("*.py"), *_CODEGEN.rglob("*.c")]):
-        data = path.read_bytes()
-        digest.update(str(path.relative_to(_CODEGEN)).encode() + b"\0" + len(data).to_bytes(8, "little"))
-        digest.update(data)
-    return digest.hexdigest()
-
-
 def gemm_object_code(spec: TargetSpec, ta: bool, tb: bool) -> bytes:
     """One transpose case of the shared GEMM as an object for `spec`, from the cache when seen before."""
     name = gemm_name(ta, tb)
-    key = disk_cache.cache_key(name, codegen_digest(), *spec.as_dict().values(), PIPELINE)
+    key = disk_cache.cache_key(name, disk_cache.source_digest(_CODEGEN), *spec.as_dict().values(), PIPELINE)
     cached = disk_cache.load(key, ".gemm.o")
     if cached is not None:
         return cached

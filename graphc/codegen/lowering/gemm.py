@@ -13,7 +13,7 @@ from __future__ import annotations
 from llvmlite import ir
 
 from graphc.codegen.context import KernelContext
-from graphc.codegen.llvm_util import I64, PTR, VOID
+from graphc.codegen.llvm_util import I64, PTR, VOID, intrinsic
 from graphc.codegen.lowering.registry import kernel_lowering
 from graphc.ir.graph import Node
 
@@ -26,13 +26,7 @@ def gemm_name(ta: bool, tb: bool) -> str:
 
 
 def declare_gemm(module: ir.Module, ta: bool, tb: bool) -> ir.Function:
-    name = gemm_name(ta, tb)
-    existing = module.globals.get(name)
-    if existing is not None:
-        return existing
-    fn = ir.Function(module, GEMM_TYPE, name)
-    fn.attributes.add("nounwind")
-    return fn
+    return intrinsic(module, gemm_name(ta, tb), GEMM_TYPE.return_type, GEMM_TYPE.args)
 
 
 def gemm_extents(ctx: KernelContext, node: Node) -> list[ir.Value]:
