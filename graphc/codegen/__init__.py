@@ -52,8 +52,9 @@ def compile_programs(programs: Mapping[str, Graph], *, cpu: str | None = None) -
     spec = target_spec(cpu)
     entries, texts = {}, {}
     objects: dict[str, bytes | Future[bytes]] = {}
-    held: tuple[str, str] | None = None  # the newest uncached module: compiled here if it is the last
-    for name, graph in programs.items():
+    # Largest first, each compiling in a child as soon as it is emitted; the last (smallest) here.
+    order = sorted(programs.items(), key=lambda item: -len(item[1].nodes))
+    for position, (name, graph) in enumerate(order):
         verify(graph)
         module = ir.Module(name=f"graphc_{name}")
         module.triple = spec.triple
@@ -62,15 +63,15 @@ def compile_programs(programs: Mapping[str, Graph], *, cpu: str | None = None) -
         cached = cache.load(_object_key(text, spec), ".o")
         if cached is not None:
             objects[name] = cached
-            continue
-        if held is not None:
-            objects[held[0]] = background.submit(_compile_module, held[1], spec, True)
-        held = (name, text)
-    if held is not None:
-        objects[held[0]] = _compile_module(held[1], spec, False)
+        elif position < len(order) - 1:
+            objects[name] = background.submit(_compile_module, text, spec, True)
+        else:
+            objects[name] = _compile_module(text, spec, False)
     done = {name: code if isinstance(code, bytes) else code.result() for name, code in objects.items()}
-    manifest = {"graphc_version": graphc.__version__, "target": spec.as_dict(), "programs": entries}
-    return CompiledObject({name: done[name] for name in programs}, manifest, texts)
+    manifest = {"graphc_version": graphc.__version__, "target": spec.as_dict(),
+                "programs": {name: entries[name] for name in programs}}
+    in_order = {name: done[name] for name in programs}
+    return CompiledObject(in_order, manifest, {name: texts[name] for name in programs})
 
 
 def _object_key(text: str, spec: TargetSpec) -> str:
