@@ -32,11 +32,27 @@ from graphc.codegen.llvm_util import (
     counted_loop,
     element_ptr,
     i64,
-    intrinsic,
     loop_with_carry,
 )
+from graphc.codegen.lowering import gemm_skinny
+from graphc.codegen.lowering.gemm_vec import (
+    EPILOGUE_TYPE,
+    LANES,
+    VEC,
+    call_epilogue,
+    ceil_div,
+    fma,
+    round_down,
+    round_up,
+    smin,
+    splat,
+    vload,
+    vstore,
+    zero,
+)
 
-VEC = 16
+__all__ = ["EPILOGUE_TYPE", "shared_gemm"]
+
 PANEL = 64            # columns of a packed B panel (4 vectors)
 MR_WIDE = 6           # rows of a tile over a full panel: 6 x 4 accumulators
 MR_NARROW = 12        # rows of a tile over one vector of the last panel
@@ -45,10 +61,7 @@ NC = 256
 MC = 96
 DIRECT_ROWS = 4       # tasks with at most this many rows read B in place (not transposed)
 INLINE_WORK = 1 << 20  # M*N*K below which tasks run on the calling thread (dispatch costs ~5-20 us)
-V16 = ir.VectorType(F32, VEC)
-MASK = ir.VectorType(I1, VEC)
 CTX_FIELDS = ("m", "n", "k", "a", "b", "c", "epilogue", "epilogue_ctx")
-EPILOGUE_TYPE = ir.FunctionType(VOID, [PTR, I64, I64, I64, I64])
 
 BAddress = Callable[[ir.Value, ir.Value], ir.Value]  # (k within block, column within task) -> pointer
 
@@ -64,38 +77,40 @@ def shared_gemm(module: ir.Module, ta: bool, tb: bool) -> ir.Function:
     fn.attributes.add("nounwind")
     fn.attributes.add("noinline")
     task = _task_function(module, name, ta, tb)
+    skinny_task = gemm_skinny.emit_task(module, name, ta, tb, _fields)
     bld = ir.IRBuilder(fn.append_basic_block("entry"))
     ctx = bld.alloca(I64, size=len(CTX_FIELDS), name="ctx")
     for index, value in enumerate(fn.args):
         stored = bld.ptrtoint(value, I64) if isinstance(value.type, ir.PointerType) else value
         bld.store(stored, element_ptr(bld, ctx, i64(index), I64))
     m_dim, n_dim, k_dim = fn.args[:3]
-    tasks = bld.mul(_ceil_div(bld, m_dim, MC), _ceil_div(bld, n_dim, NC))
     work = bld.mul(bld.mul(m_dim, n_dim), k_dim)
+    with bld.if_else(gemm_skinny.applies(bld, n_dim, k_dim)) as (skinny, general):
+        with skinny:
+            _run(bld, skinny_task, ctx, gemm_skinny.task_count(bld, m_dim), work)
+        with general:
+            _run(bld, task, ctx, bld.mul(ceil_div(bld, m_dim, MC), ceil_div(bld, n_dim, NC)), work)
+    bld.ret_void()
+    return fn
+
+
+def _run(bld: ir.IRBuilder, task: ir.Function, ctx: ir.Value, tasks: ir.Value, work: ir.Value) -> None:
+    """Tasks 0..tasks-1 on the pool, or on this thread when the product is too small to pay for dispatch."""
     with bld.if_else(bld.icmp_signed("<", work, i64(INLINE_WORK))) as (small, large):
         with small:
             with counted_loop(bld, tasks, name="t") as t:
                 bld.call(task, [ctx, t])
         with large:
             parallel.parallel_for(bld, task, ctx, tasks)
-    bld.ret_void()
-    return fn
 
 
-def _ceil_div(bld: ir.IRBuilder, x: ir.Value, d: int) -> ir.Value:
-    return bld.sdiv(bld.add(x, i64(d - 1)), i64(d))
-
-
-def _min(bld: ir.IRBuilder, x: ir.Value, y: ir.Value) -> ir.Value:
-    return bld.select(bld.icmp_signed("<", x, y), x, y)
-
-
-def _round_down(bld: ir.IRBuilder, x: ir.Value, multiple: int) -> ir.Value:
-    return bld.sub(x, bld.srem(x, i64(multiple)))
-
-
-def _round_up(bld: ir.IRBuilder, x: ir.Value, multiple: int) -> ir.Value:
-    return _round_down(bld, bld.add(x, i64(multiple - 1)), multiple)
+def _fields(bld: ir.IRBuilder, ctx: ir.Value) -> dict[str, ir.Value]:
+    """The GEMM's arguments, stored by shared_gemm as i64 in ctx, loaded back in a task."""
+    fields = {}
+    for index, name in enumerate(CTX_FIELDS):
+        value = bld.load(element_ptr(bld, ctx, i64(index), I64), typ=I64)
+        fields[name] = value if index < 3 else bld.inttoptr(value, PTR)
+    return fields
 
 
 @dataclass
@@ -134,19 +149,16 @@ def _task_function(module: ir.Module, gemm_name: str, ta: bool, tb: bool) -> ir.
     fn.attributes.add("nounwind")
     ctx, t = fn.args
     bld = ir.IRBuilder(fn.append_basic_block("entry"))
-    fields = {}
-    for index, name in enumerate(CTX_FIELDS):
-        value = bld.load(element_ptr(bld, ctx, i64(index), I64), typ=I64)
-        fields[name] = value if index < 3 else bld.inttoptr(value, PTR)
+    fields = _fields(bld, ctx)
     m_dim, n_dim, k_dim, b_src = fields["m"], fields["n"], fields["k"], fields["b"]
-    col_blocks = _ceil_div(bld, n_dim, NC)
+    col_blocks = ceil_div(bld, n_dim, NC)
     r0 = bld.mul(bld.sdiv(t, col_blocks), i64(MC))
     c0 = bld.mul(bld.srem(t, col_blocks), i64(NC))
-    r1 = _min(bld, m_dim, bld.add(r0, i64(MC)))
-    nc = _min(bld, i64(NC), bld.sub(n_dim, c0))
+    r1 = smin(bld, m_dim, bld.add(r0, i64(MC)))
+    nc = smin(bld, i64(NC), bld.sub(n_dim, c0))
     task = _Task(bld, ta, m_dim, n_dim, k_dim, fields["a"], fields["c"], fields["epilogue"],
                  fields["epilogue_ctx"], c0)
-    k_blocks = bld.select(bld.icmp_signed("<", k_dim, i64(1)), i64(1), _ceil_div(bld, k_dim, KC))
+    k_blocks = bld.select(bld.icmp_signed("<", k_dim, i64(1)), i64(1), ceil_div(bld, k_dim, KC))
     packed_path = bld.append_basic_block("packed")
     direct_path = bld.append_basic_block("direct")
     done = bld.append_basic_block("done")
@@ -162,7 +174,7 @@ def _task_function(module: ir.Module, gemm_name: str, ta: bool, tb: bool) -> ir.
         def packed(k: ir.Value, col: ir.Value) -> ir.Value:
             panel = bld.sdiv(col, i64(PANEL))
             start = bld.mul(panel, i64(PANEL))
-            width = _min(bld, i64(PANEL), _round_up(bld, bld.sub(nc, start), VEC))
+            width = smin(bld, i64(PANEL), round_up(bld, bld.sub(nc, start), VEC))
             offset = bld.add(bld.mul(start, task.kb), bld.add(bld.mul(k, width), bld.sub(col, start)))
             return element_ptr(bld, scratch, offset)
 
@@ -188,7 +200,7 @@ def _task_function(module: ir.Module, gemm_name: str, ta: bool, tb: bool) -> ir.
 def _start_block(task: _Task, kblk: ir.Value, k_blocks: ir.Value) -> None:
     bld = task.bld
     task.kc = bld.mul(kblk, i64(KC))
-    task.kb = _min(bld, i64(KC), bld.sub(task.k, task.kc))
+    task.kb = smin(bld, i64(KC), bld.sub(task.k, task.kc))
     task.first = bld.icmp_signed("==", kblk, i64(0))
     task.last = bld.icmp_signed("==", kblk, bld.sub(k_blocks, i64(1)))
 
@@ -196,14 +208,13 @@ def _start_block(task: _Task, kblk: ir.Value, k_blocks: ir.Value) -> None:
 def _pack(task: _Task, b: ir.Value, scratch: ir.Value, nc: ir.Value, tb: bool) -> None:
     """scratch <- B[kc:kc+kb, c0:c0+nc] as panels of 64 columns, each kb x width, zero-padded."""
     bld = task.bld
-    lanes = ir.Constant(ir.VectorType(I64, VEC), list(range(VEC)))
-    with counted_loop(bld, _round_up(bld, nc, VEC), step=VEC, name="pj") as j:
+    with counted_loop(bld, round_up(bld, nc, VEC), step=VEC, name="pj") as j:
         start = bld.mul(bld.sdiv(j, i64(PANEL)), i64(PANEL))
-        width = _min(bld, i64(PANEL), _round_up(bld, bld.sub(nc, start), VEC))
-        mask = bld.icmp_signed("<", lanes, _splat(bld, bld.sub(nc, j), I64))
+        width = smin(bld, i64(PANEL), round_up(bld, bld.sub(nc, start), VEC))
+        mask = bld.icmp_signed("<", LANES, splat(bld, bld.sub(nc, j), I64))
         base = bld.add(bld.mul(start, task.kb), bld.sub(j, start))
         col = bld.add(task.c0, j)
-        valid = _min(bld, i64(VEC), bld.sub(nc, j))
+        valid = smin(bld, i64(VEC), bld.sub(nc, j))
         with counted_loop(bld, task.kb, name="pk") as k:
             depth = bld.add(task.kc, k)
             dst = element_ptr(bld, scratch, bld.add(base, bld.mul(k, width)))
@@ -211,7 +222,7 @@ def _pack(task: _Task, b: ir.Value, scratch: ir.Value, nc: ir.Value, tb: bool) -
                 _pack_transposed(task, b, dst, col, depth, valid)
             else:
                 src = element_ptr(bld, b, bld.add(bld.mul(depth, task.n), col))
-                bld.store(_vload(bld, src, mask), dst, align=4)
+                bld.store(vload(bld, src, mask), dst, align=4)
 
 
 def _pack_transposed(
@@ -220,9 +231,9 @@ def _pack_transposed(
     """dst[0:16] = B[col:col+16, depth], zero past `valid` rows; unrolled, row indices clamped in bounds."""
     bld = task.bld
     last = bld.sub(valid, i64(1))
-    vector = _zero()
+    vector = zero()
     for t in range(VEC):
-        row = bld.add(col, _min(bld, i64(t), last))
+        row = bld.add(col, smin(bld, i64(t), last))
         value = bld.load(element_ptr(bld, b, bld.add(bld.mul(row, task.k), depth)), typ=F32)
         value = bld.select(bld.icmp_signed("<", i64(t), valid), value, ir.Constant(F32, 0.0))
         vector = bld.insert_element(vector, value, ir.Constant(I32, t))
@@ -232,13 +243,12 @@ def _pack_transposed(
 def _block(task: _Task, b_at: BAddress, r0: ir.Value, r1: ir.Value, nc: ir.Value) -> None:
     """All tiles of one depth block: full panels with wide tiles, then the last partial panel by vectors."""
     bld = task.bld
-    full = _round_down(bld, nc, PANEL)
+    full = round_down(bld, nc, PANEL)
     with counted_loop(bld, full, step=PANEL, name="jp") as col:
         _rows(task, b_at, r0, r1, col, MR_WIDE, PANEL // VEC, None, i64(PANEL))
-    lanes = ir.Constant(ir.VectorType(I64, VEC), list(range(VEC)))
     with counted_loop(bld, nc, start=full, step=VEC, name="jv") as col:
-        width = _min(bld, i64(VEC), bld.sub(nc, col))
-        mask = bld.icmp_signed("<", lanes, _splat(bld, width, I64))
+        width = smin(bld, i64(VEC), bld.sub(nc, col))
+        mask = bld.icmp_signed("<", LANES, splat(bld, width, I64))
         _rows(task, b_at, r0, r1, col, MR_NARROW, 1, mask, width)
 
 
@@ -247,7 +257,7 @@ def _rows(
     mask: ir.Value | None, width: ir.Value,
 ) -> None:
     bld = task.bld
-    tiled_end = bld.add(r0, _round_down(bld, bld.sub(r1, r0), mr))
+    tiled_end = bld.add(r0, round_down(bld, bld.sub(r1, r0), mr))
     with counted_loop(bld, tiled_end, start=r0, step=mr, name=f"i{mr}x{nv}") as row:
         _tile(task, b_at, row, mr, col, nv, mask, width)
     with counted_loop(bld, r1, start=tiled_end, name=f"i1x{nv}") as row:
@@ -262,55 +272,15 @@ def _tile(
     bld = task.bld
     rows = [row if r == 0 else bld.add(row, i64(r)) for r in range(mr)]
     c_ptrs = [[task.c_ptr(r, bld.add(col, i64(VEC * v))) for v in range(nv)] for r in rows]
-    init = [bld.select(task.first, _zero(), _vload(bld, p, mask)) for ptrs in c_ptrs for p in ptrs]
-    fma = intrinsic(bld.module, "llvm.fma.v16f32", V16, [V16, V16, V16])
+    init = [bld.select(task.first, zero(), vload(bld, p, mask)) for ptrs in c_ptrs for p in ptrs]
     with loop_with_carry(bld, task.kb, init, name="k") as (k, acc, nxt, result):
-        bvecs = [_vload(bld, b_at(k, bld.add(col, i64(VEC * v))), mask) for v in range(nv)]
+        bvecs = [vload(bld, b_at(k, bld.add(col, i64(VEC * v))), mask) for v in range(nv)]
         for r in range(mr):
-            av = _splat(bld, bld.load(task.a_ptr(rows[r], k), typ=F32), F32)
+            av = splat(bld, bld.load(task.a_ptr(rows[r], k), typ=F32), F32)
             for v in range(nv):
-                nxt.append(bld.call(fma, [av, bvecs[v], acc[r * nv + v]]))
+                nxt.append(fma(bld, av, bvecs[v], acc[r * nv + v]))
     for r in range(mr):
         for v in range(nv):
-            _vstore(bld, result[r * nv + v], c_ptrs[r][v], mask)
-    wanted = bld.and_(task.last, bld.icmp_unsigned("!=", task.epilogue, ir.Constant(PTR, None)))
-    with bld.if_then(wanted, likely=False):
-        callee = _IndirectCallee(task.epilogue, EPILOGUE_TYPE)
-        bld.call(callee, [task.epilogue_ctx, row, i64(mr), bld.add(task.c0, col), width])
-
-
-class _IndirectCallee:
-    """A function pointer as llvmlite's call() wants it: with opaque pointers it cannot know the type."""
-
-    def __init__(self, pointer: ir.Value, function_type: ir.FunctionType) -> None:
-        self.pointer = pointer
-        self.type = pointer.type
-        self.function_type = function_type
-
-    def get_reference(self) -> str:
-        return self.pointer.get_reference()
-
-
-def _zero() -> ir.Constant:
-    return ir.Constant(V16, [0.0] * VEC)
-
-
-def _splat(bld: ir.IRBuilder, value: ir.Value, etype: ir.Type) -> ir.Value:
-    vtype = ir.VectorType(etype, VEC)
-    one = bld.insert_element(ir.Constant(vtype, None), value, ir.Constant(I32, 0))
-    return bld.shuffle_vector(one, ir.Constant(vtype, None), ir.Constant(ir.VectorType(I32, VEC), [0] * VEC))
-
-
-def _vload(bld: ir.IRBuilder, ptr: ir.Value, mask: ir.Value | None) -> ir.Value:
-    if mask is None:
-        return bld.load(ptr, typ=V16, align=4)
-    fn = intrinsic(bld.module, "llvm.masked.load.v16f32.p0", V16, [PTR, MASK, V16])
-    return bld.call(fn, [ptr, mask, _zero()])
-
-
-def _vstore(bld: ir.IRBuilder, value: ir.Value, ptr: ir.Value, mask: ir.Value | None) -> None:
-    if mask is None:
-        bld.store(value, ptr, align=4)
-    else:
-        fn = intrinsic(bld.module, "llvm.masked.store.v16f32.p0", VOID, [V16, PTR, MASK])
-        bld.call(fn, [value, ptr, mask])
+            vstore(bld, result[r * nv + v], c_ptrs[r][v], mask)
+    col0 = bld.add(task.c0, col)
+    call_epilogue(bld, task.epilogue, task.epilogue_ctx, task.last, row, i64(mr), col0, width)
