@@ -1,4 +1,4 @@
-"""The packed GEMM against numpy: every transpose case, odd shapes, one and two threads."""
+"""The GEMM against numpy: every transpose case and path, odd shapes, epilogues, one and two threads."""
 
 from __future__ import annotations
 
@@ -10,10 +10,14 @@ from graphc.codegen import build_library
 from graphc.ir import Graph, TensorType
 from graphc.ops import builders as b
 
-# (M, N, K): unit dims, vector and tile tails, more than one depth block (KC=256), column
-# block (NC=256) and row block (MC=96), skinny outputs, batch-1 products.
+# (M, N, K): unit dims, vector and tile tails, more than one depth block (KC=256) and column
+# block (NC=256); more than one row block (MC=768) with a tail of <= 4 rows; skinny outputs
+# (N <= 16, K >= 32: groups of 8, 2 and 1 columns, K and row tails, more than one task of 128
+# rows); few rows (M <= 4: the stream through B, more than one 512-column task); K below the
+# skinny threshold.
 SHAPES = [(1, 1, 1), (7, 65, 13), (65, 7, 513), (513, 70, 65), (130, 300, 270), (1, 513, 7), (200, 10, 300),
-          (3, 129, 40)]
+          (3, 129, 40), (771, 33, 17), (17, 16, 65), (300, 11, 33), (10, 1, 100), (1, 10, 784), (4, 1030, 65),
+          (2, 17, 7), (16, 10, 31)]
 CASES = [(False, False), (False, True), (True, False), (True, True)]
 
 
@@ -76,3 +80,41 @@ def test_batch_dimension_is_a_runtime_extent(tmp_path) -> None:
         x_value = rng.standard_normal((batch, 37)).astype(np.float32)
         got = program(x=x_value, w=w_value)["y"]
         np.testing.assert_allclose(got, x_value @ w_value, rtol=1e-5, atol=1e-4)
+
+
+def _dense_relu(name: str, m: int, n: int, k: int, ta: bool, tb: bool) -> Graph:
+    """relu(op(A) @ op(W) + bias) as one GEMM with an epilogue, with a fixed batch."""
+    from graphc.codegen.kernels import EPILOGUE_GROUP
+
+    g = Graph(name)
+    a = g.input("a", TensorType((k, m) if ta else (m, k)))
+    w = g.input("w", TensorType((n, k) if tb else (k, n)))
+    bias = g.input("bias", TensorType((n,)))
+    z = b.matmul(a, w, transpose_a=ta, transpose_b=tb)
+    pre = z + bias
+    out = b.maximum(pre, 0.0)
+    for node in (z, pre, out):
+        node.meta[EPILOGUE_GROUP] = "e"
+    g.outputs["y"] = out
+    return g
+
+
+# One shape per path: skinny over K (nn, nt), skinny over rows (tn, tt), few rows, general.
+EPILOGUE_SHAPES = [(130, 10, 65, False, False), (33, 3, 40, False, True), (70, 10, 33, True, False),
+                   (17, 9, 40, True, True), (3, 600, 70, False, False), (100, 70, 300, False, True)]
+
+
+@pytest.mark.parametrize("m,n,k,ta,tb", EPILOGUE_SHAPES)
+def test_epilogue_on_every_path(tmp_path, threads, m: int, n: int, k: int, ta: bool, tb: bool) -> None:
+    program = Library.load(build_library({"d": _dense_relu("d", m, n, k, ta, tb)}, tmp_path)).programs["d"]
+    rng = np.random.default_rng(m + n + k)
+    a = rng.standard_normal((k, m) if ta else (m, k)).astype(np.float32)
+    w = rng.standard_normal((n, k) if tb else (k, n)).astype(np.float32)
+    bias = rng.standard_normal(n).astype(np.float32)
+    want = np.maximum((a.T if ta else a).astype(np.float64) @ (w.T if tb else w) + bias, 0.0)
+    results = []
+    for n_threads in (1, 2):
+        threads(n_threads)
+        results.append(program(a=a, w=w, bias=bias)["y"])
+    np.testing.assert_allclose(results[0], want, rtol=1e-5, atol=1e-4)
+    np.testing.assert_array_equal(results[0], results[1])

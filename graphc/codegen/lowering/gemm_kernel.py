@@ -5,9 +5,13 @@ NC columns (from the shapes alone); the pool runs them on any number of threads.
 the depth in blocks of KC: it packs the B block into thread-private scratch as panels of 64
 columns (zero-padded to whole vectors, transposing when B is transposed), then sweeps its rows
 in tiles whose accumulators stay in registers: 6 rows x 64 columns (24 zmm) for full panels,
-12 rows x 16 columns for the last narrow panel (skinny outputs such as N=10), one row at the
-row tail. Each element of A is broadcast; B is read as contiguous vectors. With 4 rows or fewer
-(batch-1 inference) and B not transposed, B is read in place instead of packed.
+12 rows x 16 columns for the last narrow panel, one row at the
+row tail. Each element of A is broadcast; B is read as contiguous vectors. Tasks are MC=768
+rows high so that each packed B block serves many row tiles (packing B for every 96 rows
+cost 2048^3 a quarter of its speed).
+
+Skinny outputs (N <= 16, gemm_skinny.py) and few rows (M <= 4, neither operand transposed,
+gemm_gemv.py) take their own paths, chosen from the shapes at run time.
 
 Every element of C is summed in the same order (depth blocks in order, k in order within a
 block, one fma per k), whichever tile or task computes it: results do not depend on the
@@ -24,7 +28,6 @@ from llvmlite import ir
 from graphc.codegen import parallel
 from graphc.codegen.llvm_util import (
     F32,
-    I1,
     I32,
     I64,
     PTR,
@@ -34,7 +37,7 @@ from graphc.codegen.llvm_util import (
     i64,
     loop_with_carry,
 )
-from graphc.codegen.lowering import gemm_skinny
+from graphc.codegen.lowering import gemm_gemv, gemm_skinny
 from graphc.codegen.lowering.gemm_vec import (
     EPILOGUE_TYPE,
     LANES,
@@ -58,8 +61,7 @@ MR_WIDE = 6           # rows of a tile over a full panel: 6 x 4 accumulators
 MR_NARROW = 12        # rows of a tile over one vector of the last panel
 KC = 256
 NC = 256
-MC = 96
-DIRECT_ROWS = 4       # tasks with at most this many rows read B in place (not transposed)
+MC = 768             # rows per task: large, so that a packed B block serves many row tiles
 INLINE_WORK = 1 << 20  # M*N*K below which tasks run on the calling thread (dispatch costs ~5-20 us)
 CTX_FIELDS = ("m", "n", "k", "a", "b", "c", "epilogue", "epilogue_ctx")
 
@@ -85,11 +87,20 @@ def shared_gemm(module: ir.Module, ta: bool, tb: bool) -> ir.Function:
         bld.store(stored, element_ptr(bld, ctx, i64(index), I64))
     m_dim, n_dim, k_dim = fn.args[:3]
     work = bld.mul(bld.mul(m_dim, n_dim), k_dim)
-    with bld.if_else(gemm_skinny.applies(bld, n_dim, k_dim)) as (skinny, general):
+    tiles = bld.mul(ceil_div(bld, m_dim, MC), ceil_div(bld, n_dim, NC))
+    with bld.if_else(gemm_skinny.applies(bld, n_dim, k_dim)) as (skinny, other):
         with skinny:
             _run(bld, skinny_task, ctx, gemm_skinny.task_count(bld, m_dim), work)
-        with general:
-            _run(bld, task, ctx, bld.mul(ceil_div(bld, m_dim, MC), ceil_div(bld, n_dim, NC)), work)
+        with other:
+            if ta or tb:
+                _run(bld, task, ctx, tiles, work)
+            else:
+                gemv_task = gemm_gemv.emit_task(module, name, _fields)
+                with bld.if_else(gemm_gemv.applies(bld, m_dim)) as (gemv, general):
+                    with gemv:
+                        _run(bld, gemv_task, ctx, gemm_gemv.task_count(bld, n_dim), work)
+                    with general:
+                        _run(bld, task, ctx, tiles, work)
     bld.ret_void()
     return fn
 
@@ -159,13 +170,6 @@ def _task_function(module: ir.Module, gemm_name: str, ta: bool, tb: bool) -> ir.
     task = _Task(bld, ta, m_dim, n_dim, k_dim, fields["a"], fields["c"], fields["epilogue"],
                  fields["epilogue_ctx"], c0)
     k_blocks = bld.select(bld.icmp_signed("<", k_dim, i64(1)), i64(1), ceil_div(bld, k_dim, KC))
-    packed_path = bld.append_basic_block("packed")
-    direct_path = bld.append_basic_block("direct")
-    done = bld.append_basic_block("done")
-    direct = bld.icmp_signed("<=", bld.sub(r1, r0), i64(DIRECT_ROWS))
-    bld.cbranch(ir.Constant(I1, 0) if tb else direct, direct_path, packed_path)
-
-    bld.position_at_end(packed_path)
     scratch = parallel.scratch(bld, i64(KC * NC * 4))
     with counted_loop(bld, k_blocks, name="kblk") as kblk:
         _start_block(task, kblk, k_blocks)
@@ -179,20 +183,6 @@ def _task_function(module: ir.Module, gemm_name: str, ta: bool, tb: bool) -> ir.
             return element_ptr(bld, scratch, offset)
 
         _block(task, packed, r0, r1, nc)
-    bld.branch(done)
-
-    bld.position_at_end(direct_path)
-    if not tb:
-        with counted_loop(bld, k_blocks, name="kblk") as kblk:
-            _start_block(task, kblk, k_blocks)
-
-            def in_place(k: ir.Value, col: ir.Value) -> ir.Value:
-                row = bld.mul(bld.add(task.kc, k), n_dim)
-                return element_ptr(bld, b_src, bld.add(row, bld.add(c0, col)))
-
-            _block(task, in_place, r0, r1, nc)
-    bld.branch(done)
-    bld.position_at_end(done)
     bld.ret_void()
     return fn
 

@@ -1,16 +1,18 @@
 """The GEMM for skinny outputs (N <= 16 columns, e.g. logits and their gradients), vectorized over M or K.
 
 Broadcasting A over 16-wide vectors of B wastes lanes when N is small (N=10 fills 10 of 16),
-so these products put whole vectors elsewhere, with one specialized variant per N (a switch
-on the runtime N) whose accumulators are all useful:
+so these products put whole vectors elsewhere. The N columns are covered by groups of 8, 2
+and 1 columns (10 = 8 + 2), each a compiled tile whose accumulators are all useful (one
+tile per width keeps compile time down; a tile per N was faster still for N=10 but cost
+~0.4 s of LLVM time):
 
 - A not transposed (nn, nt): dot products vectorized over K. A's rows are contiguous in K and
   so are B's columns once B^T is at hand (nt reads B in place; nn transposes it into scratch
-  by 16x16 blocks). A tile of R rows x N columns keeps R*N accumulators of 16 partial sums,
-  then reduces them with one shuffle tree into R*N contiguous elements of C.
-- A transposed (tn, tt): vectors of 16 (or 32) rows of C, read straight from A's rows,
-  times broadcast elements of B; the finished accumulators (one per column) are transposed
-  into C's rows by 16x16 blocks.
+  by 16x16 blocks). A tile of R rows x g columns keeps R*g accumulators of 16 partial sums,
+  then reduces them with one shuffle tree and stores each row's g sums.
+- A transposed (tn, tt): vectors of 16 rows of C (up to 4 per tile), read straight from A's
+  rows, times broadcast elements of B; the finished accumulators (one per column) are
+  transposed into C's rows by 16x16 blocks.
 
 A task is a block of TASK_ROWS rows with all N columns; each element is summed in an order
 fixed by K alone, so results do not depend on the thread count. The epilogue runs once per task.
@@ -21,7 +23,7 @@ from __future__ import annotations
 from llvmlite import ir
 
 from graphc.codegen import parallel
-from graphc.codegen.llvm_util import F32, I64, counted_loop, element_ptr, i64, loop_with_carry
+from graphc.codegen.llvm_util import F32, I1, I32, counted_loop, element_ptr, i64, loop_with_carry
 from graphc.codegen.lowering.gemm_vec import (
     V16,
     VEC,
@@ -30,6 +32,7 @@ from graphc.codegen.lowering.gemm_vec import (
     fma,
     lanes_below,
     reduce16,
+    round_down,
     smin,
     splat,
     transpose_function,
@@ -40,6 +43,7 @@ from graphc.codegen.lowering.gemm_vec import (
 )
 
 MAX_N = 16
+GROUPS = (8, 2, 1)  # column-group widths: N is covered greedily (10 = 8 + 2), each a compiled tile
 TASK_ROWS = 128
 MIN_K = 32            # below this depth the general path's broadcast tiles do as well
 ACCUMULATORS = 24
@@ -68,18 +72,15 @@ def emit_task(module: ir.Module, name: str, ta: bool, tb: bool, fields_of) -> ir
     if not ta and not tb:
         bt = parallel.scratch(bld, bld.mul(bld.mul(f["n"], f["k"]), i64(4)))
         _transpose_b(bld, f, bt)
-    done = bld.append_basic_block("variants.done")
-    switch = bld.switch(f["n"], done)
-    for nj in range(1, MAX_N + 1):
-        block = bld.append_basic_block(f"n{nj}")
-        switch.add_case(ir.Constant(I64, nj), block)
-        bld.position_at_end(block)
-        if ta:
-            _by_rows(bld, f, tb, nj, r0, r1, buffer)
-        else:
-            _by_depth(bld, f, bt, nj, r0, r1)
-        bld.branch(done)
-    bld.position_at_end(done)
+    c0 = i64(0)
+    for width in GROUPS:
+        end = bld.add(c0, round_down(bld, bld.sub(f["n"], c0), width))
+        with counted_loop(bld, end, start=c0, step=width, name=f"g{width}") as col:
+            if ta:
+                _by_rows(bld, f, tb, width, col, r0, r1, buffer)
+            else:
+                _by_depth(bld, f, bt, width, col, r0, r1)
+        c0 = end
     call_epilogue(bld, f["epilogue"], f["epilogue_ctx"], None, r0, bld.sub(r1, r0), i64(0), f["n"])
     bld.ret_void()
     return fn
@@ -95,15 +96,18 @@ def _transpose_b(bld: ir.IRBuilder, f: dict, bt: ir.Value) -> None:
         bld.call(transpose, [src, n_dim, rows, n_dim, element_ptr(bld, bt, k0), k_dim])
 
 
-def _by_depth(bld: ir.IRBuilder, f: dict, bt: ir.Value, nj: int, r0: ir.Value, r1: ir.Value) -> None:
-    """Tiles of R rows x nj columns (nj == N), dot products over K in 16 lanes."""
-    mr = max(1, min(8, ACCUMULATORS // nj))
-    m_dim, k_dim, a, c = f["m"], f["k"], f["a"], f["c"]
+def _by_depth(
+    bld: ir.IRBuilder, f: dict, bt: ir.Value, nj: int, c0: ir.Value, r0: ir.Value, r1: ir.Value
+) -> None:
+    """Tiles of R rows x columns c0..c0+nj, dot products over K in 16 lanes."""
+    mr = max(1, min(8, (ACCUMULATORS + 4) // (nj + 1)))
+    m_dim, n_dim, k_dim, a, c = f["m"], f["n"], f["k"], f["a"], f["c"]
     last_row = bld.sub(m_dim, i64(1))
+    row_mask = lanes_below(bld, i64(nj))
     with counted_loop(bld, r1, start=r0, step=mr, name=f"d{nj}") as i0:
         a_rows = [element_ptr(bld, a, bld.mul(smin(bld, bld.add(i0, i64(i)), last_row), k_dim))
                   for i in range(mr)]
-        b_rows = [element_ptr(bld, bt, bld.mul(i64(j), k_dim)) for j in range(nj)]
+        b_rows = [element_ptr(bld, bt, bld.mul(bld.add(c0, i64(j)), k_dim)) for j in range(nj)]
         chunks = ceil_div(bld, k_dim, VEC)
         with loop_with_carry(bld, chunks, [zero()] * (mr * nj), name=f"dk{nj}") as (q, acc, nxt, result):
             kk = bld.mul(q, i64(VEC))
@@ -115,19 +119,24 @@ def _by_depth(bld: ir.IRBuilder, f: dict, bt: ir.Value, nj: int, r0: ir.Value, r
                 for i in range(mr):
                     updated[i * nj + j] = fma(bld, avs[i], bv, acc[i * nj + j])
             nxt.extend(updated[i] for i in range(mr * nj))
-        count = bld.mul(smin(bld, i64(mr), bld.sub(r1, i0)), i64(nj))
-        out = element_ptr(bld, c, bld.mul(i0, i64(nj)))
-        for q, vector in enumerate(reduce16(bld, result)):
-            mask = lanes_below(bld, bld.sub(count, i64(VEC * q)))
-            vstore(bld, vector, unchecked_ptr(bld, out, i64(VEC * q)), mask)
+        sums = reduce16(bld, result)
+        for i in range(mr):
+            flat = i * nj
+            lanes = [min(flat % VEC + lane, VEC - 1) for lane in range(VEC)]
+            row = bld.shuffle_vector(sums[flat // VEC], sums[flat // VEC],
+                                     ir.Constant(ir.VectorType(I32, VEC), lanes))
+            inside = splat(bld, bld.icmp_signed("<", bld.add(i0, i64(i)), r1), I1)
+            out = unchecked_ptr(bld, c, bld.add(bld.mul(bld.add(i0, i64(i)), n_dim), c0))
+            vstore(bld, row, out, bld.and_(row_mask, inside))
 
 
 def _by_rows(
-    bld: ir.IRBuilder, f: dict, tb: bool, nj: int, r0: ir.Value, r1: ir.Value, buffer: ir.Value
+    bld: ir.IRBuilder, f: dict, tb: bool, nj: int, c0: ir.Value, r0: ir.Value, r1: ir.Value,
+    buffer: ir.Value,
 ) -> None:
-    """Tiles of 16*RV rows x nj columns (nj == N): rows in vector lanes, A read along its rows."""
-    rv = 2 if nj * 2 <= ACCUMULATORS else 1
-    m_dim, k_dim, a, b, c = f["m"], f["k"], f["a"], f["b"], f["c"]
+    """Tiles of 16*RV rows x columns c0..c0+nj: rows in vector lanes, A read along its rows."""
+    rv = max(1, min(4, ACCUMULATORS // nj))
+    m_dim, n_dim, k_dim, a, b, c = f["m"], f["n"], f["k"], f["a"], f["b"], f["c"]
     transpose = transpose_function(bld.module)
     with counted_loop(bld, r1, start=r0, step=VEC * rv, name=f"r{nj}") as i0:
         valid = [bld.sub(r1, bld.add(i0, i64(VEC * v))) for v in range(rv)]
@@ -137,7 +146,8 @@ def _by_rows(
             avs = [vload(bld, unchecked_ptr(bld, row, i64(VEC * v)), masks[v]) for v in range(rv)]
             updated = {}
             for j in range(nj):
-                index = bld.add(bld.mul(i64(j), k_dim), k) if tb else bld.add(bld.mul(k, i64(nj)), i64(j))
+                col = bld.add(c0, i64(j))
+                index = bld.add(bld.mul(col, k_dim), k) if tb else bld.add(bld.mul(k, n_dim), col)
                 bj = splat(bld, bld.load(element_ptr(bld, b, index), typ=F32), F32)
                 for v in range(rv):
                     updated[v * nj + j] = fma(bld, avs[v], bj, acc[v * nj + j])
@@ -145,6 +155,6 @@ def _by_rows(
         for v in range(rv):
             for j in range(nj):
                 bld.store(result[v * nj + j], element_ptr(bld, buffer, i64(j), V16), align=4)
-            dst = unchecked_ptr(bld, c, bld.mul(bld.add(i0, i64(VEC * v)), i64(nj)))
+            dst = unchecked_ptr(bld, c, bld.add(bld.mul(bld.add(i0, i64(VEC * v)), n_dim), c0))
             cols = smin(bld, i64(VEC), valid[v])
-            bld.call(transpose, [buffer, i64(VEC), i64(nj), cols, dst, i64(nj)])
+            bld.call(transpose, [buffer, i64(VEC), i64(nj), cols, dst, n_dim])
