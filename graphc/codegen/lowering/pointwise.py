@@ -17,8 +17,8 @@ from llvmlite import ir
 from graphc.codegen.affine import ZERO, Sym, coalesce, contiguous_strides
 from graphc.codegen.context import KernelContext
 from graphc.codegen.kernels import Kernel
-from graphc.codegen.llvm_util import F32, counted_loop, element_ptr, f32, i64
-from graphc.codegen.lowering.parallel_loops import product, split_range
+from graphc.codegen.llvm_util import F32, element_ptr, f32, i64
+from graphc.codegen.lowering.parallel_loops import Cut, product, split_range
 from graphc.codegen.lowering.registry import Lowering, get_lowering
 from graphc.ir.graph import Node
 
@@ -151,23 +151,23 @@ def emit_pointwise(ctx: KernelContext, kernel: Kernel) -> None:
         _body(ctx, plan, offsets)
         return
 
-    def chunk(sub: KernelContext, lo: ir.Value, hi: ir.Value) -> None:
-        _nest(sub, plan, nest.sizes, nest.strides, 0, offsets, (lo, hi))
+    def chunk(sub: KernelContext, cut: Cut) -> None:
+        _nest(sub, plan, nest.sizes, nest.strides, 0, offsets, cut)
 
     split_range(ctx, nest.sizes[0], product(nest.sizes[1:]), chunk)
 
 
 def _nest(
     ctx: KernelContext, plan: PointwisePlan, sizes: Sequence[Sym], strides: Sequence[Sequence[Sym]],
-    level: int, offsets: list[ir.Value], outer: tuple[ir.Value, ir.Value],
+    level: int, offsets: list[ir.Value], outer: Cut,
 ) -> None:
     """Loops from `level` inward; the outermost runs over the range `outer`, the others fully."""
     builder = ctx.builder
     if level == len(sizes):
         _body(ctx, plan, offsets)
         return
-    start, end = outer if level == 0 else (None, ctx.sym(sizes[level]))
-    with counted_loop(builder, end, start=start, name=f"p{level}") as index:
+    loop = outer if level == 0 else Cut(i64(0), ctx.sym(sizes[level]))
+    with loop.loop(builder, name=f"p{level}") as index:
         inner = list(offsets)
         for s, vector in enumerate(strides):
             stride = vector[level]

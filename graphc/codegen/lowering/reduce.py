@@ -30,7 +30,7 @@ from graphc.codegen.llvm_util import (
     loop_with_carry,
     store_f32,
 )
-from graphc.codegen.lowering.parallel_loops import product, split_range
+from graphc.codegen.lowering.parallel_loops import Cut, product, split_range
 from graphc.codegen.lowering.pointwise import Apply, Immediate, Load, PointwisePlan, ScalarSite
 from graphc.codegen.lowering.registry import kernel_lowering
 from graphc.ir.graph import Node
@@ -114,30 +114,30 @@ def _reduce(
     out_strides = [ZERO if a in axes else kept_strides[a] for a in range(x.type.rank)]
     nest = coalesce([Sym.dim(d) for d in x.shape], [*plan.streams, out_strides])
 
-    def run(sub: KernelContext, cut: int | None, lo: ir.Value, hi: ir.Value) -> None:
+    def run(sub: KernelContext, level: int | None, cut: Cut) -> None:
         b = sub.builder
         out = sub.ptr(node)
-        if cut is None:
+        if level is None:
             first, last = i64(0), sub.sym(numel(node.shape))
         else:
-            span = sub.sym(nest.strides[-1][cut])
-            first, last = b.mul(lo, span), b.mul(hi, span)
+            span = sub.sym(nest.strides[-1][level])
+            first, last = b.mul(cut.lo, span), b.mul(cut.hi, span)
         with counted_loop(b, last, start=first, name="init") as i:
             store_f32(b, f32(identity), out, i)
-        walk = _Walk(sub, nest.sizes, nest.strides, _Element(sub, plan, stored), out, combine, cut, lo, hi)
+        walk = _Walk(sub, nest.sizes, nest.strides, _Element(sub, plan, stored), out, combine, level, cut)
         walk.level(0, [i64(0)] * len(nest.strides))
 
-    cut = next((level for level, stride in enumerate(nest.strides[-1]) if not stride.is_zero), None)
-    if cut is None:
-        run(ctx, None, i64(0), i64(1))
+    level = next((k for k, stride in enumerate(nest.strides[-1]) if not stride.is_zero), None)
+    if level is None:
+        run(ctx, None, Cut(i64(0), i64(1)))
         return
-    others = product([*nest.sizes[:cut], *nest.sizes[cut + 1:]])
-    split_range(ctx, nest.sizes[cut], others, lambda sub, lo, hi: run(sub, cut, lo, hi))
+    others = product([*nest.sizes[:level], *nest.sizes[level + 1:]])
+    split_range(ctx, nest.sizes[level], others, lambda sub, cut: run(sub, level, cut))
 
 
 @dataclass
 class _Walk:
-    """Loops over the input space (loop `cut` over [lo, hi) only); the last stream is the output."""
+    """Loops over the input space (loop `cut_level` over `cut` only); the last stream is the output."""
 
     ctx: KernelContext
     sizes: Sequence[Sym]
@@ -145,9 +145,8 @@ class _Walk:
     element: _Element
     out: ir.Value
     combine: Combine
-    cut: int | None
-    lo: ir.Value
-    hi: ir.Value
+    cut_level: int | None
+    cut: Cut
 
     def level(self, level: int, offsets: list[ir.Value]) -> None:
         ctx, b, out, combine = self.ctx, self.ctx.builder, self.out, self.combine
@@ -163,8 +162,8 @@ class _Walk:
                 nxt.append(combine(b, acc, self.element.visit(inner)))
             store_f32(b, result[0], out, offsets[-1])
             return
-        start, end = (self.lo, self.hi) if level == self.cut else (None, ctx.sym(sizes[level]))
-        with counted_loop(b, end, start=start, name=f"r{level}") as i:
+        loop = self.cut if level == self.cut_level else Cut(i64(0), ctx.sym(sizes[level]))
+        with loop.loop(b, name=f"r{level}") as i:
             self.level(level + 1, _advance(ctx, offsets, strides, level, i))
 
 
@@ -199,22 +198,21 @@ def _argmax(ctx: KernelContext, node: Node) -> None:
     length = Sym.dim(x.shape[axis])
     inner = numel(x.shape[axis + 1:])
 
-    def run(sub: KernelContext, o_range: tuple[ir.Value, ir.Value] | None,
-            j_range: tuple[ir.Value, ir.Value] | None) -> None:
+    def run(sub: KernelContext, o_range: Cut | None, j_range: Cut | None) -> None:
         b = sub.builder
         src, out = sub.ptr(x), sub.ptr(node)
-        o_start, o_end = o_range or (None, sub.sym(outer))
-        j_start, j_end = j_range or (None, sub.sym(inner))
-        with counted_loop(b, o_end, start=o_start, name="o") as o:
-            with counted_loop(b, j_end, start=j_start, name="j") as j:
+        o_loop = o_range or Cut(i64(0), sub.sym(outer))
+        j_loop = j_range or Cut(i64(0), sub.sym(inner))
+        with o_loop.loop(b, name="o") as o:
+            with j_loop.loop(b, name="j") as j:
                 base = b.add(b.mul(o, sub.sym(length * inner)), j)
                 best = _first_max(b, src, base, sub.sym(length), sub.sym(inner))
                 store_f32(b, b.sitofp(best, F32), out, b.add(b.mul(o, sub.sym(inner)), j))
 
     if outer.is_one:
-        split_range(ctx, inner, length, lambda sub, lo, hi: run(sub, None, (lo, hi)))
+        split_range(ctx, inner, length, lambda sub, cut: run(sub, None, cut))
     else:
-        split_range(ctx, outer, length * inner, lambda sub, lo, hi: run(sub, (lo, hi), None))
+        split_range(ctx, outer, length * inner, lambda sub, cut: run(sub, cut, None))
 
 
 def _first_max(b: ir.IRBuilder, src: ir.Value, base: ir.Value, length: ir.Value, step: ir.Value) -> ir.Value:
