@@ -6,9 +6,9 @@ that emits the nest for one range of it (a Cut). The body is emitted once, into 
 function `range(i64 N, i64 lo, i64 hi, ptr noalias...)` inlined into the kernel's task
 function `task(ctx, t)`, which reads N and the buffers from a block of i64 the kernel fills and
 covers chunk t (GRAIN elements' worth of the cut loop). Kernels small at every batch size up to
-LARGEST_BATCH keep their loops inline, unchanged; the others call their task for each chunk
-themselves when their work (in elements, from N at run time) is below PARALLEL_WORK, else hand
-the chunks to the pool.
+LARGEST_BATCH keep their loops inline, unchanged; the others run their tasks on the calling
+thread when their work (in elements, from N at run time) is below PARALLEL_WORK, else hand them
+to the pool.
 
 The split comes from the shapes alone, and every element is computed by the same code in the
 same order whichever task runs it, so results are bit-identical for every thread count.
@@ -89,13 +89,8 @@ def split_range(ctx: KernelContext, extent: Sym, inner: Sym, body: RangeBody) ->
     tasks = b.sdiv(b.add(ctx.sym(extent), b.sub(chunk, i64(1))), chunk)
     if work.power == 0:
         parallel.parallel_for(b, task_fn, context, tasks)
-        return
-    with b.if_else(b.icmp_signed("<", ctx.sym(work), i64(PARALLEL_WORK))) as (inline, pooled):
-        with inline:
-            with counted_loop(b, tasks, name="task") as t:
-                b.call(task_fn, [context, t])
-        with pooled:
-            parallel.parallel_for(b, task_fn, context, tasks)
+    else:
+        b.call(_run_tasks(ctx.module), [task_fn, context, tasks, ctx.sym(work)])
 
 
 def product(sizes: Sequence[Sym]) -> Sym:
@@ -125,14 +120,10 @@ def _range_function(ctx: KernelContext, pointers: list[ir.Value], body: RangeBod
 
 
 def _task_function(range_fn: ir.Function, extent: Sym, inner: Sym, block: int, count: int) -> ir.Function:
-    """`task(ctx, t)`: chunk t of the cut loop, with N and the buffers read from the context block.
-
-    Kept out of line: the kernel calls it directly below PARALLEL_WORK and through the pool above.
-    """
+    """`task(ctx, t)`: chunk t of the cut loop, with N and the buffers read from the context block."""
     fn = ir.Function(range_fn.module, parallel.TASK_TYPE, range_fn.name.removesuffix("_range") + "_task")
     fn.linkage = "internal"
     fn.attributes.add("nounwind")
-    fn.attributes.add("noinline")
     context, t = fn.args
     b = ir.IRBuilder(fn.append_basic_block("entry"))
     fields = [b.load(element_ptr(b, context, i64(k), I64), typ=I64) for k in range(count + 1)]
@@ -147,6 +138,44 @@ def _task_function(range_fn: ir.Function, extent: Sym, inner: Sym, block: int, c
     b.call(range_fn, [batch, lo, hi, *pointers])
     b.ret_void()
     return fn
+
+
+def _run_tasks(module: ir.Module) -> ir.Function:
+    """`run_tasks(task, ctx, tasks, work)`: on this thread below PARALLEL_WORK, else through the pool.
+
+    One shared function rather than a branch in every kernel: the kernels' identical conditions
+    would otherwise let jump threading duplicate the program between them.
+    """
+    name = "graphc_run_tasks"
+    existing = module.globals.get(name)
+    if existing is not None:
+        return existing
+    fn = ir.Function(module, ir.FunctionType(VOID, [PTR, PTR, I64, I64]), name)
+    fn.linkage = "internal"
+    fn.attributes.add("nounwind")
+    fn.attributes.add("noinline")
+    task, context, tasks, work = fn.args
+    b = ir.IRBuilder(fn.append_basic_block("entry"))
+    with b.if_else(b.icmp_signed("<", work, i64(PARALLEL_WORK))) as (inline, pooled):
+        with inline:
+            with counted_loop(b, tasks, name="task") as t:
+                b.call(IndirectCallee(task, parallel.TASK_TYPE), [context, t])
+        with pooled:
+            parallel.parallel_for(b, task, context, tasks)
+    b.ret_void()
+    return fn
+
+
+class IndirectCallee:
+    """A function pointer as llvmlite's call() wants it: with opaque pointers it cannot know the type."""
+
+    def __init__(self, pointer: ir.Value, function_type: ir.FunctionType) -> None:
+        self.pointer = pointer
+        self.type = pointer.type
+        self.function_type = function_type
+
+    def get_reference(self) -> str:
+        return self.pointer.get_reference()
 
 
 def _chunk(ctx: KernelContext, inner: Sym, block: int) -> ir.Value:
