@@ -117,3 +117,15 @@ def loop_with_carry(
     builder.branch(header)
     builder.position_at_end(exit_)
     result.extend(carried)
+
+
+class IndirectCallee:
+    """A function pointer as llvmlite's call() wants it: with opaque pointers it cannot know the type."""
+
+    def __init__(self, pointer: ir.Value, function_type: ir.FunctionType) -> None:
+        self.pointer = pointer
+        self.type = pointer.type
+        self.function_type = function_type
+
+    def get_reference(self) -> str:
+        return self.pointer.get_reference()

@@ -25,10 +25,10 @@ from llvmlite import ir
 from graphc.codegen import parallel
 from graphc.codegen.affine import ONE, Sym
 from graphc.codegen.context import KernelContext
-from graphc.codegen.llvm_util import I64, PTR, VOID, counted_loop, element_ptr, i64
+from graphc.codegen.llvm_util import I64, PTR, VOID, IndirectCallee, counted_loop, element_ptr, i64
 
-# Elements below which a kernel stays on the calling thread: waking the pool costs a few
-# microseconds, about what one core needs for 32k elements of a simple elementwise loop.
+# Elements below which a kernel stays on the calling thread. Measured with the workers awake
+# (2 threads): 32k elements of relu 3.8 -> 2.8 us, of exp 15.4 -> 9.0 us; 16k gained nothing.
 PARALLEL_WORK = 1 << 15
 GRAIN = 1 << 14  # elements per task: a multiple of the vector width, so chunks stay aligned
 # Kernels that reach PARALLEL_WORK only beyond this batch size are not outlined at all: the
@@ -164,18 +164,6 @@ def _run_tasks(module: ir.Module) -> ir.Function:
             parallel.parallel_for(b, task, context, tasks)
     b.ret_void()
     return fn
-
-
-class IndirectCallee:
-    """A function pointer as llvmlite's call() wants it: with opaque pointers it cannot know the type."""
-
-    def __init__(self, pointer: ir.Value, function_type: ir.FunctionType) -> None:
-        self.pointer = pointer
-        self.type = pointer.type
-        self.function_type = function_type
-
-    def get_reference(self) -> str:
-        return self.pointer.get_reference()
 
 
 def _chunk(ctx: KernelContext, inner: Sym, block: int) -> ir.Value:
