@@ -49,7 +49,7 @@ def prefetch(spec: TargetSpec, cases: Iterable[GemmCase]) -> None:
     with _lock:
         for case in cases:
             if (root, spec, case) not in _builds:
-                _builds[root, spec, case] = background.submit(gemm_object_code, spec, *case)
+                _builds[root, spec, case] = _start_gemm(spec, *case)
         if (root, "pool") not in _builds:
             _builds[root, "pool"] = background.submit(pool_object_code)
 
@@ -84,13 +84,19 @@ def gemm_cases(graphs: Iterable[Graph]) -> set[GemmCase]:
             for graph in graphs for node in graph.nodes if node.op == "matmul"}
 
 
-def gemm_object_code(spec: TargetSpec, ta: bool, tb: bool) -> bytes:
-    """One transpose case of the shared GEMM as an object for `spec`, from the cache when seen before."""
+def _start_gemm(spec: TargetSpec, ta: bool, tb: bool) -> Future[bytes]:
+    """One transpose case of the shared GEMM as an object for `spec`: from the cache, else compiling.
+
+    The IR is built here, on the calling thread: llvmlite's IR printer is not safe to run in
+    two threads at once, and the caller goes on to print its own modules.
+    """
     name = gemm_name(ta, tb)
     key = disk_cache.cache_key(name, disk_cache.source_digest(_CODEGEN), *spec.as_dict().values(), PIPELINE)
     cached = disk_cache.load(key, ".gemm.o")
     if cached is not None:
-        return cached
+        done: Future[bytes] = Future()
+        done.set_result(cached)
+        return done
     module = ir.Module(name=name)
     module.triple = spec.triple
     fn = shared_gemm(module, ta, tb)
@@ -98,7 +104,11 @@ def gemm_object_code(spec: TargetSpec, ta: bool, tb: bool) -> bytes:
         raise AssertionError(f"shared_gemm emitted {fn.name}: {fn.function_type}, "
                              f"programs call {name}: {GEMM_TYPE}")
     fn.linkage = ""
-    code = compile_ir_in_subprocess(str(module), spec, hidden=True)
+    return background.submit(_compile_gemm, str(module), spec, key)
+
+
+def _compile_gemm(text: str, spec: TargetSpec, key: str) -> bytes:
+    code = compile_ir_in_subprocess(text, spec, hidden=True)
     disk_cache.store(key, ".gemm.o", code)
     return code
 
