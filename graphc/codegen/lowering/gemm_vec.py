@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from llvmlite import ir
 
-from graphc.codegen.llvm_util import F32, I1, I32, I64, PTR, VOID, i64, intrinsic
+from graphc.codegen.llvm_util import F32, I1, I32, I64, PTR, VOID, IndirectCallee, i64, intrinsic
 
 VEC = 16
 V16 = ir.VectorType(F32, VEC)
@@ -65,18 +65,6 @@ def vstore(bld: ir.IRBuilder, value: ir.Value, ptr: ir.Value, mask: ir.Value | N
 
 def fma(bld: ir.IRBuilder, a: ir.Value, b: ir.Value, c: ir.Value) -> ir.Value:
     return bld.call(intrinsic(bld.module, "llvm.fma.v16f32", V16, [V16, V16, V16]), [a, b, c])
-
-
-class IndirectCallee:
-    """A function pointer as llvmlite's call() wants it: with opaque pointers it cannot know the type."""
-
-    def __init__(self, pointer: ir.Value, function_type: ir.FunctionType) -> None:
-        self.pointer = pointer
-        self.type = pointer.type
-        self.function_type = function_type
-
-    def get_reference(self) -> str:
-        return self.pointer.get_reference()
 
 
 def call_epilogue(
