@@ -20,6 +20,14 @@ from graphc.codegen.llvm_util import I64, PTR, VOID
 TASK_TYPE = ir.FunctionType(VOID, [PTR, I64])
 
 
+def task_function(module: ir.Module, name: str) -> tuple[ir.Function, ir.IRBuilder]:
+    """An internal `void name(ptr ctx, i64 t)` for parallel_for, and a builder at its entry."""
+    fn = ir.Function(module, TASK_TYPE, name)
+    fn.linkage = "internal"
+    fn.attributes.add("nounwind")
+    return fn, ir.IRBuilder(fn.append_basic_block("entry"))
+
+
 def parallel_for(builder: ir.IRBuilder, task: ir.Function, ctx: ir.Value, tasks: ir.Value) -> None:
     fn = _declare(builder.module, "graphc_parallel_for", ir.FunctionType(VOID, [PTR, PTR, I64]))
     builder.call(fn, [task, ctx, tasks])

@@ -43,11 +43,8 @@ def task_count(bld: ir.IRBuilder, n: ir.Value) -> ir.Value:
 
 def emit_task(module: ir.Module, name: str, fields_of) -> ir.Function:
     """The task function `void task(ptr ctx, i64 t)`: all rows x columns [t*COLUMNS, ...)."""
-    fn = ir.Function(module, parallel.TASK_TYPE, f"{name}_gemv_task")
-    fn.linkage = "internal"
-    fn.attributes.add("nounwind")
+    fn, bld = parallel.task_function(module, f"{name}_gemv_task")
     ctx, t = fn.args
-    bld = ir.IRBuilder(fn.append_basic_block("entry"))
     f = fields_of(bld, ctx)
     c0 = bld.mul(t, i64(COLUMNS))
     width = smin(bld, i64(COLUMNS), bld.sub(f["n"], c0))

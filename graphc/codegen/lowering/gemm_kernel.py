@@ -155,11 +155,8 @@ class _Task:
 
 
 def _task_function(module: ir.Module, gemm_name: str, ta: bool, tb: bool) -> ir.Function:
-    fn = ir.Function(module, parallel.TASK_TYPE, f"{gemm_name}_task")
-    fn.linkage = "internal"
-    fn.attributes.add("nounwind")
+    fn, bld = parallel.task_function(module, f"{gemm_name}_task")
     ctx, t = fn.args
-    bld = ir.IRBuilder(fn.append_basic_block("entry"))
     fields = _fields(bld, ctx)
     m_dim, n_dim, k_dim, b_src = fields["m"], fields["n"], fields["k"], fields["b"]
     col_blocks = ceil_div(bld, n_dim, NC)

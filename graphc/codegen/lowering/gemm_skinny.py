@@ -59,11 +59,8 @@ def task_count(bld: ir.IRBuilder, m: ir.Value) -> ir.Value:
 
 def emit_task(module: ir.Module, name: str, ta: bool, tb: bool, fields_of) -> ir.Function:
     """The task function `void task(ptr ctx, i64 t)`: rows [t*TASK_ROWS, ...) x all N columns."""
-    fn = ir.Function(module, parallel.TASK_TYPE, f"{name}_skinny_task")
-    fn.linkage = "internal"
-    fn.attributes.add("nounwind")
+    fn, bld = parallel.task_function(module, f"{name}_skinny_task")
     ctx, t = fn.args
-    bld = ir.IRBuilder(fn.append_basic_block("entry"))
     f = fields_of(bld, ctx)
     buffer = bld.alloca(V16, size=VEC, name="tile") if ta else None
     r0 = bld.mul(t, i64(TASK_ROWS))

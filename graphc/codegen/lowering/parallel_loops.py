@@ -121,11 +121,8 @@ def _range_function(ctx: KernelContext, pointers: list[ir.Value], body: RangeBod
 
 def _task_function(range_fn: ir.Function, extent: Sym, inner: Sym, block: int, count: int) -> ir.Function:
     """`task(ctx, t)`: chunk t of the cut loop, with N and the buffers read from the context block."""
-    fn = ir.Function(range_fn.module, parallel.TASK_TYPE, range_fn.name.removesuffix("_range") + "_task")
-    fn.linkage = "internal"
-    fn.attributes.add("nounwind")
+    fn, b = parallel.task_function(range_fn.module, range_fn.name.removesuffix("_range") + "_task")
     context, t = fn.args
-    b = ir.IRBuilder(fn.append_basic_block("entry"))
     fields = [b.load(element_ptr(b, context, i64(k), I64), typ=I64) for k in range(count + 1)]
     batch = fields[0]
     pointers = [b.inttoptr(value, PTR) for value in fields[1:]]
