@@ -96,15 +96,14 @@ def build_library(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     so_path = out / f"lib{name}.so"
-    objects = []
-    for program, code in compiled.objects.items():
-        objects.append(out / f"{name}_{program}.o")
-        objects[-1].write_bytes(code)
-    objects += support.support_objects(spec, cases, out)
-    key = cache.cache_key(*(path.read_bytes() for path in objects))
+    parts = {f"{name}_{program}.o": code for program, code in compiled.objects.items()}
+    parts |= support.support_objects(spec, cases)
+    for file_name, code in parts.items():
+        (out / file_name).write_bytes(code)
+    key = cache.cache_key(*parts.values())
     linked = cache.load(key, ".so")
     if linked is None:
-        link_shared(objects, so_path)
+        link_shared([out / file_name for file_name in parts], so_path)
         cache.store(key, ".so", so_path.read_bytes())
     else:
         so_path.write_bytes(linked)

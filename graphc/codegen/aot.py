@@ -98,15 +98,16 @@ def compile_model(model_or_path: Model | str | os.PathLike[str], out_dir: str | 
     source.write_text(api.source)
     object_path, library = out / f"{name}.o", out / f"lib{name}.so"
     with tempfile.TemporaryDirectory(prefix="graphc-aot-") as tmp:
-        parts = [Path(tmp) / "api.o"]
-        _run([c_compiler(), *CFLAGS, f"-I{out}", "-c", str(source), "-o", str(parts[0])])
-        for program, code in compiled.objects.items():
-            parts.append(Path(tmp) / f"{program}.o")
-            parts[-1].write_bytes(code)
+        api_object = Path(tmp) / "api.o"
+        _run([c_compiler(), *CFLAGS, f"-I{out}", "-c", str(source), "-o", str(api_object)])
+        objects = {f"{program}.o": code for program, code in compiled.objects.items()}
         if embedded:
-            parts.append(Path(tmp) / "weights.o")
-            parts[-1].write_bytes(weights_object(f"{name}_weights_data", programs.params, spec))
-        parts += support_objects(spec, cases, Path(tmp))
+            objects["weights.o"] = weights_object(f"{name}_weights_data", programs.params, spec)
+        objects |= support_objects(spec, cases)
+        parts = [api_object]
+        for file_name, code in objects.items():
+            parts.append(Path(tmp) / file_name)
+            parts[-1].write_bytes(code)
         _run([c_compiler(), "-r", "-nostdlib", "-o", str(object_path), *map(str, parts)])
     localize_internals(object_path)
     link_shared([object_path], library)

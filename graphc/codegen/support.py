@@ -54,8 +54,8 @@ def prefetch(spec: TargetSpec, cases: Iterable[GemmCase]) -> None:
             _builds[root, "pool"] = background.submit(pool_object_code)
 
 
-def support_objects(spec: TargetSpec, cases: Iterable[GemmCase], out_dir: Path) -> list[Path]:
-    """The GEMM objects for `cases` and the pool object, written into out_dir (built now if not started)."""
+def support_objects(spec: TargetSpec, cases: Iterable[GemmCase]) -> dict[str, bytes]:
+    """The GEMM objects for `cases` and the pool object by file name (built now if not started)."""
     cases = sorted(set(cases))
     prefetch(spec, cases)
     root = disk_cache.cache_dir()
@@ -70,12 +70,7 @@ def support_objects(spec: TargetSpec, cases: Iterable[GemmCase], out_dir: Path) 
                 _builds.pop(key, None)
         raise
     names = [f"{gemm_name(*case)}.o" for case in cases] + ["graphc_pool.o"]
-    paths = []
-    for name, data in zip(names, objects, strict=True):
-        path = out_dir / name
-        path.write_bytes(data)
-        paths.append(path)
-    return paths
+    return dict(zip(names, objects, strict=True))
 
 
 def gemm_cases(graphs: Iterable[Graph]) -> set[GemmCase]:
