@@ -94,8 +94,8 @@ class Trainer:
                                       self.optimizer)
             self._engine = CompiledModel(programs, self.weights, self.name)
             if self._pending_slots and self._engine.has("train_step"):
-                unused = self._engine.load_states(self._pending_slots)
-                self._pending_slots = {}
+                pending, self._pending_slots = self._pending_slots, {}  # tried once, even if it raises
+                unused = self._engine.load_states(pending)
                 if unused:
                     warnings.warn(f"optimizer state {unused} matches no slot of "
                                   f"{type(self.optimizer).__name__} and was not restored", stacklevel=3)
