@@ -97,6 +97,22 @@ def test_loaded_model_resumes_training_with_the_saved_optimizer_slots(tmp_path: 
     assert loaded.optimizer.iterations == model.optimizer.iterations == 10
 
 
+def test_saved_optimizer_slot_of_the_wrong_shape_is_refused_by_name(tmp_path: Path) -> None:
+    model = Sequential([Dense(5, activation="tanh", input_shape=(4,)), Dense(3, activation="softmax")])
+    model.compile("adam", "sparse_categorical_crossentropy")
+    y = RNG.integers(0, 3, len(X)).astype(np.float32)
+    model.fit(X, y, epochs=1, verbose=0)
+    model.save(tmp_path / "m.h5")
+    with h5py.File(tmp_path / "m.h5", "r+") as f:
+        group = f["optimizer_weights"]
+        slot = next(n for n in group.attrs["weight_names"] if not str(n).endswith("iterations"))
+        del group[slot]
+        group.create_dataset(slot, data=np.zeros((2, 2), np.float32))
+    loaded = load_model(tmp_path / "m.h5")
+    with pytest.raises(ValueError, match=r"state 'optimizer/.*': expected shape .*got \(2, 2\)"):
+        loaded.train_on_batch(X, y)
+
+
 def test_json_round_trip_sequential_and_functional() -> None:
     model = _mlp()
     _fresh_weights(model)
