@@ -1,11 +1,12 @@
-"""graphc against PyTorch (eager) and JAX (jit) on the same models, medians and ratios.
+"""graphc against PyTorch (eager), JAX (jit) and ONNX Runtime on the same models, medians and ratios.
 
 Measures, for each framework: an MLP 784-512-512-10 training step (Adam, softmax cross-entropy)
 at batch 128, inference at batch 1 and 128, a tiny 4-16-3 training step at batch 16, one epoch
 of 60000 random samples at batch 128, and the first-call compile time (graphc cold and with a
-warm compile cache, each in a fresh process). graphc runs in this process; the peers run one
-after another in child processes of this one (benchmarks/.peers-venv, made by setup_peers.sh),
-with the same thread count. Peers that are not installed are left out.
+warm compile cache, each in a fresh process). ONNX Runtime, an inference engine, has the
+inference rows only. graphc runs in this process; the peers run one after another in child
+processes of this one (benchmarks/.peers-venv, made by setup_peers.sh), with the same thread
+count. Peers that are not installed are left out.
 
 Run: .venv/bin/python benchmarks/bench_peers.py [--threads 2] [--repeats 50]
 """
@@ -29,6 +30,7 @@ sys.path.insert(0, str(HERE))
 from common import MLP_SIZES, TINY_SIZES, machine_line, median_s, table  # noqa: E402
 
 PEERS_PYTHON = HERE / ".peers-venv" / "bin" / "python"
+PEERS = ("jax", "torch", "onnxruntime")
 EPOCH, BATCH = 60000, 128
 ROWS = [("mlp_step", "MLP 784-512-512-10 training step, batch 128"),
         ("infer_1", "MLP inference, batch 1"),
@@ -150,11 +152,11 @@ def main() -> None:
     args = parser.parse_args()
     started = time.perf_counter()
     results = {"graphc": run_graphc(args.threads, args.repeats)}
-    for peer in ("jax", "torch"):
+    for peer in PEERS:
         measured = run_peer(peer, args.threads, args.repeats)
         if measured is not None:
             results[peer] = measured
-    peers = [p for p in ("jax", "torch") if p in results]
+    peers = [p for p in PEERS if p in results]
     header = ["measurement", "graphc (ms)"] + [f"{p} (ms)" for p in peers] + [f"{p} / graphc" for p in peers]
     rows = []
     for key, label in ROWS:

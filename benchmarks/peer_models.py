@@ -1,7 +1,8 @@
-"""The peer side of bench_peers.py: the same models in PyTorch (eager) or JAX (jit), timed alike.
+"""The peer side of bench_peers.py: the same models in PyTorch (eager), JAX (jit) or ONNX Runtime.
 
 Runs in benchmarks/.peers-venv (setup_peers.sh); prints one JSON object of median seconds.
-Run by bench_peers.py, or: .peers-venv/bin/python peer_models.py torch|jax --threads 2
+ONNX Runtime is an inference engine, so it reports the inference rows only.
+Run by bench_peers.py, or: .peers-venv/bin/python peer_models.py torch|jax|onnxruntime --threads 2
 """
 
 from __future__ import annotations
@@ -150,13 +151,50 @@ def run_jax(repeats: int) -> dict[str, float]:
     return out
 
 
+def run_onnxruntime(threads: int, repeats: int) -> dict[str, float]:
+    """The MLP's inference graph (MatMul, Add, Relu, Softmax) built with onnx.helper, run by ORT."""
+    import onnx
+    import onnxruntime
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    nodes, weights, current = [], [], "x"
+    for i, (fan_in, fan_out) in enumerate(zip(MLP_SIZES[:-1], MLP_SIZES[1:], strict=True)):
+        w = (rng.standard_normal((fan_in, fan_out)) * np.sqrt(2.0 / fan_in)).astype(np.float32)
+        b = np.zeros(fan_out, np.float32)
+        weights += [numpy_helper.from_array(w, f"w{i}"), numpy_helper.from_array(b, f"b{i}")]
+        nodes += [helper.make_node("MatMul", [current, f"w{i}"], [f"m{i}"]),
+                  helper.make_node("Add", [f"m{i}", f"b{i}"], [f"a{i}"])]
+        current = f"a{i}"
+        if i < len(MLP_SIZES) - 2:
+            nodes.append(helper.make_node("Relu", [current], [f"r{i}"]))
+            current = f"r{i}"
+    nodes.append(helper.make_node("Softmax", [current], ["y"], axis=1))
+    inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, MLP_SIZES[0]])]
+    outputs = [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, MLP_SIZES[-1]])]
+    graph = helper.make_graph(nodes, "mlp", inputs, outputs, weights)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    onnx.checker.check_model(model)
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    session = onnxruntime.InferenceSession(model.SerializeToString(), options,
+                                           providers=["CPUExecutionProvider"])
+    x, _ = data(BATCH, MLP_SIZES)
+    x1 = x[:1].copy()
+    return {"infer_1": median_s(lambda: session.run(None, {"x": x1}), repeats * 10),
+            "infer_128": median_s(lambda: session.run(None, {"x": x}), repeats)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("framework", choices=("torch", "jax"))
+    parser.add_argument("framework", choices=("torch", "jax", "onnxruntime"))
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=50)
     args = parser.parse_args()
-    result = run_torch(args.threads, args.repeats) if args.framework == "torch" else run_jax(args.repeats)
+    runners = {"torch": lambda: run_torch(args.threads, args.repeats), "jax": lambda: run_jax(args.repeats),
+               "onnxruntime": lambda: run_onnxruntime(args.threads, args.repeats)}
+    result = runners[args.framework]()
     print(json.dumps(result))
 
 
