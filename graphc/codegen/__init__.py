@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,10 +21,11 @@ from typing import Any
 from llvmlite import ir
 
 import graphc
-from graphc.codegen import background, cache, support
+from graphc.codegen import cache, llvm_workers, support
 from graphc.codegen.link import LinkError, link_shared
+from graphc.codegen.llvm_util import IR_LOCK
 from graphc.codegen.program import ConstantPool, emit_program
-from graphc.codegen.target import PIPELINE, TargetSpec, compile_ir, compile_ir_in_subprocess, target_spec
+from graphc.codegen.target import PIPELINE, TargetSpec, compile_ir, target_spec
 from graphc.ir.graph import Graph
 from graphc.ir.verify import verify
 
@@ -42,8 +43,14 @@ class CompiledObject:
     llvm_ir: dict[str, str]
 
 
-def compile_programs(programs: Mapping[str, Graph], *, cpu: str | None = None) -> CompiledObject:
-    """Lower each program into its own LLVM module and compile them at O3 for `cpu` (default: host)."""
+def compile_programs(
+    programs: Mapping[str, Graph], *, cpu: str | None = None, started: Callable[[], None] | None = None
+) -> CompiledObject:
+    """Lower each program into its own LLVM module and compile them at O3 for `cpu` (default: host).
+
+    `started` runs once the largest module is on its way (queued for a worker, or about to
+    compile on this thread): compile jobs it submits then queue behind the longest one.
+    """
     if not programs:
         raise ValueError("compile_programs needs at least one program")
     for name in programs:
@@ -51,23 +58,33 @@ def compile_programs(programs: Mapping[str, Graph], *, cpu: str | None = None) -
             raise ValueError(f"program name {name!r} is not a C identifier")
     spec = target_spec(cpu)
     entries, texts = {}, {}
-    objects: dict[str, bytes | Future[bytes]] = {}
-    # Largest first, each compiling in a child as soon as it is emitted; the last (smallest) here.
+    jobs: dict[str, bytes | Future[bytes]] = {}
+    # Largest first, each queued for a worker as soon as it is emitted; the last (smallest) here.
     order = sorted(programs.items(), key=lambda item: -len(item[1].nodes))
     for position, (name, graph) in enumerate(order):
         verify(graph)
-        module = ir.Module(name=f"graphc_{name}")
-        module.triple = spec.triple
-        entries[name] = emit_program(module, name, graph, ConstantPool(module))
-        texts[name] = text = str(module)
+        with IR_LOCK:
+            module = ir.Module(name=f"graphc_{name}")
+            module.triple = spec.triple
+            entries[name] = emit_program(module, name, graph, ConstantPool(module))
+            texts[name] = text = str(module)
         cached = cache.load(_object_key(text, spec), ".o")
+        here = position == len(order) - 1
         if cached is not None:
-            objects[name] = cached
-        elif position < len(order) - 1:
-            objects[name] = background.submit(_compile_module, text, spec, True)
-        else:
-            objects[name] = _compile_module(text, spec, False)
-    done = {name: code if isinstance(code, bytes) else code.result() for name, code in objects.items()}
+            jobs[name] = cached
+        elif not here:
+            jobs[name] = llvm_workers.submit(text, spec)
+        if position == 0 and started is not None:
+            started()
+        if cached is None and here:
+            jobs[name] = compile_ir(text, spec)[0]
+            cache.store(_object_key(text, spec), ".o", jobs[name])
+    done = {}
+    for name, job in jobs.items():
+        if isinstance(job, Future):
+            job = llvm_workers.wait(job)
+            cache.store(_object_key(texts[name], spec), ".o", job)
+        done[name] = job
     manifest = {"graphc_version": graphc.__version__, "target": spec.as_dict(),
                 "programs": {name: entries[name] for name in programs}}
     in_order = {name: done[name] for name in programs}
@@ -78,12 +95,6 @@ def _object_key(text: str, spec: TargetSpec) -> str:
     return cache.cache_key(text, spec.triple, spec.cpu, spec.features, PIPELINE)
 
 
-def _compile_module(text: str, spec: TargetSpec, in_child: bool) -> bytes:
-    code = compile_ir_in_subprocess(text, spec) if in_child else compile_ir(text, spec)[0]
-    cache.store(_object_key(text, spec), ".o", code)
-    return code
-
-
 def build_library(
     programs: Mapping[str, Graph], out_dir: str | Path, *, name: str = "model", cpu: str | None = None
 ) -> Path:
@@ -91,8 +102,7 @@ def build_library(
     if not _NAME.match(name):
         raise ValueError(f"library name {name!r} is not a C identifier")
     spec, cases = target_spec(cpu), support.gemm_cases(programs.values())
-    support.prefetch(spec, cases)
-    compiled = compile_programs(programs, cpu=cpu)
+    compiled = compile_programs(programs, cpu=cpu, started=lambda: support.prefetch(spec, cases))
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     so_path = out / f"lib{name}.so"

@@ -83,8 +83,8 @@ def compile_model(model_or_path: Model | str | os.PathLike[str], out_dir: str | 
     model = resolve_model(model_or_path)
     programs = model_programs(model, with_training)
     spec, cases = target_spec(cpu), gemm_cases(programs.graphs.values())
-    prefetch(spec, cases)
-    compiled = compile_programs({f"{name}_{p}": g for p, g in programs.graphs.items()}, cpu=cpu)
+    compiled = compile_programs({f"{name}_{p}": g for p, g in programs.graphs.items()}, cpu=cpu,
+                                started=lambda: prefetch(spec, cases))
     entries = {p: compiled.manifest["programs"][f"{name}_{p}"] for p in programs.graphs}
     param_bytes = 4 * sum(p.value.size for p in programs.params)
     embedded = weights == "embed" or (weights == "auto" and param_bytes <= weights_threshold)

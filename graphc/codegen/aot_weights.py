@@ -14,6 +14,7 @@ import numpy as np
 from llvmlite import ir
 
 from graphc.codegen.aot_source import StateInfo
+from graphc.codegen.llvm_util import IR_LOCK
 from graphc.codegen.target import TargetSpec, compile_ir
 
 MAGIC = b"GRAPHCW1"
@@ -44,12 +45,14 @@ def weights_file(params: Sequence[StateInfo]) -> bytes:
 def weights_object(symbol: str, params: Sequence[StateInfo], spec: TargetSpec) -> bytes:
     """An object file defining `const unsigned char <symbol>[]` with the parameters' bytes."""
     data = weights_bytes(params)
-    module = ir.Module(name=symbol)
-    module.triple = spec.triple
-    array = ir.ArrayType(ir.IntType(8), max(len(data), 1))
-    var = ir.GlobalVariable(module, array, symbol)
-    var.global_constant = True
-    var.align = 64
-    var.initializer = ir.Constant(array, bytearray(data or b"\0"))
-    object_code, _ = compile_ir(str(module), spec)
+    with IR_LOCK:
+        module = ir.Module(name=symbol)
+        module.triple = spec.triple
+        array = ir.ArrayType(ir.IntType(8), max(len(data), 1))
+        var = ir.GlobalVariable(module, array, symbol)
+        var.global_constant = True
+        var.align = 64
+        var.initializer = ir.Constant(array, bytearray(data or b"\0"))
+        text = str(module)
+    object_code, _ = compile_ir(text, spec)
     return object_code

@@ -1,8 +1,7 @@
-"""Compile jobs that run beside the main thread, each waiting on a child process.
+"""Build jobs that run beside the main thread: the worker pool's C compile, the GEMM IR.
 
-LLVM runs in a child Python (target.compile_ir_in_subprocess) and the worker pool in the C
-compiler, so a thread here only waits: the pool is wider than the machine and the OS shares
-the cores among the children while the main thread goes on emitting IR.
+They mostly wait (on the C compiler, on the LLVM queue of llvm_workers.py) or build IR while
+the main thread is inside LLVM, which releases the interpreter.
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator, Sequence
 
 from llvmlite import ir
@@ -16,6 +17,11 @@ I32 = ir.IntType(32)
 I64 = ir.IntType(64)
 PTR = ir.PointerType()
 VOID = ir.VoidType()
+
+# Held while building or printing llvmlite IR: modules share type and constant objects whose
+# printed forms llvmlite caches, and its printer was seen to misbehave in two threads at once.
+# LLVM itself (target.compile_ir) does not need it, so IR is built beside a running compile.
+IR_LOCK = threading.Lock()
 
 
 def f32(value: float) -> ir.Constant:

@@ -4,10 +4,10 @@ Neither depends on the model: the GEMM (generated LLVM, gemm_kernel.py) takes it
 run time and the pool (native/graphc_pool.c) is plain C. Each is compiled once per target and
 source version and kept in the compile cache, the GEMM as one object per transpose case so a
 library links (and a cold build compiles) only the cases its matmuls use. They are also most
-of the LLVM time of a cold build, so `prefetch` starts them in the background as soon as a
-model's programs reach code generation, each in a child process (LLVM in a child Python, see
-target.py; the pool in the C compiler), while the model's own module is emitted and compiled
-here. `support_objects` then waits for them.
+of the LLVM time of a cold build, so `prefetch` starts them in the background as soon as the
+model's largest module is on its way: the GEMM IR is built on a background thread and queued
+for the LLVM workers (llvm_workers.py), the pool goes to the C compiler. `support_objects` then
+waits for them, compiling queued GEMM cases itself rather than idle.
 
 Their symbols are hidden: visible to the program object at link time, not exported by the
 shared library.
@@ -25,17 +25,19 @@ from pathlib import Path
 
 from llvmlite import ir
 
-from graphc.codegen import background
+from graphc.codegen import background, llvm_workers
 from graphc.codegen import cache as disk_cache
 from graphc.codegen.link import LinkError, c_compiler
+from graphc.codegen.llvm_util import IR_LOCK
 from graphc.codegen.lowering.gemm import GEMM_TYPE, gemm_name
 from graphc.codegen.lowering.gemm_kernel import shared_gemm
-from graphc.codegen.target import PIPELINE, TargetSpec, compile_ir_in_subprocess
+from graphc.codegen.target import PIPELINE, TargetSpec
 from graphc.ir.graph import Graph
 
 POOL_SOURCE = Path(__file__).with_name("native") / "graphc_pool.c"
 POOL_CFLAGS = ("-O2", "-fPIC", "-pthread", "-fvisibility=hidden", "-c")
 _CODEGEN = Path(__file__).parent
+GEMM_SPEED_LEVEL = 1  # the kernels are written vector by vector: O3 only makes compiling slower
 
 _lock = threading.Lock()
 _builds: dict[tuple[object, ...], Future[bytes]] = {}  # by cache directory, so each one gets its entries
@@ -47,7 +49,7 @@ def prefetch(spec: TargetSpec, cases: Iterable[GemmCase]) -> None:
     """Start building the support objects a library with these GEMM cases needs, unless under way."""
     root = disk_cache.cache_dir()
     with _lock:
-        for case in cases:
+        for case in sorted(cases):
             if (root, spec, case) not in _builds:
                 _builds[root, spec, case] = _start_gemm(spec, *case)
         if (root, "pool") not in _builds:
@@ -63,7 +65,7 @@ def support_objects(spec: TargetSpec, cases: Iterable[GemmCase]) -> dict[str, by
     with _lock:
         builds = [_builds[key] for key in keys]
     try:
-        objects = [build.result() for build in builds]
+        objects = [_ready(build.result()) for build in builds]
     except BaseException:
         with _lock:  # a failed build is retried by the next call, not kept
             for key in keys:
@@ -73,39 +75,54 @@ def support_objects(spec: TargetSpec, cases: Iterable[GemmCase]) -> dict[str, by
     return dict(zip(names, objects, strict=True))
 
 
+def _ready(built: bytes | Future[bytes]) -> bytes:
+    """An object, waiting for (and helping with) the LLVM queue if it is a queued compile."""
+    return llvm_workers.wait(built) if isinstance(built, Future) else built
+
+
 def gemm_cases(graphs: Iterable[Graph]) -> set[GemmCase]:
     """The transpose cases of the matmuls in `graphs`."""
     return {(node.attrs["transpose_a"], node.attrs["transpose_b"])
             for graph in graphs for node in graph.nodes if node.op == "matmul"}
 
 
-def _start_gemm(spec: TargetSpec, ta: bool, tb: bool) -> Future[bytes]:
+def _start_gemm(spec: TargetSpec, ta: bool, tb: bool) -> Future[bytes | Future[bytes]]:
     """One transpose case of the shared GEMM as an object for `spec`: from the cache, else compiling.
 
-    The IR is built here, on the calling thread: llvmlite's IR printer is not safe to run in
-    two threads at once, and the caller goes on to print its own modules.
+    Building the IR is Python work (~50 ms a case): it runs in the background too, beside the
+    calling thread's own LLVM compile, which releases the interpreter; it then queues the
+    compile (llvm_workers.py).
     """
     name = gemm_name(ta, tb)
-    key = disk_cache.cache_key(name, disk_cache.source_digest(_CODEGEN), *spec.as_dict().values(), PIPELINE)
+    key = disk_cache.cache_key(name, disk_cache.source_digest(_CODEGEN), *spec.as_dict().values(), PIPELINE,
+                               f"O{GEMM_SPEED_LEVEL}")
     cached = disk_cache.load(key, ".gemm.o")
     if cached is not None:
-        done: Future[bytes] = Future()
+        done: Future[bytes | Future[bytes]] = Future()
         done.set_result(cached)
         return done
-    module = ir.Module(name=name)
-    module.triple = spec.triple
-    fn = shared_gemm(module, ta, tb)
-    if fn.name != name or str(fn.function_type) != str(GEMM_TYPE):
-        raise AssertionError(f"shared_gemm emitted {fn.name}: {fn.function_type}, "
-                             f"programs call {name}: {GEMM_TYPE}")
-    fn.linkage = ""
-    return background.submit(_compile_gemm, str(module), spec, key)
+    return background.submit(_queue_gemm, spec, ta, tb, key)
 
 
-def _compile_gemm(text: str, spec: TargetSpec, key: str) -> bytes:
-    code = compile_ir_in_subprocess(text, spec, hidden=True)
-    disk_cache.store(key, ".gemm.o", code)
-    return code
+def _queue_gemm(spec: TargetSpec, ta: bool, tb: bool, key: str) -> Future[bytes]:
+    name = gemm_name(ta, tb)
+    with IR_LOCK:
+        module = ir.Module(name=name)
+        module.triple = spec.triple
+        fn = shared_gemm(module, ta, tb)
+        if fn.name != name or str(fn.function_type) != str(GEMM_TYPE):
+            raise AssertionError(f"shared_gemm emitted {fn.name}: {fn.function_type}, "
+                                 f"programs call {name}: {GEMM_TYPE}")
+        fn.linkage = ""
+        text = str(module)
+    job = llvm_workers.submit(text, spec, hidden=True, speed_level=GEMM_SPEED_LEVEL)
+
+    def keep(compiled: Future[bytes]) -> None:
+        if compiled.exception() is None:
+            disk_cache.store(key, ".gemm.o", compiled.result())
+
+    job.add_done_callback(keep)
+    return job
 
 
 @cache

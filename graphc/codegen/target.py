@@ -1,14 +1,12 @@
 """The LLVM target machine, the O3 pipeline and object emission.
 
-llvmlite serializes every LLVM call behind one lock, so two modules cannot be compiled at once
-in one process. `compile_ir_in_subprocess` runs this file as a script instead (it imports
-nothing but llvmlite, so the child starts in ~60 ms), which lets the support objects compile on
-the second core while the model's own module compiles here.
+Also the child compiler of llvm_workers.py: run as a script with `--serve`, this file imports
+nothing but llvmlite (and the standard library), so the child starts quickly.
 """
 
 from __future__ import annotations
 
-import subprocess
+import json
 import sys
 from dataclasses import dataclass
 from functools import cache
@@ -52,14 +50,15 @@ def target_machine(spec: TargetSpec) -> llvm.TargetMachine:
 PIPELINE = "o3+lv+slp-unroll-interleave"  # part of the cache key: change it when the options change
 
 
-def optimize(module: llvm.ModuleRef, machine: llvm.TargetMachine) -> None:
+def optimize(module: llvm.ModuleRef, machine: llvm.TargetMachine, speed_level: int = 3) -> None:
     """The O3 module pipeline with loop and SLP vectorization, without loop unrolling and interleaving.
 
     The hot loops are already unrolled by hand (GEMM tiles) or vectorized 16 wide; unrolling
     every pointwise loop again tripled the object size and made code emission ~4x slower
-    (MLP training step: 3.7 s -> 1.2 s cold) for no measurable speed.
+    (MLP training step: 3.7 s -> 1.2 s cold) for no measurable speed. Code written vector by
+    vector (the GEMM) runs as fast after the O1 pipeline, which takes a third less time.
     """
-    options = llvm.create_pipeline_tuning_options(speed_level=3)
+    options = llvm.create_pipeline_tuning_options(speed_level=speed_level)
     options.loop_vectorization = True
     options.slp_vectorization = True
     options.loop_unrolling = False
@@ -68,11 +67,13 @@ def optimize(module: llvm.ModuleRef, machine: llvm.TargetMachine) -> None:
     builder.getModulePassManager().run(module, builder)
 
 
-def compile_ir(ir_text: str, spec: TargetSpec, *, hidden: bool = False) -> tuple[bytes, str]:
+def compile_ir(
+    ir_text: str, spec: TargetSpec, *, hidden: bool = False, speed_level: int = 3
+) -> tuple[bytes, str]:
     """Parse, verify, optimize and emit an object file; returns (object bytes, optimized IR).
 
     hidden: give every function the module defines hidden visibility (linked into a library
-    but not exported by it).
+    but not exported by it). speed_level: the optimization pipeline, 1-3 as in -O1..-O3.
     """
     machine = target_machine(spec)
     module = llvm.parse_assembly(ir_text)
@@ -83,30 +84,25 @@ def compile_ir(ir_text: str, spec: TargetSpec, *, hidden: bool = False) -> tuple
         for function in module.functions:
             if not function.is_declaration and function.linkage == llvm.Linkage.external:
                 function.visibility = "hidden"
-    optimize(module, machine)
+    optimize(module, machine, speed_level)
     return machine.emit_object(module), str(module)
 
 
-def compile_ir_in_subprocess(ir_text: str, spec: TargetSpec, *, hidden: bool = False) -> bytes:
-    """compile_ir in a child Python (see the module docstring); in process if the child cannot run."""
-    visibility = "hidden" if hidden else "exported"
-    command = [sys.executable, __file__, spec.triple, spec.cpu, spec.features, visibility]
-    try:
-        done = subprocess.run(command, input=ir_text.encode(), capture_output=True, check=False)
-    except OSError:
-        done = None
-    if done is None or done.returncode != 0 or not done.stdout:
-        return compile_ir(ir_text, spec, hidden=hidden)[0]
-    return done.stdout
+def _serve() -> None:
+    """The child side of llvm_workers.py: compile requests from stdin until it closes."""
+    requests, replies = sys.stdin.buffer, sys.stdout.buffer
+    while line := requests.readline():
+        header = json.loads(line)
+        text = requests.read(header["size"]).decode()
+        spec = TargetSpec(header["triple"], header["cpu"], header["features"])
+        try:
+            code, _ = compile_ir(text, spec, hidden=header["hidden"], speed_level=header["speed_level"])
+        except Exception as error:  # noqa: BLE001 - the parent compiles again in process and raises it
+            replies.write(json.dumps({"ok": False, "error": str(error)}).encode() + b"\n")
+        else:
+            replies.write(json.dumps({"ok": True, "size": len(code)}).encode() + b"\n" + code)
+        replies.flush()
 
 
-def _main(argv: list[str]) -> None:
-    """Child side of compile_ir_in_subprocess: IR text on stdin, the object file on stdout."""
-    triple, cpu, features, visibility = argv
-    code, _ = compile_ir(sys.stdin.buffer.read().decode(), TargetSpec(triple, cpu, features),
-                         hidden=visibility == "hidden")
-    sys.stdout.buffer.write(code)
-
-
-if __name__ == "__main__":
-    _main(sys.argv[1:])
+if __name__ == "__main__" and sys.argv[1:] == ["--serve"]:
+    _serve()

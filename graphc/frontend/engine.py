@@ -8,7 +8,7 @@ import weakref
 from collections.abc import Mapping, Sequence
 
 import numpy as np
-from graphc_runtime import Library, Program, StateStore
+from graphc_runtime import ArgSpec, Library, Program, StateStore
 
 from graphc.codegen.recorded import build_recorded
 from graphc.frontend.layers.base import Weight
@@ -16,27 +16,31 @@ from graphc.frontend.programs import ProgramSet
 
 
 class CompiledModel:
-    """Compiles a ProgramSet into one native library and binds the weights to its state.
+    """A model's programs and the state they share; each program compiles on its first call.
 
-    Weights keep their values across recompilation: binding copies each value into the
-    new runtime buffer, which then becomes the weight's storage.
+    As Keras builds its train, test and predict functions when first needed, a first
+    train_on_batch compiles the training step alone (predict and eval were a third of the
+    work). Each program becomes its own native library; all bind to one state store, made up
+    front from the states the programs declare, so weights keep their values whichever
+    program runs first: binding copies each weight's value into its runtime buffer, which
+    then becomes the weight's storage.
     """
 
     def __init__(self, programs: ProgramSet, weights: Sequence[Weight], name: str) -> None:
         self.directory = tempfile.mkdtemp(prefix="graphc-")
         weakref.finalize(self, shutil.rmtree, self.directory, True)
-        library_path = build_recorded(programs.recorded, programs.level, lambda: programs.graphs,
-                                      self.directory, name=_safe(name))
-        self.library = Library.load(library_path)
-        specs = {spec.name: spec for program in self.library.programs.values() for spec in program.states}
-        self.store = StateStore(specs.values())
+        self._programs = programs
+        self._name = _safe(name)
+        self._libraries: dict[str, Library] = {}
+        declared = (ArgSpec("state", state, tuple(node.shape))
+                    for graph in programs.recorded.values() for state, node in graph.states.items())
+        self.store = StateStore(declared)
         for state_name, value in programs.initial_values.items():
-            if state_name in specs:
+            if state_name in self.store:
                 self.store[state_name][...] = value
         for weight in weights:
-            if weight.path in specs:
+            if weight.path in self.store:
                 weight.bind(self.store[weight.path])
-        self.library.bind(self.store)
         self.hyperparameter_inputs = programs.hyperparameter_inputs
 
     def load_states(self, values: Mapping[str, np.ndarray]) -> list[str]:
@@ -53,10 +57,32 @@ class CompiledModel:
         return unused
 
     def program(self, name: str) -> Program:
-        return self.library.programs[name]
+        library = self._libraries.get(name)
+        if library is None:
+            library = self._libraries[name] = self._compile(name)
+        return library.programs[name]
 
     def has(self, name: str) -> bool:
-        return name in self.library.programs
+        return name in self._programs.recorded
+
+    def compiled(self) -> list[str]:
+        """The programs compiled so far, in the order they were first called."""
+        return list(self._libraries)
+
+    def state_names(self, program: str) -> list[str]:
+        """The states `program` reads or updates, in its argument order, without compiling it."""
+        return list(self._programs.recorded[program].states)
+
+    def _compile(self, name: str) -> Library:
+        if name not in self._programs.recorded:
+            known = sorted(self._programs.recorded)
+            raise KeyError(f"model {self._name!r} has no program {name!r}; it has {known}")
+        path = build_recorded({name: self._programs.recorded[name]}, self._programs.level,
+                              lambda: {name: self._programs.pipeline(name).graph}, self.directory,
+                              name=f"{self._name}_{name}")
+        library = Library.load(path)
+        library.bind(self.store)
+        return library
 
 
 def _safe(name: str) -> str:

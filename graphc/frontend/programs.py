@@ -40,8 +40,9 @@ class LossSpec:
 class ProgramSet:
     """`recorded` are the programs as traced; `graphs` the same after the pipeline of `level`.
 
-    The pipeline runs on first access to `graphs` or `pipelines`, so a compile served from the
-    cache of recorded programs (codegen/recorded.py) never pays for it.
+    A program's pipeline runs on first access to it, so a compile served from the cache of
+    recorded programs (codegen/recorded.py) never pays for it, and compiling one program does
+    not optimize the others.
     """
 
     recorded: dict[str, Graph]
@@ -49,14 +50,18 @@ class ProgramSet:
     hyperparameter_inputs: dict[str, str] = field(default_factory=dict)
     level: int | str = DEFAULT_LEVEL
     instruments: Sequence[Instrument] = (VerifyEach(),)
-    _pipelines: dict[str, PipelineResult] | None = field(default=None, repr=False)
+    _pipelines: dict[str, PipelineResult] = field(default_factory=dict, repr=False)
+
+    def pipeline(self, name: str) -> PipelineResult:
+        result = self._pipelines.get(name)
+        if result is None:
+            result = run_pipeline(self.recorded[name], self.level, instruments=self.instruments)
+            self._pipelines[name] = result
+        return result
 
     @property
     def pipelines(self) -> dict[str, PipelineResult]:
-        if self._pipelines is None:
-            self._pipelines = {name: run_pipeline(g, self.level, instruments=self.instruments)
-                               for name, g in self.recorded.items()}
-        return self._pipelines
+        return {name: self.pipeline(name) for name in self.recorded}
 
     @property
     def graphs(self) -> dict[str, Graph]:

@@ -1,4 +1,4 @@
-"""Support objects (GEMM cases, worker pool) and compiling in a child process."""
+"""Support objects (GEMM cases, worker pool)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,7 @@ import numpy as np
 import pytest
 from graphc_runtime import Library
 
-from graphc.codegen import build_library, compile_programs, support
-from graphc.codegen.target import compile_ir, compile_ir_in_subprocess, target_spec
+from graphc.codegen import build_library, support
 from graphc.ir import Graph, TensorType
 from graphc.ops import builders as b
 
@@ -22,13 +21,6 @@ def _graph(ta: bool, tb: bool) -> Graph:
     w = g.input("w", TensorType((3, 5) if tb else (5, 3)))
     g.outputs["y"] = b.matmul(a, w, transpose_a=ta, transpose_b=tb)
     return g
-
-
-def test_child_compile_gives_the_in_process_object() -> None:
-    spec = target_spec()
-    text = compile_programs({"mm": _graph(False, False)}).llvm_ir["mm"]
-    assert compile_ir_in_subprocess(text, spec) == compile_ir(text, spec)[0]
-    assert compile_ir_in_subprocess(text, spec, hidden=True) == compile_ir(text, spec, hidden=True)[0]
 
 
 def test_a_library_links_only_the_gemm_cases_it_uses(tmp_path: Path) -> None:

@@ -38,6 +38,23 @@ def _state_snapshot(model):
     return {name: store[name].copy() for name in store.names()}
 
 
+def test_programs_compile_on_first_use_and_share_the_weights():
+    model = _classifier()
+    x, y = _data()
+    model.train_on_batch(x[:8], y[:8])
+    assert model._engine.compiled() == ["train_step"]
+    before = model.predict(x, verbose=0)
+    assert model._engine.compiled() == ["train_step", "predict"]
+    model.train_on_batch(x[:8], y[:8])  # updates the weights the predict program reads
+    after = model.predict(x, verbose=0)
+    assert not np.array_equal(before, after)
+    graph = build_programs(model, model._spec, model.optimizer).graphs["predict"]
+    expected, _ = evaluate(graph, {"x": x}, _state_snapshot(model))
+    np.testing.assert_allclose(after, expected["y_pred"], rtol=1e-5, atol=1e-6)
+    model.evaluate(x, y, verbose=0)
+    assert model._engine.compiled() == ["train_step", "predict", "eval_step"]
+
+
 @pytest.mark.parametrize("dropout", [0.0, 0.5])
 def test_training_steps_match_the_reference_interpreter(dropout):
     model = _classifier(dropout)

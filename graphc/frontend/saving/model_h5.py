@@ -52,8 +52,7 @@ def _write_optimizer_state(f: h5py.File, model: Model) -> None:
     engine = model._engine
     if engine is None or not engine.has("train_step"):
         return
-    states = engine.program("train_step").states
-    names = [spec.name for spec in states if spec.name.startswith(OPTIMIZER_PREFIX)]
+    names = [name for name in engine.state_names("train_step") if name.startswith(OPTIMIZER_PREFIX)]
     if not names:
         return
     names.sort(key=lambda n: n != ITERATIONS)

@@ -1,0 +1,175 @@
+"""A queue of LLVM compile jobs served by child processes that live as long as this one.
+
+llvmlite serializes every LLVM call behind one lock, so modules compile side by side only in
+other processes. A child Python started per module cost ~0.1 s of CPU each (interpreter start,
+llvmlite import), a quarter of a cold build's work on two cores: these children start on
+first use, at most one per CPU, and take job after job in the order submitted (callers submit
+the longest first). A thread waiting for a result with `wait` compiles queued jobs itself in
+the meantime, so no core idles at the end of a build while one job waits for a child. A child
+that cannot start or answer is dropped; its job compiles in this process instead.
+
+The child is target.py run as a script with `--serve`: requests on its stdin, one JSON header
+line then the IR bytes; replies on its stdout, one JSON header line then the object bytes.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import subprocess
+import sys
+import threading
+from collections import deque
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import IO
+
+from graphc.codegen import target
+from graphc.codegen.target import TargetSpec, compile_ir
+
+
+def max_workers() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+@dataclass
+class _Job:
+    text: str
+    spec: TargetSpec
+    hidden: bool
+    speed_level: int
+    future: Future[bytes] = field(default_factory=Future)
+
+    def run_here(self) -> None:
+        try:
+            self.future.set_result(compile_ir(self.text, self.spec, hidden=self.hidden,
+                                              speed_level=self.speed_level)[0])
+        except BaseException as error:  # noqa: BLE001 - handed to whoever waits on the job
+            self.future.set_exception(error)
+
+
+class _Child:
+    """One child compiler and its pipes."""
+
+    def __init__(self) -> None:
+        self.process = subprocess.Popen([sys.executable, target.__file__, "--serve"], stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        self.broken = False
+
+    def compile(self, job: _Job) -> bytes | None:
+        """The object file, or None if LLVM refused the module or the child failed (then `broken`)."""
+        text = job.text.encode()
+        header = dict(job.spec.as_dict(), hidden=job.hidden, speed_level=job.speed_level, size=len(text))
+        stdin: IO[bytes] = self.process.stdin
+        stdout: IO[bytes] = self.process.stdout
+        try:
+            stdin.write(json.dumps(header).encode() + b"\n" + text)
+            stdin.flush()
+            reply = json.loads(stdout.readline())
+            body = stdout.read(reply["size"]) if reply.get("ok") else b""
+        except (OSError, ValueError, KeyError, TypeError):
+            self.broken = True
+            return None
+        if reply.get("ok") and len(body) != reply["size"]:
+            self.broken = True
+        return body if reply.get("ok") and not self.broken else None
+
+    def close(self) -> None:
+        for pipe in (self.process.stdin, self.process.stdout):
+            try:
+                pipe.close()  # the child exits at the end of its input
+            except OSError:
+                pass
+
+
+class _Queue:
+    """Pending jobs, and one feeder thread per child taking them in order."""
+
+    def __init__(self) -> None:
+        self.cond = threading.Condition()
+        self.pending: deque[_Job] = deque()
+        self.feeders = 0
+        self.children: list[_Child] = []
+        self.pid = os.getpid()
+
+    def submit(self, job: _Job) -> None:
+        with self.cond:
+            self.pending.append(job)
+            if self.feeders < max_workers():
+                self.feeders += 1
+                threading.Thread(target=self._feed, name="graphc-llvm", daemon=True).start()
+            self.cond.notify()
+
+    def take(self, block: bool) -> _Job | None:
+        with self.cond:
+            while block and not self.pending:
+                self.cond.wait()
+            return self.pending.popleft() if self.pending else None
+
+    def _feed(self) -> None:
+        child: _Child | None = None
+        while True:
+            job = self.take(block=True)
+            if not job.future.set_running_or_notify_cancel():
+                continue
+            if child is None:
+                child = self._start_child()
+            code = child.compile(job) if child is not None else None
+            if code is not None:
+                job.future.set_result(code)
+                continue
+            if child is not None and child.broken:
+                child.close()
+                child = None
+            job.run_here()  # compiles it after all, or raises LLVM's own error to the waiting thread
+
+    def _start_child(self) -> _Child | None:
+        try:
+            child = _Child()
+        except OSError:
+            return None
+        with self.cond:
+            self.children.append(child)
+        return child
+
+    def close(self) -> None:
+        with self.cond:
+            children, self.children = self.children, []
+        for child in children:
+            child.close()
+
+
+_queue = _Queue()
+_queue_lock = threading.Lock()
+
+
+def _current() -> _Queue:
+    """This process's queue: a forked child must not share its parent's pipes and threads."""
+    global _queue
+    with _queue_lock:
+        if _queue.pid != os.getpid():
+            _queue = _Queue()
+        return _queue
+
+
+def submit(ir_text: str, spec: TargetSpec, *, hidden: bool = False, speed_level: int = 3) -> Future[bytes]:
+    """compile_ir's object file for this IR, compiled by a child (or by a thread in `wait`)."""
+    job = _Job(ir_text, spec, hidden, speed_level)
+    _current().submit(job)
+    return job.future
+
+
+def wait(future: Future[bytes]) -> bytes:
+    """The job's object file; until it is ready, this thread compiles jobs still queued."""
+    queue = _current()
+    while not future.done():
+        job = queue.take(block=False)
+        if job is None:
+            break
+        if job.future.set_running_or_notify_cancel():
+            job.run_here()
+    return future.result()
+
+
+atexit.register(lambda: _current().close())

@@ -1,0 +1,65 @@
+"""The LLVM worker queue: children give the in-process object, waiting threads help, failures fall back."""
+
+from __future__ import annotations
+
+import pytest
+
+from graphc.codegen import compile_programs, llvm_workers
+from graphc.codegen.target import compile_ir, target_spec
+from graphc.ir import Graph, TensorType
+from graphc.ops import builders as b
+
+
+def _ir(width: int) -> str:
+    g = Graph("g")
+    x, w = g.input("x", TensorType((None, width))), g.input("w", TensorType((width, 3)))
+    g.outputs["y"] = b.tanh(b.matmul(x, w))
+    return compile_programs({"g": g}).llvm_ir["g"]
+
+
+def test_a_worker_gives_the_in_process_object() -> None:
+    spec, text = target_spec(), _ir(5)
+    for hidden, level in ((False, 3), (True, 1)):
+        queued = llvm_workers.submit(text, spec, hidden=hidden, speed_level=level)
+        assert llvm_workers.wait(queued) == compile_ir(text, spec, hidden=hidden, speed_level=level)[0]
+
+
+def test_many_jobs_all_finish_with_their_own_objects() -> None:
+    spec = target_spec()
+    texts = [_ir(width) for width in range(3, 9)]
+    jobs = [llvm_workers.submit(text, spec) for text in texts]
+    for text, job in zip(texts, jobs, strict=True):
+        assert llvm_workers.wait(job) == compile_ir(text, spec)[0]
+
+
+def test_waiting_thread_compiles_queued_jobs_when_no_child_can(monkeypatch: pytest.MonkeyPatch) -> None:
+    queue = llvm_workers._Queue()
+    monkeypatch.setattr(llvm_workers, "_current", lambda: queue)
+    monkeypatch.setattr(llvm_workers, "max_workers", lambda: 0)  # no feeder thread ever starts
+    spec, text = target_spec(), _ir(6)
+    job = llvm_workers.submit(text, spec)
+    assert not job.done() and len(queue.pending) == 1
+    assert llvm_workers.wait(job) == compile_ir(text, spec)[0]
+    assert not queue.pending
+
+
+def test_a_child_that_dies_leaves_its_job_to_this_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    queue = llvm_workers._Queue()
+    monkeypatch.setattr(llvm_workers, "_current", lambda: queue)
+    original = llvm_workers._Child.compile
+
+    def die_first(child: llvm_workers._Child, job: llvm_workers._Job) -> bytes | None:
+        child.process.kill()
+        child.process.wait()
+        return original(child, job)
+
+    monkeypatch.setattr(llvm_workers._Child, "compile", die_first)
+    spec, text = target_spec(), _ir(7)
+    assert llvm_workers.wait(llvm_workers.submit(text, spec)) == compile_ir(text, spec)[0]
+    queue.close()
+
+
+def test_invalid_ir_raises_the_llvm_error_to_the_waiting_thread() -> None:
+    job = llvm_workers.submit("define void @f( {", target_spec())
+    with pytest.raises(RuntimeError, match="LLVM IR parsing error"):
+        llvm_workers.wait(job)
