@@ -3,10 +3,11 @@
 llvmlite serializes every LLVM call behind one lock, so modules compile side by side only in
 other processes. A child Python started per module cost ~0.1 s of CPU each (interpreter start,
 llvmlite import), a quarter of a cold build's work on two cores: these children start on
-first use, at most one per CPU, and take job after job in the order submitted (callers submit
-the longest first). A thread waiting for a result with `wait` compiles queued jobs itself in
-the meantime, so no core idles at the end of a build while one job waits for a child. A child
-that cannot start or answer is dropped; its job compiles in this process instead.
+first use, one per CPU but one, and take job after job in the order submitted (callers submit
+the longest first). The thread that builds compiles too: its own last module, then, while it
+waits for a result with `wait`, jobs still queued, so no core idles at the end of a build
+while a job waits for a child. A child that cannot start or answer is dropped; its job
+compiles in this process instead.
 
 The child is target.py run as a script with `--serve`: requests on its stdin, one JSON header
 line then the IR bytes; replies on its stdout, one JSON header line then the object bytes.
@@ -30,7 +31,9 @@ from graphc.codegen.target import TargetSpec, compile_ir
 
 
 def max_workers() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    """One child per CPU but one: the thread that waits for the build compiles too."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, cpus - 1)
 
 
 @dataclass
