@@ -13,11 +13,11 @@ from graphc.ops import builders as b
 # (M, N, K): unit dims, vector and tile tails, more than one depth block (KC=256) and column
 # block (NC=256); more than one row block (MC=768) with a tail of <= 4 rows; skinny outputs
 # (N <= 16, K >= 32: groups of 8, 2 and 1 columns, K and row tails, more than one task of 128
-# rows); few rows (M <= 4: the stream through B, more than one 512-column task); K below the
-# skinny threshold.
+# rows); few rows (M <= 4: the stream through B, more than one 512-column task, the depth split
+# into 2, 4 and 8 parts with uneven ranges and a column tail); K below the skinny threshold.
 SHAPES = [(1, 1, 1), (7, 65, 13), (65, 7, 513), (513, 70, 65), (130, 300, 270), (1, 513, 7), (200, 10, 300),
           (3, 129, 40), (771, 33, 17), (17, 16, 65), (300, 11, 33), (10, 1, 100), (1, 10, 784), (4, 1030, 65),
-          (2, 17, 7), (16, 10, 31)]
+          (2, 17, 7), (16, 10, 31), (2, 37, 4001), (3, 700, 517), (1, 64, 9001)]
 CASES = [(False, False), (False, True), (True, False), (True, True)]
 
 
@@ -99,9 +99,11 @@ def _dense_relu(name: str, m: int, n: int, k: int, ta: bool, tb: bool) -> Graph:
     return g
 
 
-# One shape per path: skinny over K (nn, nt), skinny over rows (tn, tt), few rows, general.
+# One shape per path: skinny over K (nn, nt), skinny over rows (tn, tt), few rows (one depth
+# part, then 2 parts: the epilogue runs after the partial sums), general.
 EPILOGUE_SHAPES = [(130, 10, 65, False, False), (33, 3, 40, False, True), (70, 10, 33, True, False),
-                   (17, 9, 40, True, True), (3, 600, 70, False, False), (100, 70, 300, False, True)]
+                   (17, 9, 40, True, True), (3, 600, 70, False, False), (2, 600, 300, False, False),
+                   (100, 70, 300, False, True)]
 
 
 @pytest.mark.parametrize("m,n,k,ta,tb", EPILOGUE_SHAPES)

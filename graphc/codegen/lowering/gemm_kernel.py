@@ -15,7 +15,8 @@ gemm_gemv.py) take their own paths, chosen from the shapes at run time.
 
 Every element of C is summed in the same order (depth blocks in order, k in order within a
 block, one fma per k), whichever tile or task computes it: results do not depend on the
-thread count. After the last depth block each tile is handed to the optional epilogue.
+thread count (the few-rows path sums fixed depth parts, see gemm_gemv.py). After the last
+depth block each tile is handed to the optional epilogue.
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ KC = 256
 NC = 256
 MC = 768             # rows per task: large, so that a packed B block serves many row tiles
 INLINE_WORK = 1 << 20  # M*N*K below which tasks run on the calling thread (dispatch costs ~5-20 us)
-CTX_FIELDS = ("m", "n", "k", "a", "b", "c", "epilogue", "epilogue_ctx")
+CTX_FIELDS = ("m", "n", "k", "a", "b", "c", "epilogue", "epilogue_ctx", "partials")  # partials: gemv only
 
 BAddress = Callable[[ir.Value, ir.Value], ir.Value]  # (k within block, column within task) -> pointer
 
@@ -82,7 +83,7 @@ def shared_gemm(module: ir.Module, ta: bool, tb: bool) -> ir.Function:
     skinny_task = gemm_skinny.emit_task(module, name, ta, tb, _fields)
     bld = ir.IRBuilder(fn.append_basic_block("entry"))
     ctx = bld.alloca(I64, size=len(CTX_FIELDS), name="ctx")
-    for index, value in enumerate(fn.args):
+    for index, value in enumerate(fn.args):  # every field but the last
         stored = bld.ptrtoint(value, I64) if isinstance(value.type, ir.PointerType) else value
         bld.store(stored, element_ptr(bld, ctx, i64(index), I64))
     m_dim, n_dim, k_dim = fn.args[:3]
@@ -95,19 +96,21 @@ def shared_gemm(module: ir.Module, ta: bool, tb: bool) -> ir.Function:
             if ta or tb:
                 _run(bld, task, ctx, tiles, work)
             else:
-                gemv_task = gemm_gemv.emit_task(module, name, _fields)
                 with bld.if_else(gemm_gemv.applies(bld, m_dim)) as (gemv, general):
                     with gemv:
-                        _run(bld, gemv_task, ctx, gemm_gemv.task_count(bld, n_dim), work)
+                        gemm_gemv.emit(bld, module, name, ctx, _fields, _run, CTX_FIELDS.index("partials"))
                     with general:
                         _run(bld, task, ctx, tiles, work)
     bld.ret_void()
     return fn
 
 
-def _run(bld: ir.IRBuilder, task: ir.Function, ctx: ir.Value, tasks: ir.Value, work: ir.Value) -> None:
+def _run(
+    bld: ir.IRBuilder, task: ir.Function, ctx: ir.Value, tasks: ir.Value, work: ir.Value,
+    inline_below: int = INLINE_WORK,
+) -> None:
     """Tasks 0..tasks-1 on the pool, or on this thread when the product is too small to pay for dispatch."""
-    with bld.if_else(bld.icmp_signed("<", work, i64(INLINE_WORK))) as (small, large):
+    with bld.if_else(bld.icmp_signed("<", work, i64(inline_below))) as (small, large):
         with small:
             with counted_loop(bld, tasks, name="t") as t:
                 bld.call(task, [ctx, t])
