@@ -2,9 +2,24 @@
 
 from __future__ import annotations
 
+import ctypes
+
 import numpy as np
 
 ALIGN = 64
+
+
+def data_address(array: np.ndarray) -> int:
+    """The address of a C-contiguous array's first element.
+
+    Through ctypes' buffer protocol this costs ~0.4 us against ~1.5 us for `array.ctypes.data`,
+    a difference every program call pays per input and output; read-only arrays, which the
+    protocol refuses to expose writable, take the slow way.
+    """
+    try:
+        return ctypes.addressof(ctypes.c_char.from_buffer(array))
+    except (TypeError, ValueError):
+        return array.ctypes.data
 
 
 def aligned_empty(nbytes: int) -> tuple[np.ndarray, int]:

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 from graphc_runtime import Library, StateStore
+from graphc_runtime.buffers import data_address
 
 from graphc.codegen import build_library
 from graphc.ir import Graph, TensorType
@@ -69,6 +70,20 @@ def test_non_contiguous_inputs_are_copied(library) -> None:
     x = np.arange(12, dtype=np.float32).reshape(3, 4)[:, ::2].T
     out = library.programs["free"](x=x)["total"]
     assert out == x.sum()
+
+
+def test_read_only_inputs_are_read_in_place(library) -> None:
+    x = np.arange(6, dtype=np.float32).reshape(2, 3)
+    x.flags.writeable = False
+    assert data_address(x) == x.ctypes.data
+    assert library.programs["free"](x=x)["total"] == 15.0
+    assert library.programs["free"](x=np.broadcast_to(np.float32(2), (2, 5)))["total"] == 20.0
+
+
+def test_data_address_is_the_first_element() -> None:
+    array = np.zeros((4, 4), np.float32)
+    assert data_address(array) == array.ctypes.data
+    assert data_address(array[1:]) == array.ctypes.data + 16
 
 
 @pytest.mark.parametrize(
