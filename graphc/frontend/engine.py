@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import threading
 import weakref
 from collections.abc import Mapping, Sequence
 
@@ -32,6 +33,7 @@ class CompiledModel:
         self._programs = programs
         self._name = _safe(name)
         self._libraries: dict[str, Library] = {}
+        self._compiling = threading.Lock()
         declared = (ArgSpec("state", state, tuple(node.shape))
                     for graph in programs.recorded.values() for state, node in graph.states.items())
         self.store = StateStore(declared)
@@ -59,7 +61,9 @@ class CompiledModel:
     def program(self, name: str) -> Program:
         library = self._libraries.get(name)
         if library is None:
-            library = self._libraries[name] = self._compile(name)
+            with self._compiling:  # two threads' first calls compile once
+                library = self._libraries.get(name) or self._compile(name)
+                self._libraries[name] = library
         return library.programs[name]
 
     def has(self, name: str) -> bool:

@@ -55,6 +55,30 @@ def test_programs_compile_on_first_use_and_share_the_weights():
     assert model._engine.compiled() == ["train_step", "predict", "eval_step"]
 
 
+def test_two_threads_asking_for_a_program_compile_it_once(monkeypatch):
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    import graphc.frontend.engine as engine_mod
+
+    model = _classifier()
+    x, y = _data()
+    model.train_on_batch(x[:8], y[:8])
+    calls, inside = [], threading.Event()
+
+    def slow_build(*args, **kwargs):
+        calls.append(args[0].keys())
+        inside.set()
+        threading.Event().wait(0.2)  # the other thread asks meanwhile
+        return build(*args, **kwargs)
+
+    build = engine_mod.build_recorded
+    monkeypatch.setattr(engine_mod, "build_recorded", slow_build)
+    with ThreadPoolExecutor(2) as pool:
+        programs = list(pool.map(lambda _: model._engine.program("predict"), range(2)))
+    assert programs[0] is programs[1] and len(calls) == 1
+
+
 @pytest.mark.parametrize("dropout", [0.0, 0.5])
 def test_training_steps_match_the_reference_interpreter(dropout):
     model = _classifier(dropout)
