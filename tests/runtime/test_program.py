@@ -80,6 +80,17 @@ def test_read_only_inputs_are_read_in_place(library) -> None:
     assert library.programs["free"](x=np.broadcast_to(np.float32(2), (2, 5)))["total"] == 20.0
 
 
+def test_scalar_inputs_take_any_number_and_refuse_arrays(tmp_path) -> None:
+    g = Graph("scaled")
+    g.outputs["y"] = g.input("x", TensorType((None, 2))) * g.input("rate", TensorType(()))
+    program = Library.load(build_library({"scaled": g}, tmp_path)).programs["scaled"]
+    x = np.array([[1.0, -2.0]], np.float32)
+    for rate in (0.1, 3, np.float32(0.1), np.float64(0.1), np.array(0.1), np.array(0.1, np.float16)):
+        np.testing.assert_array_equal(program(x=x, rate=rate)["y"], x * np.float32(rate))
+    with pytest.raises(ValueError, match=r"input 'rate' expected shape \(\), got \(2,\)"):
+        program(x=x, rate=np.zeros(2))
+
+
 def test_data_address_is_the_first_element() -> None:
     array = np.zeros((4, 4), np.float32)
     assert data_address(array) == array.ctypes.data
