@@ -175,7 +175,7 @@ class Trainer:
 
     def _sync_iterations(self) -> None:
         store = self._engine.store if self._engine else None
-        if store is not None and "optimizer/iterations" in store.names():
+        if store is not None and "optimizer/iterations" in store:
             self.optimizer.iterations = int(store["optimizer/iterations"])
 
     # -- evaluate / predict -----------------------------------------------------------------

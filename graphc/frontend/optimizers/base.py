@@ -68,6 +68,8 @@ class Optimizer:
         self._hyperparameters: dict[str, float] = {}
         self._switches_at_build: dict[str, bool] = {}
         self._plan_inputs: dict[str, str] | None = None
+        self._feeds_made_from: tuple[dict[str, str], dict[str, float], type] | None = None
+        self._feeds: dict[str, np.generic] = {}
         owner = type(self).__name__
         if "lr" in kwargs:
             warn_legacy(owner, "`lr` is a Keras 2 argument; use `learning_rate` (`lr` wins, as in Keras 2)")
@@ -124,7 +126,11 @@ class Optimizer:
             raise RuntimeError(f"{type(self).__name__}: feeds() needs the training step built first "
                                "(Optimizer.build)")
         values = self._hyperparameters
-        return {input_name: dtype(values.get(hp, 0.0)) for input_name, hp in self._plan_inputs.items()}
+        source = (self._plan_inputs, values, dtype)
+        if self._feeds_made_from != source:  # made once per change, not per step (~1 us)
+            self._feeds = {name: dtype(values.get(hp, 0.0)) for name, hp in self._plan_inputs.items()}
+            self._feeds_made_from = (self._plan_inputs, dict(values), dtype)
+        return dict(self._feeds)
 
     # -- the update graph ---------------------------------------------------------------------
     def build(self, graph: Graph, params: Sequence[tuple[str, Node, Node]]) -> UpdatePlan:
