@@ -8,7 +8,10 @@ inference rows only. graphc runs in this process; the peers run one after anothe
 processes of this one (benchmarks/.peers-venv, made by setup_peers.sh), with the same thread
 count. Peers that are not installed are left out.
 
-Run: .venv/bin/python benchmarks/bench_peers.py [--threads 2] [--repeats 50]
+Each figure is the median of --rounds rounds (default 3), each round measuring graphc and then
+every peer, so that the machine's drift over minutes falls on all of them alike.
+
+Run: .venv/bin/python benchmarks/bench_peers.py [--threads 2] [--repeats 50] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -139,18 +142,28 @@ def run_peer(framework: str, threads: int, repeats: int) -> dict[str, float] | N
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def _median_of_rounds(rounds: list[dict[str, float]]) -> dict[str, float]:
+    keys = {key for measured in rounds for key in measured}
+    return {key: float(np.median([m[key] for m in rounds if key in m])) for key in keys}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=50)
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="graphc and every peer measured in turn this many times; medians of the rounds")
     args = parser.parse_args()
     started = time.perf_counter()
-    results = {"graphc": run_graphc(args.threads, args.repeats)}
-    for peer in PEERS:
-        measured = run_peer(peer, args.threads, args.repeats)
-        if measured is not None:
-            results[peer] = measured
+    measured: dict[str, list[dict[str, float]]] = {}
+    for _ in range(args.rounds):  # the shared machine drifts by 10-20% over minutes: interleave
+        measured.setdefault("graphc", []).append(run_graphc(args.threads, args.repeats))
+        for peer in PEERS:
+            result = run_peer(peer, args.threads, args.repeats)
+            if result is not None:
+                measured.setdefault(peer, []).append(result)
+    results = {name: _median_of_rounds(rounds) for name, rounds in measured.items()}
     peers = [p for p in PEERS if p in results]
     header = ["measurement", "graphc (ms)"] + [f"{p} (ms)" for p in peers] + [f"{p} / graphc" for p in peers]
     rows = []
@@ -161,7 +174,8 @@ def main() -> None:
         cells += [f"{1000 * t:.3f}" if t is not None else "-" for t in theirs]
         cells += [f"{t / ours:.2f}x" if t is not None and ours else "-" for t in theirs]
         rows.append(cells)
-    print(f"{machine_line()}, {args.threads} threads, {time.perf_counter() - started:.0f} s")
+    print(f"{machine_line()}, {args.threads} threads, medians of {args.rounds} rounds, "
+          f"{time.perf_counter() - started:.0f} s")
     print(table(header, rows))
 
 
