@@ -40,7 +40,7 @@ _CODEGEN = Path(__file__).parent
 GEMM_SPEED_LEVEL = 1  # the kernels are written vector by vector: O3 only makes compiling slower
 
 _lock = threading.Lock()
-_builds: dict[tuple[object, ...], Future[bytes]] = {}  # by cache directory, so each one gets its entries
+_builds: dict[tuple[object, ...], Future[bytes | Future[bytes]]] = {}  # keyed by cache directory too
 
 GemmCase = tuple[bool, bool]
 
