@@ -117,15 +117,13 @@ class Program:
             raise ValueError(f"program {self.name!r}: batch must be >= 1, got {batch}")
         in_shapes, out_shapes = self._shapes.get(batch) or self._concrete_shapes(batch)
         argv = self._argv
-        for index, (slot, array, shape) in enumerate(zip(self._input_slots, arrays, in_shapes, strict=True)):
+        # Equal lengths by construction; the strict check costs ~0.2 us per call.
+        for slot, array, shape in zip(self._input_slots, arrays, in_shapes, strict=False):
             if array.shape != shape:
-                raise ValueError(
-                    f"program {self.name!r}: input {self._input_order[index]!r} expected shape {shape}, "
-                    f"got {array.shape}"
-                )
+                self._raise_for_shapes(arrays, in_shapes)
             argv[slot] = data_address(array)
         outputs = {}
-        for slot, name, shape in zip(self._output_slots, self._output_order, out_shapes, strict=True):
+        for slot, name, shape in zip(self._output_slots, self._output_order, out_shapes, strict=False):
             out = np.empty(shape, dtype=np.float32)
             argv[slot] = data_address(out)
             outputs[name] = out
@@ -139,6 +137,12 @@ class Program:
                 outputs[name] = buffer.copy()
             outputs = {name: outputs[name] for name in self._all_output_names}
         return outputs
+
+    def _raise_for_shapes(self, arrays: list[np.ndarray], shapes: list[tuple[int, ...]]) -> None:
+        for name, array, shape in zip(self._input_order, arrays, shapes, strict=True):
+            if array.shape != shape:
+                raise ValueError(f"program {self.name!r}: input {name!r} expected shape {shape}, "
+                                 f"got {array.shape}")
 
     def _raise_for_names(self, inputs: Mapping[str, Any]) -> None:
         unknown = sorted(inputs.keys() - self._input_names)
