@@ -63,3 +63,18 @@ def test_invalid_ir_raises_the_llvm_error_to_the_waiting_thread() -> None:
     job = llvm_workers.submit("define void @f( {", target_spec())
     with pytest.raises(RuntimeError, match="LLVM IR parsing error"):
         llvm_workers.wait(job)
+
+
+def test_a_forked_child_gets_its_own_queue() -> None:
+    import os
+
+    spec, text = target_spec(), _ir(5)
+    llvm_workers.wait(llvm_workers.submit(text, spec))  # the parent's queue has a child compiler
+    parent_queue = llvm_workers._current()
+    pid = os.fork()
+    if pid == 0:  # the child: its own queue, its own compiler, the same object
+        ok = llvm_workers._current() is not parent_queue
+        ok = ok and llvm_workers.wait(llvm_workers.submit(text, spec)) == compile_ir(text, spec)[0]
+        os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
