@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +24,7 @@ from graphc.codegen.aot_c import generate
 from graphc.codegen.aot_c_template import STATUS_CODES
 from graphc.codegen.aot_source import ModelPrograms, model_programs, resolve_model
 from graphc.codegen.aot_weights import layout_hash, weights_file, weights_object
-from graphc.codegen.link import LinkError, c_compiler, link_shared, localize_internals
+from graphc.codegen.link import c_compiler, link_shared, localize_internals, run_tool
 from graphc.codegen.support import gemm_cases, prefetch, support_objects
 from graphc.codegen.target import target_spec
 from graphc.frontend.models import Model
@@ -99,7 +98,7 @@ def compile_model(model_or_path: Model | str | os.PathLike[str], out_dir: str | 
     object_path, library = out / f"{name}.o", out / f"lib{name}.so"
     with tempfile.TemporaryDirectory(prefix="graphc-aot-") as tmp:
         api_object = Path(tmp) / "api.o"
-        _run([c_compiler(), *CFLAGS, f"-I{out}", "-c", str(source), "-o", str(api_object)])
+        run_tool([c_compiler(), *CFLAGS, f"-I{out}", "-c", str(source), "-o", str(api_object)])
         objects = {f"{program}.o": code for program, code in compiled.objects.items()}
         if embedded:
             objects["weights.o"] = weights_object(f"{name}_weights_data", programs.params, spec)
@@ -108,7 +107,7 @@ def compile_model(model_or_path: Model | str | os.PathLike[str], out_dir: str | 
         for file_name, code in objects.items():
             parts.append(Path(tmp) / file_name)
             parts[-1].write_bytes(code)
-        _run([c_compiler(), "-r", "-nostdlib", "-o", str(object_path), *map(str, parts)])
+        run_tool([c_compiler(), "-r", "-nostdlib", "-o", str(object_path), *map(str, parts)])
     localize_internals(object_path)
     link_shared([object_path], library)
     weights_path = None
@@ -122,12 +121,6 @@ def compile_model(model_or_path: Model | str | os.PathLike[str], out_dir: str | 
     manifest_path = out / f"{name}.manifest.json"
     manifest_path.write_text(json.dumps(manifest, indent=2))
     return AotBuild(out, library, object_path, header, manifest_path, weights_path, manifest)
-
-
-def _run(command: list[str]) -> None:
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise LinkError(f"{' '.join(command)} failed ({done.returncode}):\n{done.stderr}")
 
 
 def _io(arg: dict[str, Any]) -> dict[str, Any]:

@@ -20,12 +20,16 @@ def c_compiler() -> str:
     return compiler
 
 
-def link_shared(objects: Sequence[Path], so_path: Path) -> None:
-    """A shared library needing only libc and pthreads (the generated code calls no libm)."""
-    command = [c_compiler(), "-shared", "-pthread", "-o", str(so_path), *map(str, objects)]
+def run_tool(command: Sequence[str]) -> None:
+    """Run a compiler, linker or objcopy; a failure raises LinkError with its command and stderr."""
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise LinkError(f"{' '.join(command)} failed ({done.returncode}):\n{done.stderr}")
+
+
+def link_shared(objects: Sequence[Path], so_path: Path) -> None:
+    """A shared library needing only libc and pthreads (the generated code calls no libm)."""
+    run_tool([c_compiler(), "-shared", "-pthread", "-o", str(so_path), *map(str, objects)])
 
 
 def localize_internals(object_path: Path) -> None:
@@ -39,7 +43,4 @@ def localize_internals(object_path: Path) -> None:
     tool = next((t for t in candidates if t and shutil.which(t)), None)
     if tool is None:
         raise LinkError("no objcopy or llvm-objcopy on PATH (set OBJCOPY) to build an AOT object")
-    command = [tool, "--wildcard", "--localize-symbol=graphc_*", str(object_path)]
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise LinkError(f"{' '.join(command)} failed ({done.returncode}):\n{done.stderr}")
+    run_tool([tool, "--wildcard", "--localize-symbol=graphc_*", str(object_path)])

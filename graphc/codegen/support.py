@@ -27,7 +27,7 @@ from llvmlite import ir
 
 from graphc.codegen import background, llvm_workers
 from graphc.codegen import cache as disk_cache
-from graphc.codegen.link import LinkError, c_compiler
+from graphc.codegen.link import c_compiler, run_tool
 from graphc.codegen.llvm_util import IR_LOCK
 from graphc.codegen.lowering.gemm import GEMM_TYPE, gemm_name
 from graphc.codegen.lowering.gemm_kernel import shared_gemm
@@ -141,10 +141,7 @@ def pool_object_code() -> bytes:
         return cached
     with tempfile.TemporaryDirectory(prefix="graphc-pool-") as tmp:
         out = Path(tmp) / "graphc_pool.o"
-        command = [compiler, *POOL_CFLAGS, str(POOL_SOURCE), "-o", str(out)]
-        done = subprocess.run(command, capture_output=True, text=True, check=False)
-        if done.returncode != 0:
-            raise LinkError(f"{' '.join(command)} failed ({done.returncode}):\n{done.stderr}")
+        run_tool([compiler, *POOL_CFLAGS, str(POOL_SOURCE), "-o", str(out)])
         data = out.read_bytes()
     disk_cache.store(key, ".pool.o", data)
     return data
