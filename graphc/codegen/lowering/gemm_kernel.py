@@ -32,13 +32,13 @@ from graphc.codegen.llvm_util import (
     I32,
     I64,
     PTR,
-    VOID,
     counted_loop,
     element_ptr,
     i64,
     loop_with_carry,
 )
 from graphc.codegen.lowering import gemm_gemv, gemm_skinny
+from graphc.codegen.lowering.gemm import GEMM_TYPE, gemm_name
 from graphc.codegen.lowering.gemm_vec import (
     EPILOGUE_TYPE,
     LANES,
@@ -70,13 +70,9 @@ BAddress = Callable[[ir.Value, ir.Value], ir.Value]  # (k within block, column w
 
 
 def shared_gemm(module: ir.Module, ta: bool, tb: bool) -> ir.Function:
-    """`void gemm(i64 M, i64 N, i64 K, ptr A, ptr B, ptr C, ptr epilogue, ptr epilogue_ctx)`."""
-    name = f"graphc_gemm_{'t' if ta else 'n'}{'t' if tb else 'n'}"
-    existing = module.globals.get(name)
-    if existing is not None:
-        return existing
-    fn = ir.Function(module, ir.FunctionType(VOID, [I64, I64, I64, PTR, PTR, PTR, PTR, PTR]), name)
-    fn.linkage = "internal"
+    """Define `graphc_gemm_<ta><tb>` (gemm.GEMM_TYPE: M, N, K, A, B, C, epilogue, its ctx) in `module`."""
+    name = gemm_name(ta, tb)
+    fn = ir.Function(module, GEMM_TYPE, name)
     fn.attributes.add("nounwind")
     fn.attributes.add("noinline")
     task = _task_function(module, name, ta, tb)
