@@ -49,13 +49,10 @@ class CompiledModel:
         """Copy values into the states of the same names; returns the names that are not states."""
         unused = []
         for name, value in values.items():
-            if name not in self.store.names():
+            if name in self.store:
+                self.store.assign(name, value)
+            else:
                 unused.append(name)
-                continue
-            target = self.store[name]
-            if value.shape != target.shape:
-                raise ValueError(f"state {name!r}: expected shape {target.shape}, got {value.shape}")
-            target[...] = value
         return unused
 
     def program(self, name: str) -> Program:
