@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from llvmlite import ir
 
 from graphc.codegen.affine import Sym
-from graphc.codegen.llvm_util import intrinsic, sym_value
+from graphc.codegen.llvm_util import I64, PTR, VOID, element_ptr, i64, intrinsic, sym_value
 from graphc.ir.graph import Node
 
 
@@ -37,3 +37,45 @@ class KernelContext:
 
     def intrinsic(self, name: str, ret: ir.Type, args: Sequence[ir.Type]) -> ir.Function:
         return intrinsic(self.module, name, ret, args)
+
+
+def noalias_function(
+    ctx: KernelContext, name: str, index_args: int
+) -> tuple[ir.Function, KernelContext, list[ir.Value], list[ir.Value]]:
+    """An internal, always-inlined `void name(i64 N, i64 index..., ptr noalias...)`.
+
+    It takes each distinct buffer of `ctx` once (nodes sharing a buffer share its pointer), so
+    the loops emitted in it need no run-time overlap checks between buffers. Returns the
+    function, a context over its parameters to emit the body with, its `index_args` index
+    parameters, and ctx's buffer values in parameter order (what a caller passes).
+    """
+    buffers = list(dict.fromkeys(ctx.pointers.values()))
+    fnty = ir.FunctionType(VOID, [I64] * (1 + index_args) + [PTR] * len(buffers))
+    fn = ir.Function(ctx.module, fnty, name)
+    fn.linkage = "internal"
+    fn.attributes.add("nounwind")
+    fn.attributes.add("alwaysinline")
+    batch, *rest = fn.args
+    indices, params = rest[:index_args], rest[index_args:]
+    for param in params:
+        param.add_attribute("noalias")
+    param_of = dict(zip(buffers, params, strict=True))
+    builder = ir.IRBuilder(fn.append_basic_block("entry"))
+    inner = KernelContext(builder, batch, {node: param_of[value] for node, value in ctx.pointers.items()})
+    return fn, inner, indices, buffers
+
+
+def store_fields(builder: ir.IRBuilder, batch: ir.Value, buffers: Sequence[ir.Value], name: str) -> ir.Value:
+    """A block of i64 holding N and the buffers' addresses: the context a task or tile callback reads."""
+    with builder.goto_entry_block():
+        block = builder.alloca(I64, size=1 + len(buffers), name=name)
+    builder.store(batch, element_ptr(builder, block, i64(0), I64))
+    for k, value in enumerate(buffers, start=1):
+        builder.store(builder.ptrtoint(value, I64), element_ptr(builder, block, i64(k), I64))
+    return block
+
+
+def load_fields(builder: ir.IRBuilder, block: ir.Value, count: int) -> tuple[ir.Value, list[ir.Value]]:
+    """N and the `count` buffer pointers stored by store_fields."""
+    values = [builder.load(element_ptr(builder, block, i64(k), I64), typ=I64) for k in range(count + 1)]
+    return values[0], [builder.inttoptr(value, PTR) for value in values[1:]]

@@ -15,9 +15,9 @@ from __future__ import annotations
 from llvmlite import ir
 
 from graphc.codegen.affine import Sym
-from graphc.codegen.context import KernelContext
+from graphc.codegen.context import KernelContext, load_fields, noalias_function, store_fields
 from graphc.codegen.kernels import Kernel
-from graphc.codegen.llvm_util import I64, PTR, VOID, counted_loop, element_ptr, i64
+from graphc.codegen.llvm_util import counted_loop, i64
 from graphc.codegen.lowering.gemm import call_gemm
 from graphc.codegen.lowering.gemm_kernel import EPILOGUE_TYPE
 from graphc.codegen.lowering.pointwise import PointwisePlan, emit_body, is_immediate
@@ -35,51 +35,36 @@ def emit_gemm_epilogue(ctx: KernelContext, kernel: Kernel, matmul: Node) -> None
             pointers[node] = ctx.ptr(node)
     for node in outputs:
         pointers[node] = ctx.ptr(node)
-    buffers = list(dict.fromkeys(pointers.values()))  # nodes in one buffer share its pointer
-    bld = ctx.builder
-    fields = bld.alloca(I64, size=1 + len(buffers), name="epilogue_ctx")
-    bld.store(ctx.batch, element_ptr(bld, fields, i64(0), I64))
-    for i, value in enumerate(buffers, start=1):
-        bld.store(bld.ptrtoint(value, I64), element_ptr(bld, fields, i64(i), I64))
-    name = f"{bld.function.name}_epilogue"
-    slots = {node: buffers.index(value) for node, value in pointers.items()}
-    epilogue = _epilogue_function(ctx.module, name, plan, slots, len(buffers))
+    tile, tile_ctx, (row0, rows, col0, cols), buffers = noalias_function(
+        KernelContext(ctx.builder, ctx.batch, pointers), f"{ctx.builder.function.name}_epilogue_tile", 4)
+    _tile_loops(tile_ctx, plan, row0, rows, col0, cols)
+    fields = store_fields(ctx.builder, ctx.batch, buffers, "epilogue_ctx")
+    epilogue = _epilogue_function(tile, len(buffers))
     call_gemm(ctx, matmul, c_home, epilogue, fields)
 
 
-def _epilogue_function(
-    module: ir.Module, name: str, plan: PointwisePlan, slots: dict[Node, int], count: int
-) -> ir.Function:
+def _epilogue_function(tile: ir.Function, count: int) -> ir.Function:
     """`void epilogue(ptr fields, i64 row0, i64 rows, i64 col0, i64 cols)` over one tile of C.
 
-    It reads N and the buffers from `fields` and calls the tile loop, which takes each distinct
-    buffer as a `noalias` argument and is inlined: without that LLVM checks the buffers for
+    It reads N and the buffers from `fields` and calls the tile loops, which take each distinct
+    buffer as a `noalias` argument and are inlined: without that LLVM checks the buffers for
     overlap at run time on every tile, which made the fused chain slower than a separate pass.
     """
-    tile = _tile_function(module, f"{name}_tile", plan, slots, count)
-    fn = ir.Function(module, EPILOGUE_TYPE, name)
+    fn = ir.Function(tile.module, EPILOGUE_TYPE, tile.name.removesuffix("_tile"))
     fn.linkage = "internal"
     fn.attributes.add("nounwind")
     fields, row0, rows, col0, cols = fn.args
     bld = ir.IRBuilder(fn.append_basic_block("entry"))
-    values = [bld.load(element_ptr(bld, fields, i64(i), I64), typ=I64) for i in range(count + 1)]
-    bld.call(tile, [values[0], row0, rows, col0, cols, *(bld.inttoptr(v, PTR) for v in values[1:])])
+    batch, pointers = load_fields(bld, fields, count)
+    bld.call(tile, [batch, row0, rows, col0, cols, *pointers])
     bld.ret_void()
     return fn
 
 
-def _tile_function(
-    module: ir.Module, name: str, plan: PointwisePlan, slots: dict[Node, int], count: int
-) -> ir.Function:
-    fn = ir.Function(module, ir.FunctionType(VOID, [I64] * 5 + [PTR] * count), name)
-    fn.linkage = "internal"
-    fn.attributes.add("nounwind")
-    fn.attributes.add("alwaysinline")
-    batch, row0, rows, col0, cols, *params = fn.args
-    for param in params:
-        param.add_attribute("noalias")
-    bld = ir.IRBuilder(fn.append_basic_block("entry"))
-    ctx = KernelContext(bld, batch, {node: params[slot] for node, slot in slots.items()})
+def _tile_loops(
+    ctx: KernelContext, plan: PointwisePlan, row0: ir.Value, rows: ir.Value, col0: ir.Value, cols: ir.Value
+) -> None:
+    bld = ctx.builder
     row_strides = [vector[0] for vector in plan.streams]
     col_strides = [vector[1] for vector in plan.streams]
     with counted_loop(bld, bld.add(row0, rows), start=row0, name="er") as row:
@@ -89,7 +74,6 @@ def _tile_function(
                        for r, s in zip(row_offsets, col_strides, strict=True)]
             emit_body(ctx, plan, offsets)
     bld.ret_void()
-    return fn
 
 
 def _scaled(ctx: KernelContext, index: ir.Value, stride: Sym) -> ir.Value:
