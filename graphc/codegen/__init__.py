@@ -2,10 +2,10 @@
 
 Each program is one LLVM module and one object; the library links them with the support
 objects (support.py: the GEMM kernels and the worker pool), which are model-independent. A cold
-build compiles these modules side by side: every module but the last in a child process,
-started as soon as its IR is emitted, the last one here. Objects and linked libraries are kept
-in the on-disk cache (cache.py) keyed by the IR and the target, so a model compiled before, in
-this process or another, costs only its IR emission.
+build compiles these modules side by side: every module but the last goes to the LLVM workers
+(llvm_workers.py) as soon as its IR is emitted, the last one compiles here. Objects and linked
+libraries are kept in the on-disk cache (cache.py) keyed by the IR and the target, so a model
+compiled before, in this process or another, costs only its IR emission.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from graphc.codegen import cache, llvm_workers, support
 from graphc.codegen.link import LinkError, link_shared
 from graphc.codegen.llvm_util import IR_LOCK
 from graphc.codegen.program import ConstantPool, emit_program
-from graphc.codegen.target import PIPELINE, TargetSpec, compile_ir, target_spec
+from graphc.codegen.target import PIPELINE, compile_ir, target_spec
 from graphc.ir.graph import Graph
 from graphc.ir.verify import verify
 
@@ -57,7 +57,7 @@ def compile_programs(
         if not isinstance(name, str) or not _NAME.match(name):
             raise ValueError(f"program name {name!r} is not a C identifier")
     spec = target_spec(cpu)
-    entries, texts = {}, {}
+    entries, texts, keys = {}, {}, {}
     jobs: dict[str, bytes | Future[bytes]] = {}
     # Largest first, each queued for a worker as soon as it is emitted; the last (smallest) here.
     order = sorted(programs.items(), key=lambda item: -len(item[1].nodes))
@@ -68,31 +68,28 @@ def compile_programs(
             module.triple = spec.triple
             entries[name] = emit_program(module, name, graph, ConstantPool(module))
             texts[name] = text = str(module)
-        cached = cache.load(_object_key(text, spec), ".o")
-        here = position == len(order) - 1
+        keys[name] = cache.cache_key(text, spec.triple, spec.cpu, spec.features, PIPELINE)
+        cached = cache.load(keys[name], ".o")
+        last = position == len(order) - 1
         if cached is not None:
             jobs[name] = cached
-        elif not here:
+        elif not last:
             jobs[name] = llvm_workers.submit(text, spec)
         if position == 0 and started is not None:
             started()
-        if cached is None and here:
+        if name not in jobs:
             jobs[name] = compile_ir(text, spec)[0]
-            cache.store(_object_key(text, spec), ".o", jobs[name])
+            cache.store(keys[name], ".o", jobs[name])
     done = {}
     for name, job in jobs.items():
         if isinstance(job, Future):
             job = llvm_workers.wait(job)
-            cache.store(_object_key(texts[name], spec), ".o", job)
+            cache.store(keys[name], ".o", job)
         done[name] = job
     manifest = {"graphc_version": graphc.__version__, "target": spec.as_dict(),
                 "programs": {name: entries[name] for name in programs}}
     in_order = {name: done[name] for name in programs}
     return CompiledObject(in_order, manifest, {name: texts[name] for name in programs})
-
-
-def _object_key(text: str, spec: TargetSpec) -> str:
-    return cache.cache_key(text, spec.triple, spec.cpu, spec.features, PIPELINE)
 
 
 def build_library(
