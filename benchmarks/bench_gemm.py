@@ -5,7 +5,7 @@ batch 128 (X@W, dY@W^T, X^T@dY), plus batch-1 inference. Each graphc matmul is a
 one-op program. Two figures: `graphc` calls the program's native entry through ctypes with
 its argument array prepared once (~0.5 us per call, how compiled programs call the GEMM is
 cheaper still), which is what the ratio compares with numpy's `a @ b` (~0.9 us per call);
-`via Program` calls it through the runtime's `Program.__call__`, which adds ~5-6 us of
+`via Program` calls it through the runtime's `Program.__call__`, which adds ~3-5 us of
 Python per call (argument checks, array addresses, output allocation) and dominates the
 small products. numpy runs with OpenBLAS limited to the same thread count (threadpoolctl when
 installed, else OPENBLAS_NUM_THREADS at start-up). OPENBLAS_CORETYPE slows a current numpy:
