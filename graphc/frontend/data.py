@@ -17,6 +17,9 @@ def as_float_array(value: Any, what: str) -> np.ndarray:
     array = np.asarray(value)
     if array.dtype == object or not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
         raise TypeError(f"`{what}` must be a numeric array, got dtype {array.dtype}")
+    if np.issubdtype(array.dtype, np.complexfloating):
+        raise TypeError(f"`{what}` must be real numbers, got dtype {array.dtype} (the imaginary part "
+                        "would be dropped)")
     if array.ndim == 0:
         raise ValueError(f"`{what}` must have a batch axis, got a scalar")
     return np.ascontiguousarray(array, dtype=np.float32)
@@ -68,3 +71,35 @@ def fit_labels_to(y: np.ndarray, label_shape: tuple[int | None, ...], loss_name:
                 f"loss {loss_name!r} expects labels of shape {(None, *want)}, got {(None, *have)}"
             )
     return np.ascontiguousarray(y)
+
+
+def check_not_empty(x: np.ndarray, what: str) -> None:
+    """Keras refuses to fit or evaluate on no data; an empty epoch would log nothing at all."""
+    if len(x) == 0:
+        raise ValueError(f"{what} got 0 samples: `x` has shape {x.shape}; pass at least one sample")
+
+
+def check_labels(y: np.ndarray, loss_name: str, classes: int | None) -> None:
+    """Labels every loss can use: finite, and class indices in [0, classes) for sparse losses.
+
+    One vectorized pass: a bad label would otherwise train with its loss and gradient silently
+    set to 0 (an out-of-range index selects no class) or poison every weight with NaN.
+    """
+    if classes is None:
+        if not np.isfinite(y).all():
+            _raise_at(y, ~np.isfinite(y), f"{loss_name}: labels must be finite numbers")
+        return
+    low, high = y.min(initial=0.0), y.max(initial=0.0)
+    if low >= 0 and high < classes and (np.trunc(y) == y).all():
+        return
+    bad = ~((y >= 0) & (y < classes) & (np.trunc(y) == y))
+    _raise_at(y, bad, f"{loss_name}: labels must be integer class indices in the valid range of "
+                      f"[0, {classes})")
+
+
+def _raise_at(y: np.ndarray, bad: np.ndarray, rule: str) -> None:
+    position = tuple(int(i) for i in np.argwhere(bad)[0])
+    value = y[position]
+    where = position[0] if len(position) == 1 else position
+    raise ValueError(f"{rule}; received a label value of {value:g} at position {where} "
+                     f"({int(bad.sum())} bad label(s) in all)")

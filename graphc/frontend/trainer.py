@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -16,6 +17,8 @@ from graphc.frontend.data import (
     as_float_array,
     batches,
     check_batch_size,
+    check_labels,
+    check_not_empty,
     check_same_length,
     fit_labels_to,
     split_validation,
@@ -42,6 +45,7 @@ class Trainer:
         self._engine: CompiledModel | None = None
         self._label_data_shape: tuple[int | None, ...] | None = None
         self._pending_slots: dict[str, np.ndarray] = {}
+        self._engine_lock = threading.RLock()  # compile and engine swaps, never held around a step
 
     # -- compile ----------------------------------------------------------------------------
     def compile(self, optimizer: Any = "rmsprop", loss: Any = None, metrics: Sequence[Any] | None = None,
@@ -54,18 +58,22 @@ class Trainer:
         if loss_weights is not None or weighted_metrics is not None:
             raise ValueError("loss_weights and weighted_metrics need multiple outputs or sample weights, "
                              "which graphc does not support yet")
-        self.optimizer = optimizers_mod.get(optimizer)
+        resolved_optimizer = optimizers_mod.get(optimizer)
         if not (isinstance(loss, str) and loss in _CROSSENTROPY_ALIASES):
             losses_mod.get(loss)
         if isinstance(metrics, (str, dict)) or (metrics is not None and not isinstance(metrics, Sequence)):
             metrics = [metrics]
-        self._metric_ids = list(metrics or [])
-        for identifier in self._metric_ids:
+        metric_ids = list(metrics or [])
+        for identifier in metric_ids:
             metrics_mod.resolve(identifier, (None, 1), (None, 1))
-        self.loss = loss
-        self.compiled = True
-        self._spec = None
-        self._engine = None
+        # Everything above may raise; only a compile that succeeds replaces the compiled state.
+        with self._engine_lock:
+            self.optimizer = resolved_optimizer
+            self._metric_ids = metric_ids
+            self.loss = loss
+            self.compiled = True
+            self._spec = None
+            self._engine = None
 
     def _resolve_spec(self, label_data_shape: tuple[int | None, ...]) -> LossSpec:
         """Resolve the loss and metrics against the label data, as Keras does on the first batch."""
@@ -79,13 +87,22 @@ class Trainer:
 
     # -- engines ----------------------------------------------------------------------------
     def _engine_for(self, x: np.ndarray, y: np.ndarray | None = None) -> CompiledModel:
+        """The engine for this data; with labels, the loss is resolved only when they do not fit it.
+
+        Labels of shape (N,) and (N, 1) both fit a (None, 1) loss, so a validation set given in the
+        other form never swaps the engine under a running fit.
+        """
+        with self._engine_lock:
+            return self._engine_for_locked(x, y)
+
+    def _engine_for_locked(self, x: np.ndarray, y: np.ndarray | None) -> CompiledModel:
         self.build_for_input(tuple(x.shape[1:]))
         if y is not None:
             if not self.compiled:
                 raise RuntimeError(f"model {self.name!r} must be compiled before training or evaluating: "
                                    "call model.compile(optimizer, loss, metrics) first")
             label_data_shape = (None, *y.shape[1:])
-            if self._spec is None or self._label_data_shape != label_data_shape:
+            if self._spec is None or not self._labels_fit(label_data_shape):
                 self._spec = self._resolve_spec(label_data_shape)
                 self._label_data_shape = label_data_shape
                 self._engine = None
@@ -101,11 +118,25 @@ class Trainer:
                                   f"{type(self.optimizer).__name__} and was not restored", stacklevel=3)
         return self._engine
 
+    def _labels_fit(self, label_data_shape: tuple[int | None, ...]) -> bool:
+        want = tuple(self._spec.label_shape[1:])
+        have = tuple(label_data_shape[1:])
+        return have in (want, want + (1,)) or have + (1,) == want
+
+    def _labels(self, y: np.ndarray) -> np.ndarray:
+        """Labels in the exact shape the compiled loss takes, checked as Keras checks them."""
+        spec = self._spec
+        y = fit_labels_to(y, spec.label_shape, spec.loss.name)
+        classes = self.outputs[0].shape[-1] if spec.loss.sparse else None
+        check_labels(y, spec.loss.name, classes)
+        return y
+
     def _restore_optimizer_slots(self, values: Mapping[str, np.ndarray]) -> None:
         """Slot values (`optimizer/<slot>` names, as saved) to start the next training step from."""
-        self._pending_slots = {name: np.asarray(value, dtype=np.float32) for name, value in values.items()}
-        if self._engine is not None and self._engine.has("train_step"):
-            self._engine = None
+        with self._engine_lock:
+            self._pending_slots = {name: np.asarray(value) for name, value in values.items()}
+            if self._engine is not None and self._engine.has("train_step"):
+                self._engine = None
 
     # -- fit --------------------------------------------------------------------------------
     def fit(self, x: Any = None, y: Any = None, batch_size: int | None = None, epochs: int = 1,
@@ -130,6 +161,7 @@ class Trainer:
         batch_size = check_batch_size(batch_size)
         x_all, y_all = as_float_array(x, "x"), as_float_array(y, "y")
         check_same_length(x_all, y_all)
+        check_not_empty(x_all, "fit()")
         if validation_data is not None:
             x_val, y_val = _unpack_validation(validation_data)
             x_train, y_train = x_all, y_all
@@ -137,21 +169,23 @@ class Trainer:
             x_train, y_train, x_val, y_val = split_validation(x_all, y_all, validation_split)
         else:
             x_train, y_train, x_val, y_val = x_all, y_all, None, None
-        engine = self._engine_for(x_train, y_train)
-        y_train = fit_labels_to(y_train, self._spec.label_shape, self._spec.loss.name)
+        self._engine_for(x_train, y_train)
+        y_train = self._labels(y_train)
         if x_val is not None:
+            check_not_empty(x_val, "fit() validation data")
             self.build_for_input(tuple(x_val.shape[1:]))
-            y_val = fit_labels_to(y_val, self._spec.label_shape, self._spec.loss.name)
+            y_val = self._labels(y_val)
         verbose = 1 if verbose == "auto" else int(verbose)
         steps = -(-len(x_train) // batch_size)
         callback_list = CallbackList(callbacks, add_history=True, add_progbar=verbose != 0, model=self,
                                      verbose=verbose, epochs=epochs, steps=steps)
         self.history = next(c for c in callback_list.callbacks if isinstance(c, History))
         self.stop_training = False
-        train = engine.program("train_step")
         callback_list.on_train_begin()
         for epoch in range(initial_epoch, epochs):
             callback_list.on_epoch_begin(epoch)
+            # Fetched per epoch: a callback may have recompiled the model (a new engine).
+            train = self._engine_for(x_train[:1], y_train[:1]).program("train_step")
             order = _epoch_order(len(x_train), batch_size, shuffle)
             tracker = _RunningMeans()
             for step, index in enumerate(batches(len(x_train), batch_size, order)):
@@ -174,9 +208,9 @@ class Trainer:
         return self.history
 
     def _sync_iterations(self) -> None:
-        store = self._engine.store if self._engine else None
-        if store is not None and "optimizer/iterations" in store:
-            self.optimizer.iterations = int(store["optimizer/iterations"])
+        engine = self._engine
+        if engine is not None and "optimizer/iterations" in engine.store:
+            self.optimizer.iterations = int(engine.store["optimizer/iterations"])
 
     # -- evaluate / predict -----------------------------------------------------------------
     def _evaluate_arrays(self, x: np.ndarray, y: np.ndarray, batch_size: int,
@@ -200,8 +234,9 @@ class Trainer:
         batch_size = check_batch_size(batch_size)
         x_all, y_all = as_float_array(x, "x"), as_float_array(y, "y")
         check_same_length(x_all, y_all)
+        check_not_empty(x_all, "evaluate()")
         self._engine_for(x_all, y_all)
-        y_all = fit_labels_to(y_all, self._spec.label_shape, self._spec.loss.name)
+        y_all = self._labels(y_all)
         verbose = 1 if verbose == "auto" else int(verbose)
         callback_list = CallbackList(callbacks, add_progbar=verbose != 0, model=self, verbose=verbose,
                                      epochs=1, steps=-(-len(x_all) // batch_size))
@@ -255,8 +290,9 @@ class Trainer:
             raise ValueError(f"{program_name}: sample_weight and class_weight are not supported yet")
         xb, yb = as_float_array(x, "x"), as_float_array(y, "y")
         check_same_length(xb, yb)
+        check_not_empty(xb, "train_on_batch()" if program_name == "train_step" else "test_on_batch()")
         engine = self._engine_for(xb, yb)
-        yb = fit_labels_to(yb, self._spec.label_shape, self._spec.loss.name)
+        yb = self._labels(yb)
         feeds = self.optimizer.feeds() if program_name == "train_step" else {}
         tracker = _RunningMeans()
         tracker.add(engine.program(program_name)(len(xb), **{"x": xb, LABELS: yb}, **feeds), len(xb))
