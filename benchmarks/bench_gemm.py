@@ -84,12 +84,13 @@ def native_call(program, a: np.ndarray, w: np.ndarray):
     valid until the program is called again (which repoints the output slot).
     """
     out = program(a=a, w=w)["c"]
-    fn, argv, workspace = program._fn, program._argv, program._ws_address
+    frame = program._frames[-1]  # the call frame that call just returned to the pool
+    fn, argv, workspace = program._fn, frame.argv, frame.ws_address
 
     def call() -> None:
         if fn(1, argv, workspace) != 0:
             raise RuntimeError(f"{program.name} failed")
-        call.keep = (a, w, out)
+        call.keep = (a, w, out, frame)
 
     return call
 

@@ -136,9 +136,14 @@ def _arg_spec(kind: str, name: str, node: Node) -> dict[str, Any]:
     return {"kind": kind, "name": name, "shape": list(node.shape), "dtype": node.type.dtype}
 
 
+def _state_spec(name: str, node: Node, updated: bool) -> dict[str, Any]:
+    """A state argument says whether the program writes it: the runtime lets readers run together."""
+    return {**_arg_spec("state", name, node), "updated": updated}
+
+
 def _manifest_entry(name: str, graph: Graph, plan: BufferPlan) -> dict[str, Any]:
     args = [_arg_spec("input", n, node) for n, node in graph.inputs.items()]
-    args += [_arg_spec("state", n, node) for n, node in graph.states.items()]
+    args += [_state_spec(n, node, n in graph.updates) for n, node in graph.states.items()]
     args += [_arg_spec("output", n, node) for n, node in graph.outputs.items()]
     return {
         "symbol": f"graphc_{name}",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import math
 from collections.abc import Iterator
 from typing import Any
 
@@ -82,19 +84,33 @@ def check_not_empty(x: np.ndarray, what: str) -> None:
 def check_labels(y: np.ndarray, loss_name: str, classes: int | None) -> None:
     """Labels every loss can use: finite, and class indices in [0, classes) for sparse losses.
 
-    One vectorized pass: a bad label would otherwise train with its loss and gradient silently
-    set to 0 (an out-of-range index selects no class) or poison every weight with NaN.
+    A bad label would otherwise train with its loss and gradient silently set to 0 (an
+    out-of-range index selects no class) or poison every weight with NaN. The common case costs
+    one pass: a set lookup for a batch of class indices, one sum for other labels.
     """
     if classes is None:
-        if not np.isfinite(y).all():
-            _raise_at(y, ~np.isfinite(y), f"{loss_name}: labels must be finite numbers")
+        if math.isfinite(float(y.sum(dtype=np.float64))):
+            return
+        bad = ~np.isfinite(y)
+        if bad.any():
+            _raise_at(y, bad, f"{loss_name}: labels must be finite numbers")
         return
-    low, high = y.min(initial=0.0), y.max(initial=0.0)
-    if low >= 0 and high < classes and (np.trunc(y) == y).all():
+    if y.size <= _SET_CHECK_LIMIT:
+        if _class_values(classes).issuperset(y.ravel().tolist()):
+            return
+    elif y.min(initial=0.0) >= 0 and y.max(initial=0.0) < classes and (np.trunc(y) == y).all():
         return
     bad = ~((y >= 0) & (y < classes) & (np.trunc(y) == y))
     _raise_at(y, bad, f"{loss_name}: labels must be integer class indices in the valid range of "
                       f"[0, {classes})")
+
+
+_SET_CHECK_LIMIT = 512  # labels per batch checked against the set of class values, beyond that with numpy
+
+
+@functools.lru_cache(maxsize=8)
+def _class_values(classes: int) -> frozenset[float]:
+    return frozenset(float(i) for i in range(classes))
 
 
 def _raise_at(y: np.ndarray, bad: np.ndarray, rule: str) -> None:

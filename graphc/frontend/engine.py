@@ -34,7 +34,7 @@ class CompiledModel:
         self._name = _safe(name)
         self._libraries: dict[str, Library] = {}
         self._compiling = threading.Lock()
-        declared = (ArgSpec("state", state, tuple(node.shape))
+        declared = (ArgSpec("state", state, tuple(node.shape), node.type.dtype)
                     for graph in programs.recorded.values() for state, node in graph.states.items())
         self.store = StateStore(declared)
         for state_name, value in programs.initial_values.items():
@@ -42,7 +42,7 @@ class CompiledModel:
                 self.store[state_name][...] = value
         for weight in weights:
             if weight.path in self.store:
-                weight.bind(self.store[weight.path])
+                weight.bind(self.store[weight.path], self.store.lock)
         self.hyperparameter_inputs = programs.hyperparameter_inputs
 
     def load_states(self, values: Mapping[str, np.ndarray]) -> list[str]:

@@ -92,8 +92,16 @@ class Trainer:
         Labels of shape (N,) and (N, 1) both fit a (None, 1) loss, so a validation set given in the
         other form never swaps the engine under a running fit.
         """
+        engine = self._engine
+        if (engine is not None and tuple(x.shape[1:]) == self._input_sample_shape()
+                and (y is None or (self._spec is not None and (None, *y.shape[1:]) == self._label_data_shape
+                                   and engine.has("train_step")))):
+            return engine  # nothing to change: no lock on the per-batch path
         with self._engine_lock:
             return self._engine_for_locked(x, y)
+
+    def _input_sample_shape(self) -> tuple[int | None, ...] | None:
+        return tuple(self.inputs[0].shape[1:]) if self.inputs else None
 
     def _engine_for_locked(self, x: np.ndarray, y: np.ndarray | None) -> CompiledModel:
         self.build_for_input(tuple(x.shape[1:]))

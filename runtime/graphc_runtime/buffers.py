@@ -1,4 +1,4 @@
-"""Aligned float32 buffers whose addresses the native code keeps."""
+"""Aligned buffers whose addresses the native code keeps."""
 
 from __future__ import annotations
 
@@ -29,11 +29,16 @@ def aligned_empty(nbytes: int) -> tuple[np.ndarray, int]:
     return owner, base + (-base) % ALIGN
 
 
-def aligned_zeros_f32(shape: tuple[int, ...]) -> np.ndarray:
-    """A C-contiguous float32 array of zeros starting at a 64-byte aligned address."""
-    count = int(np.prod(shape, dtype=np.int64))
-    owner, address = aligned_empty(count * 4)
+def aligned_zeros(shape: tuple[int, ...], dtype: str | np.dtype = np.float32) -> np.ndarray:
+    """A C-contiguous array of zeros starting at a 64-byte aligned address."""
+    dtype = np.dtype(dtype)
+    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    owner, address = aligned_empty(nbytes)
     start = address - owner.ctypes.data
-    array = owner[start:start + count * 4].view(np.float32).reshape(shape)
-    array[...] = 0.0
+    array = owner[start:start + nbytes].view(dtype).reshape(shape)
+    array[...] = 0
     return array
+
+
+def aligned_zeros_f32(shape: tuple[int, ...]) -> np.ndarray:
+    return aligned_zeros(shape, np.float32)

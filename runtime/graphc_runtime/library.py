@@ -10,7 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from graphc_runtime.buffers import aligned_empty, aligned_zeros_f32, data_address
+from graphc_runtime.buffers import aligned_empty, aligned_zeros, data_address
+from graphc_runtime.locks import ReadWriteLock
 from graphc_runtime.spec import ArgSpec
 from graphc_runtime.store import StateStore
 from graphc_runtime.threads import attach
@@ -18,17 +19,50 @@ from graphc_runtime.threads import attach
 _ENTRY_ARGTYPES = (ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p)
 SHAPE_CACHE = 64  # batch sizes whose concrete shapes are remembered per program
 FIXED_OUTPUT_ELEMENTS = 1024  # outputs up to this size without a batch dim use a fixed buffer
+FRAME_POOL = 8  # idle call frames kept per program (one per concurrently calling thread)
 _PLAIN_SCALARS = frozenset({float, int, np.float32, np.float64})  # stored without np.asarray (~0.3 us each)
+
+
+class _Frame:
+    """What one native call writes besides its outputs: the argument array, scalar inputs, small
+    fixed outputs and the workspace. Each call takes a frame of its own from the program's pool,
+    so calls from several threads never share one (ctypes releases the GIL during the call)."""
+
+    __slots__ = ("argv", "scalars", "fixed", "ws_batch", "ws_owner", "ws_address", "generation")
+
+    def __init__(self, template: ctypes.Array, scalar_slots: list[int], fixed: list[tuple[int, ArgSpec]],
+                 generation: int) -> None:
+        self.argv = type(template)(*template)
+        self.scalars = aligned_zeros((max(1, len(scalar_slots)),), np.float32)
+        for j, slot in enumerate(scalar_slots):
+            self.argv[slot] = self.scalars.ctypes.data + 4 * j
+        self.fixed = []
+        for slot, spec in fixed:
+            buffer = aligned_zeros(spec.concrete(0), spec.dtype)
+            self.argv[slot] = buffer.ctypes.data
+            self.fixed.append((spec.name, buffer))
+        self.ws_batch = 0
+        self.ws_owner: np.ndarray | None = None
+        self.ws_address = 0
+        self.generation = generation
+
+    def grow_workspace(self, batch: int, static: int, per_batch: int) -> None:
+        nbytes = static + per_batch * batch
+        if nbytes:
+            self.ws_owner, self.ws_address = aligned_empty(nbytes)
+        self.ws_batch = batch
 
 
 class Program:
     """One entry point: `int32_t graphc_<name>(int64_t batch, void **args, void *workspace)`.
 
-    The argument array is built once; each call only patches the input, output and (when
-    it grows) workspace pointers, then makes one native call. Reading an array's address
-    costs ~0.4 us (buffers.data_address), so scalar inputs (hyperparameters) are copied into
-    a buffer whose address is fixed, and small outputs without a batch dimension (losses,
-    metrics) are written to fixed buffers and returned as copies.
+    Safe to call from several threads: each call runs in a frame of its own (argument array,
+    scalar and small-output buffers, workspace) taken from a small pool, and holds the state
+    store's lock for its native call, on the write side if the program updates states (a
+    training step), else on the read side, so predicts run in parallel and training steps alone.
+    Reading an array's address costs ~0.4 us (buffers.data_address), so scalar inputs
+    (hyperparameters) are copied into the frame's scalar buffer, and small outputs without a
+    batch dimension (losses, metrics) are written to the frame's fixed buffers and returned as copies.
     """
 
     def __init__(self, name: str, entry: Mapping[str, Any], cdll: ctypes.CDLL) -> None:
@@ -37,32 +71,37 @@ class Program:
         self.inputs = [s for s in specs if s.kind == "input"]
         self.states = [s for s in specs if s.kind == "state"]
         self.outputs = [s for s in specs if s.kind == "output"]
+        self.updates_states = any(s.updated for s in self.states)
         self._cdll = cdll  # the code lives as long as some program refers to it
         self._fn = cdll[entry["symbol"]]
         self._fn.restype = ctypes.c_int32
         self._fn.argtypes = _ENTRY_ARGTYPES
-        self._argv = (ctypes.c_void_p * len(specs))()
+        self._template = (ctypes.c_void_p * len(specs))()
         self._input_names = {s.name for s in self.inputs}
         scalar = [i for i, s in enumerate(self.inputs) if s.shape == ()]
+        for i in scalar:
+            if self.inputs[i].dtype != "float32":
+                raise ValueError(f"program {name!r}: scalar input {self.inputs[i].name!r} must be float32, "
+                                 f"the manifest says {self.inputs[i].dtype}")
+        self._scalar_slots = scalar
         self._array_inputs = [i for i, s in enumerate(self.inputs) if s.shape != ()]
         self._input_slots = self._array_inputs
         self._input_order = [self.inputs[i].name for i in self._array_inputs]
+        self._input_dtypes = [np.dtype(self.inputs[i].dtype) for i in self._array_inputs]
+        self._all_float_inputs = all(d == np.float32 for d in self._input_dtypes)
         self._scalar_order = [self.inputs[i].name for i in scalar]
-        self._scalars = aligned_zeros_f32((max(1, len(scalar)),))
-        for j, slot in enumerate(scalar):
-            self._argv[slot] = self._scalars.ctypes.data + 4 * j
         first_output = len(self.inputs) + len(self.states)
         self._output_slots = []
         self._output_order = []
-        self._fixed_outputs: list[tuple[str, np.ndarray]] = []
+        self._output_dtypes = []
+        self._fixed_specs: list[tuple[int, ArgSpec]] = []
         for i, spec in enumerate(self.outputs):
             if spec.batch_axis is None and int(np.prod(spec.shape, dtype=np.int64)) <= FIXED_OUTPUT_ELEMENTS:
-                buffer = aligned_zeros_f32(spec.concrete(0))
-                self._argv[first_output + i] = buffer.ctypes.data
-                self._fixed_outputs.append((spec.name, buffer))
+                self._fixed_specs.append((first_output + i, spec))
             else:
                 self._output_slots.append(first_output + i)
                 self._output_order.append(spec.name)
+                self._output_dtypes.append(np.dtype(spec.dtype))
         self._all_output_names = [s.name for s in self.outputs]
         batched = [(i, self.inputs[k].batch_axis, len(self.inputs[k].shape))
                    for i, k in enumerate(self._array_inputs) if None in self.inputs[k].shape]
@@ -71,36 +110,69 @@ class Program:
         workspace = entry["workspace"]
         self._ws_static = int(workspace["static_bytes"])
         self._ws_per_batch = int(workspace["per_batch_bytes"])
-        self._ws_batch = 0
-        self._ws_owner: np.ndarray | None = None
-        self._ws_address = 0
+        self._frames: list[_Frame] = []
+        self._generation = 0
+        self._lock: ReadWriteLock | None = None
         self._bound: list[np.ndarray] = []
         self._ready = not self.states
 
     def bind(self, store: StateStore) -> None:
-        """Point every state argument at the store's live buffer."""
+        """Point every state argument at the store's live buffer; calls then hold the store's lock."""
         bound = []
+        template = (ctypes.c_void_p * len(self._template))(*self._template)
         for slot, spec in enumerate(self.states, start=len(self.inputs)):
             if spec.name not in store:
                 raise KeyError(f"program {self.name!r}: the state store has no state {spec.name!r}")
             buffer = store[spec.name]
-            if buffer.shape != spec.concrete(0):
+            if buffer.shape != spec.concrete(0) or buffer.dtype != np.dtype(spec.dtype):
                 raise ValueError(
-                    f"program {self.name!r}: state {spec.name!r} expected shape {spec.concrete(0)}, "
-                    f"store has {buffer.shape}"
+                    f"program {self.name!r}: state {spec.name!r} expected {spec.dtype}{spec.concrete(0)}, "
+                    f"store has {buffer.dtype}{buffer.shape}"
                 )
-            self._argv[slot] = buffer.ctypes.data
+            template[slot] = buffer.ctypes.data
             bound.append(buffer)
+        self._template = template
         self._bound = bound
+        self._lock = store.lock
+        self._generation += 1  # frames made for the old buffers are dropped when they come back
+        self._frames = []
         self._ready = True
 
-    def __call__(self, batch: int | None = None, **inputs: np.ndarray) -> dict[str, np.ndarray]:
+    def __call__(self, batch: int | None = None, **inputs: Any) -> dict[str, np.ndarray]:
         if not self._ready:
             raise RuntimeError(f"program {self.name!r} has states; call Library.bind(store) first")
         if inputs.keys() != self._input_names:
             self._raise_for_names(inputs)
-        arrays = [np.asarray(inputs[name], dtype=np.float32, order="C") for name in self._input_order]
-        scalars = self._scalars
+        if self._all_float_inputs:
+            arrays = [np.asarray(inputs[name], dtype=np.float32, order="C") for name in self._input_order]
+        else:
+            arrays = [_as_input(self.name, name, inputs[name], dtype)
+                      for name, dtype in zip(self._input_order, self._input_dtypes, strict=True)]
+        if batch is None:
+            batch = self._infer_batch(arrays)
+        elif not isinstance(batch, (int, np.integer)) or isinstance(batch, bool):
+            raise ValueError(f"program {self.name!r}: batch must be an int, got {batch!r}")
+        if batch < 1:
+            raise ValueError(f"program {self.name!r}: batch must be >= 1, got {batch}")
+        in_shapes, out_shapes = self._shapes.get(batch) or self._concrete_shapes(batch)
+        # Equal lengths by construction; the strict check costs ~0.2 us per call.
+        for array, shape in zip(arrays, in_shapes, strict=False):
+            if array.shape != shape:
+                self._raise_for_shapes(arrays, in_shapes)
+        try:
+            frame = self._frames.pop()  # atomic under the GIL
+        except IndexError:
+            frame = _Frame(self._template, self._scalar_slots, self._fixed_specs, self._generation)
+        try:
+            return self._run(frame, batch, arrays, out_shapes, inputs)
+        finally:
+            if frame.generation == self._generation and len(self._frames) < FRAME_POOL:
+                self._frames.append(frame)
+
+    def _run(self, frame: _Frame, batch: int, arrays: list[np.ndarray], out_shapes: list[tuple[int, ...]],
+             inputs: Mapping[str, Any]) -> dict[str, np.ndarray]:
+        argv = frame.argv
+        scalars = frame.scalars
         for j, name in enumerate(self._scalar_order):
             value = inputs[name]
             if type(value) not in _PLAIN_SCALARS:
@@ -109,31 +181,35 @@ class Program:
                     raise ValueError(f"program {self.name!r}: input {name!r} expected shape (), "
                                      f"got {value.shape}")
             scalars[j] = value
-        if batch is None:
-            batch = self._infer_batch(arrays)
-        elif not isinstance(batch, (int, np.integer)) or isinstance(batch, bool):
-            raise ValueError(f"program {self.name!r}: batch must be an int, got {batch!r}")
-        if batch < 1:
-            raise ValueError(f"program {self.name!r}: batch must be >= 1, got {batch}")
-        in_shapes, out_shapes = self._shapes.get(batch) or self._concrete_shapes(batch)
-        argv = self._argv
-        # Equal lengths by construction; the strict check costs ~0.2 us per call.
-        for slot, array, shape in zip(self._input_slots, arrays, in_shapes, strict=False):
-            if array.shape != shape:
-                self._raise_for_shapes(arrays, in_shapes)
+        for slot, array in zip(self._input_slots, arrays, strict=False):
             argv[slot] = data_address(array)
         outputs = {}
-        for slot, name, shape in zip(self._output_slots, self._output_order, out_shapes, strict=False):
-            out = np.empty(shape, dtype=np.float32)
+        for slot, name, shape, dtype in zip(self._output_slots, self._output_order, out_shapes,
+                                            self._output_dtypes, strict=False):
+            out = np.empty(shape, dtype=dtype)
             argv[slot] = data_address(out)
             outputs[name] = out
-        if batch > self._ws_batch:
-            self._grow_workspace(batch)
-        status = self._fn(batch, argv, self._ws_address)
+        if batch > frame.ws_batch:
+            frame.grow_workspace(batch, self._ws_static, self._ws_per_batch)
+        lock = self._lock
+        if lock is None:
+            status = self._fn(batch, argv, frame.ws_address)
+        elif self.updates_states:
+            lock.acquire_write()
+            try:
+                status = self._fn(batch, argv, frame.ws_address)
+            finally:
+                lock.release_write()
+        else:
+            lock.acquire_read()
+            try:
+                status = self._fn(batch, argv, frame.ws_address)
+            finally:
+                lock.release_read()
         if status != 0:
             raise RuntimeError(f"program {self.name!r} failed with status {status} (batch {batch})")
-        if self._fixed_outputs:
-            for name, buffer in self._fixed_outputs:
+        if frame.fixed:
+            for name, buffer in frame.fixed:
                 outputs[name] = buffer.copy()
             outputs = {name: outputs[name] for name in self._all_output_names}
         return outputs
@@ -168,15 +244,24 @@ class Program:
             self._shapes[batch] = shapes
         return shapes
 
-    def _grow_workspace(self, batch: int) -> None:
-        nbytes = self._ws_static + self._ws_per_batch * batch
-        if nbytes:
-            self._ws_owner, self._ws_address = aligned_empty(nbytes)
-        self._ws_batch = batch
-
     def __repr__(self) -> str:
         sig = ", ".join(f"{s.name}{s}" for s in self.inputs)
         return f"<Program {self.name}({sig}) -> {', '.join(s.name for s in self.outputs)}>"
+
+
+def _as_input(program: str, name: str, value: Any, dtype: np.dtype) -> np.ndarray:
+    """An input in its manifest dtype; a fractional value for an integer input is refused, never cut."""
+    if dtype.kind != "i":
+        return np.asarray(value, dtype=dtype, order="C")
+    array = np.asarray(value)
+    if array.dtype.kind not in "iub":
+        if array.dtype.kind != "f" or not np.array_equal(array, np.trunc(array)):
+            raise ValueError(f"program {program!r}: input {name!r} holds integers ({dtype}); got values of "
+                             f"dtype {array.dtype} that are not whole numbers")
+    info = np.iinfo(dtype)
+    if array.size and (array.min() < info.min or array.max() > info.max):
+        raise ValueError(f"program {program!r}: input {name!r} has values outside the range of {dtype}")
+    return np.ascontiguousarray(array, dtype=dtype)
 
 
 class Library:

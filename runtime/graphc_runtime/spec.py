@@ -7,27 +7,41 @@ from dataclasses import dataclass
 from typing import Any
 
 KINDS = ("input", "state", "output")
+DTYPES = ("float32", "int32", "int64")
 
 
 @dataclass(frozen=True)
 class ArgSpec:
-    """One argument of a program; `None` in `shape` is the batch size N."""
+    """One argument of a program; `None` in `shape` is the batch size N.
+
+    `updated` tells, for a state, whether the program writes it (a training step) or only reads
+    it (predict): readers of one state store may run together, writers run alone.
+    """
 
     kind: str
     name: str
     shape: tuple[int | None, ...]
     dtype: str = "float32"
+    updated: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"argument {self.name!r}: kind {self.kind!r} is not one of {KINDS}")
-        if self.dtype != "float32":
-            raise ValueError(f"argument {self.name!r}: dtype {self.dtype!r} is not supported (float32 only)")
+        if self.dtype not in DTYPES:
+            raise ValueError(f"argument {self.name!r}: dtype {self.dtype!r} is not one of {DTYPES}")
+        for dim in self.shape:
+            if dim is not None and (not isinstance(dim, int) or isinstance(dim, bool) or dim < 0):
+                raise ValueError(f"argument {self.name!r}: bad dimension {dim!r} in shape {self.shape}")
+        if self.shape.count(None) > 1:
+            raise ValueError(f"argument {self.name!r}: more than one batch dimension in {self.shape}")
 
     @classmethod
     def from_dict(cls, entry: Mapping[str, Any]) -> ArgSpec:
+        """From a manifest entry; a state without "updated" (an older manifest) counts as written."""
         shape = tuple(None if d is None else int(d) for d in entry["shape"])
-        return cls(entry["kind"], entry["name"], shape, entry.get("dtype", "float32"))
+        kind = entry["kind"]
+        return cls(kind, entry["name"], shape, entry.get("dtype", "float32"),
+                   bool(entry.get("updated", kind == "state")))
 
     @property
     def batch_axis(self) -> int | None:

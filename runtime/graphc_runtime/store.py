@@ -6,28 +6,32 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from graphc_runtime.buffers import aligned_zeros_f32
+from graphc_runtime.buffers import aligned_zeros
+from graphc_runtime.locks import ReadWriteLock
 from graphc_runtime.spec import ArgSpec
 
 
 class StateStore:
-    """Owns one float32 C-contiguous buffer per state name.
+    """Owns one C-contiguous buffer per state name, in the state's dtype.
 
     Buffers are allocated once and never replaced, so native code bound to them can keep
-    their addresses; `assign` copies new values in.
+    their addresses; `assign` copies new values in. `lock` orders everything that touches the
+    buffers: programs that update states and `assign` write, the rest read.
     """
 
     def __init__(self, specs: Iterable[ArgSpec]) -> None:
         self._buffers: dict[str, np.ndarray] = {}
+        self.lock = ReadWriteLock()
         for spec in specs:
             if spec.batch_axis is not None:
                 raise ValueError(f"state {spec.name!r} has a batch dimension in its shape {spec}")
             shape = spec.concrete(0)
             existing = self._buffers.get(spec.name)
             if existing is None:
-                self._buffers[spec.name] = aligned_zeros_f32(shape)
-            elif existing.shape != shape:
-                raise ValueError(f"state {spec.name!r} declared with shapes {existing.shape} and {shape}")
+                self._buffers[spec.name] = aligned_zeros(shape, spec.dtype)
+            elif existing.shape != shape or existing.dtype != np.dtype(spec.dtype):
+                raise ValueError(f"state {spec.name!r} declared as {existing.dtype}{existing.shape} and "
+                                 f"{spec.dtype}{shape}")
 
     def __getitem__(self, name: str) -> np.ndarray:
         try:
@@ -40,10 +44,20 @@ class StateStore:
 
     def assign(self, name: str, value: np.ndarray) -> None:
         buffer = self[name]
-        array = np.asarray(value, dtype=np.float32)
+        array = np.asarray(value)
         if array.shape != buffer.shape:
             raise ValueError(f"state {name!r}: expected shape {buffer.shape}, got {array.shape}")
-        np.copyto(buffer, array)
+        if buffer.dtype.kind == "i" and array.dtype.kind not in "iub":
+            if not np.array_equal(array, np.trunc(array)):
+                raise ValueError(f"state {name!r} holds integers ({buffer.dtype}); got non-integer values")
+        with self.lock.writing():
+            np.copyto(buffer, array, casting="unsafe")
+
+    def read(self, name: str) -> np.ndarray:
+        """A copy taken while no program writes the states."""
+        buffer = self[name]
+        with self.lock.reading():
+            return buffer.copy()
 
     def names(self) -> list[str]:
         return list(self._buffers)

@@ -113,11 +113,13 @@ def test_data_address_is_the_first_element() -> None:
 )
 def test_bad_calls_raise_before_native_code_runs(library, kwargs, pattern: str) -> None:
     program = library.programs["affine"]
-    before = program._argv[2]
+    before = program._template[2]
+    frames = len(program._frames)
     with pytest.raises(ValueError, match=pattern):
         program(**kwargs)
     state_after = np.asarray(program._bound[0])
-    assert (state_after == 0).all() and program._argv[2] == before
+    assert (state_after == 0).all() and program._template[2] == before
+    assert len(program._frames) == frames  # refused before a call frame was taken
 
 
 def test_states_must_be_bound(so_path) -> None:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from graphc_runtime.locks import ReadWriteLock
 
 from graphc.frontend import initializers as initializers_mod
 from graphc.frontend import regularizers as regularizers_mod
@@ -17,7 +18,11 @@ from graphc.ir.types import Dim, ShapeError, TensorType, format_shape
 
 
 class Weight:
-    """A layer variable. Once the model is compiled its value is the runtime's live buffer."""
+    """A layer variable. Once the model is compiled its value is the runtime's live buffer.
+
+    A bound weight reads and writes its buffer under the state store's lock, so get_weights and
+    set_weights from one thread never see or leave a half-written array while another trains.
+    """
 
     def __init__(self, path: str, value: np.ndarray, trainable: bool, regularizer: Any = None) -> None:
         self.path = path
@@ -25,13 +30,18 @@ class Weight:
         self.trainable = trainable
         self.regularizer = regularizer
         self._value = np.ascontiguousarray(value, dtype=np.float32)
+        self._lock: ReadWriteLock | None = None
 
     @property
     def shape(self) -> tuple[int, ...]:
         return self._value.shape
 
     def numpy(self) -> np.ndarray:
-        return self._value.copy()
+        lock = self._lock
+        if lock is None:
+            return self._value.copy()
+        with lock.reading():
+            return self._value.copy()
 
     def assign(self, value: Any) -> None:
         array = np.asarray(value, dtype=np.float32)
@@ -39,12 +49,18 @@ class Weight:
             raise ValueError(
                 f"weight {self.path!r}: expected shape {self._value.shape}, got {array.shape}"
             )
-        self._value[...] = array
+        lock = self._lock
+        if lock is None:
+            self._value[...] = array
+            return
+        with lock.writing():
+            self._value[...] = array
 
-    def bind(self, buffer: np.ndarray) -> None:
+    def bind(self, buffer: np.ndarray, lock: ReadWriteLock | None = None) -> None:
         """Move the value into a runtime-owned buffer, which from now on is the value."""
         buffer[...] = self._value
         self._value = buffer
+        self._lock = lock
 
     def __repr__(self) -> str:
         return f"<Weight {self.path} shape={self.shape} trainable={self.trainable}>"
