@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from graphc_runtime import atomic
+
 import graphc
 from graphc.codegen import compile_programs
 from graphc.codegen.aot_c import generate
@@ -92,9 +94,9 @@ def compile_model(model_or_path: Model | str | os.PathLike[str], out_dir: str | 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     header = out / f"{name}.h"
-    header.write_text(api.header)
+    atomic.write_text(header, api.header)
     source = out / f"{name}_api.c"
-    source.write_text(api.source)
+    atomic.write_text(source, api.source)
     object_path, library = out / f"{name}.o", out / f"lib{name}.so"
     with tempfile.TemporaryDirectory(prefix="graphc-aot-") as tmp:
         api_object = Path(tmp) / "api.o"
@@ -109,17 +111,18 @@ def compile_model(model_or_path: Model | str | os.PathLike[str], out_dir: str | 
             parts[-1].write_bytes(code)
         run_tool([c_compiler(), "-r", "-nostdlib", "-o", str(object_path), *map(str, parts)])
     localize_internals(object_path)
-    link_shared([object_path], library)
+    with atomic.replacing(library) as linked:
+        link_shared([object_path], linked)
     weights_path = None
     if not embedded:
         weights_path = out / f"{name}.weights"
-        weights_path.write_bytes(weights_file(programs.params))
+        atomic.write_bytes(weights_path, weights_file(programs.params))
     manifest = _manifest(name, model, programs, entries, spec.as_dict(), target, embedded, param_bytes,
                          {"library": library.name, "object": object_path.name, "header": header.name,
                           "source": source.name, "weights": weights_path.name if weights_path else None},
                          compiled.manifest["programs"])
     manifest_path = out / f"{name}.manifest.json"
-    manifest_path.write_text(json.dumps(manifest, indent=2))
+    atomic.write_text(manifest_path, json.dumps(manifest, indent=2))
     return AotBuild(out, library, object_path, header, manifest_path, weights_path, manifest)
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import h5py
+from graphc_runtime import atomic
 
 from graphc.frontend.saving.config import model_config, model_from_config, model_from_json, model_to_json
 from graphc.frontend.saving.model_h5 import load_model, open_h5, save_model
@@ -35,7 +36,7 @@ def save_weights(model: Model, filepath: str | os.PathLike[str], overwrite: bool
                          f".weights.h5, got {path.name!r}")
     if path.exists() and not overwrite:
         raise FileExistsError(f"save_weights: {path} exists and overwrite=False")
-    with h5py.File(path, "w") as f:
+    with atomic.replacing(path) as temp, h5py.File(temp, "w") as f:
         write_weights(f, model)
 
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import h5py
 import numpy as np
+from graphc_runtime import atomic
 
 from graphc.frontend.saving.attributes import read_string, write_string, write_string_list
 from graphc.frontend.saving.config import model_config, model_from_config
@@ -36,7 +37,7 @@ def save_model(model: Model, filepath: str | os.PathLike[str], overwrite: bool =
         raise FileExistsError(f"save: {path} exists and overwrite=False")
     config = json.dumps(model_config(model))
     train_config = training_config(model) if include_optimizer else None
-    with h5py.File(path, "w") as f:
+    with atomic.replacing(path) as temp, h5py.File(temp, "w") as f:
         write_string(f.attrs, "keras_version", KERAS_VERSION)
         write_string(f.attrs, "backend", BACKEND)
         write_string(f.attrs, "model_config", config)
