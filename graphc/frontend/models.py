@@ -159,6 +159,7 @@ class Sequential(Model):
                  trainable: bool = True) -> None:
         super().__init__(name=name, trainable=trainable)
         self._stack: list[Layer] = []
+        self._names: set[str] = set()
         self._auto_input: InputLayer | None = None
         for layer in layers or []:
             self.add(layer)
@@ -170,16 +171,32 @@ class Sequential(Model):
             raise TypeError(f"Sequential.add expects a Layer, got {type(layer).__name__}")
         if isinstance(layer, InputLayer) and self._stack:
             raise ValueError("an InputLayer can only be the first layer of a Sequential model")
-        if any(existing.name == layer.name for existing in self._stack):
+        if layer.name in self._names:
             raise ValueError(f"all layers of a Sequential model need unique names; {layer.name!r} is "
                              "used twice")
         self._stack.append(layer)
-        self._rebuild()
+        try:
+            if self.outputs and not isinstance(layer, InputLayer):
+                self._append(layer)  # one call per add: building n layers stays linear in n
+            else:
+                self._rebuild()
+        except BaseException:
+            self._stack.pop()
+            self._rebuild()
+            raise
+        self._names.add(layer.name)
+
+    def _append(self, layer: Layer) -> None:
+        tensor = self.outputs[0]
+        out = layer(tensor)
+        self.operations.append((layer, [tensor], out))
+        self.outputs = [out]
 
     def pop(self) -> Layer:
         if not self.layers:
             raise TypeError("there are no layers in the model")
         layer = self._stack.pop()
+        self._names.discard(layer.name)
         self._rebuild()
         return layer
 
@@ -237,20 +254,24 @@ def _as_list(value: KerasTensor | Sequence[KerasTensor] | None, what: str) -> li
 
 
 def _trace(inputs: list[KerasTensor], outputs: list[KerasTensor]) -> list[Operation]:
-    """Layer calls between inputs and outputs in an order where producers come first."""
+    """Layer calls between inputs and outputs in an order where producers come first.
+
+    An explicit stack, not recursion: a model thousands of layers deep is an ordinary input.
+    """
     order: list[Operation] = []
     seen: set[int] = {id(t) for t in inputs}
-
-    def visit(tensor: KerasTensor) -> None:
-        if id(tensor) in seen:
-            return
-        if not tensor.inputs:
-            raise ValueError(f"output depends on {tensor!r}, which is not among the model inputs")
-        for source in tensor.inputs:
-            visit(source)
-        seen.add(id(tensor))
-        order.append((tensor.layer, list(tensor.inputs), tensor))
-
     for out in outputs:
-        visit(out)
+        stack = [(out, False)]
+        while stack:
+            tensor, sources_done = stack.pop()
+            if id(tensor) in seen:
+                continue
+            if sources_done:
+                seen.add(id(tensor))
+                order.append((tensor.layer, list(tensor.inputs), tensor))
+                continue
+            if not tensor.inputs:
+                raise ValueError(f"output depends on {tensor!r}, which is not among the model inputs")
+            stack.append((tensor, True))
+            stack.extend((source, False) for source in reversed(tensor.inputs))
     return order

@@ -118,6 +118,7 @@ def _sequential(body: Any, cls: type) -> Model:
         name, entries = body.get("name"), body["layers"]
     else:
         raise ValueError(f"Sequential config needs a 'layers' list, got {_short(body)}")
+    _check_layer_classes(entries)
     model = cls(name=name)
     for entry in entries:
         model.add(layer_from_config(entry))
@@ -127,6 +128,7 @@ def _sequential(body: Any, cls: type) -> Model:
 def _functional(body: Any, cls: type) -> Model:
     if not isinstance(body, dict) or not isinstance(body.get("layers"), list):
         raise ValueError(f"Functional config needs a 'layers' list, got {_short(body)}")
+    _check_layer_classes(body["layers"])
     tensors: dict[tuple[str, int], KerasTensor] = {}
     for entry in body["layers"]:
         layer = layer_from_config(entry)
@@ -177,6 +179,22 @@ def _lookup(tensors: dict[tuple[str, int], KerasTensor], ref: list[Any], what: s
     if key not in tensors:
         raise ValueError(f"{what} names {ref[0]!r} (node {ref[1]}), which the config does not define")
     return tensors[key]
+
+
+def _check_layer_classes(entries: list[Any]) -> None:
+    """Name every unsupported class and the layers using it at once, not one per attempt."""
+    unknown: dict[str, list[str]] = {}
+    for entry in entries:
+        if isinstance(entry, dict) and isinstance(entry.get("class_name"), str) \
+                and entry["class_name"] not in LAYER_CLASSES:
+            config = entry.get("config")
+            name = config.get("name") if isinstance(config, dict) else None
+            unknown.setdefault(entry["class_name"], []).append(repr(name or entry.get("name") or "?"))
+    if unknown:
+        found = "; ".join(f"{cls!r} (layer{'s' if len(names) > 1 else ''} {', '.join(names)})"
+                          for cls, names in unknown.items())
+        raise ValueError(f"unknown layer class{'es' if len(unknown) > 1 else ''} in the model config, not "
+                         f"supported by graphc yet: {found}. graphc can load {sorted(LAYER_CLASSES)}")
 
 
 def layer_from_config(entry: Any) -> Layer:

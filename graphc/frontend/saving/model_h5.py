@@ -21,7 +21,13 @@ from graphc_runtime import atomic
 from graphc.frontend.saving.attributes import read_string, write_string, write_string_list
 from graphc.frontend.saving.config import model_config, model_from_config
 from graphc.frontend.saving.training_config import compile_from, training_config
-from graphc.frontend.saving.weights_h5 import BACKEND, KERAS_VERSION, read_weights, write_weights
+from graphc.frontend.saving.weights_h5 import (
+    BACKEND,
+    KERAS_VERSION,
+    checked_dataset,
+    read_weights,
+    write_weights,
+)
 
 if TYPE_CHECKING:
     from graphc.frontend.models import Model
@@ -91,7 +97,7 @@ def load_model(filepath: str | os.PathLike[str], custom_objects: dict[str, Any] 
             raise ValueError(f"load_model: {path} has no 'model_weights' group")
         read_weights(f["model_weights"], model, source=str(path))
         raw_training = read_string(f.attrs, "training_config")
-        iterations, slots = _saved_optimizer_state(f)
+        iterations, slots = _saved_optimizer_state(f, model, str(path))
     if compile and raw_training is not None:
         try:
             compile_from(model, json.loads(raw_training))
@@ -106,16 +112,24 @@ def load_model(filepath: str | os.PathLike[str], custom_objects: dict[str, Any] 
     return model
 
 
-def _saved_optimizer_state(f: h5py.File) -> tuple[int | None, dict[str, np.ndarray]]:
+def _saved_optimizer_state(f: h5py.File, model: Model,
+                           source: str) -> tuple[int | None, dict[str, np.ndarray]]:
     """The saved step count (graphc, tf.keras or Keras 3 names) and the other arrays by saved name."""
     group = f.get("optimizer_weights")
     if not isinstance(group, h5py.Group):
         return None, {}
     iterations, slots = None, {}
+    largest = max((int(np.prod(w.shape)) for w in model.weights), default=0)
     for name, dataset in _datasets(group):
+        if dataset.dtype.kind not in "fiu":
+            continue
+        checked_dataset(dataset, f"optimizer_weights/{name}", source)
+        if dataset.size > max(largest, 1):  # a slot is never larger than the weight it belongs to
+            raise ValueError(f"{source}: optimizer weight {name!r} declares shape {dataset.shape}, larger "
+                             f"than any weight of model {model.name!r} (at most {largest} values)")
         if name.rsplit("/", 1)[-1].split(":")[0] in ("iteration", "iterations") and dataset.size == 1:
             iterations = int(np.asarray(dataset[()]).reshape(-1)[0])
-        elif np.issubdtype(dataset.dtype, np.number):
+        else:
             slots[name] = np.asarray(dataset[()], dtype=np.float32)
     return iterations, slots
 

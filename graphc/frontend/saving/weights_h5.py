@@ -68,11 +68,15 @@ def read_weights(group: h5py.Group, model: Model, by_name: bool = False, skip_mi
     _assign(pairs, skip_mismatch, source)
 
 
-Pair = tuple[Layer, str, list[np.ndarray]]
+Pair = tuple[Layer, str, list[h5py.Dataset]]
 
 
-def _saved_layers(group: h5py.Group, source: str) -> list[tuple[str, list[np.ndarray]]]:
-    """(layer name, arrays in weight_names order) for every saved layer that has weights."""
+def _saved_layers(group: h5py.Group, source: str) -> list[tuple[str, list[h5py.Dataset]]]:
+    """(layer name, datasets in weight_names order) for every saved layer that has weights.
+
+    Datasets, not arrays: no data is read before every declared shape matched the model's
+    weights (a 28 KB file may declare a chunked 60000 x 60000 dataset).
+    """
     result = []
     for name in read_string_list(group.attrs, "layer_names") or []:
         if name not in group:
@@ -86,19 +90,26 @@ def _saved_layers(group: h5py.Group, source: str) -> list[tuple[str, list[np.nda
             if weight not in layer_group or not isinstance(layer_group[weight], h5py.Dataset):
                 raise ValueError(f"{source}: layer {name!r} lists weight {weight!r}, which is not in the "
                                  "file")
-            arrays.append(_as_float32(layer_group[weight], f"{name}/{weight}", source))
+            arrays.append(checked_dataset(layer_group[weight], f"{name}/{weight}", source))
         if arrays:
             result.append((name, arrays))
     return result
 
 
-def _as_float32(dataset: h5py.Dataset, what: str, source: str) -> np.ndarray:
+def checked_dataset(dataset: h5py.Dataset, what: str, source: str) -> h5py.Dataset:
+    """A numeric dataset stored in this file: external or virtual storage would read other files."""
     if dataset.dtype.kind not in "fiu":
         raise ValueError(f"{source}: weight {what!r} has dtype {dataset.dtype}, expected a float array")
-    return np.asarray(dataset[()], dtype=np.float32)
+    if dataset.external is not None:
+        raise ValueError(f"{source}: weight {what!r} is stored in external files {dataset.external}; "
+                         "graphc reads only data stored inside the HDF5 file")
+    if dataset.is_virtual:
+        raise ValueError(f"{source}: weight {what!r} is a virtual dataset mapping other files; graphc "
+                         "reads only data stored inside the HDF5 file")
+    return dataset
 
 
-def _pair_in_order(model: Model, saved: list[tuple[str, list[np.ndarray]]], source: str) -> list[Pair]:
+def _pair_in_order(model: Model, saved: list[tuple[str, list[h5py.Dataset]]], source: str) -> list[Pair]:
     layers = [layer for layer in model.layers if layer.weights]
     if len(layers) != len(saved):
         raise ValueError(
@@ -108,7 +119,7 @@ def _pair_in_order(model: Model, saved: list[tuple[str, list[np.ndarray]]], sour
     return [(layer, name, arrays) for layer, (name, arrays) in zip(layers, saved, strict=True)]
 
 
-def _pair_by_name(model: Model, saved: list[tuple[str, list[np.ndarray]]], source: str) -> list[Pair]:
+def _pair_by_name(model: Model, saved: list[tuple[str, list[h5py.Dataset]]], source: str) -> list[Pair]:
     by_name = dict(saved)
     return [(layer, layer.name, by_name[layer.name]) for layer in model.layers
             if layer.weights and layer.name in by_name]
@@ -132,7 +143,7 @@ def _read_object_tree(group: h5py.Group, model: Model, source: str) -> list[Pair
         for index in range(len(variables)):
             if str(index) not in variables:
                 raise ValueError(f"{source}: {path!r} has no dataset {str(index)!r}")
-            arrays.append(_as_float32(variables[str(index)], f"{path}/{index}", source))
+            arrays.append(checked_dataset(variables[str(index)], f"{path}/{index}", source))
         pairs.append((layer, key, arrays))
     return pairs
 
@@ -154,6 +165,8 @@ def _assign(pairs: Sequence[Pair], skip_mismatch: bool, source: str) -> None:
             raise ValueError(f"{source}: weight {weight.path!r} of layer {layer.name!r} has shape "
                              f"{weight.shape}, the file's {saved_name!r} has shape {array.shape}")
         checked.append((layer, arrays))
-    for layer, arrays in checked:
+    values = [(layer, [np.asarray(dataset[()], dtype=np.float32) for dataset in datasets])
+              for layer, datasets in checked]
+    for layer, arrays in values:
         layer.set_weights(arrays)
 
