@@ -3,17 +3,28 @@
 Entries are keyed by a hash of everything that decides the bytes: the LLVM IR text, the target
 triple, CPU name and features, the llvmlite (LLVM) version and the native runtime's source.
 The directory is $GRAPHC_CACHE_DIR (default ~/.cache/graphc); GRAPHC_CACHE_DIR=off disables it.
+
+Nothing read back is trusted: every entry is framed with a magic line and the SHA-256 of its
+payload, checked before the bytes are used (before a library is ever handed to the dynamic
+loader, whose constructors would run). A truncated, flipped, foreign or planted file is
+evicted with a warning and rebuilt. A directory not owned by this user, or writable by group
+or others, is not used at all (a warning, then no cache); the directory is created 0700.
 Writes go to a temporary file that is renamed into place, so concurrent builders never see a
-partial entry; a cache that cannot be written is skipped, never an error. The cache is kept
-under $GRAPHC_CACHE_MAX_MB megabytes (default 1024): a write that takes it over the limit
-removes the least recently used entries (a hit refreshes an entry's time).
+partial entry; temporary files left by killed writers are removed after TEMP_GRACE_S. A cache
+that cannot be written is skipped, never an error. The cache is kept under $GRAPHC_CACHE_MAX_MB
+megabytes (default 1024): a write that takes it over the limit removes the least recently used
+entries (a hit refreshes an entry's time).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import tempfile
+import threading
+import time
+import warnings
 from functools import cache
 from pathlib import Path
 
@@ -23,16 +34,48 @@ ENV = "GRAPHC_CACHE_DIR"
 LIMIT_ENV = "GRAPHC_CACHE_MAX_MB"
 DEFAULT_LIMIT_MB = 1024
 DISABLED = ("off", "0", "none")
+MAGIC = b"graphc-cache-entry 1\n"
+_DIGEST = 32
+TEMP_PREFIX = ".tmp-"
+TEMP_GRACE_S = 600.0  # a temporary file this old belongs to a writer that died
+_refused: set[Path] = set()  # directories already warned about, once per process
+_refused_lock = threading.Lock()
 
 
 def cache_dir() -> Path | None:
-    """The cache directory, or None when caching is switched off."""
+    """The cache directory, or None when caching is switched off or the directory is not safe to use."""
     configured = os.environ.get(ENV)
     if configured is not None and configured.strip().lower() in DISABLED:
         return None
-    if configured:
-        return Path(configured).expanduser()
-    return Path.home() / ".cache" / "graphc"
+    root = Path(configured).expanduser() if configured else Path.home() / ".cache" / "graphc"
+    return root if _safe_directory(root) else None
+
+
+def _safe_directory(root: Path) -> bool:
+    """Ours alone: owned by this user and not writable by group or others (or not there yet)."""
+    try:
+        info = root.stat()
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+    problem = None
+    if not stat.S_ISDIR(info.st_mode):
+        problem = "is not a directory"
+    elif hasattr(os, "getuid") and info.st_uid != os.getuid():
+        problem = f"is owned by uid {info.st_uid}, not by this user (uid {os.getuid()})"
+    elif info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        problem = f"is writable by {'others' if info.st_mode & stat.S_IWOTH else 'its group'} " \
+                  f"(mode {stat.S_IMODE(info.st_mode):o})"
+    if problem is None:
+        return True
+    with _refused_lock:
+        if root not in _refused:
+            _refused.add(root)
+            warnings.warn(f"graphc compile cache {root} {problem}: it is not used, and every model "
+                          f"compiles from scratch (chmod 700 it, or point {ENV} elsewhere)", RuntimeWarning,
+                          stacklevel=3)
+    return False
 
 
 @cache
@@ -63,16 +106,46 @@ def path_of(key: str, suffix: str) -> Path | None:
 
 
 def load(key: str, suffix: str) -> bytes | None:
-    """The cached bytes for `key`, or None."""
+    """The cached payload for `key` if its frame and hash check out; a bad entry is evicted and None."""
     path = path_of(key, suffix)
     if path is None:
         return None
     try:
         data = path.read_bytes()
-        os.utime(path)
     except OSError:
         return None
-    return data
+    payload = _unframe(data)
+    if payload is None:
+        warnings.warn(f"graphc compile cache: {path.name} is corrupt (truncated, altered or not written by "
+                      "graphc); evicted, it will be rebuilt", RuntimeWarning, stacklevel=2)
+        evict(key, suffix)
+        return None
+    try:
+        os.utime(path)
+    except OSError:
+        pass
+    return payload
+
+
+def evict(key: str, suffix: str) -> None:
+    """Remove an entry found unusable (by its hash here, or by a caller's own checks)."""
+    path = path_of(key, suffix)
+    if path is not None:
+        try:
+            path.unlink(missing_ok=True)
+        except OSError:
+            pass
+
+
+def _frame(payload: bytes) -> bytes:
+    return MAGIC + hashlib.sha256(payload).digest() + payload
+
+
+def _unframe(data: bytes) -> bytes | None:
+    if not data.startswith(MAGIC) or len(data) < len(MAGIC) + _DIGEST:
+        return None
+    digest, payload = data[len(MAGIC):len(MAGIC) + _DIGEST], data[len(MAGIC) + _DIGEST:]
+    return payload if hashlib.sha256(payload).digest() == digest else None
 
 
 def store(key: str, suffix: str, data: bytes) -> None:
@@ -81,11 +154,11 @@ def store(key: str, suffix: str, data: bytes) -> None:
     if root is None:
         return
     try:
-        root.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=root, prefix=".tmp-", suffix=suffix)
+        root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=root, prefix=TEMP_PREFIX, suffix=suffix)
         try:
             with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
+                handle.write(_frame(data))
             os.replace(tmp, root / f"{key}{suffix}")
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
@@ -105,15 +178,22 @@ def limit_bytes() -> int:
 
 
 def prune(root: Path, limit: int) -> None:
-    """Remove the least recently used entries until the directory holds at most `limit` bytes."""
+    """Remove temporary files of dead writers, then the least recently used entries until the
+    directory holds at most `limit` bytes."""
     entries = []
+    now = time.time()
     for path in root.iterdir():
         try:
             info = path.stat()
         except OSError:
             continue
-        if path.is_file() and not path.name.startswith(".tmp-"):
-            entries.append((info.st_mtime, info.st_size, path))
+        if not stat.S_ISREG(info.st_mode):
+            continue
+        if path.name.startswith(TEMP_PREFIX):
+            if now - info.st_mtime > TEMP_GRACE_S:
+                path.unlink(missing_ok=True)
+            continue
+        entries.append((info.st_mtime, info.st_size, path))
     total = sum(size for _, size, _ in entries)
     for _, size, path in sorted(entries):
         if total <= limit:

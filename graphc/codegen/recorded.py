@@ -6,10 +6,19 @@ node meta including the exact bytes of constant arrays, the interface names), th
 the target, the LLVM pipeline, the graphc version and a digest of graphc's own source, so that
 editing a pass or a lowering without bumping the version cannot serve a stale library. Programs
 holding a value the fingerprint cannot encode are simply not cached at this level.
+
+State names are replaced by their positions in the key and in the stored manifest: they carry
+layer auto-names (dense_7/kernel) that do not change the code, so forty identical models share
+one entry. An entry read back is checked against the recorded programs (every argument's kind,
+name, shape and dtype, the workspace sizes, the library's hash) before its library is written
+out for loading; a mismatch evicts it and the programs are rebuilt.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -32,21 +41,34 @@ class _Unencodable(Exception):
     """A value in a graph that has no stable byte encoding."""
 
 
-def fingerprint(graph: Graph) -> bytes:
-    """The bytes that decide what `graph` compiles to; raises _Unencodable for opaque attrs."""
+def state_aliases(recorded: Mapping[str, Graph]) -> dict[str, str]:
+    """Positional names for the states of these programs, in the order they are first declared."""
+    aliases: dict[str, str] = {}
+    for graph in recorded.values():
+        for name in graph.states:
+            aliases.setdefault(name, f"state{len(aliases)}")
+    return aliases
+
+
+def fingerprint(graph: Graph, aliases: Mapping[str, str] | None = None) -> bytes:
+    """The bytes that decide what `graph` compiles to; raises _Unencodable for opaque attrs.
+
+    Strings in `aliases` (state names) are encoded as their aliases.
+    """
+    aliases = aliases or {}
     position = {node: index for index, node in enumerate(graph.nodes)}
     out: list[bytes] = []
     for node in graph.nodes:
-        out.append(_encode((node.op, node.name, tuple(position[n] for n in node.inputs)), position))
-        out.append(_encode(node.attrs, position))
-        out.append(_encode(node.type, position))
-        out.append(_encode(node.meta, position))
+        out.append(_encode((node.op, node.name, tuple(position[n] for n in node.inputs)), position, aliases))
+        out.append(_encode(node.attrs, position, aliases))
+        out.append(_encode(node.type, position, aliases))
+        out.append(_encode(node.meta, position, aliases))
     for table in (graph.inputs, graph.states, graph.outputs, graph.updates):
-        out.append(_encode({name: node for name, node in table.items()}, position))
+        out.append(_encode({name: node for name, node in table.items()}, position, aliases))
     return b"".join(out)
 
 
-def _encode(value: Any, position: Mapping[Node, int]) -> bytes:
+def _encode(value: Any, position: Mapping[Node, int], aliases: Mapping[str, str]) -> bytes:
     if isinstance(value, Node):
         if value not in position:
             raise _Unencodable(f"node {value!r} from another graph")
@@ -57,16 +79,18 @@ def _encode(value: Any, position: Mapping[Node, int]) -> bytes:
         return head + array.tobytes()
     if isinstance(value, TensorType):
         return f"T{value.shape}{value.dtype};".encode()
+    if isinstance(value, str):
+        value = aliases.get(value, value)
     if value is None or isinstance(value, (bool, int, float, str)):
         text = repr(value)
         return f"{type(value).__name__}:{len(text)}:{text};".encode()
     if isinstance(value, (tuple, list)):
         return f"{type(value).__name__}{len(value)}(".encode() + b"".join(
-            _encode(v, position) for v in value) + b")"
+            _encode(v, position, aliases) for v in value) + b")"
     if isinstance(value, dict):
-        items = sorted(value.items(), key=lambda kv: repr(kv[0]))
+        items = sorted(value.items(), key=lambda kv: repr(aliases.get(kv[0], kv[0])))
         return f"D{len(items)}(".encode() + b"".join(
-            _encode(k, position) + _encode(v, position) for k, v in items) + b")"
+            _encode(k, position, aliases) + _encode(v, position, aliases) for k, v in items) + b")"
     raise _Unencodable(f"cannot fingerprint a {type(value).__name__}")
 
 
@@ -75,9 +99,10 @@ def recorded_key(recorded: Mapping[str, Graph], level: int | str, cpu: str | Non
     spec = target_spec(cpu)
     parts = [graphc.__version__, disk_cache.source_digest(_PACKAGE), str(parse_level(level)), PIPELINE,
              spec.triple, spec.cpu, spec.features]
+    aliases = state_aliases(recorded)
     try:
         for name, graph in recorded.items():
-            parts += [name, fingerprint(graph)]
+            parts += [name, fingerprint(graph, aliases)]
     except _Unencodable:
         return None
     return disk_cache.cache_key("recorded", *parts)
@@ -91,15 +116,71 @@ def build_recorded(
     out = Path(out_dir)
     so_path, manifest_path = out / f"lib{name}.so", out / f"{name}.manifest.json"
     key = recorded_key(recorded, level) if disk_cache.cache_dir() is not None else None
+    aliases = state_aliases(recorded)
     if key is not None:
         library, manifest = disk_cache.load(key, LIBRARY), disk_cache.load(key, MANIFEST)
         if library is not None and manifest is not None:
-            out.mkdir(parents=True, exist_ok=True)
-            so_path.write_bytes(library)
-            manifest_path.write_bytes(manifest)
-            return so_path
+            restored = _restored_manifest(manifest, library, recorded, aliases)
+            if restored is not None:
+                out.mkdir(parents=True, exist_ok=True)
+                so_path.write_bytes(library)
+                manifest_path.write_text(json.dumps(restored, indent=2))
+                return so_path
+            warnings.warn(f"graphc compile cache: the entry {key[:16]}... does not describe these programs "
+                          "(altered or foreign); evicted, it will be rebuilt", RuntimeWarning, stacklevel=2)
+            disk_cache.evict(key, LIBRARY)
+            disk_cache.evict(key, MANIFEST)
     built = build_library(optimized(), out, name=name)
     if key is not None:
-        disk_cache.store(key, LIBRARY, built.read_bytes())
-        disk_cache.store(key, MANIFEST, manifest_path.read_bytes())
+        library = built.read_bytes()
+        manifest = json.loads(manifest_path.read_text())
+        manifest["library_sha256"] = hashlib.sha256(library).hexdigest()
+        _rename_states(manifest, aliases)
+        disk_cache.store(key, LIBRARY, library)
+        disk_cache.store(key, MANIFEST, json.dumps(manifest).encode())
     return built
+
+
+def _rename_states(manifest: dict[str, Any], names: Mapping[str, str]) -> None:
+    for entry in manifest["programs"].values():
+        for arg in entry["args"]:
+            if arg["kind"] == "state":
+                arg["name"] = names[arg["name"]]
+
+
+def _restored_manifest(data: bytes, library: bytes, recorded: Mapping[str, Graph],
+                       aliases: Mapping[str, str]) -> dict[str, Any] | None:
+    """The stored manifest with the model's own state names, if it describes exactly these programs."""
+    try:
+        manifest = json.loads(data)
+        if manifest.get("library_sha256") != hashlib.sha256(library).hexdigest():
+            return None
+        programs = manifest["programs"]
+        if not isinstance(programs, dict) or set(programs) != set(recorded):
+            return None
+        real = {alias: name for name, alias in aliases.items()}
+        _rename_states(manifest, real)
+        for name, graph in recorded.items():
+            if not _describes(programs[name], graph):
+                return None
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
+    manifest.pop("library_sha256")
+    return manifest
+
+
+def _describes(entry: dict[str, Any], graph: Graph) -> bool:
+    """Every argument is one the graph declares, with its shape and dtype; outputs all there; sizes sane."""
+    tables = {"input": graph.inputs, "state": graph.states, "output": graph.outputs}
+    seen_outputs = []
+    for arg in entry["args"]:
+        table = tables[arg["kind"]]
+        node = table.get(arg["name"])
+        if node is None or list(arg["shape"]) != list(node.shape) or arg["dtype"] != node.type.dtype:
+            return False
+        if arg["kind"] == "output":
+            seen_outputs.append(arg["name"])
+    workspace = entry["workspace"]
+    sizes = (workspace["static_bytes"], workspace["per_batch_bytes"])
+    return (seen_outputs == list(graph.outputs) and isinstance(entry["symbol"], str)
+            and all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 2**40 for v in sizes))

@@ -249,6 +249,26 @@ class Program:
         return f"<Program {self.name}({sig}) -> {', '.join(s.name for s in self.outputs)}>"
 
 
+def check_manifest(manifest: Any, library: str) -> None:
+    """Refuse a malformed manifest before its library is loaded (loading runs the library's code)."""
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("programs"), dict):
+        raise ValueError(f"manifest for {library} has no 'programs' table")
+    for name, entry in manifest["programs"].items():
+        try:
+            if not isinstance(entry["symbol"], str) or not isinstance(entry["args"], list):
+                raise TypeError("'symbol' must be a string and 'args' a list")
+            specs = [ArgSpec.from_dict(arg) for arg in entry["args"]]
+            names = [(s.kind, s.name) for s in specs]
+            if len(set(names)) != len(names):
+                raise ValueError("an argument is listed twice")
+            for key in ("static_bytes", "per_batch_bytes"):
+                value = entry["workspace"][key]
+                if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**40:
+                    raise ValueError(f"workspace {key} must be a non-negative int, got {value!r}")
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
+            raise ValueError(f"manifest for {library}: program {name!r} is malformed ({error})") from None
+
+
 def _as_input(program: str, name: str, value: Any, dtype: np.dtype) -> np.ndarray:
     """An input in its manifest dtype; a fractional value for an integer input is refused, never cut."""
     if dtype.kind != "i":
@@ -291,9 +311,11 @@ class Library:
             manifest_path = path.with_name(f"{stem}.manifest.json")
             if not manifest_path.is_file():
                 raise FileNotFoundError(f"no manifest for {path.name}: expected {manifest_path}")
-            manifest = json.loads(manifest_path.read_text())
-        if not isinstance(manifest, dict) or not isinstance(manifest.get("programs"), dict):
-            raise ValueError(f"manifest for {path.name} has no 'programs' table")
+            try:
+                manifest = json.loads(manifest_path.read_text())
+            except (ValueError, UnicodeDecodeError) as error:
+                raise ValueError(f"manifest {manifest_path} is not valid JSON ({error})") from None
+        check_manifest(manifest, path.name)
         return cls(ctypes.CDLL(str(path)), manifest, path)
 
     def state_specs(self) -> list[ArgSpec]:
