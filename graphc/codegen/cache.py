@@ -35,6 +35,7 @@ LIMIT_ENV = "GRAPHC_CACHE_MAX_MB"
 DEFAULT_LIMIT_MB = 1024
 DISABLED = ("off", "0", "none")
 MAGIC = b"graphc-cache-entry 1\n"
+FORMAT = ".g2"  # in entry names: graphc versions before framed entries never read them
 _DIGEST = 32
 TEMP_PREFIX = ".tmp-"
 TEMP_GRACE_S = 600.0  # a temporary file this old belongs to a writer that died
@@ -102,7 +103,7 @@ def cache_key(*parts: str | bytes) -> str:
 def path_of(key: str, suffix: str) -> Path | None:
     """Where the entry lives (whether or not it exists yet), or None when caching is off."""
     root = cache_dir()
-    return None if root is None else root / f"{key}{suffix}"
+    return None if root is None else root / f"{key}{FORMAT}{suffix}"
 
 
 def load(key: str, suffix: str) -> bytes | None:
@@ -159,7 +160,7 @@ def store(key: str, suffix: str, data: bytes) -> None:
         try:
             with os.fdopen(fd, "wb") as handle:
                 handle.write(_frame(data))
-            os.replace(tmp, root / f"{key}{suffix}")
+            os.replace(tmp, root / f"{key}{FORMAT}{suffix}")
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
