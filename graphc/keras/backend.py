@@ -1,11 +1,16 @@
 """keras.backend: the few session-level helpers tutorials call."""
 
+import gc
+
 from graphc.frontend.layers.naming import reset_names
 
 
 def clear_session() -> None:
-    """Restart automatic layer and model names from dense, sequential, ..."""
+    """Restart automatic layer and model names from dense, sequential, ..., and free what dropped
+    models still hold: a model referenced only from cycles (its History refers back to it) keeps its
+    compiled libraries loaded until the cycle collector runs, so run it now."""
     reset_names()
+    gc.collect()
 
 
 def epsilon() -> float:

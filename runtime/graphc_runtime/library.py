@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import _ctypes
 import ctypes
 import json
+import weakref
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -249,6 +251,27 @@ class Program:
         return f"<Program {self.name}({sig}) -> {', '.join(s.name for s in self.outputs)}>"
 
 
+def unload_when_unused(cdll: ctypes.CDLL) -> None:
+    """Unload the library once nothing can call it: the last Program or Library holding it is gone.
+
+    Its worker pool is stopped and joined first (the workers run the library's code). The
+    finalizer holds only addresses, never the library object, so it cannot keep it alive; at
+    interpreter exit nothing is unloaded.
+    """
+    try:
+        shutdown = ctypes.cast(cdll.graphc_shutdown_pool, ctypes.c_void_p).value
+    except AttributeError:
+        shutdown = None
+    finalizer = weakref.finalize(cdll, _unload, cdll._handle, shutdown)
+    finalizer.atexit = False
+
+
+def _unload(handle: int, shutdown: int | None) -> None:
+    if shutdown is not None:
+        ctypes.CFUNCTYPE(None)(shutdown)()
+    _ctypes.dlclose(handle)
+
+
 def check_manifest(manifest: Any, library: str) -> None:
     """Refuse a malformed manifest before its library is loaded (loading runs the library's code)."""
     if not isinstance(manifest, dict) or not isinstance(manifest.get("programs"), dict):
@@ -292,6 +315,7 @@ class Library:
         self.manifest = manifest
         self._cdll = cdll
         self._pool = attach(cdll)
+        unload_when_unused(cdll)
         self.programs: dict[str, Program] = {
             name: Program(name, entry, cdll) for name, entry in manifest["programs"].items()
         }

@@ -18,7 +18,7 @@ _chosen: int | None = None
 
 
 class _Pool:
-    """The two exported pool functions of one library (absent from libraries built before pools)."""
+    """The exported pool functions of one library (absent from libraries built before pools)."""
 
     def __init__(self, cdll: ctypes.CDLL) -> None:
         self._set = cdll.graphc_set_num_threads

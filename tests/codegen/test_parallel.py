@@ -90,3 +90,39 @@ def test_library_needs_only_libc_and_no_libm(tmp_path) -> None:
     support = {"graphc_parallel_for", "graphc_scratch", "graphc_gemm_nn", "graphc_gemm_nt", "graphc_gemm_tn",
                "graphc_gemm_tt"}
     assert names <= support | {"memcpy", "memset", "memmove"}, names
+
+
+SHUTDOWN = """
+import ctypes, sys
+import numpy as np
+from graphc_runtime import Library, set_num_threads
+set_num_threads(4)
+program = Library.load(sys.argv[1]).programs["step"]
+cdll = program._cdll
+rng = np.random.default_rng(0)
+feeds = {"x": rng.standard_normal((257, 300)).astype(np.float32),
+         "w1": rng.standard_normal((300, 260)).astype(np.float32) * 0.1,
+         "w2": rng.standard_normal((260, 10)).astype(np.float32)}
+first = program(**feeds)["y"]
+for _ in range(3):
+    cdll.graphc_shutdown_pool()  # joins the workers; the next loop starts them again
+    np.testing.assert_array_equal(program(**feeds)["y"], first)
+def workers():
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("Threads"))
+before = workers()
+cdll.graphc_shutdown_pool()
+assert workers() == before - 3, (before, workers())
+del program, cdll
+import gc; gc.collect()  # the library is unloaded: its code is gone from the address space
+with open("/proc/self/maps") as maps:
+    assert sys.argv[1] not in maps.read()
+print("ok")
+"""
+
+
+def test_pool_shutdown_joins_workers_and_the_library_unloads(tmp_path) -> None:
+    so = build_library({"step": _mlp_step()}, tmp_path)
+    done = subprocess.run([sys.executable, "-c", SHUTDOWN, str(so)], capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-3000:]

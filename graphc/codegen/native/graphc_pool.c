@@ -3,11 +3,18 @@
  *
  * Generated code splits a loop into a fixed number of tasks (chosen from the shapes alone,
  * never from the thread count) and calls graphc_parallel_for; the calling thread and the
- * pool's workers take tasks from a shared counter. Each task writes its own part of the
+ * pool's workers claim tasks from a shared counter. Each task writes its own part of the
  * output in a fixed order, so results are bit-identical for every thread count.
  *
- * Workers are created lazily on the first parallel loop and live as long as the process;
- * between loops they spin briefly, then sleep on a condition variable. A loop started while
+ * Made to share the machine: a worker spins only briefly (~SPIN_ROUNDS pauses) after a loop,
+ * then sleeps on a condition variable, so a busy neighbour (another process, numpy's OpenBLAS
+ * threads) gets the core back; and a loop waits only for the tasks that were claimed, never for
+ * a worker to wake up: a descheduled worker's share is taken by whoever is running. The counter
+ * holds the loop's generation next to the task index, so a late worker can never claim a task
+ * of a loop that has finished or not yet been posted.
+ *
+ * Workers are created lazily on the first parallel loop. graphc_shutdown_pool stops and joins
+ * them (before the library is unloaded); the next loop starts them again. A loop started while
  * the pool is busy (another thread's program, or a task that itself loops) runs inline.
  * Needs only libc and pthreads.
  */
@@ -21,7 +28,9 @@
 #define HIDDEN __attribute__((visibility("hidden")))
 #define EXPORT __attribute__((visibility("default")))
 #define MAX_THREADS 256
-#define SPIN_ROUNDS 20000
+#define SPIN_ROUNDS 2000      /* a worker's pauses before it sleeps: tens of microseconds */
+#define WAIT_SPIN_ROUNDS 4000 /* the caller's pauses, waiting for claimed tasks, before it yields */
+#define CLOSED 0xFFFFFFFFu    /* task index of a loop being posted: nothing can be claimed */
 
 typedef void (*graphc_task_fn)(void *ctx, int64_t task);
 
@@ -32,13 +41,16 @@ static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 
 static int requested_threads;          /* 0: not chosen yet */
 static int workers_started;
-static unsigned long generation;       /* bumped once per loop, read with atomics */
-static graphc_task_fn job_fn;
+static pthread_t workers[MAX_THREADS];
+static uint32_t generation;            /* bumped once per loop; what sleeping workers wait on */
+static uint64_t claim;                 /* (generation << 32) | next task index */
+static int64_t tasks_done;             /* tasks of the current loop finished */
+static int sleepers;                   /* workers waiting on wake_cond */
+static int stopping;
+static graphc_task_fn job_fn;          /* the loop's fields: written only while `claim` is CLOSED */
 static void *job_ctx;
 static int64_t job_tasks;
 static int job_helpers;                /* workers with index < job_helpers take tasks */
-static int64_t next_task;
-static int pending_workers;        /* every started worker acknowledges every loop */
 static __thread int in_worker;
 
 static int default_threads(void) {
@@ -75,35 +87,59 @@ EXPORT void graphc_set_num_threads(int n) {
     __atomic_store_n(&requested_threads, n, __ATOMIC_RELEASE);
 }
 
-static void run_tasks(void) {
+/* Claims and runs tasks of loop `gen` until none is left or another loop has been posted. */
+static void run_tasks(uint32_t gen, int index) {
     for (;;) {
-        int64_t task = __atomic_fetch_add(&next_task, 1, __ATOMIC_RELAXED);
-        if (task >= job_tasks) return;
-        job_fn(job_ctx, task);
+        uint64_t seen = __atomic_load_n(&claim, __ATOMIC_ACQUIRE);
+        if ((uint32_t)(seen >> 32) != gen) return;
+        graphc_task_fn fn = job_fn;
+        void *ctx = job_ctx;
+        int64_t tasks = job_tasks;
+        if (index >= job_helpers && index >= 0) return;
+        int64_t task = (int64_t)(uint32_t)seen;
+        if (task >= tasks) return;
+        /* Succeeds only if `claim` is unchanged: then the fields read above were this loop's. */
+        if (!__atomic_compare_exchange_n(&claim, &seen, seen + 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+            continue;
+        fn(ctx, task);
+        __atomic_fetch_add(&tasks_done, 1, __ATOMIC_RELEASE);
     }
 }
 
 static void *worker_main(void *arg) {
-    int index = (int)(intptr_t)arg;
-    unsigned long seen = 0;
+    int index = (int)((uintptr_t)arg & 0xFFFF);
+    /* The generation when this worker was created: it joins the loop that created it, even if it
+     * starts running only after that loop was posted. */
+    uint32_t seen = (uint32_t)((uintptr_t)arg >> 16);
     in_worker = 1;
     for (;;) {
-        unsigned long now = __atomic_load_n(&generation, __ATOMIC_ACQUIRE);
+        uint32_t now = __atomic_load_n(&generation, __ATOMIC_ACQUIRE);
         for (int spin = 0; now == seen && spin < SPIN_ROUNDS; ++spin) {
             __builtin_ia32_pause();
             now = __atomic_load_n(&generation, __ATOMIC_ACQUIRE);
         }
         if (now == seen) {
             pthread_mutex_lock(&pool_mutex);
-            while ((now = __atomic_load_n(&generation, __ATOMIC_ACQUIRE)) == seen)
+            __atomic_fetch_add(&sleepers, 1, __ATOMIC_SEQ_CST);
+            while ((now = __atomic_load_n(&generation, __ATOMIC_SEQ_CST)) == seen
+                   && !__atomic_load_n(&stopping, __ATOMIC_SEQ_CST))
                 pthread_cond_wait(&wake_cond, &pool_mutex);
+            __atomic_fetch_sub(&sleepers, 1, __ATOMIC_SEQ_CST);
             pthread_mutex_unlock(&pool_mutex);
         }
         seen = now;
-        if (index < job_helpers) run_tasks();
-        __atomic_fetch_sub(&pending_workers, 1, __ATOMIC_ACQ_REL);
+        if (__atomic_load_n(&stopping, __ATOMIC_ACQUIRE)) return NULL;
+        run_tasks(now, index);
     }
-    return NULL;
+}
+
+static void wake_workers(void) {
+    __atomic_fetch_add(&generation, 1, __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&sleepers, __ATOMIC_SEQ_CST) > 0) {
+        pthread_mutex_lock(&pool_mutex);
+        pthread_cond_broadcast(&wake_cond);
+        pthread_mutex_unlock(&pool_mutex);
+    }
 }
 
 static void reset_after_fork(void) {
@@ -112,24 +148,25 @@ static void reset_after_fork(void) {
     pthread_cond_init(&wake_cond, NULL);
     pthread_mutex_init(&busy_mutex, NULL);
     workers_started = 0;
+    sleepers = 0;
+    stopping = 0;
 }
 
 static void install_atfork(void) { pthread_atfork(NULL, NULL, reset_after_fork); }
 
 static int start_workers(int count) {
     pthread_once(&atfork_once, install_atfork);
+    uintptr_t created_at = __atomic_load_n(&generation, __ATOMIC_RELAXED);
     while (workers_started < count) {
-        pthread_t thread;
-        pthread_attr_t attr;
-        pthread_attr_init(&attr);
-        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        int failed = pthread_create(&thread, &attr, worker_main, (void *)(intptr_t)workers_started);
-        pthread_attr_destroy(&attr);
-        if (failed) break;
+        void *arg = (void *)((created_at << 16) | (uintptr_t)workers_started);
+        if (pthread_create(&workers[workers_started], NULL, worker_main, arg))
+            break;
         ++workers_started;
     }
     return workers_started;
 }
+
+static void release_scratch(void);
 
 static void run_inline(graphc_task_fn fn, void *ctx, int64_t tasks) {
     for (int64_t t = 0; t < tasks; ++t) fn(ctx, t);
@@ -137,7 +174,8 @@ static void run_inline(graphc_task_fn fn, void *ctx, int64_t tasks) {
 
 HIDDEN void graphc_parallel_for(graphc_task_fn fn, void *ctx, int64_t tasks) {
     int threads = graphc_get_num_threads();
-    if (tasks <= 1 || threads <= 1 || in_worker || pthread_mutex_trylock(&busy_mutex) != 0) {
+    if (tasks <= 1 || tasks >= (int64_t)CLOSED || threads <= 1 || in_worker
+        || pthread_mutex_trylock(&busy_mutex) != 0) {
         run_inline(fn, ctx, tasks);
         return;
     }
@@ -149,42 +187,80 @@ HIDDEN void graphc_parallel_for(graphc_task_fn fn, void *ctx, int64_t tasks) {
         run_inline(fn, ctx, tasks);
         return;
     }
+    uint32_t gen = __atomic_load_n(&generation, __ATOMIC_RELAXED) + 1;
+    /* Close the counter before the fields change, so that no claim can pair old and new. */
+    __atomic_store_n(&claim, ((uint64_t)gen << 32) | CLOSED, __ATOMIC_SEQ_CST);
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
     job_fn = fn;
     job_ctx = ctx;
     job_tasks = tasks;
     job_helpers = helpers;
-    __atomic_store_n(&next_task, 0, __ATOMIC_RELAXED);
-    __atomic_store_n(&pending_workers, workers_started, __ATOMIC_RELAXED);
-    pthread_mutex_lock(&pool_mutex);
-    __atomic_fetch_add(&generation, 1, __ATOMIC_ACQ_REL);
-    pthread_cond_broadcast(&wake_cond);
-    pthread_mutex_unlock(&pool_mutex);
-    run_tasks();
-    /* Every worker acknowledges each loop before the next is posted, so none can see a stale one. */
-    for (int spin = 0; __atomic_load_n(&pending_workers, __ATOMIC_ACQUIRE) != 0; ++spin) {
-        if (spin < 1000) __builtin_ia32_pause();
+    __atomic_store_n(&tasks_done, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&claim, (uint64_t)gen << 32, __ATOMIC_RELEASE);
+    wake_workers();
+    run_tasks(gen, -1);
+    /* Wait for the claimed tasks only: a worker that has not woken up has claimed none. */
+    for (int spin = 0; __atomic_load_n(&tasks_done, __ATOMIC_ACQUIRE) != tasks; ++spin) {
+        if (spin < WAIT_SPIN_ROUNDS) __builtin_ia32_pause();
         else sched_yield();
     }
     pthread_mutex_unlock(&busy_mutex);
 }
 
-/* A 64-byte aligned buffer private to the calling thread, grown on demand, freed at thread exit. */
+/* Stops and joins the workers, so that the library can be unloaded; loops after it start them anew. */
+EXPORT void graphc_shutdown_pool(void) {
+    pthread_mutex_lock(&busy_mutex);
+    int count = workers_started;
+    if (count > 0) {
+        pthread_mutex_lock(&pool_mutex);
+        __atomic_store_n(&stopping, 1, __ATOMIC_SEQ_CST);
+        __atomic_fetch_add(&generation, 1, __ATOMIC_SEQ_CST);
+        pthread_cond_broadcast(&wake_cond);
+        pthread_mutex_unlock(&pool_mutex);
+        for (int i = 0; i < count; ++i) pthread_join(workers[i], NULL);
+        workers_started = 0;
+        __atomic_store_n(&stopping, 0, __ATOMIC_SEQ_CST);
+    }
+    release_scratch();
+    pthread_mutex_unlock(&busy_mutex);
+}
+
+/* A 64-byte aligned buffer private to the calling thread, grown on demand, freed at thread exit
+ * (workers' buffers when they are joined; the caller's by graphc_shutdown_pool, which also frees
+ * the thread key, so that loading and unloading many libraries never runs out of keys). */
 static pthread_key_t scratch_key;
-static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+static int scratch_key_made;
+static pthread_mutex_t scratch_mutex = PTHREAD_MUTEX_INITIALIZER;
 static __thread void *scratch_ptr;
 static __thread int64_t scratch_size;
 
-static void make_scratch_key(void) { pthread_key_create(&scratch_key, free); }
-
 HIDDEN void *graphc_scratch(int64_t bytes) {
     if (bytes <= scratch_size) return scratch_ptr;
-    pthread_once(&scratch_once, make_scratch_key);
+    if (!__atomic_load_n(&scratch_key_made, __ATOMIC_ACQUIRE)) {
+        pthread_mutex_lock(&scratch_mutex);
+        if (!scratch_key_made && pthread_key_create(&scratch_key, free) == 0)
+            __atomic_store_n(&scratch_key_made, 1, __ATOMIC_RELEASE);
+        pthread_mutex_unlock(&scratch_mutex);
+    }
     free(scratch_ptr);
     int64_t size = (bytes + 4095) & ~(int64_t)4095;
     void *fresh = NULL;
     if (posix_memalign(&fresh, 64, (size_t)size) != 0) abort();
     scratch_ptr = fresh;
     scratch_size = size;
-    pthread_setspecific(scratch_key, fresh);
+    if (__atomic_load_n(&scratch_key_made, __ATOMIC_ACQUIRE)) pthread_setspecific(scratch_key, fresh);
     return fresh;
+}
+
+static void release_scratch(void) {
+    pthread_mutex_lock(&scratch_mutex);
+    if (scratch_key_made) {
+        pthread_setspecific(scratch_key, NULL);
+        pthread_key_delete(scratch_key);
+        scratch_key_made = 0;
+    }
+    pthread_mutex_unlock(&scratch_mutex);
+    free(scratch_ptr);
+    scratch_ptr = NULL;
+    scratch_size = 0;
 }

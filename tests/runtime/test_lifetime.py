@@ -1,0 +1,79 @@
+"""A dropped model releases its native libraries, worker pools and temporary files.
+
+Runs in child processes: unloading a library whose code is still running would crash.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+CHURN = """
+import os, sys, tempfile
+import numpy as np
+from graphc.keras import backend
+from graphc.keras.layers import Dense, Dropout
+from graphc.keras.models import Sequential
+
+def loaded():
+    with open("/proc/self/maps") as maps:
+        return len({line.split()[5] for line in maps if len(line.split()) > 5 and "graphc-" in line
+                    and ".so" in line})
+
+def rss_mb():
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) // 1024 for line in status if line.startswith("VmRSS"))
+
+def folders():
+    return len([d for d in os.listdir(tempfile.gettempdir()) if d.startswith("graphc-")])
+
+models, steps = int(sys.argv[1]), int(sys.argv[2])
+rng = np.random.default_rng(0)
+x = rng.normal(size=(256, 8)).astype(np.float32)
+y = rng.normal(size=(256, 2)).astype(np.float32)
+start_folders = folders()
+peak = 0
+for i in range(models):
+    model = Sequential([Dense(32, activation="relu", input_shape=(8,)), Dropout(0.1), Dense(2)])
+    model.compile(optimizer="adam", loss="mse")
+    model.fit(x, y, batch_size=32, epochs=1, verbose=0, validation_split=0.25)
+    model.predict(x, verbose=0)
+    for _ in range(steps):
+        model.train_on_batch(x[:32], y[:32])
+    if i == 0:
+        first_rss = rss_mb()
+    del model
+    peak = max(peak, loaded())
+backend.clear_session()
+print("peak", peak, "left", loaded(), "folders", folders() - start_folders,
+      "rss_growth_mb", rss_mb() - first_rss)
+"""
+
+
+def _churn(models: int, steps: int) -> dict[str, int]:
+    done = subprocess.run([sys.executable, "-c", textwrap.dedent(CHURN), str(models), str(steps)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode == 0, f"exit {done.returncode}\n{done.stderr[-3000:]}"
+    words = done.stdout.split()
+    return {words[i]: int(words[i + 1]) for i in range(0, len(words), 2)}
+
+
+def test_dropped_models_unload_their_libraries() -> None:
+    figures = _churn(models=120, steps=0)
+    assert figures["left"] == 0 and figures["folders"] == 0, figures
+    assert figures["peak"] < 60, figures  # bounded by the cycle collector's rhythm, not the model count
+    assert figures["rss_growth_mb"] < 40, figures
+
+
+@pytest.mark.slow
+def test_soak_models_and_steps_keep_memory_flat() -> None:
+    figures = _churn(models=300, steps=33)  # 10^4 training steps in all
+    print(f"soak: {figures}")
+    assert figures["left"] == 0 and figures["folders"] == 0, figures
+    assert figures["rss_growth_mb"] < 40, figures
