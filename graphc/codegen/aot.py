@@ -89,15 +89,19 @@ def compile_model(model_or_path: Model | str | os.PathLike[str], out_dir: str | 
     entries = {p: compiled.manifest["programs"][f"{name}_{p}"] for p in programs.graphs}
     param_bytes = 4 * sum(p.value.size for p in programs.params)
     embedded = weights == "embed" or (weights == "auto" and param_bytes <= weights_threshold)
-    api = generate(name, model.name, programs, entries, spec.as_dict(), embedded)
-
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    header = out / f"{name}.h"
-    atomic.write_text(header, api.header)
-    source = out / f"{name}_api.c"
-    atomic.write_text(source, api.source)
+    header, source = out / f"{name}.h", out / f"{name}_api.c"
     object_path, library = out / f"{name}.o", out / f"lib{name}.so"
+    weights_path = None if embedded else out / f"{name}.weights"
+    manifest = _manifest(name, model, programs, entries, spec.as_dict(), target, embedded, param_bytes,
+                         {"library": library.name, "object": object_path.name, "header": header.name,
+                          "source": source.name, "weights": weights_path.name if weights_path else None},
+                         compiled.manifest["programs"])
+    api = generate(name, model.name, programs, entries, spec.as_dict(), embedded, description(manifest))
+
+    out.mkdir(parents=True, exist_ok=True)
+    atomic.write_text(header, api.header)
+    atomic.write_text(source, api.source)
     with tempfile.TemporaryDirectory(prefix="graphc-aot-") as tmp:
         api_object = Path(tmp) / "api.o"
         run_tool([c_compiler(), *CFLAGS, f"-I{out}", "-c", str(source), "-o", str(api_object)])
@@ -113,17 +117,19 @@ def compile_model(model_or_path: Model | str | os.PathLike[str], out_dir: str | 
     localize_internals(object_path)
     with atomic.replacing(library) as linked:
         link_shared([object_path], linked)
-    weights_path = None
-    if not embedded:
-        weights_path = out / f"{name}.weights"
+    if weights_path is not None:
         atomic.write_bytes(weights_path, weights_file(programs.params))
-    manifest = _manifest(name, model, programs, entries, spec.as_dict(), target, embedded, param_bytes,
-                         {"library": library.name, "object": object_path.name, "header": header.name,
-                          "source": source.name, "weights": weights_path.name if weights_path else None},
-                         compiled.manifest["programs"])
     manifest_path = out / f"{name}.manifest.json"
     atomic.write_text(manifest_path, json.dumps(manifest, indent=2))
     return AotBuild(out, library, object_path, header, manifest_path, weights_path, manifest)
+
+
+DESCRIBED = ("name", "inputs", "outputs", "workspace", "params", "weights", "training")
+
+
+def description(manifest: dict[str, Any]) -> dict[str, Any]:
+    """The manifest fields a loader relies on for memory safety, embedded in the library itself."""
+    return {key: manifest[key] for key in DESCRIBED}
 
 
 def _io(arg: dict[str, Any]) -> dict[str, Any]:

@@ -49,8 +49,12 @@ def _layout(states: Sequence[StateInfo]) -> tuple[dict[str, int], int]:
 
 
 def generate(prefix: str, model_name: str, programs: ModelPrograms, entries: Mapping[str, Mapping[str, Any]],
-             target: Mapping[str, str], embedded: bool) -> CApi:
-    """The header and source for programs compiled with entry symbols graphc_<prefix>_<program>."""
+             target: Mapping[str, str], embedded: bool, description: Mapping[str, Any]) -> CApi:
+    """The header and source for programs compiled with entry symbols graphc_<prefix>_<program>.
+
+    `description` (what a loader must agree on: shapes, parameters, workspace) is embedded as
+    the JSON that <prefix>_describe() returns.
+    """
     upper = prefix.upper()
     predict = entries["predict"]
     x_spec = _arg(predict, "input")
@@ -69,6 +73,7 @@ def generate(prefix: str, model_name: str, programs: ModelPrograms, entries: Map
         "@DEFINES@": "\n".join(defines),
         "@TABLES@": _tables(prefix, programs, offsets, state_floats, entries, embedded),
         "@RUNNERS@": _runners(prefix, entries, offsets, programs),
+        "@DESCRIPTION@": _c_string(json.dumps(description, sort_keys=True)),
     }
     header, source = HEADER, SOURCE
     for key, value in substitutions.items():
@@ -150,8 +155,16 @@ def _tables(prefix: str, programs: ModelPrograms, offsets: Mapping[str, int], st
     if "train_step" in entries:
         workspace = entries["train_step"]["workspace"]
         lines += [f"#define TRAIN_WORKSPACE_STATIC {workspace['static_bytes']}",
-                  f"#define TRAIN_WORKSPACE_PER_BATCH {workspace['per_batch_bytes']}"]
+                  f"#define TRAIN_WORKSPACE_PER_BATCH {workspace['per_batch_bytes']}",
+                  f"#define LABEL_CLASSES {label_classes(entries)}  /* > 0: labels are class indices */"]
     return "\n".join(lines)
+
+
+def label_classes(entries: Mapping[str, Mapping[str, Any]]) -> int:
+    """The class count when labels are class indices (a label of lower rank than the prediction), else 0."""
+    label = _arg(entries["train_step"], "input", "y")
+    prediction = _arg(entries["predict"], "output")
+    return prediction["shape"][-1] if len(label["shape"]) < len(prediction["shape"]) else 0
 
 
 def _array(declaration: str, rows: list[str], empty: str) -> list[str]:

@@ -17,6 +17,8 @@ STATUS_CODES = {
     9: ("GRAPHC_MODEL_BAD_NAME", "unknown hyperparameter name"),
     10: ("GRAPHC_MODEL_BAD_ALIGNMENT", "the workspace is not aligned to GRAPHC_MODEL_WORKSPACE_ALIGN bytes"),
     11: ("GRAPHC_MODEL_NOT_TRAINABLE", "the library was compiled without --with-training"),
+    12: ("GRAPHC_MODEL_BAD_LABEL", "a label is not finite, or a class index is not whole or out of range"),
+    13: ("GRAPHC_MODEL_BAD_VALUE", "a hyperparameter value is not finite"),
 }
 
 HEADER = r"""/*
@@ -34,8 +36,16 @@ HEADER = r"""/*
  *
  * Every function returns a status code (never aborts): buffer lengths are counted in floats
  * and must be at least what the batch needs; nothing is read or written when the status is
- * not GRAPHC_MODEL_OK. A context is not thread-safe; for concurrent predictions with one
- * context, give each thread its own workspace and call @P@_predict_with_workspace.
+ * not GRAPHC_MODEL_OK. Labels are checked before a training step writes anything: a label that
+ * is NaN or infinite, or a class index out of [0, classes) or not whole, gives
+ * GRAPHC_MODEL_BAD_LABEL; a NaN or infinite hyperparameter gives GRAPHC_MODEL_BAD_VALUE.
+ *
+ * Threads. Different contexts are independent: any calls on them may run at the same time.
+ * On one context, @P@_predict_with_workspace (each thread with its own workspace) and the
+ * read-only calls (@P@_get_param, @P@_get_hyperparameter) may run together; every other call
+ * on that context (@P@_predict, which uses the context's own workspace, @P@_train_step,
+ * @P@_set_param, @P@_set_hyperparameter, @P@_destroy) must run alone, e.g. under a
+ * readers-writer lock held for writing. The functions without a context may be called anytime.
  * Only libc and pthreads are needed at run time.
  */
 #ifndef @PU@_H
@@ -100,6 +110,10 @@ int32_t @P@_get_hyperparameter(const @P@_context *ctx, const char *name, float *
 
 /* A static English description of a status code. */
 const char *@P@_status_string(int32_t status);
+
+/* This build's own description as JSON (inputs, outputs, parameters, workspace, training,
+ * weights layout): loaders check a manifest against it instead of trusting the manifest. */
+const char *@P@_describe(void);
 
 #ifdef __cplusplus
 }
@@ -332,6 +346,21 @@ int32_t @P@_set_param(@P@_context *ctx, int32_t index, const float *values, int6
     return GRAPHC_MODEL_OK;
 }
 
+#if @PU@_HAS_TRAINING
+/* Every label finite, and for class-index labels a whole number in [0, LABEL_CLASSES). */
+static int32_t check_labels(int64_t batch, const float *y) {
+    int64_t count = batch * (int64_t)@PU@_LABEL_SIZE;
+    for (int64_t i = 0; i < count; i++) {
+        float v = y[i];
+        if (!(v - v == 0.0f)) return GRAPHC_MODEL_BAD_LABEL;
+#if LABEL_CLASSES > 0
+        if (v < 0.0f || v >= (float)LABEL_CLASSES || (float)(int64_t)v != v) return GRAPHC_MODEL_BAD_LABEL;
+#endif
+    }
+    return GRAPHC_MODEL_OK;
+}
+#endif
+
 int32_t @P@_train_step(@P@_context *ctx, int64_t batch, const float *x, int64_t x_len, const float *y,
                        int64_t y_len, float *logs, int64_t logs_len) {
 #if @PU@_HAS_TRAINING
@@ -342,6 +371,7 @@ int32_t @P@_train_step(@P@_context *ctx, int64_t batch, const float *x, int64_t 
     if (batch < 1) return GRAPHC_MODEL_BAD_BATCH;
     if ((status = check_buffer(batch, x, x_len, @PU@_INPUT_SIZE))) return status;
     if ((status = check_buffer(batch, y, y_len, @PU@_LABEL_SIZE))) return status;
+    if ((status = check_labels(batch, y))) return status;
     if (logs != NULL && logs_len < @PU@_NUM_LOGS) return GRAPHC_MODEL_BAD_SIZE;
     status = workspace_need(batch, TRAIN_WORKSPACE_STATIC, TRAIN_WORKSPACE_PER_BATCH, &need);
     if (status) return status;
@@ -371,6 +401,7 @@ int32_t @P@_set_hyperparameter(@P@_context *ctx, const char *name, float value) 
     int32_t index = hp_index(name);
     if (ctx == NULL || index == -2) return GRAPHC_MODEL_NULL_POINTER;
     if (index < 0) return @PU@_HAS_TRAINING ? GRAPHC_MODEL_BAD_NAME : GRAPHC_MODEL_NOT_TRAINABLE;
+    if (!(value - value == 0.0f)) return GRAPHC_MODEL_BAD_VALUE;
     ctx->hp[index] = value;
     return GRAPHC_MODEL_OK;
 }
@@ -381,6 +412,10 @@ int32_t @P@_get_hyperparameter(const @P@_context *ctx, const char *name, float *
     if (index < 0) return @PU@_HAS_TRAINING ? GRAPHC_MODEL_BAD_NAME : GRAPHC_MODEL_NOT_TRAINABLE;
     *value = ctx->hp[index];
     return GRAPHC_MODEL_OK;
+}
+
+const char *@P@_describe(void) {
+    return @DESCRIPTION@;
 }
 
 const char *@P@_status_string(int32_t status) {

@@ -1,7 +1,12 @@
 """Running an ahead-of-time build (a `graphc compile` folder) from Python with numpy alone.
 
 The calls go through the library's C API, the same functions a C program uses, so the
-argument checks and status codes are those of the header.
+argument checks and status codes are those of the header. The manifest is not trusted: the
+files it names must lie in its folder, and its shapes, parameters and workspace sizes must
+equal the description the library embeds (`<name>_describe()`). A DeployedModel is safe to
+use from several threads: predicts run together, each with a workspace of its own (the C
+API's predict_with_workspace), while training steps and weight or hyperparameter writes run
+alone, as the header's thread contract asks.
 """
 
 from __future__ import annotations
@@ -14,10 +19,16 @@ from typing import Any
 
 import numpy as np
 
+from graphc_runtime.buffers import aligned_empty
+from graphc_runtime.locks import ReadWriteLock
+
 FORMAT = "graphc-aot"
 _F32P = ctypes.POINTER(ctypes.c_float)
 _I64 = ctypes.c_int64
 _I32 = ctypes.c_int32
+DESCRIBED = ("name", "inputs", "outputs", "workspace", "params", "weights", "training")
+BAD_LABEL = 12
+WORKSPACE_POOL = 8
 
 
 class DeployError(RuntimeError):
@@ -38,7 +49,10 @@ class DeployedModel:
         if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
             raise ValueError(f"{self.manifest_path} is not a graphc AOT manifest (format {FORMAT!r})")
         self.manifest = manifest
-        self.name: str = manifest["name"]
+        name = manifest.get("name")
+        if not isinstance(name, str) or not name.isidentifier():
+            raise ValueError(f"{self.manifest_path}: 'name' must be a C identifier, got {name!r}")
+        self.name: str = name
         (self._input,) = manifest["inputs"]
         (self._output,) = manifest["outputs"]
         self.input_shape = tuple(self._input["shape"])
@@ -47,14 +61,39 @@ class DeployedModel:
         self.training = manifest.get("training")
         codes = manifest["status_codes"].items()
         self._status = {int(code): f"{name} ({text})" for code, (name, text) in codes}
-        self._lib = ctypes.CDLL(str(self.directory / manifest["files"]["library"]))
+        self._lib = ctypes.CDLL(str(self._inside("library")))
         self._bind()
+        self._check_description()
         if weights is None and manifest["weights"]["mode"] == "file":
-            weights = self.directory / manifest["files"]["weights"]
+            weights = self._inside("weights")
+        self._lock = ReadWriteLock()
+        self._workspaces: list[tuple[np.ndarray, int, int]] = []  # (owner, address, bytes)
         handle = ctypes.c_void_p()
         path = None if weights is None else str(weights).encode()
         self._check(self._fn("create")(path, ctypes.byref(handle)), "create")
         self._ctx = handle
+
+    def _inside(self, role: str) -> Path:
+        """A file the manifest names, which must be a plain name in the manifest's own folder."""
+        name = (self.manifest.get("files") or {}).get(role)
+        if not isinstance(name, str) or not name or Path(name).name != name or name in (".", ".."):
+            raise DeployError(f"{self.manifest_path}: files.{role} must be a file name in {self.directory}, "
+                              f"got {name!r}")
+        path = (self.directory / name).resolve()
+        if path.parent != self.directory.resolve():
+            raise DeployError(f"{self.manifest_path}: files.{role} {name!r} leads out of {self.directory}")
+        return path
+
+    def _check_description(self) -> None:
+        """The manifest must say what the library says of itself; the library is the authority."""
+        describe = self._fn("describe")
+        described = json.loads(describe().decode())
+        for key in DESCRIBED:
+            difference = _first_difference(described.get(key), self.manifest.get(key), key)
+            if difference is not None:
+                where, expected, actual = difference
+                raise DeployError(f"{self.manifest_path} does not match its library {self._lib._name}: "
+                                  f"{where} is {actual!r} in the manifest, the library says {expected!r}")
 
     def _fn(self, suffix: str) -> Any:
         return getattr(self._lib, f"{self.name}_{suffix}")
@@ -64,6 +103,9 @@ class DeployedModel:
             "create": (_I32, [ctypes.c_char_p, ctypes.POINTER(ctypes.c_void_p)]),
             "destroy": (None, [ctypes.c_void_p]),
             "predict": (_I32, [ctypes.c_void_p, _I64, _F32P, _I64, _F32P, _I64]),
+            "predict_with_workspace": (_I32, [ctypes.c_void_p, _I64, _F32P, _I64, _F32P, _I64,
+                                              ctypes.c_void_p, _I64]),
+            "describe": (ctypes.c_char_p, []),
             "train_step": (_I32, [ctypes.c_void_p, _I64, _F32P, _I64, _F32P, _I64, _F32P, _I64]),
             "get_param": (_I32, [ctypes.c_void_p, _I32, _F32P, _I64]),
             "set_param": (_I32, [ctypes.c_void_p, _I32, _F32P, _I64]),
@@ -71,7 +113,12 @@ class DeployedModel:
             "get_hyperparameter": (_I32, [ctypes.c_void_p, ctypes.c_char_p, _F32P]),
         }
         for suffix, (restype, argtypes) in signatures.items():
-            fn = self._fn(suffix)
+            try:
+                fn = self._fn(suffix)
+            except AttributeError:
+                raise DeployError(f"{self._lib._name} has no function {self.name}_{suffix}: it is not this "
+                                  "manifest's library, or was built by an older graphc; rebuild it with "
+                                  "`graphc compile`") from None
             fn.restype, fn.argtypes = restype, argtypes
 
     def _check(self, status: int, what: str) -> None:
@@ -89,9 +136,32 @@ class DeployedModel:
         """Predictions for a batch x of shape (N, *sample shape); one native call."""
         x = _batch(x, self.input_shape, "x")
         y = np.empty((len(x), *self.output_shape[1:]), dtype=np.float32)
-        status = self._fn("predict")(self._live(), len(x), _ptr(x), x.size, _ptr(y), y.size)
+        need = self._workspace_bytes(len(x))
+        workspace = self._take_workspace(need)
+        try:
+            with self._lock.reading():
+                status = self._fn("predict_with_workspace")(self._live(), len(x), _ptr(x), x.size, _ptr(y),
+                                                            y.size, workspace[1] or None, need)
+        finally:
+            if len(self._workspaces) < WORKSPACE_POOL:
+                self._workspaces.append(workspace)
         self._check(status, "predict")
         return y
+
+    def _workspace_bytes(self, batch: int) -> int:
+        sizes = self.manifest["workspace"]  # checked against the library's own description
+        return int(sizes["static_bytes"]) + int(sizes["per_batch_bytes"]) * batch
+
+    def _take_workspace(self, need: int) -> tuple[np.ndarray, int, int]:
+        """A 64-byte aligned workspace of at least `need` bytes, private to this call."""
+        try:
+            workspace = self._workspaces.pop()  # atomic under the GIL
+        except IndexError:
+            workspace = (np.empty(0, np.uint8), 0, 0)
+        if workspace[2] < need:
+            owner, address = aligned_empty(need)
+            workspace = (owner, address, need)
+        return workspace
 
     def train_step(self, x: Any, y: Any) -> dict[str, float]:
         """One optimizer step on (x, y); returns the loss and metrics of the batch."""
@@ -106,18 +176,34 @@ class DeployedModel:
         if len(y) != len(x):
             raise ValueError(f"x has {len(x)} samples but y has {len(y)}")
         logs = np.zeros(len(self.training["logs"]), dtype=np.float32)
-        status = self._fn("train_step")(self._live(), len(x), _ptr(x), x.size, _ptr(y), y.size, _ptr(logs),
-                                        logs.size)
+        with self._lock.writing():
+            status = self._fn("train_step")(self._live(), len(x), _ptr(x), x.size, _ptr(y), y.size,
+                                            _ptr(logs), logs.size)
+        if status == BAD_LABEL:
+            self._raise_bad_label(y)
         self._check(status, "train_step")
         return {name: float(v) for name, v in zip(self.training["logs"], logs, strict=True)}
+
+    def _raise_bad_label(self, y: np.ndarray) -> None:
+        sparse = len(self.training["labels"]["shape"]) < len(self.output_shape)
+        classes = self.output_shape[-1] if sparse else 0
+        bad = ~np.isfinite(y)
+        if classes:
+            bad |= ~((y >= 0) & (y < classes) & (np.trunc(y) == y))
+        position = tuple(int(i) for i in np.argwhere(bad)[0]) if bad.any() else ()
+        rule = f"class indices in [0, {classes})" if classes else "finite numbers"
+        value = y[position] if position else float("nan")
+        raise ValueError(f"{self.name}_train_step: labels must be {rule}; received a label value of "
+                         f"{value:g} at position {position[0] if len(position) == 1 else position}")
 
     # -- parameters ---------------------------------------------------------------------------
     def get_weights(self) -> list[np.ndarray]:
         out = []
-        for index, (_, shape) in enumerate(self.params):
-            value = np.empty(shape, dtype=np.float32)
-            self._check(self._fn("get_param")(self._live(), index, _ptr(value), value.size), "get_param")
-            out.append(value)
+        with self._lock.reading():
+            for index, (_, shape) in enumerate(self.params):
+                value = np.empty(shape, dtype=np.float32)
+                self._check(self._fn("get_param")(self._live(), index, _ptr(value), value.size), "get_param")
+                out.append(value)
         return out
 
     def set_weights(self, weights: list[Any]) -> None:
@@ -130,26 +216,32 @@ class DeployedModel:
             if array.shape != shape:
                 raise ValueError(f"parameter {name!r}: expected shape {shape}, got {array.shape}")
             arrays.append(array)
-        for index, array in enumerate(arrays):
-            self._check(self._fn("set_param")(self._live(), index, _ptr(array), array.size), "set_param")
+        with self._lock.writing():
+            for index, array in enumerate(arrays):
+                self._check(self._fn("set_param")(self._live(), index, _ptr(array), array.size), "set_param")
 
     def get_hyperparameter(self, name: str) -> float:
         value = ctypes.c_float()
-        self._check(self._fn("get_hyperparameter")(self._live(), name.encode(), ctypes.byref(value)),
-                    f"get_hyperparameter({name!r})")
+        with self._lock.reading():
+            status = self._fn("get_hyperparameter")(self._live(), name.encode(), ctypes.byref(value))
+        self._check(status, f"get_hyperparameter({name!r})")
         return float(value.value)
 
     def set_hyperparameter(self, name: str, value: float) -> None:
         if not math.isfinite(value):
             raise ValueError(f"hyperparameter {name!r} must be finite, got {value!r}")
-        self._check(self._fn("set_hyperparameter")(self._live(), name.encode(), value),
-                    f"set_hyperparameter({name!r})")
+        with self._lock.writing():
+            status = self._fn("set_hyperparameter")(self._live(), name.encode(), value)
+        self._check(status, f"set_hyperparameter({name!r})")
 
     # -- lifetime -----------------------------------------------------------------------------
     def close(self) -> None:
-        if getattr(self, "_ctx", None) is not None:
-            self._fn("destroy")(self._ctx)
-            self._ctx = None
+        if getattr(self, "_ctx", None) is None:
+            return
+        with self._lock.writing():
+            if self._ctx is not None:
+                self._fn("destroy")(self._ctx)
+                self._ctx = None
 
     def __enter__(self) -> DeployedModel:
         return self
@@ -167,6 +259,23 @@ class DeployedModel:
 def load(folder: str | Path, weights: str | Path | None = None) -> DeployedModel:
     """Load a `graphc compile` output folder (or its manifest file)."""
     return DeployedModel(folder, weights)
+
+
+def _first_difference(expected: Any, actual: Any, where: str) -> tuple[str, Any, Any] | None:
+    """The first place where two JSON values differ, as (path, expected, actual)."""
+    if isinstance(expected, dict) and isinstance(actual, dict):
+        for key in sorted(expected.keys() | actual.keys()):
+            found = _first_difference(expected.get(key), actual.get(key), f"{where}.{key}")
+            if found:
+                return found
+        return None
+    if isinstance(expected, list) and isinstance(actual, list) and len(expected) == len(actual):
+        for index, (a, b) in enumerate(zip(expected, actual, strict=True)):
+            found = _first_difference(a, b, f"{where}[{index}]")
+            if found:
+                return found
+        return None
+    return None if expected == actual and type(expected) is type(actual) else (where, expected, actual)
 
 
 def _find_manifest(path: Path) -> Path:
