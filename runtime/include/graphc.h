@@ -23,8 +23,13 @@
  * graphc_set_num_threads(n) sets how many threads (the caller included) loops use; n < 1
  * restores the default: the GRAPHC_NUM_THREADS environment variable, else the CPUs the
  * process may run on. Results are bit-identical for every thread count. Programs may be
- * called from several threads at once (each with its own workspace); a loop that finds
- * the pool busy runs on its calling thread. Link with -pthread; libm is not needed.
+ * called from several threads at once, each call with its own argument array and workspace,
+ * as long as no call writes a state another call reads or writes at the same time: a state
+ * marked "updated": true in a program's manifest entry (a training step) is written, so hold
+ * a readers-writer lock for writing around such calls and for reading around the others. A
+ * loop that finds the pool busy runs on its calling thread. graphc_shutdown_pool() stops and
+ * joins the pool's workers (call it before dlclose; later loops start them again).
+ * Link with -pthread; libm is not needed.
  */
 #ifndef GRAPHC_H
 #define GRAPHC_H
@@ -43,6 +48,7 @@ typedef int32_t (*graphc_program_fn)(int64_t batch, void **args, void *workspace
 
 void graphc_set_num_threads(int n);
 int graphc_get_num_threads(void);
+void graphc_shutdown_pool(void);
 
 #ifdef __cplusplus
 }
