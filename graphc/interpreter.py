@@ -42,17 +42,22 @@ def evaluate(
         else:
             args = [values[i] for i in node.inputs]
             result = get_op(node.op).reference(node.attrs, ctx, *args)
-            values[node] = np.asarray(result, dtype=dtype)
+            values[node] = np.asarray(result, dtype=value_dtype(node, ctx))
     outputs = {name: values[n] for name, n in graph.outputs.items()}
     updates = {name: values[n] for name, n in graph.updates.items()}
     return outputs, updates
+
+
+def value_dtype(node: Node, ctx: EvalContext) -> np.dtype:
+    """Float values in the interpreter's precision; integer values (indices, counters) exactly."""
+    return np.dtype(ctx.dtype) if node.type.is_float else np.dtype(node.type.dtype)
 
 
 def _checked(node: Node, source: Mapping[str, np.ndarray], ctx: EvalContext) -> np.ndarray:
     name = node.attrs["name"]
     if name not in source:
         raise KeyError(f"no value given for {node.op} {name!r}")
-    value = np.asarray(source[name], dtype=ctx.dtype)
+    value = np.asarray(source[name], dtype=value_dtype(node, ctx))
     expected = node.type.concrete(ctx.batch)
     if value.shape != expected:
         raise ValueError(f"{node.op} {name!r}: expected shape {expected}, got {value.shape}")

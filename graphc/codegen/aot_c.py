@@ -41,10 +41,12 @@ def _dims(shape: Sequence[int | None]) -> str:
 
 
 def _layout(states: Sequence[StateInfo]) -> tuple[dict[str, int], int]:
+    """Offsets counted in floats (4 bytes); an int64 state takes two floats per element."""
     offsets, total = {}, 0
     for state in states:
         offsets[state.name] = total
-        total += -(-max(prod(state.shape), 1) // ALIGN_FLOATS) * ALIGN_FLOATS
+        floats = max(prod(state.shape), 1) * (2 if state.dtype == "int64" else 1)
+        total += -(-floats // ALIGN_FLOATS) * ALIGN_FLOATS
     return offsets, total
 
 
@@ -140,8 +142,7 @@ def _tables(prefix: str, programs: ModelPrograms, offsets: Mapping[str, int], st
                       f"{len(p.shape)}, {{{shape}}}}},")
         data_offset += prod(p.shape)
     lines += _array("static const param_info PARAMS", params, "    {0}")
-    fills = [f"    {{{offsets[s.name]}, {prod(s.shape)}, {_float(s.fill)}}},"
-             for s in programs.states if s.value is None and s.fill != 0.0]
+    fills = [_fill_row(s, offsets[s.name]) for s in programs.states if s.value is None and s.fill != 0]
     lines.append(f"#define NUM_FILLS {len(fills)}")
     lines += _array("static const state_fill FILLS", fills, "    {0}")
     hp_names = [name.removeprefix(HP_PREFIX) for name in programs.hyperparameters]
@@ -165,6 +166,12 @@ def label_classes(entries: Mapping[str, Mapping[str, Any]]) -> int:
     label = _arg(entries["train_step"], "input", "y")
     prediction = _arg(entries["predict"], "output")
     return prediction["shape"][-1] if len(label["shape"]) < len(prediction["shape"]) else 0
+
+
+def _fill_row(state: StateInfo, offset: int) -> str:
+    if state.dtype == "float32":
+        return f"    {{{offset}, {prod(state.shape)}, {_float(state.fill)}, 0, 0}},"
+    return f"    {{{offset}, {prod(state.shape)}, 0.0f, {int(state.fill)}LL, 1}},"
 
 
 def _array(declaration: str, rows: list[str], empty: str) -> list[str]:

@@ -143,9 +143,11 @@ typedef struct {
 } param_info;
 
 typedef struct {
-    int64_t offset;
-    int64_t size;
-    float fill;
+    int64_t offset;    /* floats into the state arena */
+    int64_t size;      /* elements */
+    float fill;        /* float32 states */
+    int64_t int_fill;  /* int64 states (step counters) */
+    int32_t is_int;
 } state_fill;
 
 @TABLES@
@@ -246,7 +248,11 @@ int32_t @P@_create(const char *weights_path, @P@_context **out) {
     }
     memset(ctx->state, 0, (size_t)STATE_FLOATS * 4);
     for (int32_t i = 0; i < NUM_FILLS; i++) {
-        for (int64_t j = 0; j < FILLS[i].size; j++) ctx->state[FILLS[i].offset + j] = FILLS[i].fill;
+        float *start = ctx->state + FILLS[i].offset;
+        for (int64_t j = 0; j < FILLS[i].size; j++) {
+            if (FILLS[i].is_int) memcpy((char *)start + 8 * j, &FILLS[i].int_fill, 8);
+            else start[j] = FILLS[i].fill;
+        }
     }
     for (int32_t i = 0; i < NUM_HP; i++) ctx->hp[i] = HP_DEFAULTS[i];
     int32_t status;

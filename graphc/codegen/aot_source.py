@@ -29,7 +29,8 @@ class StateInfo:
     name: str
     shape: tuple[int, ...]
     value: np.ndarray | None = None  # parameters only
-    fill: float = 0.0  # the initial value of every element of a non-parameter state
+    fill: float | int = 0.0  # the initial value of every element of a non-parameter state
+    dtype: str = "float32"  # step counters are int64
 
 
 @dataclass
@@ -96,8 +97,8 @@ def model_programs(model: Model, with_training: bool) -> ModelPrograms:
         for name, node in graph.states.items():
             if name not in known:
                 known.add(name)
-                fill = program_set.initial_values.get(name, 0.0)
-                states.append(StateInfo(name, tuple(node.shape), None, fill))
+                fill = program_set.initial_values.get(name, 0)
+                states.append(StateInfo(name, tuple(node.shape), None, fill, node.type.dtype))
     used = {name for graph in graphs.values() for name in graph.states}
     states = [s for s in states if s.name in used]
     result = ModelPrograms(graphs, states)

@@ -120,7 +120,7 @@ def _aligned(nbytes: int) -> int:
 
 
 def _nbytes(node: Node) -> Sym:
-    return numel(node.shape) * 4
+    return numel(node.shape) * node.type.itemsize
 
 
 @dataclass
@@ -292,7 +292,9 @@ def _in_place_groups(
                 if victim in taken or victim not in arena or intervals[victim].end != p:
                     continue
                 here = [s for q, s in reads[victim] if q == p]
-                if all(s in aligned(p) and s.shape == out.shape for s in here):
+                # Same shape and element size: element i is read at the bytes element i is written to.
+                if all(s in aligned(p) and s.shape == out.shape and s.type.itemsize == out.type.itemsize
+                       for s in here):
                     group[out] = group[victim]
                     in_place[out] = victim
                     taken.add(victim)

@@ -24,6 +24,13 @@ VOID = ir.VoidType()
 IR_LOCK = threading.Lock()
 
 
+LLVM_TYPES = {"float32": F32, "int32": I32, "int64": I64}
+
+
+def llvm_type(dtype: str) -> ir.Type:
+    return LLVM_TYPES[dtype]
+
+
 def f32(value: float) -> ir.Constant:
     return ir.Constant(F32, float(value))
 

@@ -34,7 +34,7 @@ class ConstantPool:
         self._globals: dict[bytes, ir.GlobalVariable] = {}
 
     def get(self, value: np.ndarray) -> ir.GlobalVariable:
-        data = np.ascontiguousarray(value, dtype="<f4").tobytes()
+        data = np.ascontiguousarray(value, dtype=value.dtype.newbyteorder("<")).tobytes()
         if data not in self._globals:
             array_type = ir.ArrayType(I8, len(data))
             var = ir.GlobalVariable(self.module, array_type, f"graphc_const{len(self._globals)}")

@@ -46,7 +46,7 @@ class ProgramSet:
     """
 
     recorded: dict[str, Graph]
-    initial_values: dict[str, float] = field(default_factory=dict)
+    initial_values: dict[str, float | int] = field(default_factory=dict)
     hyperparameter_inputs: dict[str, str] = field(default_factory=dict)
     level: int | str = DEFAULT_LEVEL
     instruments: Sequence[Instrument] = (VerifyEach(),)
@@ -123,7 +123,7 @@ def train_graph(model: Model, spec: LossSpec, optimizer: Any) -> tuple[Graph, An
         plan = optimizer.build(graph, [(p.attrs["name"], p, g) for p, g in zip(params, grads, strict=True)])
         graph.updates.update(plan.updates)
         if RNG_STATE in graph.states:
-            graph.updates[RNG_STATE] = graph.states[RNG_STATE] + 1.0
+            graph.updates[RNG_STATE] = graph.states[RNG_STATE] + 1
     return graph, plan
 
 
@@ -133,12 +133,12 @@ def build_programs(
 ) -> ProgramSet:
     """Record the model's programs; the pipeline of `level` (O0..O3) runs on each when first needed."""
     recorded = {"predict": predict_graph(model)}
-    initial: dict[str, float] = {}
+    initial: dict[str, float | int] = {}
     hyperparameters: dict[str, str] = {}
     if spec is not None:
         recorded["eval_step"] = eval_graph(model, spec)
         recorded["train_step"], plan = train_graph(model, spec, optimizer)
         initial = dict(plan.initial_values)
-        initial[RNG_STATE] = float(global_rng().integers(0, 2**24))
+        initial[RNG_STATE] = int(global_rng().integers(0, 2**62))  # far from wrapping in any run
         hyperparameters = dict(plan.hyperparameter_inputs)
     return ProgramSet(recorded, initial, hyperparameters, level, tuple(instruments))

@@ -62,7 +62,7 @@ class Node:
     def _bin(self, op: str, other: Any, swap: bool = False) -> Node:
         from graphc.ops import builders
 
-        other_node = builders.as_node(self.graph, other)
+        other_node = builders.as_node(self.graph, other, self.type.dtype)
         return builders.binary(op, other_node, self) if swap else builders.binary(op, self, other_node)
 
     def __add__(self, o: Any) -> Node:
@@ -164,9 +164,13 @@ class Graph:
         self.states[name] = node
         return node
 
-    def constant(self, value: Any) -> Node:
-        array = np.asarray(value, dtype=np.float32)
-        key = (array.tobytes(), array.shape)
+    def constant(self, value: Any, dtype: str | None = None) -> Node:
+        """Numbers are float32 unless `dtype` says otherwise; int32/int64 arrays keep their dtype."""
+        if dtype is None:
+            kept = isinstance(value, (np.ndarray, np.generic)) and value.dtype.name in ("int32", "int64")
+            dtype = value.dtype.name if kept else "float32"
+        array = np.asarray(value, dtype=dtype)
+        key = (array.tobytes(), array.shape, dtype)
         if key not in self._constants:
             self._constants[key] = self.add("constant", (), {"value": array})
         return self._constants[key]

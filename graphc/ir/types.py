@@ -6,7 +6,9 @@ from dataclasses import dataclass
 from math import prod
 
 Dim = int | None
-SUPPORTED_DTYPES = ("float32",)
+SUPPORTED_DTYPES = ("float32", "int32", "int64")  # values; indices; counters that never freeze
+_SHORT = {"float32": "f32", "int32": "i32", "int64": "i64"}
+ITEMSIZE = {"float32": 4, "int32": 4, "int64": 8}
 
 
 class ShapeError(ValueError):
@@ -46,9 +48,17 @@ class TensorType:
     def numel(self, batch: int) -> int:
         return prod(self.concrete(batch))
 
+    @property
+    def is_float(self) -> bool:
+        return self.dtype == "float32"
+
+    @property
+    def itemsize(self) -> int:
+        return ITEMSIZE[self.dtype]
+
     def __str__(self) -> str:
         dims = ",".join("N" if d is None else str(d) for d in self.shape)
-        return f"f32[{dims}]"
+        return f"{_SHORT[self.dtype]}[{dims}]"
 
 
 def scalar() -> TensorType:

@@ -5,15 +5,22 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 from graphc.ir.graph import Graph, Node
 from graphc.ir.types import Dim
 
 
-def as_node(graph: Graph, value: Any) -> Node:
-    """Python numbers and arrays become constants of the graph."""
+def as_node(graph: Graph, value: Any, dtype: str = "float32") -> Node:
+    """Python numbers and arrays become constants of the graph, in the dtype of the value they meet.
+
+    A non-integral number never becomes an integer constant: `counter + 0.5` is a dtype error.
+    """
     if isinstance(value, Node):
         return value
-    return graph.constant(value)
+    if dtype != "float32" and not np.array_equal(np.asarray(value), np.trunc(np.asarray(value, dtype=float))):
+        dtype = "float32"
+    return graph.constant(value, dtype)
 
 
 def unary(op: str, x: Node, **attrs: Any) -> Node:
@@ -21,8 +28,13 @@ def unary(op: str, x: Node, **attrs: Any) -> Node:
 
 
 def binary(op: str, a: Node, b: Any) -> Node:
-    b = as_node(a.graph, b)
+    b = as_node(a.graph, b, a.type.dtype)
     return a.graph.add(op, (a, b))
+
+
+def cast(x: Node, dtype: str) -> Node:
+    """x converted to `dtype` (float32, int32, int64); floats to integers round toward zero."""
+    return x if x.type.dtype == dtype else x.graph.add("cast", (x,), {"dtype": dtype})
 
 
 def exp(x: Node) -> Node:

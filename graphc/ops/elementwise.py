@@ -13,8 +13,18 @@ from graphc.ops import builders as b
 from graphc.ops.registry import EvalContext, OpDef, OpKind, register
 
 
-def _same_type(types: Sequence[TensorType], attrs: Mapping[str, Any]) -> TensorType:
-    return types[0]
+def _float_only(types: Sequence[TensorType], name: str) -> None:
+    for t in types:
+        if not t.is_float:
+            raise ShapeError(f"{name} takes float32 values, got {t}; cast integers first")
+
+
+def _same_float_type(name: str) -> Callable[[Sequence[TensorType], Mapping[str, Any]], TensorType]:
+    def infer(types: Sequence[TensorType], attrs: Mapping[str, Any]) -> TensorType:
+        _float_only(types, name)
+        return types[0]
+
+    return infer
 
 
 def _broadcast_type(types: Sequence[TensorType], attrs: Mapping[str, Any]) -> TensorType:
@@ -26,13 +36,21 @@ def _broadcast_type(types: Sequence[TensorType], attrs: Mapping[str, Any]) -> Te
 
 def _unary(name: str, fn: Callable[[np.ndarray], np.ndarray], grad: Any, doc: str) -> OpDef:
     return register(
-        OpDef(name, OpKind.ELEMENTWISE, 1, _same_type, lambda attrs, ctx, x: fn(x), grad, doc)
+        OpDef(name, OpKind.ELEMENTWISE, 1, _same_float_type(name), lambda attrs, ctx, x: fn(x), grad, doc)
     )
 
 
-def _binary(name: str, fn: Callable[[np.ndarray, np.ndarray], np.ndarray], grad: Any, doc: str) -> OpDef:
+def _binary(name: str, fn: Callable[[np.ndarray, np.ndarray], np.ndarray], grad: Any, doc: str,
+            integers: bool = False) -> OpDef:
+    """`integers`: the op is also defined on int32/int64 operands (wrapping, as numpy's)."""
+
+    def infer(types: Sequence[TensorType], attrs: Mapping[str, Any]) -> TensorType:
+        if not integers:
+            _float_only(types, name)
+        return _broadcast_type(types, attrs)
+
     return register(
-        OpDef(name, OpKind.ELEMENTWISE, 2, _broadcast_type, lambda attrs, ctx, x, y: fn(x, y), grad, doc)
+        OpDef(name, OpKind.ELEMENTWISE, 2, infer, lambda attrs, ctx, x, y: fn(x, y), grad, doc)
     )
 
 
@@ -62,9 +80,10 @@ ABS = _unary("abs", np.abs, lambda n, g: [g * b.sign(n.inputs[0])], "|x|")
 SQRT = _unary("sqrt", np.sqrt, lambda n, g: [g / (n * 2.0)], "square root")
 SIGN = _unary("sign", np.sign, None, "-1, 0 or 1; no gradient")
 
-ADD = _binary("add", np.add, lambda n, g: _both(n, g, g, g), "a+b")
-SUB = _binary("sub", np.subtract, lambda n, g: _both(n, g, g, -g), "a-b")
-MUL = _binary("mul", np.multiply, lambda n, g: _both(n, g, g * n.inputs[1], g * n.inputs[0]), "a*b")
+ADD = _binary("add", np.add, lambda n, g: _both(n, g, g, g), "a+b", integers=True)
+SUB = _binary("sub", np.subtract, lambda n, g: _both(n, g, g, -g), "a-b", integers=True)
+MUL = _binary("mul", np.multiply, lambda n, g: _both(n, g, g * n.inputs[1], g * n.inputs[0]), "a*b",
+              integers=True)
 DIV = _binary(
     "div", np.divide, lambda n, g: _both(n, g, g / n.inputs[1], -(g * n) / n.inputs[1]), "a/b"
 )
@@ -105,4 +124,25 @@ def _select_grad(n: Node, g: Node) -> list[Node | None]:
 SELECT = register(
     OpDef("select", OpKind.ELEMENTWISE, 3, _broadcast_type, _select_reference, _select_grad,
           "x where cond != 0 else y")
+)
+
+
+def _cast_type(types: Sequence[TensorType], attrs: Mapping[str, Any]) -> TensorType:
+    (x,) = types
+    return TensorType(x.shape, attrs["dtype"])
+
+
+def _cast_reference(attrs: Mapping[str, Any], ctx: EvalContext, x: np.ndarray) -> np.ndarray:
+    dtype = ctx.dtype if attrs["dtype"] == "float32" else np.dtype(attrs["dtype"])
+    return x.astype(dtype)
+
+
+def _cast_grad(n: Node, g: Node) -> list[Node | None]:
+    """Gradients flow between floats only: an integer (a counter, an index) has none."""
+    return [g] if n.type.is_float and n.inputs[0].type.is_float else [None]
+
+
+CAST = register(
+    OpDef("cast", OpKind.ELEMENTWISE, 1, _cast_type, _cast_reference, _cast_grad,
+          "x converted to attrs['dtype']; float to integer rounds toward zero")
 )

@@ -24,10 +24,15 @@ STATE = register(
     OpDef("state", OpKind.SOURCE, 0, _declared, _fed, None,
           "a persistent buffer owned by the runtime (parameter, optimizer slot, counter)")
 )
+def _constant_value(attrs: Mapping[str, Any], ctx: EvalContext) -> np.ndarray:
+    value = attrs["value"]
+    return value.astype(ctx.dtype) if value.dtype == np.float32 else value
+
+
 CONSTANT = register(
     OpDef("constant", OpKind.SOURCE, 0,
-          lambda types, attrs: TensorType(tuple(attrs["value"].shape)),
-          lambda attrs, ctx: attrs["value"].astype(ctx.dtype), None, "a compile-time array")
+          lambda types, attrs: TensorType(tuple(attrs["value"].shape), attrs["value"].dtype.name),
+          _constant_value, None, "a compile-time array (float32, int32 or int64)")
 )
 BATCH_SIZE = register(
     OpDef("batch_size", OpKind.SOURCE, 0, lambda types, attrs: scalar(),

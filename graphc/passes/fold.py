@@ -1,9 +1,10 @@
 """Constant folding through the ops' numpy reference semantics.
 
-A node whose operands are all constants is evaluated at compile time, in float32 as the
-compiled code would, and becomes a constant. Never folded: sources (inputs, states, the
-batch size, whose values only exist at run time), random numbers (their seed is a state;
-folding them would freeze one draw) and any value with the batch dimension.
+A node whose operands are all constants is evaluated at compile time, in its own dtype
+(float32, or the exact integers) as the compiled code would, and becomes a constant. Never
+folded: sources (inputs, states, the batch size, whose values only exist at run time), random
+numbers (their seed is a state; folding them would freeze one draw) and any value with the
+batch dimension.
 
 Only results of at most MAX_ELEMENTS elements are folded. Folded values become read-only
 arrays in the object file: a scalar is emitted as an immediate inside fused loops, but
@@ -44,9 +45,9 @@ def fold_constants(graph: Graph) -> tuple[Graph, Counters]:
         nonlocal folded
         if not foldable(node, inputs):
             return None
-        args = [i.attrs["value"].astype(np.float32) for i in inputs]
+        args = [i.attrs["value"] for i in inputs]
         with np.errstate(all="ignore"):
-            value = np.asarray(get_op(node.op).reference(node.attrs, ctx, *args), dtype=np.float32)
+            value = np.asarray(get_op(node.op).reference(node.attrs, ctx, *args), dtype=node.type.dtype)
         if value.shape != node.type.shape:
             raise AssertionError(f"{node!r}: reference gave shape {value.shape}, rule gives {node.type}")
         folded += 1

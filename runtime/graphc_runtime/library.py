@@ -80,13 +80,10 @@ class Program:
         self._fn.argtypes = _ENTRY_ARGTYPES
         self._template = (ctypes.c_void_p * len(specs))()
         self._input_names = {s.name for s in self.inputs}
-        scalar = [i for i, s in enumerate(self.inputs) if s.shape == ()]
-        for i in scalar:
-            if self.inputs[i].dtype != "float32":
-                raise ValueError(f"program {name!r}: scalar input {self.inputs[i].name!r} must be float32, "
-                                 f"the manifest says {self.inputs[i].dtype}")
+        # Float scalars (hyperparameters) go through the frame's scalar buffer; integer ones as arrays.
+        scalar = [i for i, s in enumerate(self.inputs) if s.shape == () and s.dtype == "float32"]
         self._scalar_slots = scalar
-        self._array_inputs = [i for i, s in enumerate(self.inputs) if s.shape != ()]
+        self._array_inputs = [i for i, s in enumerate(self.inputs) if i not in scalar]
         self._input_slots = self._array_inputs
         self._input_order = [self.inputs[i].name for i in self._array_inputs]
         self._input_dtypes = [np.dtype(self.inputs[i].dtype) for i in self._array_inputs]
@@ -304,7 +301,7 @@ def _as_input(program: str, name: str, value: Any, dtype: np.dtype) -> np.ndarra
     info = np.iinfo(dtype)
     if array.size and (array.min() < info.min or array.max() > info.max):
         raise ValueError(f"program {program!r}: input {name!r} has values outside the range of {dtype}")
-    return np.ascontiguousarray(array, dtype=dtype)
+    return np.asarray(array, dtype=dtype, order="C")
 
 
 class Library:

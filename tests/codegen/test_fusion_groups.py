@@ -46,7 +46,7 @@ def _update_in_group() -> Graph:
 
 def _random_classes() -> Graph:
     g = Graph("noise")
-    seed = g.input("seed", TensorType(()))
+    seed = g.input("seed", TensorType((), "int64"))
     labels = g.input("labels", TensorType((None,)))
     noise = b.random_uniform(seed, (None, 3), stream=2)
     hot = b.one_hot(labels, 3)
@@ -78,7 +78,7 @@ def test_fused_programs_match_the_interpreter(library, batch: int) -> None:
     assert_matches(GRAPHS["chain"], library, "chain", chain, {"w": rng.normal(size=5)})
     state = {"w": rng.normal(size=(4, 4))}
     assert_matches(GRAPHS["transposed"], library, "transposed", {}, state, batch=batch)
-    noise = {"seed": np.float32(17.0), "labels": rng.integers(0, 3, batch).astype(np.float32)}
+    noise = {"seed": np.int64(17), "labels": rng.integers(0, 3, batch).astype(np.float32)}
     assert_matches(GRAPHS["noise"], library, "noise", noise)
 
 

@@ -20,7 +20,8 @@ Shape = tuple[int | None, ...]
 
 @dataclass(frozen=True)
 class Case:
-    """A graph over inputs in0, in1, ... with values drawn by `kind` (normal | positive | ints | big)."""
+    """A graph over inputs in0, in1, ... with values drawn by `kind` (normal | positive | ints | big |
+    seed, an int64 counter); a state named "seed" is an int64 counter too."""
 
     name: str
     shapes: tuple[Shape, ...]
@@ -31,8 +32,10 @@ class Case:
 
     def graph(self) -> Graph:
         graph = Graph(self.name)
-        args = [graph.input(f"in{i}", TensorType(s)) for i, s in enumerate(self.shapes)]
-        states = [graph.state(n, TensorType(s)) for n, s in self.states.items()]
+        args = [graph.input(f"in{i}", TensorType(s, "int64" if self._kind(i) == "seed" else "float32"))
+                for i, s in enumerate(self.shapes)]
+        states = [graph.state(n, TensorType(s, "int64" if n == "seed" else "float32"))
+                  for n, s in self.states.items()]
         graph.outputs["out"] = self.record(*args, *states)
         return graph
 
@@ -40,8 +43,10 @@ class Case:
         feeds = {}
         for i, shape in enumerate(self.shapes):
             size = TensorType(shape).concrete(batch)
-            kind = self.kinds[i] if i < len(self.kinds) else "normal"
-            if kind == "positive":
+            kind = self._kind(i)
+            if kind == "seed":
+                feeds[f"in{i}"] = np.asarray(rng.integers(0, 2**62, size), dtype=np.int64)
+            elif kind == "positive":
                 feeds[f"in{i}"] = rng.uniform(0.01, 30.0, size)
             elif kind == "ints":
                 feeds[f"in{i}"] = rng.integers(-2, 3, size).astype(float)
@@ -50,6 +55,9 @@ class Case:
             else:
                 feeds[f"in{i}"] = rng.normal(size=size)
         return feeds
+
+    def _kind(self, index: int) -> str:
+        return self.kinds[index] if index < len(self.kinds) else "normal"
 
 
 def _unaries() -> list[Case]:
@@ -102,7 +110,7 @@ CUSTOM: list[Case] = [
     Case("one_hot_rank2", ((3, None),), lambda x: b.one_hot(x, 5), ("ints",)),
     Case("one_hot_out_of_range", ((None,),), lambda x: b.one_hot(x - 0.5, 3), ("ints",)),
     Case("random_state_seed", (), lambda s: b.random_uniform(s, (2, None, 3), stream=0), states={"seed": ()}),
-    Case("random_input_seed", ((),), lambda s: b.random_uniform(s, (None, 65), stream=11)),
+    Case("random_input_seed", ((),), lambda s: b.random_uniform(s, (None, 65), stream=11), ("seed",)),
     Case("batch_size_alone", ((None, 2),), lambda x: b.batch_size(x.graph) + 0.0 * x),
     Case("constant_rank3", ((None, 1, 1, 3),),
          lambda x: x * x.graph.constant(np.arange(6.0).reshape(2, 1, 3))),
@@ -142,5 +150,6 @@ def test_custom_case(library, index: int, batch: int) -> None:
 def test_shared_op_case(library, index: int, batch: int) -> None:
     lib, programs = library
     feeds = draw(SHARED[index][1], batch, np.random.default_rng(index))
-    feeds = {k: np.asarray(v, dtype=np.float32) for k, v in feeds.items()}
+    feeds = {k: np.asarray(v, dtype=np.float32) if np.asarray(v).dtype.kind == "f" else v
+             for k, v in feeds.items()}
     assert_matches(programs[f"s{index}"], lib, f"s{index}", feeds, batch=batch)

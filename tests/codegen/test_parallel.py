@@ -103,16 +103,17 @@ rng = np.random.default_rng(0)
 feeds = {"x": rng.standard_normal((257, 300)).astype(np.float32),
          "w1": rng.standard_normal((300, 260)).astype(np.float32) * 0.1,
          "w2": rng.standard_normal((260, 10)).astype(np.float32)}
-first = program(**feeds)["y"]
-for _ in range(3):
-    cdll.graphc_shutdown_pool()  # joins the workers; the next loop starts them again
-    np.testing.assert_array_equal(program(**feeds)["y"], first)
 def workers():
     with open("/proc/self/status") as status:
         return next(int(line.split()[1]) for line in status if line.startswith("Threads"))
-before = workers()
+alone = workers()
+first = program(**feeds)["y"]
+assert workers() > alone  # the pool's workers started
+for _ in range(3):
+    cdll.graphc_shutdown_pool()  # joins the workers; the next loop starts them again
+    np.testing.assert_array_equal(program(**feeds)["y"], first)
 cdll.graphc_shutdown_pool()
-assert workers() == before - 3, (before, workers())
+assert workers() == alone, (alone, workers())
 del program, cdll
 import gc; gc.collect()  # the library is unloaded: its code is gone from the address space
 with open("/proc/self/maps") as maps:

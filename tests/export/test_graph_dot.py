@@ -37,7 +37,7 @@ def _check_structure(graph: Graph, dot: Dot) -> None:
         if kind != "constant" or node.attrs["value"].size > 1:
             dims = ", ".join("N" if d is None else str(d) for d in node.shape) + ("," if node.type.rank == 1
                                                                                  else "")
-            assert lines[-1] == f"({dims}) float32"
+            assert lines[-1] == f"({dims}) {node.type.dtype}"
 
 
 def test_forward_graph_draws_every_node_edge_and_interface() -> None:

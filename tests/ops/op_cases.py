@@ -21,9 +21,10 @@ class OpCase:
     op: str
     shapes: Sequence[tuple[Dim, ...]]
     record: Callable[..., Node]
-    draw: str = "normal"  # normal | positive | mask | classes
+    draw: str = "normal"  # normal | positive | mask | classes | seed | ints | counter
     differentiable: bool = True
     label: str = ""
+    dtypes: Sequence[str] = ()  # per operand; float32 where not given
 
     @property
     def id(self) -> str:
@@ -61,16 +62,29 @@ CASES: list[OpCase] = [
     OpCase("broadcast_to", [(1, 3)], lambda x: b.broadcast_to(x, (None, 3))),
     OpCase("one_hot", [(None,)], lambda x: b.one_hot(x, 4), "classes", differentiable=False),
     OpCase("random_uniform", [()], lambda s: b.random_uniform(s, (None, 7), stream=3), "seed",
-           differentiable=False),
+           differentiable=False, dtypes=["int64"]),
+    OpCase("cast", [(None, 3)], lambda x: b.cast(x, "int64") + 3, label="to-int64", differentiable=False),
+    OpCase("cast", [(None, 3)], lambda x: b.cast(x, "int32"), label="to-int32", differentiable=False),
+    OpCase("cast", [(None, 3)], lambda x: b.cast(x, "float32") * 0.5, "ints", label="from-int64",
+           differentiable=False, dtypes=["int64"]),
+    *[OpCase(op, [(None, 3), (3,)], lambda x, y, op=op: b.binary(op, x, y), "ints", label="int64",
+             differentiable=False, dtypes=["int64", "int64"]) for op in ("add", "sub", "mul")],
+    OpCase("add", [()], lambda c: c + 1, "counter", label="counter", differentiable=False, dtypes=["int64"]),
     OpCase("batch_size", [(None, 2)], lambda x: x * b.batch_size(x.graph), label="scaled"),
     OpCase("constant", [(None, 2)], lambda x: x + x.graph.constant(np.array([0.5, -2.0]))),
 ]
 
 
+def case_inputs(case: OpCase, graph: Graph, prefix: str = "in") -> list[Node]:
+    """The case's operands as inputs <prefix>0, <prefix>1, ... of `graph`, in their dtypes."""
+    dtypes = list(case.dtypes) or ["float32"] * len(case.shapes)
+    return [graph.input(f"{prefix}{i}", TensorType(shape, dtype))
+            for i, (shape, dtype) in enumerate(zip(case.shapes, dtypes, strict=True))]
+
+
 def build(case: OpCase) -> Graph:
     graph = Graph(case.id)
-    args = [graph.input(f"in{i}", TensorType(shape)) for i, shape in enumerate(case.shapes)]
-    graph.outputs["out"] = case.record(*args)
+    graph.outputs["out"] = case.record(*case_inputs(case, graph))
     return graph
 
 
@@ -85,7 +99,11 @@ def draw(case: OpCase, batch: int, rng: np.random.Generator) -> dict[str, np.nda
         elif case.draw == "classes":
             value = rng.integers(0, 4, concrete).astype(np.float64)
         elif case.draw == "seed":
-            value = np.array(float(rng.integers(0, 1000)))
+            value = np.array(rng.integers(0, 2**62), dtype=np.int64)
+        elif case.draw == "ints":
+            value = rng.integers(-2**40, 2**40, concrete, dtype=np.int64)
+        elif case.draw == "counter":  # past where a float32 counter stops moving
+            value = np.array(2**24 + int(rng.integers(0, 1000)), dtype=np.int64)
         else:
             # Spread values so that no two are within finite-difference reach of a tie or a kink.
             value = rng.permutation(np.linspace(-2.0, 2.0, int(np.prod(concrete)) or 1))[

@@ -71,14 +71,16 @@ def test_reference_semantics_of_selected_ops() -> None:
 
 def test_random_uniform_is_deterministic_and_uniform() -> None:
     graph = Graph()
-    seed = graph.input("seed", TensorType(()))
+    seed = graph.input("seed", TensorType((), "int64"))
     graph.outputs["u"] = b.random_uniform(seed, (None, 1000), stream=1)
     graph.outputs["v"] = b.random_uniform(seed, (None, 1000), stream=2)
-    first, _ = evaluate(graph, {"seed": np.array(5.0)}, batch=10)
-    again, _ = evaluate(graph, {"seed": np.array(5.0)}, batch=10)
-    other, _ = evaluate(graph, {"seed": np.array(6.0)}, batch=10)
+    first, _ = evaluate(graph, {"seed": np.array(5)}, batch=10)
+    again, _ = evaluate(graph, {"seed": np.array(5)}, batch=10)
+    other, _ = evaluate(graph, {"seed": np.array(6)}, batch=10)
+    high, _ = evaluate(graph, {"seed": np.array(5 + 2**32)}, batch=10)  # the high half counts too
     np.testing.assert_array_equal(first["u"], again["u"])
     assert not np.array_equal(first["u"], other["u"])
+    assert not np.array_equal(first["u"], high["u"])
     assert not np.array_equal(first["u"], first["v"])
     u = first["u"]
     assert 0.0 <= u.min() and u.max() < 1.0
@@ -98,3 +100,27 @@ def test_random_uniform_is_deterministic_and_uniform() -> None:
 def test_shape_rules_reject_bad_graphs(build_bad, message) -> None:
     with pytest.raises(ShapeError, match=message):
         build_bad(Graph())
+
+
+@pytest.mark.parametrize("build_bad, message", [
+    (lambda g: g.input("a", TensorType((3,), "int64")) + g.input("b", TensorType((3,))), "dtype mismatch"),
+    (lambda g: b.exp(g.input("a", TensorType((3,), "int64"))), "exp takes float32"),
+    (lambda g: b.random_uniform(g.input("s", TensorType(())), (3,), stream=0), "int64 scalar"),
+    (lambda g: g.input("a", TensorType((3,), "int64")) + 0.5, "dtype mismatch"),
+])
+def test_dtype_rules_reject_mixed_and_float_only_uses(build_bad, message) -> None:
+    with pytest.raises(ShapeError, match=message):
+        build_bad(Graph())
+
+
+def test_integer_counters_keep_counting_past_float32_precision() -> None:
+    graph = Graph()
+    counter = graph.state("c", TensorType((), "int64"))
+    graph.updates["c"] = counter + 1
+    graph.outputs["t"] = b.cast(counter + 1, "float32")
+    value = np.array(2**24, dtype=np.int64)
+    for _ in range(3):
+        _, updates = evaluate(graph, {}, state={"c": value})
+        assert updates["c"].dtype == np.int64 and updates["c"] == value + 1
+        value = updates["c"]
+    assert value == 2**24 + 3  # float32(2**24) + 1 == 2**24: a float counter would stay put

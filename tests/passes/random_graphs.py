@@ -33,7 +33,7 @@ class _Builder:
         self.pool.append(self.graph.input("r", TensorType((None, 1))))
         self.pool.append(self._state((cols,)))
         self.pool.append(self._state((rows, cols)))
-        self.seed = self._state(())
+        self.seed = self.graph.state("seed", TensorType((), "int64"))
 
     def _state(self, shape: tuple[int, ...]) -> Node:
         self.states += 1
@@ -191,7 +191,7 @@ def random_graphs(draw: Draw, max_steps: int = 10) -> Graph:
     vector = graph.states["s1"]
     same = [n for n in computed if n.shape == vector.shape]
     graph.updates["s1"] = vector - 0.1 * (same[-1] if same else vector)
-    graph.updates[s.seed.attrs["name"]] = s.seed + 1.0
+    graph.updates[s.seed.attrs["name"]] = s.seed + 1
     return graph
 
 
@@ -203,6 +203,6 @@ def random_values(graph: Graph, seed: int, batch: int) -> tuple[dict[str, np.nda
     state = {}
     for name, node in graph.states.items():
         state[name] = rng.normal(size=node.type.concrete(batch)).astype(np.float32)
-        if node.shape == ():
-            state[name] = np.float32(rng.integers(0, 1000))
+        if not node.type.is_float:
+            state[name] = np.int64(rng.integers(0, 2**62))
     return feeds, state

@@ -29,7 +29,7 @@ def test_equal_nodes_merge_commutative_operands_included() -> None:
 
 def test_interface_nodes_and_different_random_streams_stay_apart() -> None:
     g = Graph("keep")
-    seed = g.state("seed", TensorType(()))
+    seed = g.state("seed", TensorType((), "int64"))
     g.input("x1", TensorType((2,)))
     g.input("x2", TensorType((2,)))
     g.state("s1", TensorType((2,)))
@@ -42,7 +42,7 @@ def test_interface_nodes_and_different_random_streams_stay_apart() -> None:
     assert counters["merged"] == 1, "same seed and stream hold the same bits"
     assert [n.attrs["stream"] for n in result.nodes if n.op == "random_uniform"] == [1, 2]
     assert sum(n.op in ("input", "state") for n in result.nodes) == 5
-    state = {"seed": np.float32(7), "s1": np.zeros(2), "s2": np.zeros(2)}
+    state = {"seed": np.int64(7), "s1": np.zeros(2), "s2": np.zeros(2)}
     feeds = {"x1": np.zeros(2), "x2": np.zeros(2)}
     np.testing.assert_array_equal(evaluate(result, feeds, state, batch=3)[0]["r"],
                                   evaluate(g, feeds, state, batch=3)[0]["r"])

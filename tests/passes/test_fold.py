@@ -28,7 +28,7 @@ def test_runtime_values_random_numbers_and_large_results_are_not_folded() -> Non
     g = Graph("keep")
     seed = g.state("seed", TensorType(()))
     g.outputs["n"] = g.constant(2.0) * b.batch_size(g)
-    g.outputs["r"] = b.random_uniform(g.constant(3.0), (4,), stream=1) + seed
+    g.outputs["r"] = b.random_uniform(g.constant(3, "int64"), (4,), stream=1) + seed
     g.outputs["batch"] = b.broadcast_to(g.constant(1.0), (None, 3))
     g.outputs["big"] = b.broadcast_to(g.constant(0.0), (MAX_ELEMENTS + 1,))
     g.outputs["small"] = b.broadcast_to(g.constant(0.0), (MAX_ELEMENTS,))

@@ -52,7 +52,7 @@ def _edit(folder: Path, change) -> None:
 LOADER = """
 import sys
 import numpy as np
-from graphc_runtime.deploy import load
+from graphc_runtime.deploy import DeployError, load
 try:
     model = load(sys.argv[1])
     model.predict(np.ones((3, 8), np.float32))

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from llvmlite import ir
 
-from graphc.codegen.llvm_util import F32, f32, intrinsic
+from graphc.codegen.llvm_util import F32, f32, intrinsic, llvm_type
 from graphc.codegen.lowering import mathfns
 from graphc.codegen.lowering.pointwise import ScalarSite
 from graphc.codegen.lowering.registry import scalar_lowering
@@ -68,17 +68,35 @@ def _sign(site: ScalarSite, node: Node, args: Args) -> ir.Value:
 
 @scalar_lowering("add")
 def _add(site: ScalarSite, node: Node, args: Args) -> ir.Value:
-    return site.builder.fadd(*args)
+    b = site.builder
+    return b.fadd(*args) if node.type.is_float else b.add(*args)
 
 
 @scalar_lowering("sub")
 def _sub(site: ScalarSite, node: Node, args: Args) -> ir.Value:
-    return site.builder.fsub(*args)
+    b = site.builder
+    return b.fsub(*args) if node.type.is_float else b.sub(*args)
 
 
 @scalar_lowering("mul")
 def _mul(site: ScalarSite, node: Node, args: Args) -> ir.Value:
-    return site.builder.fmul(*args)
+    b = site.builder
+    return b.fmul(*args) if node.type.is_float else b.mul(*args)
+
+
+@scalar_lowering("cast")
+def _cast(site: ScalarSite, node: Node, args: Args) -> ir.Value:
+    b = site.builder
+    (x,) = args
+    source, target = node.inputs[0].type, node.type
+    if source.dtype == target.dtype:
+        return x
+    to = llvm_type(target.dtype)
+    if source.is_float:
+        return b.fptosi(x, to)
+    if target.is_float:
+        return b.sitofp(x, to)
+    return b.trunc(x, to) if source.itemsize > target.itemsize else b.sext(x, to)
 
 
 @scalar_lowering("div")

@@ -17,7 +17,7 @@ from llvmlite import ir
 from graphc.codegen.affine import ZERO, Sym, coalesce, contiguous_strides
 from graphc.codegen.context import KernelContext
 from graphc.codegen.kernels import Kernel
-from graphc.codegen.llvm_util import F32, element_ptr, f32, i64
+from graphc.codegen.llvm_util import F32, element_ptr, f32, i64, llvm_type
 from graphc.codegen.lowering.parallel_loops import Cut, product, split_range
 from graphc.codegen.lowering.registry import Lowering, get_lowering
 from graphc.ir.graph import Node
@@ -186,10 +186,9 @@ def _body(ctx: KernelContext, plan: PointwisePlan, offsets: list[ir.Value]) -> N
         if id(expr) in values:
             return values[id(expr)]
         if isinstance(expr, Load):
-            ptr = element_ptr(builder, ctx.ptr(expr.node), offsets[expr.stream])
-            value = builder.load(ptr, typ=F32)
+            value = load_value(ctx, expr.node, offsets[expr.stream])
         elif isinstance(expr, Immediate):
-            value = _immediate(ctx, expr.node)
+            value = immediate(ctx, expr.node)
         else:
             args = [evaluate(a) for a in expr.args]
             site = ScalarSite(builder, ctx.batch, offsets, expr.streams)
@@ -200,13 +199,27 @@ def _body(ctx: KernelContext, plan: PointwisePlan, offsets: list[ir.Value]) -> N
     # Every load precedes every store: an output may be written over an input in place.
     results = [evaluate(root) for root in plan.roots]
     for out, value in zip(plan.kernel.outputs, results, strict=True):
-        builder.store(value, element_ptr(builder, ctx.ptr(out), offsets[plan.output_stream]))
+        store_value(ctx, out, offsets[plan.output_stream], value)
 
 
-def _immediate(ctx: KernelContext, node: Node) -> ir.Value:
+def load_value(ctx: KernelContext, node: Node, offset: ir.Value) -> ir.Value:
+    """Element `offset` of node's buffer, in the node's own type (float32, int32 or int64)."""
+    etype = llvm_type(node.type.dtype)
+    return ctx.builder.load(element_ptr(ctx.builder, ctx.ptr(node), offset, etype), typ=etype)
+
+
+def store_value(ctx: KernelContext, node: Node, offset: ir.Value, value: ir.Value) -> None:
+    etype = llvm_type(node.type.dtype)
+    ctx.builder.store(value, element_ptr(ctx.builder, ctx.ptr(node), offset, etype))
+
+
+def immediate(ctx: KernelContext, node: Node) -> ir.Value:
     if node.op == "batch_size":
         return ctx.builder.sitofp(ctx.batch, F32)
-    return f32(float(node.attrs["value"].reshape(-1)[0]))
+    value = node.attrs["value"].reshape(-1)[0]
+    if not node.type.is_float:
+        return ir.Constant(llvm_type(node.type.dtype), int(value))
+    return f32(float(value))
 
 
 def emit_body(ctx: KernelContext, plan: PointwisePlan, offsets: list[ir.Value]) -> None:

@@ -27,9 +27,12 @@ def _fmix32(b: ir.IRBuilder, h: ir.Value) -> ir.Value:
 @scalar_lowering("random_uniform", index_streams=_flat_index)
 def _random_uniform(site: ScalarSite, node: Node, args: list[ir.Value]) -> ir.Value:
     b = site.builder
-    seed = b.fptosi(args[0], I64)
-    mixed = b.add(b.mul(seed, ir.Constant(I64, GOLDEN)), ir.Constant(I64, node.attrs["stream"] * STREAM_MIX))
-    key = _fmix32(b, b.trunc(mixed, I32))
+    seed = args[0]
+    low = b.trunc(seed, I32)
+    high = b.trunc(b.lshr(seed, ir.Constant(I64, 32)), I32)
+    high_mix = _fmix32(b, b.add(high, ir.Constant(I32, GOLDEN)))
+    stream = ir.Constant(I32, (node.attrs["stream"] * STREAM_MIX) & 0xFFFFFFFF)
+    key = _fmix32(b, b.add(b.add(b.mul(low, ir.Constant(I32, GOLDEN)), stream), high_mix))
     index = b.trunc(site.index(0), I32)
     bits = _fmix32(b, b.add(b.mul(index, ir.Constant(I32, GOLDEN)), key))
     return b.fmul(b.uitofp(b.lshr(bits, ir.Constant(I32, 8)), F32), f32(2.0**-24))

@@ -22,7 +22,6 @@ from graphc.codegen.kernels import Kernel
 from graphc.codegen.llvm_util import (
     F32,
     counted_loop,
-    element_ptr,
     f32,
     i64,
     intrinsic,
@@ -31,7 +30,16 @@ from graphc.codegen.llvm_util import (
     store_f32,
 )
 from graphc.codegen.lowering.parallel_loops import Cut, product, split_range
-from graphc.codegen.lowering.pointwise import Apply, Immediate, Load, PointwisePlan, ScalarSite
+from graphc.codegen.lowering.pointwise import (
+    Apply,
+    Immediate,
+    Load,
+    PointwisePlan,
+    ScalarSite,
+    immediate,
+    load_value,
+    store_value,
+)
 from graphc.codegen.lowering.registry import kernel_lowering
 from graphc.ir.graph import Node
 
@@ -66,9 +74,9 @@ class _Element:
         def evaluate(expr: Load | Immediate | Apply) -> ir.Value:
             if id(expr) not in values:
                 if isinstance(expr, Load):
-                    values[id(expr)] = load_f32(b, self.ctx.ptr(expr.node), offsets[expr.stream])
+                    values[id(expr)] = load_value(self.ctx, expr.node, offsets[expr.stream])
                 elif isinstance(expr, Immediate):
-                    values[id(expr)] = _immediate(self.ctx, expr.node)
+                    values[id(expr)] = immediate(self.ctx, expr.node)
                 else:
                     site = ScalarSite(b, self.ctx.batch, list(offsets), expr.streams)
                     values[id(expr)] = expr.lowering.emit(site, expr.node, [evaluate(a) for a in expr.args])
@@ -77,14 +85,8 @@ class _Element:
         results = [evaluate(root) for root in self.plan.roots]
         at = offsets[self.plan.output_stream]
         for node, value in zip(self.stored, results[1:], strict=True):
-            b.store(value, element_ptr(b, self.ctx.ptr(node), at))
+            store_value(self.ctx, node, at, value)
         return results[0]
-
-
-def _immediate(ctx: KernelContext, node: Node) -> ir.Value:
-    if node.op == "batch_size":
-        return ctx.builder.sitofp(ctx.batch, F32)
-    return f32(float(node.attrs["value"].reshape(-1)[0]))
 
 
 def emit_reduction_group(ctx: KernelContext, kernel: Kernel) -> None:

@@ -73,15 +73,25 @@ class CallContext:
     graph: Graph
     training: bool
     _seed: Node | None = field(default=None, repr=False)
+    _random_layers: int = field(default=0, repr=False)
 
     def random_seed(self) -> Node:
-        """The per-step random seed state shared by every random layer of the program."""
+        """The per-step random seed state shared by every random layer of the program: an int64
+        counter, so masks never repeat (a float32 one stopped moving after 2**24 steps)."""
         if self._seed is None:
-            self._seed = self.graph.state(RNG_STATE, TensorType(()))
+            self._seed = self.graph.state(RNG_STATE, TensorType((), "int64"))
         return self._seed
+
+    def next_stream(self) -> int:
+        """The random stream of the next unseeded random layer: its rank among the model's random
+        layers, so a model rebuilt from its config (a resumed run) draws the same masks, and
+        identical models share compiled code. Seeded layers use their seed instead."""
+        self._random_layers += 1
+        return UNSEEDED_STREAMS + self._random_layers
 
 
 RNG_STATE = "rng/step"
+UNSEEDED_STREAMS = 1 << 30  # unseeded streams start here, away from the small seeds users pick
 
 
 class KerasTensor:

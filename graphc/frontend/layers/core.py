@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 from math import prod
 from typing import Any
 
@@ -95,9 +94,6 @@ class Activation(Layer):
         return {**super().get_config(), "activation": activations.serialize(self.activation)}
 
 
-_streams = itertools.count(1)
-
-
 class Dropout(Layer):
     """Inverted dropout in training; the identity in predict and evaluate."""
 
@@ -112,7 +108,6 @@ class Dropout(Layer):
         self.rate = float(rate)
         self.noise_shape = None if noise_shape is None else tuple(noise_shape)
         self.seed = seed
-        self.stream = seed if seed is not None else next(_streams)
 
     def call(self, x: Node, ctx: CallContext) -> Node:
         if not ctx.training or self.rate == 0:
@@ -120,7 +115,8 @@ class Dropout(Layer):
         if self.rate == 1:
             return x * 0.0
         shape = x.shape if self.noise_shape is None else self._mask_shape(x.shape)
-        keep = b.greater_equal(b.random_uniform(ctx.random_seed(), shape, self.stream), self.rate)
+        stream = self.seed if self.seed is not None else ctx.next_stream()
+        keep = b.greater_equal(b.random_uniform(ctx.random_seed(), shape, stream), self.rate)
         return x * (keep * (1.0 / (1.0 - self.rate)))
 
     def _mask_shape(self, shape: tuple[Dim, ...]) -> tuple[Dim, ...]:

@@ -13,7 +13,7 @@ import numpy as np
 
 from graphc.frontend.optimizers import clipping
 from graphc.frontend.optimizers.hyperparameters import Hyperparameter, check_float
-from graphc.frontend.optimizers.step import UpdateStep
+from graphc.frontend.optimizers.step import ITERATIONS, UpdateStep
 from graphc.ir.graph import Graph, Node
 
 # Keys of Keras 2/3 optimizer configs that do not change the math.
@@ -25,7 +25,7 @@ class UpdatePlan:
     """What `Optimizer.build` adds to the training step."""
 
     updates: dict[str, Node]  # state name -> new value (params, slots, the iteration counter)
-    initial_values: dict[str, float]  # state name -> fill value, for states that do not start at 0
+    initial_values: dict[str, float | int]  # state name -> fill value, for states that do not start at 0
     hyperparameter_inputs: dict[str, str]  # graph input name -> hyperparameter name
 
 
@@ -157,7 +157,7 @@ class Optimizer:
             wd = step.hp("weight_decay")
             values = [value - value * wd * step.learning_rate for value in values]
         self._update_all(step, [(p[0], v, g) for p, v, g in zip(params, values, grads, strict=True)])
-        step.assign(step.iterations, step.t)
+        step.assign(ITERATIONS, step.next_counter)
         self._plan_inputs = dict(step.hyperparameter_inputs)
         return UpdatePlan(step.updates, step.initial_values, dict(step.hyperparameter_inputs))
 

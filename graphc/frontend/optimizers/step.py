@@ -15,17 +15,21 @@ HYPERPARAMETER_PREFIX = "hp/"
 class UpdateStep:
     """Collects the new state values of one training step, as Keras's `assign` calls would.
 
-    `iterations` is the counter before this step and `t = iterations + 1`, the 1-based step of the
-    Keras formulas; `learning_rate` is set by the optimizer (it may include the legacy decay).
+    The step counter is an int64 state, as Keras keeps it: a float32 counter stops moving at 2**24
+    steps. `iterations` is its value before this step and `t` the 1-based step of the Keras
+    formulas, both cast to float32 as Keras casts them; `learning_rate` is set by the optimizer
+    (it may include the legacy decay).
     """
 
     def __init__(self, graph: Graph, iterations_start: int) -> None:
         self.graph = graph
         self.updates: dict[str, Node] = {}
-        self.initial_values: dict[str, float] = {}
+        self.initial_values: dict[str, float | int] = {}
         self.hyperparameter_inputs: dict[str, str] = {}
-        self.iterations = self.state(ITERATIONS, (), float(iterations_start))
-        self.t = self.iterations + 1.0
+        counter = self.state(ITERATIONS, (), int(iterations_start), dtype="int64")
+        self.next_counter = counter + 1
+        self.iterations = b.cast(counter, "float32")
+        self.t = b.cast(self.next_counter, "float32")
         self.learning_rate = self.hp("learning_rate")
 
     def hp(self, name: str) -> Node:
@@ -36,11 +40,12 @@ class UpdateStep:
             return self.graph.inputs[input_name]
         return self.graph.input(input_name, TensorType(()))
 
-    def state(self, name: str, shape: tuple[Dim, ...], initial: float = 0.0) -> Node:
+    def state(self, name: str, shape: tuple[Dim, ...], initial: float | int = 0.0,
+              dtype: str = "float32") -> Node:
         """A persistent buffer the runtime fills with `initial` before the first step."""
-        if initial != 0.0:
-            self.initial_values[name] = float(initial)
-        return self.graph.state(name, TensorType(shape))
+        if initial != 0:
+            self.initial_values[name] = float(initial) if dtype == "float32" else int(initial)
+        return self.graph.state(name, TensorType(shape, dtype))
 
     def slot(self, slot: str, param_name: str, param: Node, initial: float = 0.0) -> Node:
         """The per-parameter state `optimizer/<slot>/<param name>`, shaped like the parameter."""
@@ -49,9 +54,9 @@ class UpdateStep:
     def assign(self, target: Node | str, value: Node) -> Node:
         """Record the new value of a state (a state node or a state name); returns the value."""
         name = target if isinstance(target, str) else target.attrs["name"]
-        expected = self.graph.states[name].shape
-        if value.shape != expected:
-            raise ValueError(f"update of state {name!r}: expected shape {expected}, got {value.shape}")
+        expected = self.graph.states[name].type
+        if value.type != expected:
+            raise ValueError(f"update of state {name!r}: expected {expected}, got {value.type}")
         self.updates[name] = value
         return value
 

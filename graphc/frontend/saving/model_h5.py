@@ -34,6 +34,8 @@ if TYPE_CHECKING:
 
 OPTIMIZER_PREFIX = "optimizer/"
 ITERATIONS = "optimizer/iterations"
+RNG_STATE = "rng/step"  # the dropout counter: saved so that a resumed run draws the masks it would have
+GRAPHC_GROUP, RNG_DATASET = "graphc", "rng_step"  # a group Keras readers ignore
 
 
 def save_model(model: Model, filepath: str | os.PathLike[str], overwrite: bool = True,
@@ -55,10 +57,13 @@ def save_model(model: Model, filepath: str | os.PathLike[str], overwrite: bool =
 
 
 def _write_optimizer_state(f: h5py.File, model: Model) -> None:
-    """The optimizer's iteration count and slots (iterations first, then slots in creation order)."""
+    """The optimizer's iteration count and slots (iterations first, then slots in creation order),
+    and graphc's dropout counter."""
     engine = model._engine
     if engine is None or not engine.has("train_step"):
         return
+    if RNG_STATE in engine.store:
+        f.create_group(GRAPHC_GROUP).create_dataset(RNG_DATASET, data=engine.store.read(RNG_STATE))
     names = [name for name in engine.state_names("train_step") if name.startswith(OPTIMIZER_PREFIX)]
     if not names:
         return
@@ -98,6 +103,7 @@ def load_model(filepath: str | os.PathLike[str], custom_objects: dict[str, Any] 
         read_weights(f["model_weights"], model, source=str(path))
         raw_training = read_string(f.attrs, "training_config")
         iterations, slots = _saved_optimizer_state(f, model, str(path))
+        rng_step = _saved_rng_step(f, str(path))
     if compile and raw_training is not None:
         try:
             compile_from(model, json.loads(raw_training))
@@ -105,10 +111,12 @@ def load_model(filepath: str | os.PathLike[str], custom_objects: dict[str, Any] 
             raise ValueError(f"load_model: {path}: 'training_config' is not valid JSON ({err})") from None
         if model.compiled and iterations is not None:
             model.optimizer.iterations = iterations
-        if model.compiled and slots:
+        if model.compiled and (slots or rng_step is not None):
             prefix = f"{model.optimizer.name}/"
-            model._restore_optimizer_slots({OPTIMIZER_PREFIX + name.removeprefix(prefix): value
-                                           for name, value in slots.items()})
+            restored = {OPTIMIZER_PREFIX + name.removeprefix(prefix): value for name, value in slots.items()}
+            if rng_step is not None:
+                restored[RNG_STATE] = rng_step
+            model._restore_optimizer_slots(restored)
     return model
 
 
@@ -132,6 +140,18 @@ def _saved_optimizer_state(f: h5py.File, model: Model,
         else:
             slots[name] = np.asarray(dataset[()], dtype=np.float32)
     return iterations, slots
+
+
+def _saved_rng_step(f: h5py.File, source: str) -> np.ndarray | None:
+    group = f.get(GRAPHC_GROUP)
+    dataset = group.get(RNG_DATASET) if isinstance(group, h5py.Group) else None
+    if dataset is None:
+        return None
+    if not isinstance(dataset, h5py.Dataset) or dataset.shape != () or dataset.dtype.kind not in "iu":
+        raise ValueError(f"{source}: {GRAPHC_GROUP}/{RNG_DATASET} must be an integer scalar, got "
+                         f"{getattr(dataset, 'dtype', '?')}{getattr(dataset, 'shape', '')}")
+    checked_dataset(dataset, f"{GRAPHC_GROUP}/{RNG_DATASET}", source)
+    return np.asarray(dataset[()], dtype=np.int64)
 
 
 def _datasets(group: h5py.Group) -> list[tuple[str, h5py.Dataset]]:
