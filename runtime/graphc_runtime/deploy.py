@@ -290,7 +290,10 @@ def _find_manifest(path: Path) -> Path:
 
 
 def _batch(value: Any, shape: tuple[int | None, ...], what: str) -> np.ndarray:
-    array = np.ascontiguousarray(value, dtype=np.float32)
+    raw = np.asarray(value)
+    if raw.dtype.kind not in "biuf":
+        raise TypeError(f"{what}: expected real numbers, got dtype {raw.dtype}")
+    array = np.ascontiguousarray(raw, dtype=np.float32)
     if array.ndim != len(shape) or array.shape[1:] != tuple(shape[1:]) or len(array) < 1:
         expected = ("N", *shape[1:])
         raise ValueError(f"{what}: expected shape {expected} with N >= 1, got {array.shape}")

@@ -149,3 +149,9 @@ def test_a_deployed_model_predicts_from_four_threads(built) -> None:
     done = subprocess.run([sys.executable, "-c", textwrap.dedent(THREADS), str(built)], capture_output=True,
                           text=True, timeout=300, check=False, cwd=ROOT)
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-3000:]
+
+
+@pytest.mark.parametrize("bad", [X + 1j, X.astype(object), X.astype(str)])
+def test_non_real_inputs_are_refused(built, bad) -> None:
+    with load(built) as model, pytest.raises(TypeError, match="real numbers"):
+        model.predict(bad)
