@@ -19,33 +19,10 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from bench_peers import build, data  # noqa: E402  (the same models and data as the peers run)
 from common import MLP_SIZES, TINY_SIZES, machine_line, median_s, table  # noqa: E402
-
-from graphc.keras import backend  # noqa: E402
-from graphc.keras.layers import Dense  # noqa: E402
-from graphc.keras.models import Sequential  # noqa: E402
-from graphc.keras.utils import set_random_seed  # noqa: E402
-
-
-def build(sizes: tuple[int, ...]) -> Sequential:
-    backend.clear_session()
-    set_random_seed(0)
-    layers = [Dense(sizes[1], activation="relu", input_shape=(sizes[0],))]
-    layers += [Dense(n, activation="relu") for n in sizes[2:-1]]
-    layers.append(Dense(sizes[-1], activation="softmax"))
-    model = Sequential(layers)
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
-    return model
-
-
-def data(batch: int, sizes: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(batch, sizes[0])).astype(np.float32)
-    return x, rng.integers(0, sizes[-1], size=batch).astype(np.float32)
 
 
 def per_call_rows(repeats: int) -> list[tuple[str, float]]:

@@ -24,25 +24,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from bench_peers import build  # noqa: E402
 from common import MLP_SIZES, machine_line, table  # noqa: E402
 
-from graphc.keras import backend  # noqa: E402
-from graphc.keras.layers import Dense  # noqa: E402
 from graphc.keras.models import Sequential  # noqa: E402
-from graphc.keras.utils import set_random_seed  # noqa: E402
 
 SAMPLES, BATCH = 60000, 128
 BUSY = "while True: pass"
-
-
-def build() -> Sequential:
-    backend.clear_session()
-    set_random_seed(0)
-    sizes = MLP_SIZES
-    model = Sequential([Dense(sizes[1], activation="relu", input_shape=(sizes[0],)),
-                        Dense(sizes[2], activation="relu"), Dense(sizes[3], activation="softmax")])
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
-    return model
 
 
 def epoch_s(model: Sequential, x: np.ndarray, y: np.ndarray) -> float:
@@ -73,7 +61,7 @@ def main() -> None:
     x = rng.normal(size=(SAMPLES, MLP_SIZES[0])).astype(np.float32)
     y = rng.integers(0, MLP_SIZES[-1], size=SAMPLES).astype(np.float32)
     product = rng.normal(size=(512, 512)).astype(np.float32)
-    model = build()
+    model = build(MLP_SIZES)
     model.fit(x[:BATCH * 4], y[:BATCH * 4], batch_size=BATCH, verbose=0)  # compile and warm up
     alone, loaded, step, step_numpy = [], [], [], []
     for _ in range(args.rounds):
