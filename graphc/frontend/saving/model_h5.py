@@ -73,7 +73,7 @@ def _write_optimizer_state(f: h5py.File, model: Model) -> None:
     saved = [f"{prefix}/{n.removeprefix(OPTIMIZER_PREFIX)}" for n in names]
     write_string_list(group.attrs, "weight_names", saved)
     for name, state in zip(saved, names, strict=True):
-        group.create_dataset(name, data=np.array(engine.store[state]))
+        group.create_dataset(name, data=engine.store.read(state))  # never half-way through a step
 
 
 def load_model(filepath: str | os.PathLike[str], custom_objects: dict[str, Any] | None = None,
