@@ -133,6 +133,9 @@ class Model(Trainer):
     def to_json(self, **kwargs: Any) -> str:
         return saving.model_to_json(self, **kwargs)
 
+    def to_yaml(self, **kwargs: Any) -> str:
+        return saving.model_to_yaml(self, **kwargs)
+
     # -- display --------------------------------------------------------------------------
     def summary(self, line_length: int | None = None, print_fn: Callable[[str], Any] | None = None) -> None:
         rows = [SummaryRow(layer.name, type(layer).__name__,

@@ -13,7 +13,14 @@ from typing import TYPE_CHECKING
 import h5py
 from graphc_runtime import atomic
 
-from graphc.frontend.saving.config import model_config, model_from_config, model_from_json, model_to_json
+from graphc.frontend.saving.config import (
+    model_config,
+    model_from_config,
+    model_from_json,
+    model_from_yaml,
+    model_to_json,
+    model_to_yaml,
+)
 from graphc.frontend.saving.model_h5 import load_model, open_h5, save_model
 from graphc.frontend.saving.weights_h5 import read_weights, write_weights
 
@@ -21,7 +28,8 @@ if TYPE_CHECKING:
     from graphc.frontend.models import Model
 
 __all__ = [
-    "load_model", "load_weights", "model_config", "model_from_config", "model_from_json", "model_to_json",
+    "load_model", "load_weights", "model_config", "model_from_config", "model_from_json", "model_from_yaml",
+    "model_to_json", "model_to_yaml",
     "save_model", "save_weights",
 ]
 

@@ -10,6 +10,8 @@ import json
 import warnings
 from typing import TYPE_CHECKING, Any
 
+import yaml
+
 from graphc.frontend.layers import LAYER_CLASSES, InputLayer, KerasTensor, Layer
 
 if TYPE_CHECKING:
@@ -83,6 +85,12 @@ def model_to_json(model: Model, **kwargs: Any) -> str:
     return json.dumps(model_config(model), **kwargs)
 
 
+def model_to_yaml(model: Model, **kwargs: Any) -> str:
+    """The JSON config as YAML (Keras 2's `to_yaml`): plain mappings, lists and scalars only."""
+    plain = json.loads(model_to_json(model))  # tuples become lists, as in the JSON form
+    return yaml.safe_dump(plain, sort_keys=False, **kwargs)
+
+
 # -- reading ---------------------------------------------------------------------------------------
 def model_from_json(json_string: str | bytes, custom_objects: dict[str, Any] | None = None) -> Model:
     if custom_objects:
@@ -91,6 +99,18 @@ def model_from_json(json_string: str | bytes, custom_objects: dict[str, Any] | N
         config = json.loads(json_string)
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise ValueError(f"model_from_json: not valid JSON ({err})") from None
+    return model_from_config(config)
+
+
+def model_from_yaml(yaml_string: str | bytes, custom_objects: dict[str, Any] | None = None) -> Model:
+    """Keras 2 removed this for the risk of code in YAML; graphc reads YAML with the safe loader
+    only, so a file's `!!python/...` tags are refused instead of run."""
+    if custom_objects:
+        raise ValueError("custom_objects is not supported: graphc builds models only from its own layers")
+    try:
+        config = yaml.safe_load(yaml_string)
+    except yaml.YAMLError as err:
+        raise ValueError(f"model_from_yaml: not valid YAML, or a tag that would run code ({err})") from None
     return model_from_config(config)
 
 
