@@ -5,11 +5,14 @@ from __future__ import annotations
 import contextlib
 import itertools
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from graphc.ir.types import TensorType
+
+if TYPE_CHECKING:
+    import networkx
 
 ROLES = ("forward", "loss", "metric", "backward", "update")
 
@@ -180,6 +183,25 @@ class Graph:
         for node in self.nodes:
             for src in node.inputs:
                 result[src].append(node)
+        return result
+
+    def to_networkx(self) -> networkx.MultiDiGraph:
+        """The dataflow as a networkx graph, for users' own analyses: one vertex per node id (attributes
+        op, name, shape, dtype, layer, role; `interface` lists the input/state/output/update names it
+        holds), one edge per operand (attribute `operand`, its position)."""
+        interface: dict[Node, list[str]] = {}
+        for kind, table in (("input", self.inputs), ("state", self.states), ("output", self.outputs),
+                            ("update", self.updates)):
+            for name, node in table.items():
+                interface.setdefault(node, []).append(f"{kind}:{name}")
+        import networkx  # here, not at the top: it costs ~120 ms to import and compiling never needs it
+
+        result = networkx.MultiDiGraph(name=self.name)
+        for node in self.nodes:
+            result.add_node(node.id, op=node.op, name=node.name, shape=node.shape, dtype=node.type.dtype,
+                            layer=node.layer, role=node.role, interface=interface.get(node, []))
+            for position, source in enumerate(node.inputs):
+                result.add_edge(source.id, node.id, operand=position)
         return result
 
     def roots(self) -> list[Node]:

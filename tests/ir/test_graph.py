@@ -68,3 +68,25 @@ def test_nodes_from_another_graph_are_rejected() -> None:
     x = one.input("x", TensorType((2,)))
     with pytest.raises(ValueError, match="another graph"):
         two.add("neg", [x])
+
+
+def test_to_networkx_holds_every_node_operand_and_interface_name() -> None:
+    import networkx as nx
+
+    from graphc.ir import Graph, TensorType
+
+    g = Graph("net")
+    x = g.input("x", TensorType((None, 3)))
+    w = g.state("w", TensorType((3,)))
+    squared = x * x  # the same operand twice: two edges
+    g.outputs["y"] = squared + w
+    g.updates["w"] = w + 1.0
+    net = g.to_networkx()
+    assert net.number_of_nodes() == len(g.nodes)
+    assert net.number_of_edges() == sum(len(n.inputs) for n in g.nodes)
+    assert nx.is_directed_acyclic_graph(net)
+    order = {node_id: i for i, node_id in enumerate(nx.topological_sort(net))}
+    assert all(order[src.id] < order[n.id] for n in g.nodes for src in n.inputs)
+    assert net.nodes[x.id]["interface"] == ["input:x"] and net.nodes[w.id]["interface"] == ["state:w"]
+    assert sorted(d["operand"] for _, _, d in net.in_edges(squared.id, data=True)) == [0, 1]
+    assert net.nodes[g.outputs["y"].id]["shape"] == (None, 3) and net.nodes[w.id]["dtype"] == "float32"
