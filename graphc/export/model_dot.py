@@ -12,9 +12,12 @@ from typing import TYPE_CHECKING
 
 from graphc.export.dot import DotWriter, check_rankdir, escape_record
 from graphc.export.render import render
+from graphc.export.render import source as diagram_source
 from graphc.frontend import activations
 
 if TYPE_CHECKING:
+    import graphviz
+
     from graphc.frontend.layers.base import Layer
     from graphc.frontend.models import Model
 
@@ -75,9 +78,13 @@ def model_to_dot(model: Model, show_shapes: bool = False, show_dtype: bool = Fal
 
 def plot_model(model: Model, to_file: str | Path = "model.png", show_shapes: bool = False,
                show_dtype: bool = False, show_layer_names: bool = True, rankdir: str = "TB",
-               expand_nested: bool = False, dpi: int = 96, show_layer_activations: bool = False) -> None:
-    """Draw the model into `to_file`; .png/.svg/.pdf need Graphviz's `dot`, .dot writes the text."""
+               expand_nested: bool = False, dpi: int = 96,
+               show_layer_activations: bool = False) -> graphviz.Source:
+    """Draw the model into `to_file` (.png/.svg/.pdf need Graphviz's `dot`, .dot writes the text);
+    returns the diagram as a graphviz.Source, which a notebook cell displays inline, as Keras's
+    plot_model returns an image there."""
     text = model_to_dot(model, show_shapes=show_shapes, show_dtype=show_dtype,
                         show_layer_names=show_layer_names, rankdir=rankdir, expand_nested=expand_nested,
                         dpi=dpi, show_layer_activations=show_layer_activations)
     render(text, to_file)
+    return diagram_source(text)

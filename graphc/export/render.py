@@ -1,10 +1,14 @@
-"""Rendering DOT text to an image with the Graphviz `dot` program, or writing the text itself."""
+"""Rendering DOT text to an image through the `graphviz` package (which runs Graphviz's `dot`), or
+writing the text itself; `source` gives the object notebooks display inline."""
 
 from __future__ import annotations
 
 import shutil
-import subprocess
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import graphviz
 
 IMAGE_FORMATS = ("svg", "png", "pdf")
 TEXT_FORMATS = ("dot", "gv")
@@ -29,7 +33,7 @@ def has_dot() -> bool:
     return shutil.which("dot") is not None
 
 
-def render(dot_text: str, path: str | Path, format: str | None = None, *, timeout: float = 120.0) -> Path:
+def render(dot_text: str, path: str | Path, format: str | None = None) -> Path:
     """Write `dot_text` to `path` as svg/png/pdf (needs the `dot` program) or as DOT text (.dot, .gv)."""
     out = Path(path)
     fmt = render_format(out, format)
@@ -37,14 +41,24 @@ def render(dot_text: str, path: str | Path, format: str | None = None, *, timeou
     if fmt in TEXT_FORMATS:
         out.write_text(dot_text)
         return out
-    program = shutil.which("dot")
-    if program is None:
+    import graphviz  # on first render: importing it costs ~40 ms that drawing DOT text never needs
+
+    try:
+        image = source(dot_text).pipe(format=fmt)
+    except graphviz.ExecutableNotFound:
         raise GraphvizNotFoundError(
             f"rendering {str(out)!r} as {fmt} needs the Graphviz `dot` program, which is not on PATH: "
-            f"{INSTALL_HINT}")
-    result = subprocess.run([program, f"-T{fmt}", "-o", str(out)], input=dot_text.encode(),
-                            capture_output=True, timeout=timeout, check=False)
-    if result.returncode != 0:
-        raise RuntimeError(f"dot failed to render {str(out)!r} (exit status {result.returncode}): "
-                           f"{result.stderr.decode(errors='replace').strip()}")
+            f"{INSTALL_HINT}") from None
+    except graphviz.CalledProcessError as error:
+        detail = (error.stderr or b"").decode(errors="replace").strip()
+        raise RuntimeError(f"dot failed to render {str(out)!r} (exit status {error.returncode}): "
+                           f"{detail}") from None
+    out.write_bytes(image)
     return out
+
+
+def source(dot_text: str) -> graphviz.Source:
+    """The diagram as a graphviz.Source: Jupyter shows it inline (SVG), `.render()` writes files."""
+    import graphviz
+
+    return graphviz.Source(dot_text)

@@ -92,3 +92,12 @@ def test_svg_draws_every_layer(tmp_path) -> None:
 def test_render_reports_graphviz_errors(tmp_path) -> None:
     with pytest.raises(RuntimeError, match="dot failed"):
         render("digraph { a -> }", tmp_path / "broken.svg")
+
+
+@needs_dot
+def test_plot_model_returns_a_diagram_a_notebook_shows_inline(tmp_path) -> None:
+    model = small_mlp()
+    shown = plot_model(model, to_file=tmp_path / "model.dot", show_shapes=True)
+    assert shown.source == model_to_dot(model, show_shapes=True)
+    bundle = shown._repr_mimebundle_()
+    assert bundle["image/svg+xml"].lstrip().startswith("<?xml") and "<svg" in bundle["image/svg+xml"]
