@@ -32,8 +32,6 @@ class ArgSpec:
         for dim in self.shape:
             if dim is not None and (not isinstance(dim, int) or isinstance(dim, bool) or dim < 0):
                 raise ValueError(f"argument {self.name!r}: bad dimension {dim!r} in shape {self.shape}")
-        if self.shape.count(None) > 1:
-            raise ValueError(f"argument {self.name!r}: more than one batch dimension in {self.shape}")
 
     @classmethod
     def from_dict(cls, entry: Mapping[str, Any]) -> ArgSpec:

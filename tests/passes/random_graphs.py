@@ -72,11 +72,12 @@ def _binary(s: _Builder) -> Node | None:
 
 
 def _broadcasts(a: Node, c: Node) -> bool:
+    """Operands that broadcast to a shape with at most one batch dim ((N, 1) with (1, N) would not:
+    the IR has one symbolic dimension per shape)."""
     try:
-        broadcast_shapes(a.shape, c.shape)
+        return broadcast_shapes(a.shape, c.shape).count(None) <= 1
     except ShapeError:
         return False
-    return True
 
 
 def _identity(s: _Builder) -> Node:
