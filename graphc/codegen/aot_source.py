@@ -7,19 +7,15 @@ graphs, arrays and names.
 from __future__ import annotations
 
 import os
-import runpy
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
+from graphc.export.loader import load_model, split_target
 from graphc.frontend import losses as losses_mod
 from graphc.frontend.models import Model
 from graphc.frontend.programs import LOSS, METRIC_PREFIX, build_programs
-from graphc.frontend.saving import load_model
 from graphc.ir.graph import Graph
-
-BUILDER_NAMES = ("build_model", "get_model", "create_model")
 
 
 @dataclass
@@ -46,34 +42,14 @@ class ModelPrograms:
 
 
 def resolve_model(source: Model | str | os.PathLike[str]) -> Model:
-    """A Model as is; a .h5 full-model file; or a Python file that builds one (the user's own code)."""
+    """A Model as is, else what `graphc inspect` loads from the same argument: a saved .h5 model or a
+    Python file (`file.py` or `file.py:function`) that builds one (export/loader.py)."""
     if isinstance(source, Model):
         return source
     if not isinstance(source, (str, os.PathLike)):
         raise TypeError(f"compile_model: expected a Model or a file path, got {type(source).__name__}")
-    path = Path(source)
-    if not path.is_file():
-        raise FileNotFoundError(f"compile_model: no file {path}")
-    if path.suffix in (".h5", ".hdf5"):
-        return load_model(path)
-    if path.suffix == ".py":
-        return _model_from_script(path)
-    raise ValueError(f"compile_model: {path.name} is neither a saved model (.h5) nor a Python file (.py)")
-
-
-def _model_from_script(path: Path) -> Model:
-    """Run the script (not as __main__) and take its `build_model()` (or get/create_model) or `model`."""
-    namespace = runpy.run_path(str(path), run_name="graphc_compile_source")
-    for name in BUILDER_NAMES:
-        if callable(namespace.get(name)):
-            model = namespace[name]()
-            break
-    else:
-        model = namespace.get("model")
-    if not isinstance(model, Model):
-        raise ValueError(f"compile_model: {path.name} must define build_model() returning a model, or a "
-                         f"module-level `model`; found {type(model).__name__}")
-    return model
+    path, function = split_target(os.fspath(source))
+    return load_model(path, function)
 
 
 def model_programs(model: Model, with_training: bool) -> ModelPrograms:

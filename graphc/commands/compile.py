@@ -15,7 +15,8 @@ def register(subparsers: Any) -> None:
         "compile", help="compile a model into a shared library, object file, C header and manifest",
         description="Compile a saved model (.h5) or a Python file defining build_model() (or a module-level "
                     "`model`) into OUT_DIR: lib<name>.so, <name>.o, <name>.h, <name>.manifest.json.")
-    parser.add_argument("model", help="a full-model .h5 file, or a .py file that builds the model")
+    parser.add_argument("model", help="a full-model .h5 file, or a .py file that builds the model "
+                                      "(file.py:function names the builder)")
     parser.add_argument("out_dir", help="the output folder (created if missing)")
     parser.add_argument("--name", default="model", help="C prefix of the API functions (default: model)")
     parser.add_argument("--target", default="host",

@@ -33,11 +33,13 @@ def load_model(path: str | Path, function: str | None = None) -> Any:
 
     file = Path(path)
     if not file.is_file():
-        raise FileNotFoundError(f"model file {str(file)!r} does not exist")
+        raise FileNotFoundError(f"no file {str(file)!r}: the model file does not exist")
     if file.suffix in (".h5", ".hdf5"):
         if function is not None:
             raise ValueError(f"{file}: a saved model has no function {function!r} to call")
         return load_saved(file)
+    if file.suffix != ".py":
+        raise ValueError(f"{file.name} is neither a saved model (.h5) nor a Python file (.py)")
     folder = str(file.resolve().parent)
     sys.path.insert(0, folder)
     try:
