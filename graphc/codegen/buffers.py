@@ -21,12 +21,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from graphc.codegen.affine import Sym, numel
-from graphc.codegen.kernels import Kernel
 from graphc.codegen.liveness import PROLOGUE, Interval, epilogue, readers, root, value_intervals
 from graphc.codegen.lowering.pointwise import PointwisePlan
-from graphc.codegen.lowering.registry import get_lowering
+from graphc.codegen.lowering.registry import find_lowering
+from graphc.ir.affine import Sym, numel
 from graphc.ir.graph import Graph, Node
+from graphc.passes.kernels import Kernel
 
 __all__ = ["ALIGN", "ArenaEntry", "BufferPlan", "Copy", "Location", "Size", "assign_buffers", "root"]
 
@@ -265,7 +265,10 @@ def assign_buffers(graph: Graph, kernels: Sequence[Kernel]) -> BufferPlan:
 
 
 def _scratch_rule(kernel: Kernel) -> Any:
-    return get_lowering(kernel.nodes[0].op).scratch_bytes if len(kernel.nodes) == 1 else None
+    if len(kernel.nodes) != 1:
+        return None
+    lowering = find_lowering(kernel.nodes[0].op)
+    return lowering.scratch_bytes if lowering is not None else None
 
 
 def _in_place_groups(

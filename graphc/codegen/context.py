@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 from llvmlite import ir
 
-from graphc.codegen.affine import Sym
 from graphc.codegen.llvm_util import I64, PTR, VOID, element_ptr, i64, intrinsic, sym_value
+from graphc.ir.affine import Sym
 from graphc.ir.graph import Node
 
 

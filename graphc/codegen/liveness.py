@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from graphc.codegen.kernels import Kernel
-from graphc.codegen.lowering.registry import LoweringKind, get_lowering
 from graphc.ir.graph import Graph, Node
+from graphc.ops.registry import Fusion, get_op
+from graphc.passes.kernels import Kernel
 
 PROLOGUE = -1
 
@@ -34,7 +34,7 @@ class Interval:
 
 def root(node: Node) -> Node:
     """The node whose storage a chain of views shares."""
-    while get_lowering(node.op).kind is LoweringKind.VIEW:
+    while get_op(node.op).fusion is Fusion.VIEW:
         node = node.inputs[0]
     return node
 

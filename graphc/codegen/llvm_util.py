@@ -8,7 +8,7 @@ from collections.abc import Iterator, Sequence
 
 from llvmlite import ir
 
-from graphc.codegen.affine import Sym
+from graphc.ir.affine import Sym
 
 F32 = ir.FloatType()
 I1 = ir.IntType(1)

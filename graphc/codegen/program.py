@@ -14,13 +14,13 @@ from llvmlite import ir
 
 from graphc.codegen.buffers import BufferPlan, Copy, Location, assign_buffers
 from graphc.codegen.context import KernelContext
-from graphc.codegen.kernels import Kernel, partition
 from graphc.codegen.llvm_util import I1, I8, I32, I64, PTR, VOID, i64, intrinsic, sym_value
 from graphc.codegen.lowering.gemm_epilogue import emit_gemm_epilogue
 from graphc.codegen.lowering.pointwise import emit_pointwise, is_immediate
 from graphc.codegen.lowering.reduce import emit_reduction_group
 from graphc.codegen.lowering.registry import get_lowering
 from graphc.ir.graph import Graph, Node
+from graphc.passes.kernels import Kernel, partition
 
 STATUS_OK = 0
 STATUS_BAD_BATCH = 1
@@ -121,8 +121,8 @@ def _emit_kernel(
     )
     if kernel.is_pointwise:
         emit_pointwise(ctx, kernel)
-    elif kernel.epilogue_matmul is not None:
-        emit_gemm_epilogue(ctx, kernel, kernel.epilogue_matmul)
+    elif kernel.epilogue_head is not None:
+        emit_gemm_epilogue(ctx, kernel, kernel.epilogue_head)
     elif kernel.reduction is not None:
         emit_reduction_group(ctx, kernel)
     else:

@@ -31,6 +31,7 @@ from graphc.codegen.link import c_compiler, run_tool
 from graphc.codegen.llvm_util import IR_LOCK
 from graphc.codegen.lowering.gemm import gemm_name
 from graphc.codegen.lowering.gemm_kernel import shared_gemm
+from graphc.codegen.lowering.registry import find_lowering
 from graphc.codegen.target import PIPELINE, TargetSpec
 from graphc.ir.graph import Graph
 
@@ -81,9 +82,14 @@ def _ready(built: bytes | Future[bytes]) -> bytes:
 
 
 def gemm_cases(graphs: Iterable[Graph]) -> set[GemmCase]:
-    """The transpose cases of the matmuls in `graphs`."""
-    return {(node.attrs["transpose_a"], node.attrs["transpose_b"])
-            for graph in graphs for node in graph.nodes if node.op == "matmul"}
+    """The shared kernels the nodes of `graphs` call (their lowerings' `shared` cases: the GEMM's)."""
+    cases = set()
+    for graph in graphs:
+        for node in graph.nodes:
+            lowering = find_lowering(node.op)
+            if lowering is not None and lowering.shared is not None:
+                cases.add(lowering.shared(node))
+    return cases
 
 
 def _start_gemm(spec: TargetSpec, ta: bool, tb: bool) -> Future[bytes | Future[bytes]]:

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from graphc.codegen.kernels import FUSION_GROUP
 from graphc.export.dot import DotWriter, check_rankdir, escape_label
 from graphc.ir.graph import ROLES, Graph, Node
+from graphc.passes.kernels import FUSION_GROUP
 
 CLUSTERS = ("fusion", "layer", None)
 FONT = "Helvetica"

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from graphc.codegen.buffers import Size, assign_buffers
-from graphc.codegen.kernels import partition
 from graphc.export.stages import model_programs
 from graphc.ir.graph import ROLES, Graph
+from graphc.passes.kernels import partition
 from graphc.passes.pipeline import parse_level
 
 if TYPE_CHECKING:

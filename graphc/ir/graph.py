@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from graphc.ir.signatures import signature
 from graphc.ir.types import TensorType
 
 if TYPE_CHECKING:
@@ -63,10 +64,9 @@ class Node:
         return self is other
 
     def _bin(self, op: str, other: Any, swap: bool = False) -> Node:
-        from graphc.ops import builders
-
-        other_node = builders.as_node(self.graph, other, self.type.dtype)
-        return builders.binary(op, other_node, self) if swap else builders.binary(op, self, other_node)
+        other_node = self.graph.operand(other, self.type.dtype)
+        operands = (other_node, self) if swap else (self, other_node)
+        return self.graph.add(op, operands)
 
     def __add__(self, o: Any) -> Node:
         return self._bin("add", o)
@@ -93,9 +93,7 @@ class Node:
         return self._bin("div", o, swap=True)
 
     def __neg__(self) -> Node:
-        from graphc.ops import builders
-
-        return builders.unary("neg", self)
+        return self.graph.add("neg", (self,))
 
 
 class Graph:
@@ -141,14 +139,12 @@ class Graph:
         name: str | None = None,
     ) -> Node:
         """Append a node, checking its inputs with the op's shape rule."""
-        from graphc.ops.registry import get_op
-
-        opdef = get_op(op)
+        rule = signature(op)
         attrs = dict(attrs or {})
         for node in inputs:
             if node.graph is not self:
                 raise ValueError(f"{op}: input {node!r} belongs to another graph")
-        type_ = opdef.infer([n.type for n in inputs], attrs)
+        type_ = rule.infer([n.type for n in inputs], attrs)
         node = Node(self, next(self._ids), op, tuple(inputs), attrs, type_, name, self._layer, self._role)
         self.nodes.append(node)
         return node
@@ -177,6 +173,18 @@ class Graph:
         if key not in self._constants:
             self._constants[key] = self.add("constant", (), {"value": array})
         return self._constants[key]
+
+    def operand(self, value: Any, dtype: str = "float32") -> Node:
+        """Python numbers and arrays become constants in the dtype of the value they meet.
+
+        A non-integral number never becomes an integer constant: `counter + 0.5` is a dtype error.
+        """
+        if isinstance(value, Node):
+            return value
+        integral = np.array_equal(np.asarray(value), np.trunc(np.asarray(value, dtype=float)))
+        if dtype != "float32" and not integral:
+            dtype = "float32"
+        return self.constant(value, dtype)
 
     def users(self) -> dict[Node, list[Node]]:
         result: dict[Node, list[Node]] = {n: [] for n in self.nodes}

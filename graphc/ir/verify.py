@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from graphc.ir.graph import Graph
+from graphc.ir.signatures import signature
 
 
 class GraphError(ValueError):
@@ -10,15 +11,13 @@ class GraphError(ValueError):
 
 
 def verify(graph: Graph) -> None:
-    from graphc.ops.registry import get_op  # the catalogue imports graphc.ir: resolve at call time
-
     seen: set[int] = set()
     ids: set[int] = set()
     for node in graph.nodes:
         if node.id in ids:
             raise GraphError(f"duplicate node id {node.id}")
         ids.add(node.id)
-        opdef = get_op(node.op)
+        opdef = signature(node.op)
         if opdef.arity is not None and len(node.inputs) != opdef.arity:
             raise GraphError(f"{node!r}: {node.op} takes {opdef.arity} inputs, has {len(node.inputs)}")
         for src in node.inputs:

@@ -5,22 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-
 from graphc.ir.graph import Graph, Node
 from graphc.ir.types import Dim
 
 
 def as_node(graph: Graph, value: Any, dtype: str = "float32") -> Node:
-    """Python numbers and arrays become constants of the graph, in the dtype of the value they meet.
-
-    A non-integral number never becomes an integer constant: `counter + 0.5` is a dtype error.
-    """
-    if isinstance(value, Node):
-        return value
-    if dtype != "float32" and not np.array_equal(np.asarray(value), np.trunc(np.asarray(value, dtype=float))):
-        dtype = "float32"
-    return graph.constant(value, dtype)
+    return graph.operand(value, dtype)
 
 
 def unary(op: str, x: Node, **attrs: Any) -> Node:

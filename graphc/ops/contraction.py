@@ -47,5 +47,6 @@ def _gradient(n: Node, g: Node) -> list[Node]:
 
 MATMUL = register(
     OpDef("matmul", OpKind.CONTRACTION, 2, _infer, _reference, _gradient,
-          "op(a) @ op(b) for rank-2 operands, op being an optional transpose")
+          "op(a) @ op(b) for rank-2 operands, op being an optional transpose",
+          epilogue=True)
 )

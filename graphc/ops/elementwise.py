@@ -10,7 +10,8 @@ import numpy as np
 from graphc.ir.graph import Node
 from graphc.ir.types import ShapeError, TensorType, broadcast_shapes
 from graphc.ops import builders as b
-from graphc.ops.registry import EvalContext, OpDef, OpKind, register
+from graphc.ops.registry import EvalContext, OpDef, OpKind, ScalarRule, register
+from graphc.ops.scalar import Scalar, Value
 
 
 def _float_only(types: Sequence[TensorType], name: str) -> None:
@@ -34,14 +35,20 @@ def _broadcast_type(types: Sequence[TensorType], attrs: Mapping[str, Any]) -> Te
     return TensorType(broadcast_shapes(*(t.shape for t in types)), types[0].dtype)
 
 
-def _unary(name: str, fn: Callable[[np.ndarray], np.ndarray], grad: Any, doc: str) -> OpDef:
+def _unary(name: str, fn: Callable[[np.ndarray], np.ndarray], grad: Any, doc: str,
+           scalar: ScalarRule) -> OpDef:
     return register(
-        OpDef(name, OpKind.ELEMENTWISE, 1, _same_float_type(name), lambda attrs, ctx, x: fn(x), grad, doc)
+        OpDef(name, OpKind.ELEMENTWISE, 1, _same_float_type(name), lambda attrs, ctx, x: fn(x), grad, doc,
+              scalar=scalar)
     )
 
 
+def _math(fn: str) -> ScalarRule:
+    return lambda s, node, x: s.math(fn, x)
+
+
 def _binary(name: str, fn: Callable[[np.ndarray, np.ndarray], np.ndarray], grad: Any, doc: str,
-            integers: bool = False) -> OpDef:
+            scalar: ScalarRule, integers: bool = False, commutative: bool = False) -> OpDef:
     """`integers`: the op is also defined on int32/int64 operands (wrapping, as numpy's)."""
 
     def infer(types: Sequence[TensorType], attrs: Mapping[str, Any]) -> TensorType:
@@ -50,8 +57,19 @@ def _binary(name: str, fn: Callable[[np.ndarray, np.ndarray], np.ndarray], grad:
         return _broadcast_type(types, attrs)
 
     return register(
-        OpDef(name, OpKind.ELEMENTWISE, 2, infer, lambda attrs, ctx, x, y: fn(x, y), grad, doc)
+        OpDef(name, OpKind.ELEMENTWISE, 2, infer, lambda attrs, ctx, x, y: fn(x, y), grad, doc,
+              scalar=scalar, commutative=commutative)
     )
+
+
+def _compare(relation: str) -> ScalarRule:
+    return lambda s, node, x, y: s.mask(s.compare(relation, x, y))
+
+
+def _sign(s: Scalar, node: Node, x: Value) -> Value:
+    zero = s.constant(0.0, "float32")
+    negative = s.where(s.compare("<", x, zero), s.constant(-1.0, "float32"), x)
+    return s.where(s.compare(">", x, zero), s.constant(1.0, "float32"), negative)
 
 
 BinaryFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
@@ -71,21 +89,25 @@ def _both(node: Node, grad: Node, ga: Node, gb: Node) -> list[Node]:
     return [b.unbroadcast(ga, a.shape), b.unbroadcast(gb, c.shape)]
 
 
-NEG = _unary("neg", np.negative, lambda n, g: [-g], "-x")
-EXP = _unary("exp", np.exp, lambda n, g: [g * n], "e**x")
-LOG = _unary("log", np.log, lambda n, g: [g / n.inputs[0]], "natural log")
-TANH = _unary("tanh", np.tanh, lambda n, g: [g * (1.0 - n * n)], "hyperbolic tangent")
-SIGMOID = _unary("sigmoid", _stable_sigmoid, lambda n, g: [g * n * (1.0 - n)], "1/(1+e**-x)")
-ABS = _unary("abs", np.abs, lambda n, g: [g * b.sign(n.inputs[0])], "|x|")
-SQRT = _unary("sqrt", np.sqrt, lambda n, g: [g / (n * 2.0)], "square root")
-SIGN = _unary("sign", np.sign, None, "-1, 0 or 1; no gradient")
+NEG = _unary("neg", np.negative, lambda n, g: [-g], "-x", lambda s, node, x: s.neg(x))
+EXP = _unary("exp", np.exp, lambda n, g: [g * n], "e**x", _math("exp"))
+LOG = _unary("log", np.log, lambda n, g: [g / n.inputs[0]], "natural log", _math("log"))
+TANH = _unary("tanh", np.tanh, lambda n, g: [g * (1.0 - n * n)], "hyperbolic tangent", _math("tanh"))
+SIGMOID = _unary("sigmoid", _stable_sigmoid, lambda n, g: [g * n * (1.0 - n)], "1/(1+e**-x)",
+                 _math("sigmoid"))
+ABS = _unary("abs", np.abs, lambda n, g: [g * b.sign(n.inputs[0])], "|x|", _math("abs"))
+SQRT = _unary("sqrt", np.sqrt, lambda n, g: [g / (n * 2.0)], "square root", _math("sqrt"))
+SIGN = _unary("sign", np.sign, None, "-1, 0 or 1; no gradient", _sign)
 
-ADD = _binary("add", np.add, lambda n, g: _both(n, g, g, g), "a+b", integers=True)
-SUB = _binary("sub", np.subtract, lambda n, g: _both(n, g, g, -g), "a-b", integers=True)
+ADD = _binary("add", np.add, lambda n, g: _both(n, g, g, g), "a+b",
+              lambda s, node, x, y: s.add(x, y), integers=True, commutative=True)
+SUB = _binary("sub", np.subtract, lambda n, g: _both(n, g, g, -g), "a-b",
+              lambda s, node, x, y: s.sub(x, y), integers=True)
 MUL = _binary("mul", np.multiply, lambda n, g: _both(n, g, g * n.inputs[1], g * n.inputs[0]), "a*b",
-              integers=True)
+              lambda s, node, x, y: s.mul(x, y), integers=True, commutative=True)
 DIV = _binary(
-    "div", np.divide, lambda n, g: _both(n, g, g / n.inputs[1], -(g * n) / n.inputs[1]), "a/b"
+    "div", np.divide, lambda n, g: _both(n, g, g / n.inputs[1], -(g * n) / n.inputs[1]), "a/b",
+    lambda s, node, x, y: s.div(x, y)
 )
 
 
@@ -99,11 +121,15 @@ def _min_grad(n: Node, g: Node) -> list[Node]:
     return _both(n, g, b.select(b_wins, 0.0, g), b.select(b_wins, g, 0.0))
 
 
-MAXIMUM = _binary("maximum", np.maximum, _max_grad, "larger of a and b; ties send the gradient to a")
-MINIMUM = _binary("minimum", np.minimum, _min_grad, "smaller of a and b; ties send the gradient to a")
-GREATER = _binary("greater", _mask(np.greater), None, "1.0 where a>b else 0.0")
-GREATER_EQUAL = _binary("greater_equal", _mask(np.greater_equal), None, "1.0 where a>=b else 0.0")
-EQUAL = _binary("equal", _mask(np.equal), None, "1.0 where a==b else 0.0")
+MAXIMUM = _binary("maximum", np.maximum, _max_grad, "larger of a and b; ties send the gradient to a",
+                  lambda s, node, x, y: s.maximum(x, y))
+MINIMUM = _binary("minimum", np.minimum, _min_grad, "smaller of a and b; ties send the gradient to a",
+                  lambda s, node, x, y: s.minimum(x, y))
+GREATER = _binary("greater", _mask(np.greater), None, "1.0 where a>b else 0.0", _compare(">"))
+GREATER_EQUAL = _binary("greater_equal", _mask(np.greater_equal), None, "1.0 where a>=b else 0.0",
+                        _compare(">="))
+EQUAL = _binary("equal", _mask(np.equal), None, "1.0 where a==b else 0.0", _compare("=="),
+                 commutative=True)
 
 
 def _select_reference(
@@ -123,7 +149,8 @@ def _select_grad(n: Node, g: Node) -> list[Node | None]:
 
 SELECT = register(
     OpDef("select", OpKind.ELEMENTWISE, 3, _broadcast_type, _select_reference, _select_grad,
-          "x where cond != 0 else y")
+          "x where cond != 0 else y",
+          scalar=lambda s, node, c, x, y: s.where(s.compare("!=", c, s.constant(0.0, "float32")), x, y))
 )
 
 
@@ -144,5 +171,6 @@ def _cast_grad(n: Node, g: Node) -> list[Node | None]:
 
 CAST = register(
     OpDef("cast", OpKind.ELEMENTWISE, 1, _cast_type, _cast_reference, _cast_grad,
-          "x converted to attrs['dtype']; float to integer rounds toward zero")
+          "x converted to attrs['dtype']; float to integer rounds toward zero",
+          scalar=lambda s, node, x: s.cast(x, node.inputs[0].type.dtype, node.type.dtype))
 )

@@ -10,7 +10,7 @@ import numpy as np
 from graphc.ir.graph import Node
 from graphc.ir.types import ShapeError, TensorType, broadcast_shapes
 from graphc.ops import builders as b
-from graphc.ops.registry import EvalContext, OpDef, OpKind, register
+from graphc.ops.registry import EvalContext, Fusion, OpDef, OpKind, register
 
 
 def _reshape_infer(types: Sequence[TensorType], attrs: Mapping[str, Any]) -> TensorType:
@@ -30,7 +30,8 @@ def _reshape_reference(attrs: Mapping[str, Any], ctx: EvalContext, x: np.ndarray
 
 RESHAPE = register(
     OpDef("reshape", OpKind.LAYOUT, 1, _reshape_infer, _reshape_reference,
-          lambda n, g: [b.reshape(g, n.inputs[0].shape)], "row-major reshape; a view")
+          lambda n, g: [b.reshape(g, n.inputs[0].shape)], "row-major reshape; a view",
+          fusion=Fusion.VIEW)
 )
 
 
@@ -42,6 +43,11 @@ def _transpose_infer(types: Sequence[TensorType], attrs: Mapping[str, Any]) -> T
     return TensorType(tuple(t.shape[p] for p in perm), t.dtype)
 
 
+def _transpose_access(node: Node, operand: int) -> Sequence[int]:
+    """Operand axis perm[j] is output axis j."""
+    return np.argsort(node.attrs["perm"]).tolist()
+
+
 def _transpose_grad(n: Node, g: Node) -> list[Node]:
     inverse = np.argsort(n.attrs["perm"]).tolist()
     return [b.transpose(g, inverse)]
@@ -50,7 +56,8 @@ def _transpose_grad(n: Node, g: Node) -> list[Node]:
 TRANSPOSE = register(
     OpDef("transpose", OpKind.LAYOUT, 1, _transpose_infer,
           lambda attrs, ctx, x: np.ascontiguousarray(np.transpose(x, attrs["perm"])),
-          _transpose_grad, "permute axes")
+          _transpose_grad, "permute axes",
+          scalar=lambda s, node, x: x, access=_transpose_access)
 )
 
 
@@ -68,5 +75,6 @@ def _broadcast_reference(attrs: Mapping[str, Any], ctx: EvalContext, x: np.ndarr
 
 BROADCAST_TO = register(
     OpDef("broadcast_to", OpKind.LAYOUT, 1, _broadcast_infer, _broadcast_reference,
-          lambda n, g: [b.unbroadcast(g, n.inputs[0].shape)], "replicate along broadcast axes")
+          lambda n, g: [b.unbroadcast(g, n.inputs[0].shape)], "replicate along broadcast axes",
+          scalar=lambda s, node, x: x)
 )

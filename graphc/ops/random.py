@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from graphc.ir.affine import Sym, contiguous_strides
+from graphc.ir.graph import Node
 from graphc.ir.types import ShapeError, TensorType
 from graphc.ops.registry import EvalContext, OpDef, OpKind, register
 
@@ -53,7 +55,13 @@ def _reference(attrs: Mapping[str, Any], ctx: EvalContext, seed: np.ndarray) -> 
     return ((bits >> np.uint32(8)).astype(np.float64) * 2.0**-24).astype(ctx.dtype).reshape(shape)
 
 
+def _flat_index(node: Node) -> list[tuple[Sym, ...]]:
+    """The element counter the hash takes: the flat row-major index."""
+    return [contiguous_strides(node.shape)]
+
+
 RANDOM_UNIFORM = register(
     OpDef("random_uniform", OpKind.RANDOM, 1, _infer, _reference, None,
-          "uniform [0,1) in steps of 2**-24 from fmix32(index*golden + key(int64 seed, stream))")
+          "uniform [0,1) in steps of 2**-24 from fmix32(index*golden + key(int64 seed, stream))",
+          index_streams=_flat_index)
 )

@@ -51,11 +51,12 @@ def _max_grad(n: Node, g: Node) -> list[Node]:
 
 REDUCE_SUM = register(
     OpDef("reduce_sum", OpKind.REDUCTION, 1, _infer, _sum_reference,
-          lambda n, g: [_expand_grad(n, g)], "sum over `axes`")
+          lambda n, g: [_expand_grad(n, g)], "sum over `axes`", accumulates=True)
 )
 REDUCE_MAX = register(
     OpDef("reduce_max", OpKind.REDUCTION, 1, _infer, _max_reference, _max_grad,
-          "maximum over `axes`; every tied maximum receives the gradient")
+          "maximum over `axes`; every tied maximum receives the gradient",
+          accumulates=True)
 )
 
 

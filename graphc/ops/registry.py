@@ -1,22 +1,32 @@
-"""The op catalogue: every primitive op is defined exactly once, here registered."""
+"""The op catalogue: every primitive op is defined exactly once, and every fact about it lives there.
+
+Passes and code generation ask an op about itself (`get_op(node.op).commutative`, `.fusion`,
+`.scalar`, ...) and never match its name. Importing `graphc.ops` loads every module of this
+package, which registers its ops, and installs the catalogue as the IR's type rules.
+"""
 
 from __future__ import annotations
 
 import enum
+import importlib
+import pkgutil
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from graphc.ir import signatures
+from graphc.ir.affine import Sym
 from graphc.ir.types import TensorType
 
 if TYPE_CHECKING:
     from graphc.ir.graph import Node
+    from graphc.ops.scalar import Scalar, Value
 
 
 class OpKind(enum.Enum):
-    """What fusion and lowering need to know about an op."""
+    """What the op computes, for passes that reason about algebra (simplify, epilogue chains)."""
 
     SOURCE = "source"
     ELEMENTWISE = "elementwise"
@@ -27,19 +37,56 @@ class OpKind(enum.Enum):
     INDEXING = "indexing"
 
 
+class Fusion(enum.Enum):
+    """How the op becomes code, for fusion and lowering.
+
+    STORAGE: a buffer, no code (inputs, states, constants). VIEW: reinterprets its operand's
+    storage (reshape). POINTWISE: one element at a time from operand elements at affine
+    positions, so any group of them is one loop nest. KERNEL: emits its own loop nest
+    (reductions, matmul) through a lowering registered in graphc.codegen.lowering.
+    """
+
+    STORAGE = "storage"
+    VIEW = "view"
+    POINTWISE = "pointwise"
+    KERNEL = "kernel"
+
+
 InferRule = Callable[[Sequence[TensorType], Mapping[str, Any]], TensorType]
 ReferenceRule = Callable[..., np.ndarray]
 GradientRule = Callable[["Node", "Node"], Sequence["Node | None"]]
+ScalarRule = Callable[..., "Value"]
+AccessMap = Callable[["Node", int], Sequence[int]]
+IndexStreams = Callable[["Node"], Sequence[tuple[Sym, ...]]]
+
+_DEFAULT_FUSION = {OpKind.SOURCE: Fusion.STORAGE, OpKind.REDUCTION: Fusion.KERNEL,
+                   OpKind.CONTRACTION: Fusion.KERNEL}
 
 
 @dataclass(frozen=True)
 class OpDef:
-    """Shape/dtype rule, numpy reference semantics, gradient rule and kind of one op.
+    """Everything about one op.
 
-    `reference(attrs, ctx, *arrays)` computes the value; `ctx` carries the runtime
-    batch size and the float dtype the interpreter runs in. `gradient(node, grad)`
-    returns one vector-Jacobian product per input (None where no gradient flows),
-    built from other ops in the node's graph.
+    `reference(attrs, ctx, *arrays)` computes the value (constant folding and the test oracle);
+    `ctx` carries the runtime batch size and the float dtype the interpreter runs in.
+    `gradient(node, grad)` returns one vector-Jacobian product per input (None where no
+    gradient flows), built from other ops in the node's graph.
+
+    Facts for passes and codegen:
+    - `fusion`: see Fusion; by default STORAGE for sources, KERNEL for reductions and
+      contractions, POINTWISE otherwise.
+    - `scalar(s, node, *args)`: the element formula of a POINTWISE op in the scalar language
+      (graphc.ops.scalar); ops without one have a lowering registered in codegen.
+    - `access(node, i)`: which node axis each axis of operand i runs along (default: numpy
+      broadcasting, right-aligned); `index_streams(node)`: stride vectors over the node's axes
+      whose offsets `s.index(k)` reads (a class index, a flat element counter).
+    - `inline(node)`: the value is computed by `scalar` inside its consumers' loops instead of
+      loaded (scalar constants, the batch size).
+    - `commutative`: operands may be swapped (CSE). `foldable`: constant operands make a
+      constant (False for sources and random ops). `accumulates`: a reduction a pointwise
+      loop over its input can accumulate as it goes (fused reductions, merged reductions).
+    - `epilogue`: a kernel that applies a chain of elementwise consumers of its shape to each
+      tile as it stores it (the GEMM epilogue).
     """
 
     name: str
@@ -49,6 +96,32 @@ class OpDef:
     reference: ReferenceRule
     gradient: GradientRule | None = None
     doc: str = ""
+    fusion: Fusion = field(default=None)  # type: ignore[assignment]
+    scalar: ScalarRule | None = None
+    access: AccessMap | None = None
+    index_streams: IndexStreams | None = None
+    inline: Callable[[Node], bool] | None = None
+    commutative: bool = False
+    foldable: bool = field(default=None)  # type: ignore[assignment]
+    accumulates: bool = False
+    epilogue: bool = False
+
+    def __post_init__(self) -> None:
+        if self.fusion is None:
+            object.__setattr__(self, "fusion", _DEFAULT_FUSION.get(self.kind, Fusion.POINTWISE))
+        if self.foldable is None:
+            object.__setattr__(self, "foldable", self.kind not in (OpKind.SOURCE, OpKind.RANDOM))
+        if self.scalar is not None and self.fusion is not Fusion.POINTWISE and self.inline is None:
+            raise ValueError(f"op {self.name!r}: only POINTWISE and inline ops have a scalar rule")
+        if self.accumulates and self.kind is not OpKind.REDUCTION:
+            raise ValueError(f"op {self.name!r}: only reductions accumulate")
+
+    def is_inline(self, node: Node) -> bool:
+        return self.inline is not None and self.inline(node)
+
+    def emit_scalar(self, s: Scalar, node: Node, args: Sequence[Value]) -> Value:
+        assert self.scalar is not None, self.name
+        return self.scalar(s, node, *args)
 
 
 @dataclass(frozen=True)
@@ -68,7 +141,6 @@ def register(opdef: OpDef) -> OpDef:
 
 
 def get_op(name: str) -> OpDef:
-    _ensure_loaded()
     try:
         return _REGISTRY[name]
     except KeyError:
@@ -76,9 +148,12 @@ def get_op(name: str) -> OpDef:
 
 
 def all_ops() -> dict[str, OpDef]:
-    _ensure_loaded()
     return dict(_REGISTRY)
 
 
-def _ensure_loaded() -> None:
-    from graphc.ops import catalogue  # noqa: F401  (registers every op on import)
+def load_catalogue() -> None:
+    """Import every op module of this package (each registers its ops) and install the type rules."""
+    package = importlib.import_module("graphc.ops")
+    for info in pkgutil.iter_modules(package.__path__):
+        importlib.import_module(f"graphc.ops.{info.name}")
+    signatures.install(get_op)

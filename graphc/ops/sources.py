@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from graphc.ir.types import TensorType, scalar
-from graphc.ops.registry import EvalContext, OpDef, OpKind, register
+from graphc.ops.registry import EvalContext, Fusion, OpDef, OpKind, register
 
 
 def _declared(types: Sequence[TensorType], attrs: Mapping[str, Any]) -> TensorType:
@@ -32,10 +32,13 @@ def _constant_value(attrs: Mapping[str, Any], ctx: EvalContext) -> np.ndarray:
 CONSTANT = register(
     OpDef("constant", OpKind.SOURCE, 0,
           lambda types, attrs: TensorType(tuple(attrs["value"].shape), attrs["value"].dtype.name),
-          _constant_value, None, "a compile-time array (float32, int32 or int64)")
+          _constant_value, None, "a compile-time array (float32, int32 or int64); one element is inlined",
+          fusion=Fusion.STORAGE, inline=lambda node: node.attrs["value"].size == 1,
+          scalar=lambda s, node: s.constant(node.attrs["value"].reshape(-1)[0].item(), node.type.dtype))
 )
 BATCH_SIZE = register(
     OpDef("batch_size", OpKind.SOURCE, 0, lambda types, attrs: scalar(),
           lambda attrs, ctx: np.array(ctx.batch, dtype=ctx.dtype), None,
-          "the runtime batch size N as a float scalar")
+          "the runtime batch size N as a float scalar",
+          fusion=Fusion.POINTWISE, scalar=lambda s, node: s.batch(), inline=lambda node: True)
 )

@@ -3,17 +3,17 @@
 Inputs and states are the program's interface and are never merged. Random numbers are
 merged only when op, seed operand, shape and stream all agree: the generator is a pure
 hash of (seed, stream, element index), so such nodes hold the same bits, while different
-streams are different draws and stay apart. add, mul and equal are commutative, bit for bit.
+streams are different draws and stay apart. Operands of commutative ops (OpDef.commutative:
+add, mul, equal, bit for bit) are compared as a set.
 """
 
 from __future__ import annotations
 
 from graphc.ir.graph import Graph, Node
 from graphc.ir.rewrite import rebuild
+from graphc.ops.registry import get_op
 from graphc.passes.common import add_like, freeze, prune
 from graphc.passes.manager import Counters, graph_pass
-
-COMMUTATIVE = frozenset({"add", "mul", "equal"})
 
 
 @graph_pass("cse")
@@ -27,7 +27,7 @@ def eliminate_common_subexpressions(graph: Graph) -> tuple[Graph, Counters]:
         if node.op == "constant":
             return None  # Graph.constant already keeps one node per value
         operands = tuple(id(a) for a in args)
-        if node.op in COMMUTATIVE:
+        if get_op(node.op).commutative:
             operands = tuple(sorted(operands))
         key = (node.op, operands, freeze(node.attrs))
         if key in table:

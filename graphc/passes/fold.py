@@ -2,9 +2,9 @@
 
 A node whose operands are all constants is evaluated at compile time, in its own dtype
 (float32, or the exact integers) as the compiled code would, and becomes a constant. Never
-folded: sources (inputs, states, the batch size, whose values only exist at run time), random
-numbers (their seed is a state; folding them would freeze one draw) and any value with the
-batch dimension.
+folded: ops that say they are not foldable (OpDef.foldable: sources, whose values only exist
+at run time, and random numbers, whose seed is a state: folding them would freeze one draw)
+and any value with the batch dimension.
 
 Only results of at most MAX_ELEMENTS elements are folded. Folded values become read-only
 arrays in the object file: a scalar is emitted as an immediate inside fused loops, but
@@ -18,17 +18,15 @@ import numpy as np
 
 from graphc.ir.graph import Graph, Node
 from graphc.ir.rewrite import rebuild
-from graphc.ops.registry import EvalContext, OpKind, get_op
+from graphc.ops.registry import EvalContext, get_op
 from graphc.passes.common import prune
 from graphc.passes.manager import Counters, graph_pass
 
 MAX_ELEMENTS = 64
-NEVER_FOLD = frozenset({"random_uniform", "batch_size", "input", "state", "constant"})
 
 
 def foldable(node: Node, inputs: list[Node]) -> bool:
-    opdef = get_op(node.op)
-    if node.op in NEVER_FOLD or opdef.kind in (OpKind.SOURCE, OpKind.RANDOM) or not inputs:
+    if not get_op(node.op).foldable or not inputs:
         return False
     if node.type.has_batch or node.type.static_numel > MAX_ELEMENTS:
         return False

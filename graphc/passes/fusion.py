@@ -1,14 +1,14 @@
 """Operator fusion: which nodes share one loop nest, decided from the op kinds.
 
-The result is the codegen contract of graphc.codegen.kernels: nodes carrying the same
+The result is the codegen contract of graphc.passes.kernels: nodes carrying the same
 `meta["fusion_group"]` become one kernel, emitted where the group's last member stands.
 
-- Pointwise ops (OpKind ELEMENTWISE, RANDOM, INDEXING and the LAYOUT ops that move data;
-  reshape is a view and needs no code) of one shape join their producers' and consumers'
+- Pointwise ops (OpDef.fusion POINTWISE: elementwise, random, one_hot and the layout ops
+  that move data; reshape is a VIEW and needs no code) of one shape join their producers' and consumers'
   groups: elementwise chains, and with them the whole optimizer update of a parameter
   (its slots and the parameter are values of the parameter's shape computed from the
   gradient), become one loop with several outputs.
-- An accumulating reduction (reduce_sum, reduce_max) may end a group that computes its
+- An accumulating reduction (OpDef.accumulates: reduce_sum, reduce_max) may end a group that computes its
   input: the input is never stored unless used elsewhere. argmax, which carries an index
   with the value, and the matrix product stay kernels of their own.
 - A group stays convex (no path leaves it and comes back), which makes the graph of groups
@@ -18,7 +18,7 @@ The result is the codegen contract of graphc.codegen.kernels: nodes carrying the
   statistic broadcast over the row) is computed inside that group's loop, at most
   MAX_RECOMPUTE times per element, instead of being stored by a kernel of its own.
 
-Matrix-product epilogues are marked first (`mark_epilogues`): a matmul and the chain of
+Epilogues are marked first (`mark_epilogues`): an epilogue op (OpDef.epilogue: matmul) and the chain of
 elementwise consumers of its shape that the GEMM applies to each tile as it stores it
 (lowering/gemm_epilogue.py). Those nodes belong to the GEMM's kernel, so `fuse` leaves
 them out of its groups.
@@ -30,24 +30,22 @@ import heapq
 import itertools
 from collections.abc import Iterable
 
-from graphc.codegen.affine import Sym
-from graphc.codegen.kernels import EPILOGUE_GROUP, FUSION_GROUP, partition
+from graphc.ir.affine import Sym
 from graphc.ir.graph import Graph, Node
 from graphc.ir.rewrite import live_nodes
 from graphc.ir.types import TensorType
-from graphc.ops.registry import OpKind, get_op
+from graphc.ops.registry import Fusion, OpKind, get_op
 from graphc.passes.common import copy_in_order
+from graphc.passes.kernels import EPILOGUE_GROUP, FUSION_GROUP, partition
 from graphc.passes.manager import Counters, Pass, graph_pass
 
-POINTWISE_KINDS = frozenset({OpKind.ELEMENTWISE, OpKind.RANDOM, OpKind.INDEXING, OpKind.LAYOUT})
-VIEWS = frozenset({"reshape"})
-ACCUMULATING = frozenset({"reduce_sum", "reduce_max"})
 MAX_RECOMPUTE = 16
 
 
 def is_pointwise(node: Node) -> bool:
     """Computed one element at a time from operand elements at affine positions."""
-    return get_op(node.op).kind in POINTWISE_KINDS and node.op not in VIEWS
+    op = get_op(node.op)
+    return op.fusion is Fusion.POINTWISE and not op.is_inline(node)
 
 
 def _fusable(node: Node) -> bool:
@@ -56,7 +54,7 @@ def _fusable(node: Node) -> bool:
 
 
 def accumulates(node: Node) -> bool:
-    return get_op(node.op).kind is OpKind.REDUCTION and node.op in ACCUMULATING
+    return get_op(node.op).accumulates
 
 
 class _Grouping:
@@ -258,7 +256,8 @@ def fuse_aggressive(graph: Graph) -> tuple[Graph, Counters]:
 
 
 def epilogue_chains(graph: Graph) -> list[list[Node]]:
-    """Each matmul with the chain of elementwise consumers of its shape, following single users.
+    """Each epilogue op (a matmul) with the chain of elementwise consumers of its shape, following
+    single users.
 
     Every member but the last has exactly one user, the next member, so nothing depends on
     the matmul except through the chain: the chain's other operands never wait for it, and
@@ -269,7 +268,7 @@ def epilogue_chains(graph: Graph) -> list[list[Node]]:
     roots = set(graph.roots())
     chains = []
     for node in graph.nodes:
-        if node.op != "matmul" or node.meta.get(FUSION_GROUP) is not None:
+        if not get_op(node.op).epilogue or node.meta.get(FUSION_GROUP) is not None:
             continue
         chain = [node]
         while chain[-1] not in roots and len(users[chain[-1]]) == 1:

@@ -21,7 +21,6 @@ from graphc.passes.manager import Counters, graph_pass
 
 Users = dict[Node, list[Node]]
 Rule = Callable[[Node, list[Node], Graph, Users], Node | None]
-ACCUMULATING = ("reduce_sum", "reduce_max")
 
 
 def _same_type(candidate: Node, node: Node) -> Node | None:
@@ -80,7 +79,7 @@ def reshapes(node: Node, args: list[Node], new: Graph, users: Users) -> Node | N
     if x.shape == shape:
         return x
     source = node.inputs[0]
-    if (x is args[0] and x.op in ACCUMULATING and source.op == x.op and len(users[source]) == 1
+    if (x is args[0] and get_op(x.op).accumulates and source.op == x.op and len(users[source]) == 1
             and not x.attrs["keepdims"] and reduced_shape(x.inputs[0].shape, x.attrs["axes"], True) == shape):
         return add_like(x, new, x.op, list(x.inputs), {"axes": x.attrs["axes"], "keepdims": True})
     if x is args[0]:

@@ -84,7 +84,7 @@ def test_batch_dimension_is_a_runtime_extent(tmp_path) -> None:
 
 def _dense_relu(name: str, m: int, n: int, k: int, ta: bool, tb: bool) -> Graph:
     """relu(op(A) @ op(W) + bias) as one GEMM with an epilogue, with a fixed batch."""
-    from graphc.codegen.kernels import EPILOGUE_GROUP
+    from graphc.passes.kernels import EPILOGUE_GROUP
 
     g = Graph(name)
     a = g.input("a", TensorType((k, m) if ta else (m, k)))

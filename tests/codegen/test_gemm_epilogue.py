@@ -7,9 +7,9 @@ import pytest
 from graphc_runtime import get_num_threads, set_num_threads
 
 from graphc.codegen import compile_programs
-from graphc.codegen.kernels import EPILOGUE_GROUP, partition
 from graphc.ir import Graph, Node, TensorType
 from graphc.ops import builders as b
+from graphc.passes.kernels import EPILOGUE_GROUP, partition
 from tests.codegen.compiled import assert_matches, load
 
 
@@ -66,7 +66,7 @@ def threads():
 def test_the_group_is_one_kernel() -> None:
     for g in GRAPHS:
         kernels = partition(g)
-        assert len(kernels) == 1 and kernels[0].epilogue_matmul is not None, g.name
+        assert len(kernels) == 1 and kernels[0].epilogue_head is not None, g.name
     assert "_epilogue" in compile_programs({"relu": GRAPHS[0]}).llvm_ir["relu"]
 
 
@@ -89,5 +89,5 @@ def test_members_must_follow_a_matmul() -> None:
     y = b.tanh(x)
     _mark(y)
     g.outputs["y"] = y
-    with pytest.raises(ValueError, match="must start with its matmul"):
+    with pytest.raises(ValueError, match="must start with an epilogue op"):
         partition(g)

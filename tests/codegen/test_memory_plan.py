@@ -9,7 +9,6 @@ import pytest
 
 from graphc.codegen import compile_programs
 from graphc.codegen.buffers import BufferPlan, Location, Size, assign_buffers, pack, root
-from graphc.codegen.kernels import FUSION_GROUP, Kernel, partition
 from graphc.codegen.liveness import Interval
 from graphc.codegen.lowering.pointwise import PointwisePlan
 from graphc.export.stages import model_programs
@@ -18,6 +17,7 @@ from graphc.ir.graph import Node
 from graphc.keras.layers import Dense, Dropout
 from graphc.keras.models import Sequential
 from graphc.ops import builders as b
+from graphc.passes.kernels import FUSION_GROUP, Kernel, partition
 from tests.codegen.compiled import assert_matches, load, run_compiled
 from tests.ops.op_cases import CASES, case_inputs, draw
 

@@ -11,12 +11,12 @@ from graphc_runtime import get_num_threads, set_num_threads
 from llvmlite import ir
 
 from graphc.codegen.buffers import assign_buffers
-from graphc.codegen.kernels import FUSION_GROUP, partition
 from graphc.codegen.lowering.parallel_loops import PARALLEL_WORK
 from graphc.codegen.program import ConstantPool, emit_program
 from graphc.codegen.target import compile_ir, target_spec
 from graphc.ir import Graph, Node, TensorType
 from graphc.ops import builders as b
+from graphc.passes.kernels import FUSION_GROUP, partition
 from tests.codegen.compiled import assert_matches, load, run_compiled
 
 BIG = 67           # batch sizes: above PARALLEL_WORK elements (chunks end mid-row) ...

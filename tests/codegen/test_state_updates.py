@@ -9,10 +9,10 @@ import pytest
 from graphc_runtime import StateStore
 
 from graphc.codegen.buffers import assign_buffers
-from graphc.codegen.kernels import Kernel, partition
 from graphc.interpreter import evaluate
 from graphc.ir import Graph, TensorType
 from graphc.ops import builders as b
+from graphc.passes.kernels import Kernel, partition
 from tests.codegen.compiled import load
 
 

@@ -6,12 +6,12 @@ import re
 
 import pytest
 
-from graphc.codegen.kernels import FUSION_GROUP
 from graphc.export import dot_dump, graph_to_dot, has_dot, render, stage_graph
 from graphc.export.graph_dot import ROLE_FILL, SOURCE_STYLE, node_kind
 from graphc.ir import Graph, TensorType
 from graphc.ops import builders as b
 from graphc.passes import DumpEach, run_pipeline
+from graphc.passes.kernels import FUSION_GROUP
 from tests.export.dotparse import Dot, parse_dot
 from tests.export.models import small_mlp
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from graphc.codegen.kernels import EPILOGUE_GROUP, FUSION_GROUP, partition
-from graphc.codegen.lowering.registry import LoweringKind, get_lowering
+from graphc.codegen.lowering.registry import find_lowering
 from graphc.ir import Graph, Node, TensorType
-from graphc.ops import all_ops
+from graphc.ops import Fusion, all_ops, get_op
 from graphc.ops import builders as b
 from graphc.passes.fusion import (
     accumulates,
@@ -18,6 +17,7 @@ from graphc.passes.fusion import (
     is_pointwise,
     mark_epilogues,
 )
+from graphc.passes.kernels import EPILOGUE_GROUP, FUSION_GROUP, partition
 from graphc.passes.pipeline import run_pipeline
 from tests.codegen.compiled import assert_matches, load
 from tests.ops.op_cases import CASES, case_inputs
@@ -27,9 +27,12 @@ from tests.ops.op_cases import CASES, case_inputs
 def test_kind_decisions_match_what_codegen_can_fuse(case) -> None:
     g = Graph("case")
     node = case.record(*case_inputs(case, g, "a"))
-    kind = get_lowering(node.op).kind
-    assert is_pointwise(node) == (kind is LoweringKind.SCALAR)
-    assert not accumulates(node) or kind is LoweringKind.KERNEL
+    op = get_op(node.op)
+    lowering = find_lowering(node.op)
+    if is_pointwise(node):
+        assert (op.scalar is None) == (lowering is not None)
+    if accumulates(node):
+        assert op.fusion is Fusion.KERNEL and lowering is not None
 
 
 def test_every_op_of_the_catalogue_has_a_fusion_decision() -> None:
@@ -143,7 +146,7 @@ def test_epilogue_chains_follow_single_elementwise_users() -> None:
     marked = fuse(mark_epilogues(g))
     for node in marked.nodes:
         assert not (EPILOGUE_GROUP in node.meta and FUSION_GROUP in node.meta), node
-    assert [k.epilogue_matmul is not None for k in partition(marked)] == [True, True, False]
+    assert [k.epilogue_head is not None for k in partition(marked)] == [True, True, False]
 
 
 def _reduction_groups() -> dict[str, Graph]:

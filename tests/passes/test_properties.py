@@ -8,11 +8,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from graphc.codegen import build_library
-from graphc.codegen.kernels import partition
 from graphc.interpreter import evaluate
 from graphc.ir import Graph, verify
 from graphc.passes import PIPELINES, run_pipeline
 from graphc.passes.fusion import PASSES as FUSION_PASSES
+from graphc.passes.kernels import partition
 from graphc.passes.pipeline import _CLEANUP
 from tests.codegen.compiled import run_compiled
 from tests.passes.random_graphs import random_graphs, random_values

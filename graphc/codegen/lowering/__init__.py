@@ -1,5 +1,5 @@
-"""Per-op lowerings, registered by op name (see registry.py for the four kinds)."""
+"""Per-op lowerings, registered against their OpDef (see registry.py)."""
 
-from graphc.codegen.lowering.registry import Lowering, LoweringKind, get_lowering, lowered_ops
+from graphc.codegen.lowering.registry import Lowering, find_lowering, get_lowering, unlowered_ops
 
-__all__ = ["Lowering", "LoweringKind", "get_lowering", "lowered_ops"]
+__all__ = ["Lowering", "find_lowering", "get_lowering", "unlowered_ops"]

@@ -16,6 +16,7 @@ from graphc.codegen.context import KernelContext
 from graphc.codegen.llvm_util import I64, PTR, VOID, intrinsic
 from graphc.codegen.lowering.registry import kernel_lowering
 from graphc.ir.graph import Node
+from graphc.ops.contraction import MATMUL
 
 GEMM_CASES = ((False, False), (False, True), (True, False), (True, True))
 GEMM_TYPE = ir.FunctionType(VOID, [I64, I64, I64, PTR, PTR, PTR, PTR, PTR])  # M, N, K, A, B, C, epilogue, ctx
@@ -27,6 +28,11 @@ def gemm_name(ta: bool, tb: bool) -> str:
 
 def declare_gemm(module: ir.Module, ta: bool, tb: bool) -> ir.Function:
     return intrinsic(module, gemm_name(ta, tb), GEMM_TYPE.return_type, GEMM_TYPE.args)
+
+
+def gemm_case(node: Node) -> tuple[bool, bool]:
+    """The shared GEMM a matmul calls: one per transpose case, built once per target (support.py)."""
+    return (node.attrs["transpose_a"], node.attrs["transpose_b"])
 
 
 def gemm_extents(ctx: KernelContext, node: Node) -> list[ir.Value]:
@@ -48,6 +54,6 @@ def call_gemm(
     ctx.builder.call(fn, gemm_extents(ctx, node) + pointers)
 
 
-@kernel_lowering("matmul")
+@kernel_lowering(MATMUL, shared=gemm_case)
 def _matmul(ctx: KernelContext, node: Node) -> None:
     call_gemm(ctx, node, ctx.ptr(node))

@@ -14,14 +14,14 @@ from __future__ import annotations
 
 from llvmlite import ir
 
-from graphc.codegen.affine import Sym
 from graphc.codegen.context import KernelContext, load_fields, noalias_function, store_fields
-from graphc.codegen.kernels import Kernel
 from graphc.codegen.llvm_util import counted_loop, i64
 from graphc.codegen.lowering.gemm import call_gemm
 from graphc.codegen.lowering.gemm_kernel import EPILOGUE_TYPE
 from graphc.codegen.lowering.pointwise import PointwisePlan, emit_body, is_immediate
+from graphc.ir.affine import Sym
 from graphc.ir.graph import Node
+from graphc.passes.kernels import Kernel
 
 
 def emit_gemm_epilogue(ctx: KernelContext, kernel: Kernel, matmul: Node) -> None:

@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from llvmlite import ir
 
 from graphc.codegen import parallel
-from graphc.codegen.affine import ONE, Sym
 from graphc.codegen.context import KernelContext, load_fields, noalias_function, store_fields
 from graphc.codegen.llvm_util import I64, PTR, VOID, IndirectCallee, counted_loop, i64
+from graphc.ir.affine import ONE, Sym
 
 # Elements below which a kernel stays on the calling thread. Measured with the workers awake
 # (2 threads): 32k elements of relu 3.8 -> 2.8 us, of exp 15.4 -> 9.0 us; 16k gained nothing.

@@ -14,13 +14,15 @@ from dataclasses import dataclass, field
 
 from llvmlite import ir
 
-from graphc.codegen.affine import ZERO, Sym, coalesce, contiguous_strides
 from graphc.codegen.context import KernelContext
-from graphc.codegen.kernels import Kernel
-from graphc.codegen.llvm_util import F32, element_ptr, f32, i64, llvm_type
+from graphc.codegen.llvm_util import F32, element_ptr, f32, i64, intrinsic, llvm_type
+from graphc.codegen.lowering import mathfns
 from graphc.codegen.lowering.parallel_loops import Cut, product, split_range
 from graphc.codegen.lowering.registry import Lowering, get_lowering
+from graphc.ir.affine import ZERO, Sym, coalesce, contiguous_strides
 from graphc.ir.graph import Node
+from graphc.ops.registry import OpDef, get_op
+from graphc.passes.kernels import Kernel
 
 Placement = tuple[int | None, ...]
 
@@ -32,10 +34,8 @@ def broadcast_access(node: Node, operand: int) -> Sequence[int]:
 
 
 def is_immediate(node: Node) -> bool:
-    """Values emitted inline instead of loaded: scalar constants and the batch size."""
-    if node.op == "batch_size":
-        return True
-    return node.op == "constant" and node.attrs["value"].size == 1
+    """Values emitted inline instead of loaded (OpDef.inline: scalar constants, the batch size)."""
+    return get_op(node.op).is_inline(node)
 
 
 @dataclass
@@ -52,9 +52,16 @@ class Immediate:
 @dataclass
 class Apply:
     node: Node
-    lowering: Lowering
+    op: OpDef
+    lowering: Lowering | None
     args: list[Expr]
     streams: list[int] = field(default_factory=list)
+
+    def emit(self, site: ScalarSite, args: list[ir.Value]) -> ir.Value:
+        """The op's scalar rule, or its registered pointwise lowering."""
+        if self.lowering is None:
+            return self.op.emit_scalar(site, self.node, args)
+        return self.lowering.emit(site, self.node, args)
 
 
 Expr = Load | Immediate | Apply
@@ -107,16 +114,17 @@ class PointwisePlan:
             else:
                 expr = Load(node, self._stream(contiguous_strides(node.shape), placement))
         else:
-            lowering = get_lowering(node.op)
+            op = get_op(node.op)
+            lowering = None if op.scalar is not None else get_lowering(node.op)
             args = []
             for i, src in enumerate(node.inputs):
-                access = (lowering.access or broadcast_access)(node, i)
+                access = (op.access or broadcast_access)(node, i)
                 src_place = tuple(
                     None if src.shape[a] == 1 else placement[access[a]] for a in range(src.type.rank)
                 )
                 args.append(self._expr(src, src_place))
-            streams = [self._stream(s, placement) for s in (lowering.index_streams or _none)(node)]
-            expr = Apply(node, lowering, args, streams)
+            streams = [self._stream(s, placement) for s in (op.index_streams or _none)(node)]
+            expr = Apply(node, op, lowering, args, streams)
         self._memo[key] = expr
         return expr
 
@@ -125,12 +133,17 @@ def _none(node: Node) -> list[tuple[Sym, ...]]:
     return []
 
 
+_MATH = {"exp": mathfns.exp, "log": mathfns.log, "tanh": mathfns.tanh, "sigmoid": mathfns.sigmoid}
+_INTRINSICS = {"sqrt": "llvm.sqrt.f32", "abs": "llvm.fabs.f32"}
+
+
 @dataclass
 class ScalarSite:
-    """What a scalar lowering sees: the builder, N, and the offsets of its index streams."""
+    """The scalar language of graphc.ops.scalar as LLVM IR: what an op's `scalar` rule (or a
+    registered pointwise lowering) sees at one element: the builder, N, and its index streams."""
 
     builder: ir.IRBuilder
-    batch: ir.Value
+    batch_count: ir.Value
     offsets: list[ir.Value]
     streams: list[int]
 
@@ -140,6 +153,67 @@ class ScalarSite:
 
     def index(self, k: int) -> ir.Value:
         return self.offsets[self.streams[k]]
+
+    def batch(self) -> ir.Value:
+        return self.builder.sitofp(self.batch_count, F32)
+
+    def constant(self, value: float | int, dtype: str) -> ir.Value:
+        return f32(float(value)) if dtype == "float32" else ir.Constant(llvm_type(dtype), int(value))
+
+    def _float(self, x: ir.Value) -> bool:
+        return x.type == F32
+
+    def add(self, x: ir.Value, y: ir.Value) -> ir.Value:
+        return self.builder.fadd(x, y) if self._float(x) else self.builder.add(x, y)
+
+    def sub(self, x: ir.Value, y: ir.Value) -> ir.Value:
+        return self.builder.fsub(x, y) if self._float(x) else self.builder.sub(x, y)
+
+    def mul(self, x: ir.Value, y: ir.Value) -> ir.Value:
+        return self.builder.fmul(x, y) if self._float(x) else self.builder.mul(x, y)
+
+    def div(self, x: ir.Value, y: ir.Value) -> ir.Value:
+        return self.builder.fdiv(x, y)
+
+    def neg(self, x: ir.Value) -> ir.Value:
+        return self.builder.fneg(x)
+
+    def _call(self, name: str, *args: ir.Value) -> ir.Value:
+        return self.builder.call(intrinsic(self.module, name, F32, [F32] * len(args)), list(args))
+
+    def math(self, fn: str, x: ir.Value) -> ir.Value:
+        """exp/log/tanh/sigmoid are inline polynomials (mathfns.py) so their loops vectorize."""
+        if fn in _MATH:
+            return _MATH[fn](self.builder, x)
+        return self._call(_INTRINSICS[fn], x)
+
+    def maximum(self, x: ir.Value, y: ir.Value) -> ir.Value:
+        return self._call("llvm.maximum.f32", x, y)
+
+    def minimum(self, x: ir.Value, y: ir.Value) -> ir.Value:
+        return self._call("llvm.minimum.f32", x, y)
+
+    def compare(self, relation: str, x: ir.Value, y: ir.Value) -> ir.Value:
+        if relation == "!=":
+            return self.builder.fcmp_unordered("!=", x, y)
+        return self.builder.fcmp_ordered(relation, x, y)
+
+    def where(self, predicate: ir.Value, x: ir.Value, y: ir.Value) -> ir.Value:
+        return self.builder.select(predicate, x, y)
+
+    def mask(self, predicate: ir.Value) -> ir.Value:
+        return self.builder.uitofp(predicate, F32)
+
+    def cast(self, x: ir.Value, source: str, target: str) -> ir.Value:
+        b = self.builder
+        if source == target:
+            return x
+        to = llvm_type(target)
+        if source == "float32":
+            return b.fptosi(x, to)
+        if target == "float32":
+            return b.sitofp(x, to)
+        return b.trunc(x, to) if x.type.width > to.width else b.sext(x, to)
 
 
 def emit_pointwise(ctx: KernelContext, kernel: Kernel) -> None:
@@ -192,7 +266,7 @@ def _body(ctx: KernelContext, plan: PointwisePlan, offsets: list[ir.Value]) -> N
         else:
             args = [evaluate(a) for a in expr.args]
             site = ScalarSite(builder, ctx.batch, offsets, expr.streams)
-            value = expr.lowering.emit(site, expr.node, args)
+            value = expr.emit(site, args)
         values[id(expr)] = value
         return value
 
@@ -214,12 +288,7 @@ def store_value(ctx: KernelContext, node: Node, offset: ir.Value, value: ir.Valu
 
 
 def immediate(ctx: KernelContext, node: Node) -> ir.Value:
-    if node.op == "batch_size":
-        return ctx.builder.sitofp(ctx.batch, F32)
-    value = node.attrs["value"].reshape(-1)[0]
-    if not node.type.is_float:
-        return ir.Constant(llvm_type(node.type.dtype), int(value))
-    return f32(float(value))
+    return get_op(node.op).emit_scalar(ScalarSite(ctx.builder, ctx.batch, [], []), node, [])
 
 
 def emit_body(ctx: KernelContext, plan: PointwisePlan, offsets: list[ir.Value]) -> None:

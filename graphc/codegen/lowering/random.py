@@ -4,16 +4,11 @@ from __future__ import annotations
 
 from llvmlite import ir
 
-from graphc.codegen.affine import Sym, contiguous_strides
 from graphc.codegen.llvm_util import F32, I32, I64, f32
 from graphc.codegen.lowering.pointwise import ScalarSite
-from graphc.codegen.lowering.registry import scalar_lowering
+from graphc.codegen.lowering.registry import pointwise_lowering
 from graphc.ir.graph import Node
-from graphc.ops.random import GOLDEN, MIX1, MIX2, STREAM_MIX
-
-
-def _flat_index(node: Node) -> list[tuple[Sym, ...]]:
-    return [contiguous_strides(node.shape)]
+from graphc.ops.random import GOLDEN, MIX1, MIX2, RANDOM_UNIFORM, STREAM_MIX
 
 
 def _fmix32(b: ir.IRBuilder, h: ir.Value) -> ir.Value:
@@ -24,7 +19,7 @@ def _fmix32(b: ir.IRBuilder, h: ir.Value) -> ir.Value:
     return b.xor(h, b.lshr(h, ir.Constant(I32, 16)))
 
 
-@scalar_lowering("random_uniform", index_streams=_flat_index)
+@pointwise_lowering(RANDOM_UNIFORM)
 def _random_uniform(site: ScalarSite, node: Node, args: list[ir.Value]) -> ir.Value:
     b = site.builder
     seed = args[0]

@@ -4,7 +4,7 @@ sum/max walk the input once in memory order and accumulate into the output: when
 innermost run is reduced the accumulator lives in a register (a vectorizable reduction),
 otherwise the innermost loop is a unit-stride update of an output row.
 
-A fused group ending in a sum or max (graphc.codegen.kernels) walks the same way, but the
+A fused group ending in a sum or max (graphc.passes.kernels) walks the same way, but the
 reduced element is computed by the group's pointwise expression instead of loaded, and the
 members used outside the group are stored at the element being visited.
 """
@@ -16,9 +16,7 @@ from dataclasses import dataclass
 
 from llvmlite import ir
 
-from graphc.codegen.affine import ZERO, Sym, coalesce, contiguous_strides, numel
 from graphc.codegen.context import KernelContext
-from graphc.codegen.kernels import Kernel
 from graphc.codegen.llvm_util import (
     F32,
     counted_loop,
@@ -41,7 +39,10 @@ from graphc.codegen.lowering.pointwise import (
     store_value,
 )
 from graphc.codegen.lowering.registry import kernel_lowering
+from graphc.ir.affine import ZERO, Sym, coalesce, contiguous_strides, numel
 from graphc.ir.graph import Node
+from graphc.ops.reduction import ARGMAX, REDUCE_MAX, REDUCE_SUM
+from graphc.passes.kernels import Kernel
 
 Combine = Callable[[ir.IRBuilder, ir.Value, ir.Value], ir.Value]
 REASSOC = ("reassoc", "nsz")
@@ -79,7 +80,7 @@ class _Element:
                     values[id(expr)] = immediate(self.ctx, expr.node)
                 else:
                     site = ScalarSite(b, self.ctx.batch, list(offsets), expr.streams)
-                    values[id(expr)] = expr.lowering.emit(site, expr.node, [evaluate(a) for a in expr.args])
+                    values[id(expr)] = expr.emit(site, [evaluate(a) for a in expr.args])
             return values[id(expr)]
 
         results = [evaluate(root) for root in self.plan.roots]
@@ -180,15 +181,15 @@ def _scaled(ctx: KernelContext, index: ir.Value, stride: Sym) -> ir.Value:
     return index if stride.is_one else ctx.builder.mul(index, ctx.sym(stride))
 
 
-@kernel_lowering("reduce_sum")
+@kernel_lowering(REDUCE_SUM)
 def _reduce_sum(ctx: KernelContext, node: Node) -> None:
     _reduce(ctx, node)
 
-@kernel_lowering("reduce_max")
+@kernel_lowering(REDUCE_MAX)
 def _reduce_max(ctx: KernelContext, node: Node) -> None:
     _reduce(ctx, node)
 
-@kernel_lowering("argmax")
+@kernel_lowering(ARGMAX)
 def _argmax(ctx: KernelContext, node: Node) -> None:
     """First index of the maximum; a NaN counts as the maximum, as in numpy.
 

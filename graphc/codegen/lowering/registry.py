@@ -1,87 +1,66 @@
-"""Lowerings registered by op name.
+"""Lowerings of the ops whose code is not a scalar formula, registered against their OpDef.
 
-Four kinds: a SOURCE has storage but no code (inputs, states, constants); a VIEW
-reinterprets its operand's storage (reshape); a SCALAR op is a function of scalars
-evaluated inside a pointwise loop nest, so any group of them can be emitted as one loop;
-a KERNEL op emits its own loop nest for a single node (reductions, matmul).
+An op says how it becomes code (OpDef.fusion): STORAGE and VIEW ops need none, a POINTWISE op
+with a `scalar` rule is emitted by the pointwise loop nest directly. The rest register here:
+a KERNEL op's `emit(ctx, node)` writes its own loop nest (reductions, matmul) and may ask for a
+private workspace (`scratch_bytes(node)`) or a kernel shared by every library (`shared(node)`,
+the GEMM's transpose case); a POINTWISE op without a scalar rule registers
+`emit(site, node, args)` (random_uniform's hash, which needs the machine's integer types).
+Importing this package's modules registers them all; no list names them.
 """
 
 from __future__ import annotations
 
-import enum
-from collections.abc import Callable, Sequence
+import importlib
+import pkgutil
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from graphc.codegen.affine import Sym
+from graphc.ops.registry import Fusion, OpDef, all_ops
 
 if TYPE_CHECKING:
     from graphc.ir.graph import Node
 
 
-class LoweringKind(enum.Enum):
-    SOURCE = "source"
-    VIEW = "view"
-    SCALAR = "scalar"
-    KERNEL = "kernel"
-
-
-AccessMap = Callable[["Node", int], Sequence[int]]
-IndexStreams = Callable[["Node"], Sequence[tuple[Sym, ...]]]
-
-
 @dataclass(frozen=True)
 class Lowering:
-    """How one op becomes code.
-
-    SCALAR: `emit(site, node, args) -> value`; `access(node, i)` maps each axis of operand i
-    to an axis of the node (default: numpy broadcasting, right-aligned); `index_streams(node)`
-    lists stride vectors over the node's own axes whose offsets the op reads through
-    `site.index(k)` (a counter-based random op needs its flat element index).
-    KERNEL: `emit(ctx, node)`; `scratch_bytes(node)` asks for a private workspace buffer.
-    """
-
-    op: str
-    kind: LoweringKind
-    emit: Callable[..., Any] | None = None
-    access: AccessMap | None = None
-    index_streams: IndexStreams | None = None
+    op: OpDef
+    emit: Callable[..., Any]
     scratch_bytes: Callable[[Node], int] | None = None
+    shared: Callable[[Node], Hashable] | None = None
 
 
 _REGISTRY: dict[str, Lowering] = {}
 
 
-def _register(lowering: Lowering) -> Lowering:
-    if lowering.op in _REGISTRY:
-        raise ValueError(f"lowering for {lowering.op!r} registered twice")
-    _REGISTRY[lowering.op] = lowering
-    return lowering
+def _register(lowering: Lowering) -> None:
+    name = lowering.op.name
+    if name in _REGISTRY:
+        raise ValueError(f"lowering for {name!r} registered twice")
+    _REGISTRY[name] = lowering
 
 
-def register_source(op: str) -> None:
-    _register(Lowering(op, LoweringKind.SOURCE))
+def pointwise_lowering(op: OpDef) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    if op.fusion is not Fusion.POINTWISE or op.scalar is not None:
+        raise ValueError(f"{op.name!r} is not a pointwise op without a scalar rule")
 
-
-def register_view(op: str) -> None:
-    _register(Lowering(op, LoweringKind.VIEW))
-
-
-def scalar_lowering(
-    op: str, access: AccessMap | None = None, index_streams: IndexStreams | None = None
-) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
-        _register(Lowering(op, LoweringKind.SCALAR, fn, access, index_streams))
+        _register(Lowering(op, fn))
         return fn
 
     return wrap
 
 
 def kernel_lowering(
-    op: str, scratch_bytes: Callable[[Node], int] | None = None
+    op: OpDef, scratch_bytes: Callable[[Node], int] | None = None,
+    shared: Callable[[Node], Hashable] | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    if op.fusion is not Fusion.KERNEL:
+        raise ValueError(f"{op.name!r} is not a KERNEL op")
+
     def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
-        _register(Lowering(op, LoweringKind.KERNEL, fn, scratch_bytes=scratch_bytes))
+        _register(Lowering(op, fn, scratch_bytes, shared))
         return fn
 
     return wrap
@@ -95,10 +74,29 @@ def get_lowering(op: str) -> Lowering:
         raise NotImplementedError(f"no LLVM lowering for op {op!r}") from None
 
 
-def lowered_ops() -> set[str]:
+def find_lowering(op: str) -> Lowering | None:
     _ensure_loaded()
-    return set(_REGISTRY)
+    return _REGISTRY.get(op)
+
+
+def needs_lowering(opdef: OpDef) -> bool:
+    return opdef.fusion is Fusion.KERNEL or (opdef.fusion is Fusion.POINTWISE and opdef.scalar is None)
+
+
+def unlowered_ops() -> set[str]:
+    """Ops that need a registered lowering and have none (the catalogue test expects none)."""
+    _ensure_loaded()
+    return {name for name, opdef in all_ops().items() if needs_lowering(opdef) and name not in _REGISTRY}
+
+
+_loaded = False
 
 
 def _ensure_loaded() -> None:
-    from graphc.codegen.lowering import catalogue  # noqa: F401  (registers every lowering)
+    global _loaded
+    if _loaded:
+        return
+    package = importlib.import_module("graphc.codegen.lowering")
+    for info in pkgutil.iter_modules(package.__path__):
+        importlib.import_module(f"graphc.codegen.lowering.{info.name}")
+    _loaded = True

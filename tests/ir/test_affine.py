@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from graphc.codegen.affine import ONE, ZERO, Sym, coalesce, contiguous_strides, numel
+from graphc.ir.affine import ONE, ZERO, Sym, coalesce, contiguous_strides, numel
 
 N = Sym(1, 1)
 

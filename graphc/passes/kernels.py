@@ -13,14 +13,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from graphc.codegen.lowering.registry import LoweringKind, get_lowering
 from graphc.ir.graph import Graph, Node
+from graphc.ops.registry import Fusion, get_op
 
 FUSION_GROUP = "fusion_group"
-# A matmul and its elementwise consumers sharing this key become one GEMM with an epilogue
-# (lowering/gemm_epilogue.py); it takes precedence over FUSION_GROUP.
+# An epilogue op (OpDef.epilogue: matmul) and its elementwise consumers sharing this key become
+# one kernel with an epilogue (codegen/lowering/gemm_epilogue.py); it takes precedence over FUSION_GROUP.
 EPILOGUE_GROUP = "epilogue_group"
-ACCUMULATING = ("reduce_sum", "reduce_max")
+
+
+def _pointwise(node: Node) -> bool:
+    return get_op(node.op).fusion is Fusion.POINTWISE
+
+
+def _accumulates(node: Node) -> bool:
+    return get_op(node.op).accumulates
 
 
 @dataclass(frozen=True)
@@ -32,18 +39,18 @@ class Kernel:
 
     @property
     def is_pointwise(self) -> bool:
-        return all(get_lowering(n.op).kind is LoweringKind.SCALAR for n in self.nodes)
+        return all(_pointwise(n) for n in self.nodes)
 
     @property
     def reduction(self) -> Node | None:
         """The reduction ending a fused group (its other members compute the reduced input)."""
         last = self.nodes[-1]
-        return last if len(self.nodes) > 1 and last.op in ACCUMULATING else None
+        return last if len(self.nodes) > 1 and _accumulates(last) else None
 
     @property
-    def epilogue_matmul(self) -> Node | None:
-        """The matmul of a GEMM-with-epilogue kernel (its other members are the fused chain)."""
-        return self.nodes[0] if len(self.nodes) > 1 and self.nodes[0].op == "matmul" else None
+    def epilogue_head(self) -> Node | None:
+        """The head (a matmul) of a kernel-with-epilogue (its other members are the fused chain)."""
+        return self.nodes[0] if len(self.nodes) > 1 and get_op(self.nodes[0].op).epilogue else None
 
     @property
     def inputs(self) -> tuple[Node, ...]:
@@ -76,13 +83,13 @@ def partition(graph: Graph) -> list[Kernel]:
     groups: dict[object, list[Node]] = {}
     for node in live:
         key = node.meta.get(FUSION_GROUP)
-        kind = get_lowering(node.op).kind
+        fusion = get_op(node.op).fusion
         if node.meta.get(EPILOGUE_GROUP) is not None:
             groups.setdefault(("epilogue", node.meta[EPILOGUE_GROUP]), []).append(node)
             continue
-        if key is not None and kind is not LoweringKind.SCALAR and node.op not in ACCUMULATING:
-            raise ValueError(f"{node!r}: only scalar ops can join fusion group {key!r}")
-        if kind in (LoweringKind.SCALAR, LoweringKind.KERNEL):
+        if key is not None and fusion is not Fusion.POINTWISE and not _accumulates(node):
+            raise ValueError(f"{node!r}: only pointwise ops can join fusion group {key!r}")
+        if fusion in (Fusion.POINTWISE, Fusion.KERNEL):
             groups.setdefault(node if key is None else ("group", key), []).append(node)
     index = {node: i for i, node in enumerate(live)}
     users: dict[Node, list[Node]] = {node: [] for node in live}
@@ -111,27 +118,27 @@ def partition(graph: Graph) -> list[Kernel]:
 
 def _check_reduction(members: list[Node], inside: set[Node], users: dict[Node, list[Node]]) -> None:
     """A reduction may only end a group, reducing a member, with no member consuming it."""
-    reductions = [n for n in members if n.op in ACCUMULATING]
+    reductions = [n for n in members if _accumulates(n)]
     if not reductions:
         return
     red = reductions[0]
     key = red.meta.get(FUSION_GROUP)
     if len(reductions) > 1 or red is not members[-1] or red.inputs[0] not in inside:
-        raise ValueError(f"{red!r}: only scalar ops can join fusion group {key!r}, or one reduction "
+        raise ValueError(f"{red!r}: only pointwise ops can join fusion group {key!r}, or one reduction "
                          "ending the group and reducing a member")
     if any(u in inside for u in users[red]):
         raise ValueError(f"{red!r} ends fusion group {key!r} but a member of the group uses it")
 
 
 def _check_epilogue(members: list[Node]) -> None:
-    """One matmul first, then scalar ops computing values of the matmul's shape."""
+    """One epilogue op (a matmul) first, then pointwise ops computing values of its shape."""
     head = members[0]
     key = head.meta.get(EPILOGUE_GROUP)
-    if head.op != "matmul":
-        raise ValueError(f"epilogue group {key!r} must start with its matmul, starts with {head!r}")
+    if not get_op(head.op).epilogue:
+        raise ValueError(f"epilogue group {key!r} must start with an epilogue op, starts with {head!r}")
     for node in members[1:]:
-        if get_lowering(node.op).kind is not LoweringKind.SCALAR:
-            raise ValueError(f"{node!r}: only scalar ops can follow the matmul in epilogue group {key!r}")
+        if not _pointwise(node):
+            raise ValueError(f"{node!r}: only pointwise ops can follow {head!r} in epilogue group {key!r}")
         if node.shape != head.shape:
-            raise ValueError(f"{node!r}: epilogue group {key!r} members need the matmul's shape "
+            raise ValueError(f"{node!r}: epilogue group {key!r} members need the head's shape "
                              f"{head.shape}, got {node.shape}")
