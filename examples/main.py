@@ -17,8 +17,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import fashion_mnist_mlp  # noqa: E402
 import pima_diabetes  # noqa: E402
 
-from graphc.codegen.aot import compile_model  # noqa: E402
-from graphc.export import graph_to_dot, has_dot, render, stage_graph  # noqa: E402
+from graphc.build import stage_graph  # noqa: E402
+from graphc.build.aot import compile_model  # noqa: E402
+from graphc.export import graph_to_dot, has_dot, render  # noqa: E402
 from graphc.keras.utils import plot_model  # noqa: E402
 
 

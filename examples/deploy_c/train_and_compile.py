@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from graphc.codegen.aot import compile_model
+from graphc.build.aot import compile_model
 from graphc.frontend.datasets import load_mnist_subset
 from graphc.keras.layers import Dense, Flatten
 from graphc.keras.models import Sequential

@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from graphc.codegen.aot import WEIGHTS_MODES, WEIGHTS_THRESHOLD, compile_model
+from graphc.build.aot import WEIGHTS_MODES, WEIGHTS_THRESHOLD, compile_model
 from graphc.codegen.link import LinkError
 
 

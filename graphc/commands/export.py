@@ -7,11 +7,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from graphc.build.stages import STAGES, stage_graph
 from graphc.commands.inspect import add_model_arguments, resolve
 from graphc.export.graph_dot import graph_to_dot
 from graphc.export.model_dot import model_to_dot
 from graphc.export.render import INSTALL_HINT, GraphvizNotFoundError, has_dot, render
-from graphc.export.stages import STAGES, stage_graph
 from graphc.passes.pipeline import parse_level
 
 CHOICES = (*STAGES, "layers")

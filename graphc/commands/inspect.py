@@ -6,8 +6,8 @@ import argparse
 import sys
 from typing import Any
 
-from graphc.export.inspect import REPORT_BATCH, inspect_model
-from graphc.export.loader import load_model, split_target
+from graphc.build.inspect import REPORT_BATCH, inspect_model
+from graphc.build.loader import load_model, split_target
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:

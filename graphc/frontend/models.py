@@ -278,3 +278,7 @@ def _trace(inputs: list[KerasTensor], outputs: list[KerasTensor]) -> list[Operat
             stack.append((tensor, True))
             stack.extend((source, False) for source in reversed(tensor.inputs))
     return order
+
+
+saving.register_model_class("Functional", Model)
+saving.register_model_class("Sequential", Sequential)

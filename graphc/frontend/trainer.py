@@ -75,6 +75,13 @@ class Trainer:
             self._spec = None
             self._engine = None
 
+    def expected_loss_spec(self) -> LossSpec:
+        """The loss and metrics as fit resolves them: for the labels fit last saw, else for the labels
+        the loss asks for (class indices for a sparse loss, the prediction's shape otherwise)."""
+        if self._spec is not None:
+            return self._spec
+        return self._resolve_spec(self._resolve_spec(tuple(self.outputs[0].shape)).label_shape)
+
     def _resolve_spec(self, label_data_shape: tuple[int | None, ...]) -> LossSpec:
         """Resolve the loss and metrics against the label data, as Keras does on the first batch."""
         pred_shape = self.outputs[0].shape

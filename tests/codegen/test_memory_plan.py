@@ -7,11 +7,11 @@ import itertools
 import numpy as np
 import pytest
 
+from graphc.build.programs import model_programs
 from graphc.codegen import compile_programs
 from graphc.codegen.buffers import BufferPlan, Location, Size, assign_buffers, pack, root
 from graphc.codegen.liveness import Interval
 from graphc.codegen.lowering.pointwise import PointwisePlan
-from graphc.export.stages import model_programs
 from graphc.ir import Graph, TensorType
 from graphc.ir.graph import Node
 from graphc.keras.layers import Dense, Dropout

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from graphc.build import inspect_model, load_model, model_programs, stage_graph
 from graphc.cli import main
 from graphc.codegen.buffers import assign_buffers
-from graphc.export import has_dot, inspect_model, load_model, model_programs, stage_graph
+from graphc.export import has_dot
 from graphc.export.graph_dot import node_kind
 from graphc.passes.kernels import partition
 from tests.export.dotparse import parse_dot

@@ -6,7 +6,8 @@ import re
 
 import pytest
 
-from graphc.export import dot_dump, graph_to_dot, has_dot, render, stage_graph
+from graphc.build import stage_graph
+from graphc.export import dot_dump, graph_to_dot, has_dot, render
 from graphc.export.graph_dot import ROLE_FILL, SOURCE_STYLE, node_kind
 from graphc.ir import Graph, TensorType
 from graphc.ops import builders as b

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from graphc.codegen.aot import compile_model
+from graphc.build.aot import compile_model
 from graphc.keras.layers import Dense
 from graphc.keras.models import Sequential
 

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from graphc_runtime.deploy import load
 
-from graphc.codegen.aot import compile_model
+from graphc.build.aot import compile_model
 from graphc.keras import backend
 from graphc.keras.layers import Dense
 from graphc.keras.models import Sequential

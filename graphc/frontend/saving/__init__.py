@@ -20,6 +20,7 @@ from graphc.frontend.saving.config import (
     model_from_yaml,
     model_to_json,
     model_to_yaml,
+    register_model_class,
 )
 from graphc.frontend.saving.model_h5 import load_model, open_h5, save_model
 from graphc.frontend.saving.weights_h5 import read_weights, write_weights
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "load_model", "load_weights", "model_config", "model_from_config", "model_from_json", "model_from_yaml",
-    "model_to_json", "model_to_yaml",
+    "model_to_json", "model_to_yaml", "register_model_class",
     "save_model", "save_weights",
 ]
 

@@ -26,17 +26,23 @@ _INERT_ARGS: dict[str, Any] = {
 }
 _SEQUENTIAL = ("Sequential",)
 _FUNCTIONAL = ("Functional", "Model")
+# Filled by graphc.frontend.models, which sits above saving: saving builds models without importing them.
+MODEL_CLASSES: dict[str, type] = {}
+
+
+def register_model_class(kind: str, cls: type) -> type:
+    """`kind` is "Sequential" or "Functional": the class model_from_config builds for it."""
+    MODEL_CLASSES[kind] = cls
+    return cls
 
 
 # -- writing ---------------------------------------------------------------------------------------
 def model_config(model: Model) -> dict[str, Any]:
     """{"class_name", "config"} for Sequential or functional models, as Keras 3's serializer writes it."""
-    from graphc.frontend.models import Sequential
-
     if not model.built:
         raise ValueError(f"model {model.name!r} is not built: give the first layer an input shape (or call "
                          "fit/predict) before saving it")
-    if isinstance(model, Sequential):
+    if isinstance(model, MODEL_CLASSES["Sequential"]):
         entries = [_layer_entry(model.inputs[0].layer)] + [_layer_entry(layer) for layer in model.layers]
         config = {"name": model.name, "trainable": model.trainable, "dtype": _DTYPE_POLICY, "layers": entries}
         return {"module": "keras", "class_name": "Sequential", "config": config, "registered_name": None}
@@ -116,8 +122,6 @@ def model_from_yaml(yaml_string: str | bytes, custom_objects: dict[str, Any] | N
 
 def model_from_config(config: Any) -> Model:
     """A model from {"class_name": "Sequential" | "Functional" | "Model", "config": ...}."""
-    from graphc.frontend.models import Model, Sequential
-
     if not isinstance(config, dict) or "class_name" not in config:
         raise ValueError(f"a model config is a dict with 'class_name' and 'config', got {_short(config)}")
     class_name = config["class_name"]
@@ -125,9 +129,9 @@ def model_from_config(config: Any) -> Model:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # Keras 2 argument names in old files
         if class_name in _SEQUENTIAL:
-            return _sequential(body, Sequential)
+            return _sequential(body, MODEL_CLASSES["Sequential"])
         if class_name in _FUNCTIONAL:
-            return _functional(body, Model)
+            return _functional(body, MODEL_CLASSES["Functional"])
     raise ValueError(f"unknown model class {class_name!r}: graphc reads Sequential and Functional models")
 
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 from llvmlite import ir
 
-from graphc.codegen.aot_source import StateInfo
+from graphc.build.aot_source import StateInfo
 from graphc.codegen.llvm_util import IR_LOCK
 from graphc.codegen.target import TargetSpec, compile_ir
 

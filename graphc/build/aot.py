@@ -22,10 +22,11 @@ from graphc_runtime import atomic
 
 import graphc
 from graphc.codegen import compile_programs
-from graphc.codegen.aot_c import generate
-from graphc.codegen.aot_c_template import STATUS_CODES
-from graphc.codegen.aot_source import ModelPrograms, model_programs, resolve_model
-from graphc.codegen.aot_weights import layout_hash, weights_file, weights_object
+from graphc.build.aot_c import generate
+from graphc.build.aot_c_template import STATUS_CODES
+from graphc.build.aot_source import ModelPrograms, aot_programs
+from graphc.build.loader import resolve_model
+from graphc.build.aot_weights import layout_hash, weights_file, weights_object
 from graphc.codegen.link import c_compiler, link_shared, localize_internals, run_tool
 from graphc.codegen.support import gemm_cases, prefetch, support_objects
 from graphc.codegen.target import target_spec
@@ -82,7 +83,7 @@ def compile_model(model_or_path: Model | str | os.PathLike[str], out_dir: str | 
         raise ValueError(f"weights must be one of {WEIGHTS_MODES}, got {weights!r}")
     cpu = cpu_for_target(target)
     model = resolve_model(model_or_path)
-    programs = model_programs(model, with_training)
+    programs = aot_programs(model, with_training)
     spec, cases = target_spec(cpu), gemm_cases(programs.graphs.values())
     compiled = compile_programs({f"{name}_{p}": g for p, g in programs.graphs.items()}, cpu=cpu,
                                 started=lambda: prefetch(spec, cases))

@@ -1,17 +1,22 @@
-"""Loading a model from the user's own Python file (or a saved .h5 model), for `graphc inspect`/`export`.
+"""File -> model, for every command (`graphc compile`, `inspect`, `export`) and compile_model.
 
-The file is the user's code (like a script they would run), executed with runpy under a
-name other than "__main__", so its command-line block does not run. It either defines a
-function building the model (named explicitly, or one of BUILDER_NAMES) or a module-level
-`model`.
+A saved model (.h5) or an architecture (.json, .yaml: fresh weights) is read as data: no code
+from it runs. A Python file is the user's code (like a script they would run), executed with
+runpy under a name other than "__main__", so its command-line block does not run. It either
+defines a function building the model (named explicitly, or one of BUILDER_NAMES) or a
+module-level `model`.
 """
 
 from __future__ import annotations
 
+import os
 import runpy
 import sys
 from pathlib import Path
-from typing import Any
+
+from graphc.frontend.models import Model
+from graphc.frontend.saving import load_model as load_saved
+from graphc.frontend.saving import model_from_json, model_from_yaml
 
 BUILDER_NAMES = ("build_model", "make_model", "create_model", "get_model")
 
@@ -24,22 +29,42 @@ def split_target(target: str) -> tuple[str, str | None]:
     return target, None
 
 
-def load_model(path: str | Path, function: str | None = None) -> Any:
-    """Run `path` and return the model its builder function (or module-level `model`) gives.
+def resolve_model(source: Model | str | os.PathLike[str], caller: str = "compile_model") -> Model:
+    """A Model as is, else the model a file names: `file.h5`, `file.json`, `file.yaml`, `file.py`
+    or `file.py:function`."""
+    if isinstance(source, Model):
+        return source
+    if not isinstance(source, (str, os.PathLike)):
+        raise TypeError(f"{caller}: expected a Model or a file path, got {type(source).__name__}")
+    path, function = split_target(os.fspath(source))
+    return load_model(path, function)
 
-    A .h5 file is read as a saved Keras model instead (data only: no code from it runs)."""
-    from graphc.frontend.models import Model
-    from graphc.frontend.saving import load_model as load_saved
 
+def load_model(path: str | Path, function: str | None = None) -> Model:
+    """The model saved in `path` (.h5), described by it (.json, .yaml) or built by it (.py: its
+    builder function or module-level `model`)."""
     file = Path(path)
     if not file.is_file():
         raise FileNotFoundError(f"no file {str(file)!r}: the model file does not exist")
-    if file.suffix in (".h5", ".hdf5"):
+    if file.suffix != ".py":
         if function is not None:
             raise ValueError(f"{file}: a saved model has no function {function!r} to call")
+        return _load_data(file)
+    return _run_builder(file, function)
+
+
+def _load_data(file: Path) -> Model:
+    if file.suffix in (".h5", ".hdf5"):
         return load_saved(file)
-    if file.suffix != ".py":
-        raise ValueError(f"{file.name} is neither a saved model (.h5) nor a Python file (.py)")
+    if file.suffix == ".json":
+        return model_from_json(file.read_text())
+    if file.suffix in (".yaml", ".yml"):
+        return model_from_yaml(file.read_text())
+    raise ValueError(f"{file.name} is neither a saved model (.h5), an architecture (.json, .yaml) "
+                     "nor a Python file (.py)")
+
+
+def _run_builder(file: Path, function: str | None) -> Model:
     folder = str(file.resolve().parent)
     sys.path.insert(0, folder)
     try:

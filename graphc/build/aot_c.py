@@ -10,9 +10,9 @@ from math import prod
 from typing import Any
 
 import graphc
-from graphc.codegen.aot_c_template import HEADER, SOURCE, STATUS_CODES
-from graphc.codegen.aot_source import ModelPrograms, StateInfo
-from graphc.codegen.aot_weights import HEADER_BYTES, MAGIC, VERSION, layout_hash
+from graphc.build.aot_c_template import HEADER, SOURCE, STATUS_CODES
+from graphc.build.aot_source import ModelPrograms, StateInfo
+from graphc.build.aot_weights import HEADER_BYTES, MAGIC, VERSION, layout_hash
 
 ALIGN_FLOATS = 16  # every state starts on a 64-byte boundary
 HP_PREFIX = "hp/"

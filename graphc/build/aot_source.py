@@ -1,4 +1,4 @@
-"""What an ahead-of-time build compiles: the model (object, .h5 file or Python file) and its programs.
+"""What an ahead-of-time build compiles: a model's programs and the states they share.
 
 The one place where AOT compilation meets the Keras frontend; the rest of aot_* sees only
 graphs, arrays and names.
@@ -6,15 +6,13 @@ graphs, arrays and names.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from graphc.export.loader import load_model, split_target
-from graphc.frontend import losses as losses_mod
+from graphc.build.programs import model_programs
 from graphc.frontend.models import Model
-from graphc.frontend.programs import LOSS, METRIC_PREFIX, build_programs
+from graphc.frontend.programs import LOSS, METRIC_PREFIX
 from graphc.ir.graph import Graph
 
 
@@ -41,28 +39,9 @@ class ModelPrograms:
         return [s for s in self.states if s.value is not None]
 
 
-def resolve_model(source: Model | str | os.PathLike[str]) -> Model:
-    """A Model as is, else what `graphc inspect` loads from the same argument: a saved .h5 model or a
-    Python file (`file.py` or `file.py:function`) that builds one (export/loader.py)."""
-    if isinstance(source, Model):
-        return source
-    if not isinstance(source, (str, os.PathLike)):
-        raise TypeError(f"compile_model: expected a Model or a file path, got {type(source).__name__}")
-    path, function = split_target(os.fspath(source))
-    return load_model(path, function)
-
-
-def model_programs(model: Model, with_training: bool) -> ModelPrograms:
-    if not model.built:
-        raise ValueError(f"compile_model: model {model.name!r} has no input shape; give its first layer "
-                         "input_shape=... (or call fit/predict once) before compiling it")
-    if with_training and not model.compiled:
-        raise ValueError(f"compile_model: with_training needs a compiled model (model.compile(optimizer, "
-                         f"loss, metrics)); {model.name!r} is not compiled")
-    spec = None
-    if with_training:
-        spec = model._spec or model._resolve_spec(_label_data_shape(model))
-    program_set = build_programs(model, spec, model.optimizer if with_training else None)
+def aot_programs(model: Model, with_training: bool) -> ModelPrograms:
+    """The predict program (and train step) a deployment runs, with every state's initial value."""
+    program_set = model_programs(model, with_training=with_training, caller="compile_model")
     graphs = {"predict": program_set.graphs["predict"]}
     if with_training:
         graphs["train_step"] = program_set.graphs["train_step"]
@@ -85,12 +64,4 @@ def model_programs(model: Model, with_training: bool) -> ModelPrograms:
                                   in program_set.hyperparameter_inputs.items() if name in train.inputs}
         result.logs = [name for name in train.outputs if name == LOSS or name.startswith(METRIC_PREFIX)]
     return result
-
-
-def _label_data_shape(model: Model) -> tuple[int | None, ...]:
-    """The labels fit() last saw, else class indices for sparse losses and the prediction shape otherwise."""
-    if model._label_data_shape is not None:
-        return model._label_data_shape
-    loss = model.loss if isinstance(model.loss, str) else losses_mod.get(model.loss).name
-    return (None, 1) if "sparse" in loss else tuple(model.output_shape)
 

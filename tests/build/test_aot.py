@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from graphc_runtime.deploy import DeployError, load
 
-from graphc.codegen.aot import compile_model
+from graphc.build.aot import compile_model
 from graphc.frontend.programs import predict_graph
 from graphc.interpreter import evaluate
 from graphc.keras.layers import Dense, Dropout, Flatten, LeakyReLU
