@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 from graphc.ir.graph import Graph, Node
 
 Rewriter = Callable[[Node, list[Node], Graph], Node | None]
+INTERFACE = ("input", "state")  # never rewritten or dropped: the program's signature
 
 
 def rebuild(graph: Graph, keep: Iterable[Node] | None = None, rewrite: Rewriter | None = None) -> Graph:
@@ -17,26 +18,25 @@ def rebuild(graph: Graph, keep: Iterable[Node] | None = None, rewrite: Rewriter 
     return a replacement node built in the new graph, or None to copy the node as is.
     """
     kept = None if keep is None else set(keep)
+    order = [n for n in graph.nodes if kept is None or n in kept or n.op in INTERFACE]
+    return copy_in_order(graph, order, rewrite)[0]
+
+
+def copy_in_order(graph: Graph, order: Sequence[Node],
+                  rewrite: Rewriter | None = None) -> tuple[Graph, dict[Node, Node]]:
+    """A copy of `graph` with its nodes in `order` (a topological order of a subset that keeps
+    every input and state) and the map from old to new nodes."""
     new = Graph(graph.name)
     mapping: dict[Node, Node] = {}
-    for node in graph.nodes:
-        is_interface = node.op in ("input", "state")
-        if kept is not None and node not in kept and not is_interface:
-            continue
+    for node in order:
         inputs = [mapping[i] for i in node.inputs]
-        replacement = None if rewrite is None or is_interface else rewrite(node, inputs, new)
-        if replacement is None:
-            replacement = _copy(node, inputs, new)
-        mapping[node] = replacement
-    for name, node in graph.inputs.items():
-        new.inputs[name] = mapping[node]
-    for name, node in graph.states.items():
-        new.states[name] = mapping[node]
-    for name, node in graph.outputs.items():
-        new.outputs[name] = mapping[node]
-    for name, node in graph.updates.items():
-        new.updates[name] = mapping[node]
-    return new
+        replacement = None if rewrite is None or node.op in INTERFACE else rewrite(node, inputs, new)
+        mapping[node] = replacement if replacement is not None else _copy(node, inputs, new)
+    for table, new_table in ((graph.inputs, new.inputs), (graph.states, new.states),
+                             (graph.outputs, new.outputs), (graph.updates, new.updates)):
+        for name, node in table.items():
+            new_table[name] = mapping[node]
+    return new, mapping
 
 
 def _copy(node: Node, inputs: list[Node], graph: Graph) -> Node:

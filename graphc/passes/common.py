@@ -41,23 +41,3 @@ def is_constant(node: Node, value: float | None = None) -> bool:
     if node.op != "constant":
         return False
     return value is None or bool(np.all(node.attrs["value"] == value))
-
-
-def copy_in_order(graph: Graph, order: Sequence[Node]) -> tuple[Graph, dict[Node, Node]]:
-    """A copy of `graph` with its nodes in `order` (a topological order of a subset that keeps
-    every input and state) and the map from old to new nodes."""
-    new = Graph(graph.name)
-    mapping: dict[Node, Node] = {}
-    for node in order:
-        with new.scope(layer=node.layer, role=node.role):
-            if node.op == "constant":
-                copy = new.constant(node.attrs["value"])
-            else:
-                copy = new.add(node.op, [mapping[i] for i in node.inputs], node.attrs, name=node.name)
-        copy.meta = dict(node.meta)
-        mapping[node] = copy
-    for table, new_table in ((graph.inputs, new.inputs), (graph.states, new.states),
-                             (graph.outputs, new.outputs), (graph.updates, new.updates)):
-        for name, node in table.items():
-            new_table[name] = mapping[node]
-    return new, mapping

@@ -32,10 +32,9 @@ from collections.abc import Iterable
 
 from graphc.ir.affine import Sym
 from graphc.ir.graph import Graph, Node
-from graphc.ir.rewrite import live_nodes
+from graphc.ir.rewrite import copy_in_order, live_nodes
 from graphc.ir.types import TensorType
 from graphc.ops.registry import Fusion, OpKind, get_op
-from graphc.passes.common import copy_in_order
 from graphc.passes.kernels import EPILOGUE_GROUP, FUSION_GROUP, partition
 from graphc.passes.manager import Counters, Pass, graph_pass
 

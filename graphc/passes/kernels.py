@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from graphc.ir.graph import Graph, Node
+from graphc.ir.rewrite import live_nodes
 from graphc.ops.registry import Fusion, get_op
 
 FUSION_GROUP = "fusion_group"
@@ -68,18 +69,15 @@ class Kernel:
         return "_".join(dict.fromkeys(n.op for n in self.nodes))
 
 
-def live_nodes(graph: Graph) -> list[Node]:
+def live_in_order(graph: Graph) -> list[Node]:
     """Nodes some output or state update depends on, in graph order."""
-    needed: set[Node] = set(graph.roots())
-    for node in reversed(graph.nodes):
-        if node in needed:
-            needed.update(node.inputs)
+    needed = live_nodes(graph)
     return [n for n in graph.nodes if n in needed]
 
 
 def partition(graph: Graph) -> list[Kernel]:
     """Kernels in execution order for the live nodes that compute (sources and views need no code)."""
-    live = live_nodes(graph)
+    live = live_in_order(graph)
     groups: dict[object, list[Node]] = {}
     for node in live:
         key = node.meta.get(FUSION_GROUP)
