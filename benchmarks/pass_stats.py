@@ -3,7 +3,7 @@
 Models: 784-512-512-10 (relu, softmax) and the same with Dropout(0.2) after each hidden
 layer, compiled with adam + sparse_categorical_crossentropy; the spec is resolved by one
 train_on_batch, then graphc.frontend.programs.build_programs records the train_step program
-and runs the pipeline. Kernels are what graphc.codegen.kernels.partition makes of the graph
+and runs the pipeline. Kernels are what graphc.passes.kernels.partition makes of the graph
 after each pass (a GEMM with its epilogue counts as one kernel).
 
 Run: .venv/bin/python benchmarks/pass_stats.py [--level 2]
@@ -15,7 +15,6 @@ import argparse
 
 import numpy as np
 
-from graphc.codegen.kernels import partition
 from graphc.frontend.programs import build_programs
 from graphc.ir.graph import Graph
 from graphc.keras import backend
@@ -23,6 +22,7 @@ from graphc.keras.layers import Dense, Dropout, Input
 from graphc.keras.models import Sequential
 from graphc.keras.utils import set_random_seed
 from graphc.passes import DumpEach, PipelineResult, VerifyEach
+from graphc.passes.kernels import partition
 
 
 def mlp(dropout: bool) -> Sequential:
