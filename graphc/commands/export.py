@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _dot(model: Any, args: argparse.Namespace) -> str:
     if args.stage == "layers":
-        return model_to_dot(model, show_shapes=not args.no_shapes, rankdir=args.rankdir)
+        return model_to_dot(model, show_shapes=not args.no_shapes, rankdir=args.rankdir).source
     clusters = args.clusters or ("fusion" if args.stage == "optimized" else "none")
     graph = stage_graph(model, args.stage, args.level)
     title = f"{model.name}: {args.stage}"

@@ -1,16 +1,18 @@
-"""Writing DOT text: quoting, attribute lists, statements and clusters.
+"""Label text for diagrams, and a new `graphviz.Digraph`.
 
-DOT is produced here as plain text so that diagrams need no Graphviz installation; only
-rendering to an image does. Strings are quoted as the DOT language defines them (only `\\"`
-is an escape there); backslashes that reach a label are Graphviz's own label escapes, so
-user-supplied text goes through `escape_label` (or `escape_record` inside record labels).
+Diagrams are built as `graphviz.Digraph` objects, which quote identifiers and attribute values
+for the DOT language (and display inline in Jupyter); making the DOT text needs no Graphviz
+installation, only rendering an image does. Backslashes that reach a label are Graphviz's own
+label escapes, so user-supplied text goes through `escape_label` (or `escape_record` inside
+record labels) and `plain` (never read as an HTML-like label, even when it looks like `<...>`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
-Attrs = Mapping[str, object]
+if TYPE_CHECKING:
+    import graphviz
 
 RANKDIRS = ("TB", "LR", "BT", "RL")
 _RECORD_SPECIALS = "{}|<>"
@@ -29,55 +31,34 @@ def escape_record(text: str) -> str:
     return text
 
 
-def quote(value: object) -> str:
-    """A DOT quoted string; a final backslash would escape the closing quote, so a space follows it."""
-    if isinstance(value, bool):
-        value = "true" if value else "false"
-    text = str(value).replace('"', '\\"')
-    if text.endswith("\\"):
-        text += " "
-    return f'"{text}"'
-
-
-def attr_list(attrs: Attrs) -> str:
-    return "[" + ", ".join(f"{key}={quote(value)}" for key, value in attrs.items()) + "]"
-
-
 def check_rankdir(rankdir: str) -> str:
     if rankdir not in RANKDIRS:
         raise ValueError(f"rankdir must be one of {RANKDIRS}, got {rankdir!r}")
     return rankdir
 
 
-class DotWriter:
-    """Accumulates the statements of one `digraph`, with nested clusters."""
+def plain(value: object) -> Any:
+    """An identifier or attribute value graphviz quotes as a plain string (never HTML-like).
 
-    def __init__(self, name: str) -> None:
-        self.lines = [f"digraph {quote(name)} {{"]
-        self.depth = 1
+    A final odd backslash would escape the closing quote, so a space follows it (in an
+    identifier such as a layer name; labels have their backslashes doubled already).
+    """
+    import graphviz
 
-    def _emit(self, text: str) -> None:
-        self.lines.append("  " * self.depth + text)
+    text = "true" if value is True else "false" if value is False else str(value)
+    if (len(text) - len(text.rstrip("\\"))) % 2:
+        text += " "
+    return graphviz.nohtml(text)
 
-    def defaults(self, kind: str, attrs: Attrs) -> None:
-        """`graph`, `node` or `edge` default attributes."""
-        self._emit(f"{kind} {attr_list(attrs)};")
 
-    def node(self, node_id: str, attrs: Attrs) -> None:
-        self._emit(f"{quote(node_id)} {attr_list(attrs)};")
+def attrs(values: dict[str, object]) -> dict[str, Any]:
+    return {key: plain(value) for key, value in values.items()}
 
-    def edge(self, src: str, dst: str, attrs: Attrs | None = None) -> None:
-        tail = f" {attr_list(attrs)}" if attrs else ""
-        self._emit(f"{quote(src)} -> {quote(dst)}{tail};")
 
-    def begin_cluster(self, name: str, attrs: Attrs) -> None:
-        self._emit(f"subgraph {quote('cluster_' + name)} {{")
-        self.depth += 1
-        self.defaults("graph", attrs)
+def digraph(name: str, graph_attr: dict[str, object], node_attr: dict[str, object],
+            edge_attr: dict[str, object] | None = None) -> graphviz.Digraph:
+    """graphviz is imported on the first diagram: it costs ~40 ms that `import graphc` never pays."""
+    import graphviz
 
-    def end_cluster(self) -> None:
-        self.depth -= 1
-        self._emit("}")
-
-    def text(self) -> str:
-        return "\n".join([*self.lines, "}"]) + "\n"
+    return graphviz.Digraph(plain(name), graph_attr=attrs(graph_attr), node_attr=attrs(node_attr),
+                            edge_attr=attrs(edge_attr or {}))

@@ -11,10 +11,14 @@ Graphviz copies into SVG output.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from graphc.export.dot import DotWriter, check_rankdir, escape_label
+from graphc.export.dot import attrs, check_rankdir, digraph, escape_label, plain
 from graphc.ir.graph import ROLES, Graph, Node
 from graphc.passes.kernels import FUSION_GROUP
+
+if TYPE_CHECKING:
+    import graphviz
 
 CLUSTERS = ("fusion", "layer", None)
 FONT = "Helvetica"
@@ -119,27 +123,35 @@ def _clusters(graph: Graph, mode: str | None) -> list[_Cluster]:
 def graph_to_dot(graph: Graph, *, title: str | None = None, show_shapes: bool = True,
                  clusters: str | None = "fusion", rankdir: str = "TB") -> str:
     """DOT text for `graph`; needs no Graphviz installation."""
+    diagram = graph_diagram(graph, title=title, show_shapes=show_shapes, clusters=clusters, rankdir=rankdir)
+    return diagram.source
+
+
+def graph_diagram(graph: Graph, *, title: str | None = None, show_shapes: bool = True,
+                  clusters: str | None = "fusion", rankdir: str = "TB") -> graphviz.Digraph:
+    """`graph` as a graphviz.Digraph (`.source` is the DOT text, `.render()` writes images, and a
+    notebook displays it inline)."""
     if not isinstance(graph, Graph):
         raise TypeError(f"graph_to_dot: `graph` must be a graphc Graph, got {type(graph).__name__}")
     if clusters not in CLUSTERS:
         raise ValueError(f"graph_to_dot: `clusters` must be one of {CLUSTERS}, got {clusters!r}")
     check_rankdir(rankdir)
-    dot = DotWriter(graph.name)
-    dot.defaults("graph", {"rankdir": rankdir, "label": escape_label(title or graph.name), "labelloc": "t",
-                           "fontname": FONT, "fontsize": 14})
-    dot.defaults("node", {"shape": "box", "style": "rounded,filled", "fontname": FONT, "fontsize": 10})
-    dot.defaults("edge", {"color": "#555555", "arrowsize": 0.6})
+    dot = digraph(graph.name,
+                  {"rankdir": rankdir, "label": escape_label(title or graph.name), "labelloc": "t",
+                   "fontname": FONT, "fontsize": 14},
+                  {"shape": "box", "style": "rounded,filled", "fontname": FONT, "fontsize": 10},
+                  {"color": "#555555", "arrowsize": 0.6})
     clustered: set[Node] = set()
     for cluster in _clusters(graph, clusters):
-        dot.begin_cluster(cluster.name, {"label": escape_label(cluster.label), "style": "rounded,dashed",
-                                         "color": "#7f7f7f", "fontsize": 10})
-        for node in cluster.members:
-            dot.node(node_id(node), _node_attrs(node, show_shapes))
-        dot.end_cluster()
+        with dot.subgraph(name=plain(f"cluster_{cluster.name}")) as sub:
+            sub.attr("graph", **attrs({"label": escape_label(cluster.label), "style": "rounded,dashed",
+                                       "color": "#7f7f7f", "fontsize": 10}))
+            for node in cluster.members:
+                sub.node(node_id(node), **attrs(_node_attrs(node, show_shapes)))
         clustered.update(cluster.members)
     for node in graph.nodes:
         if node not in clustered:
-            dot.node(node_id(node), _node_attrs(node, show_shapes))
+            dot.node(node_id(node), **attrs(_node_attrs(node, show_shapes)))
     for node in graph.nodes:
         for src in node.inputs:
             dot.edge(node_id(src), node_id(node))
@@ -147,22 +159,25 @@ def graph_to_dot(graph: Graph, *, title: str | None = None, show_shapes: bool = 
     roles = [r for r in ROLES if any(n.role == r and node_kind(n) == "op" for n in graph.nodes)]
     if len(roles) > 1:
         _legend(dot, roles)
-    return dot.text()
+    return dot
 
 
-def _sinks(dot: DotWriter, graph: Graph) -> None:
+def _sinks(dot: graphviz.Digraph, graph: Graph) -> None:
     for index, (name, node) in enumerate(graph.outputs.items()):
         sink = f"output_{index}"
-        dot.node(sink, {"label": escape_label(f"output {name}"), **SINK_STYLE["output"], "class": "output"})
+        dot.node(sink, **attrs({"label": escape_label(f"output {name}"), **SINK_STYLE["output"],
+                                "class": "output"}))
         dot.edge(node_id(node), sink)
     for index, (name, node) in enumerate(graph.updates.items()):
         sink = f"update_{index}"
-        dot.node(sink, {"label": escape_label(f"{name} \u2190"), **SINK_STYLE["update"], "class": "update"})
-        dot.edge(node_id(node), sink, {"style": "dashed"})
+        dot.node(sink, **attrs({"label": escape_label(f"{name} \u2190"), **SINK_STYLE["update"],
+                                "class": "update"}))
+        dot.edge(node_id(node), sink, style="dashed")
 
 
-def _legend(dot: DotWriter, roles: list[str]) -> None:
-    dot.begin_cluster("legend", {"label": "roles", "style": "rounded", "color": "#bfbfbf", "fontsize": 10})
-    for role in reversed(roles):  # dot lays out unconnected nodes of a rank right to left
-        dot.node(f"legend_{role}", {"label": role, "fillcolor": ROLE_FILL[role], "class": "legend"})
-    dot.end_cluster()
+def _legend(dot: graphviz.Digraph, roles: list[str]) -> None:
+    with dot.subgraph(name="cluster_legend") as sub:
+        sub.attr("graph", label="roles", style="rounded", color="#bfbfbf", fontsize="10")
+        for role in reversed(roles):  # dot lays out unconnected nodes of a rank right to left
+            legend = {"label": role, "fillcolor": ROLE_FILL[role], "class": "legend"}
+            sub.node(f"legend_{role}", **attrs(legend))

@@ -33,8 +33,10 @@ def has_dot() -> bool:
     return shutil.which("dot") is not None
 
 
-def render(dot_text: str, path: str | Path, format: str | None = None) -> Path:
-    """Write `dot_text` to `path` as svg/png/pdf (needs the `dot` program) or as DOT text (.dot, .gv)."""
+def render(diagram: str | graphviz.Digraph, path: str | Path, format: str | None = None) -> Path:
+    """Write a diagram (DOT text or a graphviz object) to `path` as svg/png/pdf (needs the `dot`
+    program) or as DOT text (.dot, .gv)."""
+    dot_text = diagram if isinstance(diagram, str) else diagram.source
     out = Path(path)
     fmt = render_format(out, format)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 _TOKEN = re.compile(r'\s*(?:("(?:[^"\\]|\\.)*")|(->)|([{}\[\];=,])|([A-Za-z0-9_.#\-]+))', re.S)
 
@@ -133,5 +134,6 @@ class _Parser:
         self.take("}")
 
 
-def parse_dot(text: str) -> Dot:
-    return _Parser(text).parse()
+def parse_dot(diagram: str | Any) -> Dot:
+    """DOT text, or a graphviz object's `.source`."""
+    return _Parser(diagram if isinstance(diagram, str) else diagram.source).parse()

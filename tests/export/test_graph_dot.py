@@ -126,7 +126,7 @@ def test_labels_without_shapes_and_text_that_needs_escaping() -> None:
     text = graph_to_dot(g, title='a "title"\\', show_shapes=False, rankdir="LR")
     dot = parse_dot(text)
     assert dot.name == 'quoted "name" \\ back'
-    assert dot.graph_attrs["label"] == 'a "title"\\\\ ' and dot.graph_attrs["rankdir"] == "LR"
+    assert dot.graph_attrs["label"] == 'a "title"\\\\' and dot.graph_attrs["rankdir"] == "LR"
     assert dot.label_lines(f"n{x.id}") == ['in "1"', "input"]
     assert dot.label_lines(f"n{y.id}") == ["exp"]
 

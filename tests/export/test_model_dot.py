@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import graphviz
 import pytest
 
 from graphc.export import GraphvizNotFoundError, has_dot, render
@@ -62,7 +63,7 @@ def test_dot_suffix_writes_the_text_without_graphviz(tmp_path, monkeypatch) -> N
     monkeypatch.setenv("PATH", "")
     model = small_mlp()
     plot_model(model, to_file=tmp_path / "model.dot", show_shapes=True)
-    assert (tmp_path / "model.dot").read_text() == model_to_dot(model, show_shapes=True)
+    assert (tmp_path / "model.dot").read_text() == model_to_dot(model, show_shapes=True).source
 
 
 def test_images_without_graphviz_say_how_to_install_it(tmp_path, monkeypatch) -> None:
@@ -98,6 +99,7 @@ def test_render_reports_graphviz_errors(tmp_path) -> None:
 def test_plot_model_returns_a_diagram_a_notebook_shows_inline(tmp_path) -> None:
     model = small_mlp()
     shown = plot_model(model, to_file=tmp_path / "model.dot", show_shapes=True)
-    assert shown.source == model_to_dot(model, show_shapes=True)
+    assert isinstance(shown, graphviz.Digraph)
+    assert shown.source == model_to_dot(model, show_shapes=True).source
     bundle = shown._repr_mimebundle_()
     assert bundle["image/svg+xml"].lstrip().startswith("<?xml") and "<svg" in bundle["image/svg+xml"]
