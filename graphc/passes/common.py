@@ -34,10 +34,3 @@ def freeze(value: Any) -> Any:
     if isinstance(value, dict):
         return tuple(sorted((k, freeze(v)) for k, v in value.items()))
     return value
-
-
-def is_constant(node: Node, value: float | None = None) -> bool:
-    """A constant node, equal to `value` everywhere when one is given."""
-    if node.op != "constant":
-        return False
-    return value is None or bool(np.all(node.attrs["value"] == value))
