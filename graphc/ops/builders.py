@@ -171,3 +171,22 @@ def _axes(x: Node, axes: Sequence[int] | None) -> tuple[int, ...]:
         axes = (axes,)
     normalized = sorted({a % rank for a in axes}) if rank else []
     return tuple(normalized)
+
+
+def slice_(x: Node, begin: Sequence[int], size: Sequence[Dim]) -> Node:
+    """The window [begin, begin+size) of each axis; the batch axis (size None) is taken whole."""
+    if tuple(begin) == (0,) * len(begin) and tuple(size) == x.shape:
+        return x
+    return x.graph.add("slice", (x,), {"begin": tuple(begin), "size": tuple(size)})
+
+
+def pad(x: Node, pads: Sequence[tuple[int, int]], value: float = 0.0) -> Node:
+    if all(tuple(p) == (0, 0) for p in pads):
+        return x
+    return x.graph.add("pad", (x,), {"pads": tuple(tuple(p) for p in pads), "value": float(value)})
+
+
+def concatenate(xs: Sequence[Node], axis: int = -1) -> Node:
+    if len(xs) == 1:
+        return xs[0]
+    return xs[0].graph.add("concatenate", tuple(xs), {"axis": axis % xs[0].type.rank})

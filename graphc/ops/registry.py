@@ -78,7 +78,8 @@ class OpDef:
     - `scalar(s, node, *args)`: the element formula of a POINTWISE op in the scalar language
       (graphc.ops.scalar); ops without one have a lowering registered in codegen.
     - `access(node, i)`: which node axis each axis of operand i runs along (default: numpy
-      broadcasting, right-aligned); `index_streams(node)`: stride vectors over the node's axes
+      broadcasting, right-aligned); `offsets(node, i)`: a constant added to each operand axis's
+      index (a slice reads its window); `index_streams(node)`: stride vectors over the node's axes
       whose offsets `s.index(k)` reads (a class index, a flat element counter).
     - `inline(node)`: the value is computed by `scalar` inside its consumers' loops instead of
       loaded (scalar constants, the batch size).
@@ -99,6 +100,7 @@ class OpDef:
     fusion: Fusion = field(default=None)  # type: ignore[assignment]
     scalar: ScalarRule | None = None
     access: AccessMap | None = None
+    offsets: Callable[[Node, int], Sequence[int]] | None = None
     index_streams: IndexStreams | None = None
     inline: Callable[[Node], bool] | None = None
     commutative: bool = False

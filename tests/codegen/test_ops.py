@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 
 from graphc.codegen.lowering import unlowered_ops
-from graphc.ir import Graph, TensorType
+from graphc.ir import Graph, Node, TensorType
 from graphc.ops import all_ops
 from graphc.ops import builders as b
+from graphc.passes.autodiff import gradients
 from tests.codegen.compiled import assert_matches, load
 from tests.ops.op_cases import CASES, build, draw
 
@@ -69,8 +70,17 @@ def _unaries() -> list[Case]:
     return cases
 
 
+def _movement_gradient(x: Node) -> Node:
+    """d/dx of sum(concat(tanh(x)[:, 1:4] * 3, pad(x*x)) ** 2): slices, pads and concats both ways."""
+    window = b.slice_(b.tanh(x), (0, 1), (None, 3)) * 3.0
+    joined = b.concatenate([window, b.pad(x * x, ((0, 0), (1, 1)), value=0.5)], -1)
+    return gradients(b.reduce_sum(joined * joined), [x])[0]
+
+
 CUSTOM: list[Case] = [
     *_unaries(),
+    Case("movement_gradient", ((None, 6),), _movement_gradient),
+    Case("slice_wide", ((None, 3, 300),), lambda x: b.exp(b.slice_(x, (0, 1, 40), (None, 2, 256))) * 2.0),
     Case("add_rank4", ((2, None, 1, 5), (3, 1)), lambda x, y: x + y),
     Case("mul_outer", ((None, 1), (1, 65)), lambda x, y: x * y),
     Case("sub_scalar", ((), (None, 17)), lambda x, y: x - y),

@@ -72,6 +72,18 @@ CASES: list[OpCase] = [
     OpCase("add", [()], lambda c: c + 1, "counter", label="counter", differentiable=False, dtypes=["int64"]),
     OpCase("batch_size", [(None, 2)], lambda x: x * b.batch_size(x.graph), label="scaled"),
     OpCase("constant", [(None, 2)], lambda x: x + x.graph.constant(np.array([0.5, -2.0]))),
+    OpCase("slice", [(None, 3, 5)], lambda x: b.exp(b.slice_(x, (0, 1, 2), (None, 2, 2))), label="fused"),
+    OpCase("slice", [(4, None, 6)], lambda x: b.slice_(x, (1, 0, 3), (2, None, 3)) * 2.0,
+           label="before-batch"),
+    OpCase("slice", [(None, 6)],
+           lambda x: b.slice_(b.tanh(x), (0, 1), (None, 4)) + b.slice_(x, (0, 0), (None, 4)),
+           label="two-windows"),
+    OpCase("pad", [(None, 2, 3)], lambda x: b.pad(x, ((0, 0), (1, 0), (2, 1))), label="zeros"),
+    OpCase("pad", [(None, 3)], lambda x: b.pad(b.exp(x), ((0, 0), (1, 2)), value=-1.5), label="value"),
+    OpCase("concatenate", [(None, 2), (None, 3), (None, 1)], lambda x, y, z: b.concatenate([x, y, z], -1),
+           label="features"),
+    OpCase("concatenate", [(2, None, 3), (1, None, 3)], lambda x, y: b.concatenate([x, y], 0),
+           label="before-batch"),
 ]
 
 

@@ -96,6 +96,14 @@ def test_random_uniform_is_deterministic_and_uniform() -> None:
     (lambda g: b.transpose(g.input("a", TensorType((None, 3))), (0, 0)), "permutation"),
     (lambda g: b.reduce_sum(g.input("a", TensorType((None, 3))), [0]).graph.add(
         "reduce_sum", [g.inputs["a"]], {"axes": (5,), "keepdims": False}), "out of range"),
+    (lambda g: b.slice_(g.input("a", TensorType((None, 3))), (1, 0), (None, 3)), "axis 0 is taken whole"),
+    (lambda g: b.slice_(g.input("a", TensorType((None, 3))), (0, 2), (None, 2)), r"cannot give \[2, 2\+2\)"),
+    (lambda g: b.pad(g.input("a", TensorType((None, 3))), ((1, 0), (0, 0))), "batch axis 0 cannot be padded"),
+    (lambda g: b.pad(g.input("a", TensorType((None, 3))), ((0, 0), (-1, 0))), "counts >= 0"),
+    (lambda g: b.concatenate([g.input("a", TensorType((None, 3))), g.input("b", TensorType((None, 2, 1)))]),
+     "does not match"),
+    (lambda g: b.concatenate([g.input("a", TensorType((None, 3))), g.input("b", TensorType((None, 3)))], 0),
+     "not be the batch axis"),
 ])
 def test_shape_rules_reject_bad_graphs(build_bad, message) -> None:
     with pytest.raises(ShapeError, match=message):

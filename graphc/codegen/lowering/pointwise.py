@@ -25,6 +25,7 @@ from graphc.ops.registry import OpDef, get_op
 from graphc.passes.kernels import Kernel
 
 Placement = tuple[int | None, ...]
+Shift = tuple[int, ...]
 
 
 def broadcast_access(node: Node, operand: int) -> Sequence[int]:
@@ -38,10 +39,32 @@ def is_immediate(node: Node) -> bool:
     return get_op(node.op).is_inline(node)
 
 
+Base = tuple[Sym, ...]  # a constant element offset: a sum of terms coef * N**power
+
+
+def base_offset(ctx: KernelContext, base: Base) -> ir.Value | None:
+    value = None
+    for term in base:
+        term_value = ctx.sym(term)
+        value = term_value if value is None else ctx.builder.add(value, term_value)
+    return value
+
+
+def _shifted(ctx: KernelContext, offset: ir.Value, base: Base) -> ir.Value:
+    extra = base_offset(ctx, base)
+    return offset if extra is None else ctx.builder.add(offset, extra)
+
+
 @dataclass
 class Load:
+    """The operand's element at stream offset + base (a slice's window starts at base)."""
+
     node: Node
     stream: int
+    base: Base = ()
+
+    def value(self, ctx: KernelContext, offsets: Sequence[ir.Value]) -> ir.Value:
+        return load_value(ctx, self.node, _shifted(ctx, offsets[self.stream], self.base))
 
 
 @dataclass
@@ -55,10 +78,12 @@ class Apply:
     op: OpDef
     lowering: Lowering | None
     args: list[Expr]
-    streams: list[int] = field(default_factory=list)
+    streams: list[tuple[int, Base]] = field(default_factory=list)
 
-    def emit(self, site: ScalarSite, args: list[ir.Value]) -> ir.Value:
+    def emit(self, ctx: KernelContext, offsets: Sequence[ir.Value], args: list[ir.Value]) -> ir.Value:
         """The op's scalar rule, or its registered pointwise lowering."""
+        indices = [_shifted(ctx, offsets[stream], base) for stream, base in self.streams]
+        site = ScalarSite(ctx.builder, ctx.batch, indices)
         if self.lowering is None:
             return self.op.emit_scalar(site, self.node, args)
         return self.lowering.emit(site, self.node, args)
@@ -79,10 +104,10 @@ class PointwisePlan:
         self.shape = shape
         self.streams: list[tuple[Sym, ...]] = []
         self._inside = set(kernel.nodes)
-        self._memo: dict[tuple[Node, Placement], Expr] = {}
+        self._memo: dict[tuple[Node, Placement, Shift], Expr] = {}
         identity: Placement = tuple(None if d == 1 else i for i, d in enumerate(shape))
         self.output_stream = self._stream(contiguous_strides(shape), identity)
-        self.roots = [self._expr(out, identity) for out in kernel.outputs]
+        self.roots = [self._expr(out, identity, (0,) * len(shape)) for out in kernel.outputs]
 
     def aligned_inputs(self) -> set[Node]:
         """Kernel inputs read only at the element being written: safe to overwrite in place."""
@@ -90,7 +115,8 @@ class PointwisePlan:
         misaligned: set[Node] = set()
         for expr in self._memo.values():
             if isinstance(expr, Load):
-                (aligned if expr.stream == self.output_stream else misaligned).add(expr.node)
+                at_output = expr.stream == self.output_stream and not expr.base
+                (aligned if at_output else misaligned).add(expr.node)
         return aligned - misaligned
 
     def _stream(self, own_strides: Sequence[Sym], placement: Placement) -> int:
@@ -103,8 +129,10 @@ class PointwisePlan:
             self.streams.append(key)
         return self.streams.index(key)
 
-    def _expr(self, node: Node, placement: Placement) -> Expr:
-        key = (node, placement)
+    def _expr(self, node: Node, placement: Placement, shift: Shift) -> Expr:
+        """`node` at iteration-space positions `placement` (node axis -> loop axis), its own
+        indices shifted by `shift` (the window a slice consumer reads)."""
+        key = (node, placement, shift)
         if key in self._memo:
             return self._memo[key]
         expr: Expr
@@ -112,18 +140,23 @@ class PointwisePlan:
             if is_immediate(node):
                 expr = Immediate(node)
             else:
-                expr = Load(node, self._stream(contiguous_strides(node.shape), placement))
+                strides = contiguous_strides(node.shape)
+                expr = Load(node, self._stream(strides, placement), shift_base(strides, shift))
         else:
             op = get_op(node.op)
             lowering = None if op.scalar is not None else get_lowering(node.op)
             args = []
             for i, src in enumerate(node.inputs):
                 access = (op.access or broadcast_access)(node, i)
+                extra = op.offsets(node, i) if op.offsets is not None else (0,) * src.type.rank
                 src_place = tuple(
                     None if src.shape[a] == 1 else placement[access[a]] for a in range(src.type.rank)
                 )
-                args.append(self._expr(src, src_place))
-            streams = [self._stream(s, placement) for s in (op.index_streams or _none)(node)]
+                src_shift = tuple(0 if src.shape[a] == 1 else shift[access[a]] + extra[a]
+                                  for a in range(src.type.rank))
+                args.append(self._expr(src, src_place, src_shift))
+            streams = [(self._stream(s, placement), shift_base(s, shift))
+                       for s in (op.index_streams or _none)(node)]
             expr = Apply(node, op, lowering, args, streams)
         self._memo[key] = expr
         return expr
@@ -131,6 +164,15 @@ class PointwisePlan:
 
 def _none(node: Node) -> list[tuple[Sym, ...]]:
     return []
+
+
+def shift_base(strides: Sequence[Sym], shift: Shift) -> Base:
+    """The constant offset of a shifted position, one term per power of N."""
+    terms: dict[int, int] = {}
+    for stride, step in zip(strides, shift, strict=True):
+        if step:
+            terms[stride.power] = terms.get(stride.power, 0) + stride.coef * step
+    return tuple(Sym(coef, power) for power, coef in sorted(terms.items()) if coef)
 
 
 _MATH = {"exp": mathfns.exp, "log": mathfns.log, "tanh": mathfns.tanh, "sigmoid": mathfns.sigmoid}
@@ -144,15 +186,14 @@ class ScalarSite:
 
     builder: ir.IRBuilder
     batch_count: ir.Value
-    offsets: list[ir.Value]
-    streams: list[int]
+    indices: list[ir.Value]
 
     @property
     def module(self) -> ir.Module:
         return self.builder.module
 
     def index(self, k: int) -> ir.Value:
-        return self.offsets[self.streams[k]]
+        return self.indices[k]
 
     def batch(self) -> ir.Value:
         return self.builder.sitofp(self.batch_count, F32)
@@ -253,20 +294,17 @@ def _nest(
 
 
 def _body(ctx: KernelContext, plan: PointwisePlan, offsets: list[ir.Value]) -> None:
-    builder = ctx.builder
     values: dict[int, ir.Value] = {}
 
     def evaluate(expr: Expr) -> ir.Value:
         if id(expr) in values:
             return values[id(expr)]
         if isinstance(expr, Load):
-            value = load_value(ctx, expr.node, offsets[expr.stream])
+            value = expr.value(ctx, offsets)
         elif isinstance(expr, Immediate):
             value = immediate(ctx, expr.node)
         else:
-            args = [evaluate(a) for a in expr.args]
-            site = ScalarSite(builder, ctx.batch, offsets, expr.streams)
-            value = expr.emit(site, args)
+            value = expr.emit(ctx, offsets, [evaluate(a) for a in expr.args])
         values[id(expr)] = value
         return value
 
@@ -288,7 +326,7 @@ def store_value(ctx: KernelContext, node: Node, offset: ir.Value, value: ir.Valu
 
 
 def immediate(ctx: KernelContext, node: Node) -> ir.Value:
-    return get_op(node.op).emit_scalar(ScalarSite(ctx.builder, ctx.batch, [], []), node, [])
+    return get_op(node.op).emit_scalar(ScalarSite(ctx.builder, ctx.batch, []), node, [])
 
 
 def emit_body(ctx: KernelContext, plan: PointwisePlan, offsets: list[ir.Value]) -> None:

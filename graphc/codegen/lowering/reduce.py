@@ -33,9 +33,7 @@ from graphc.codegen.lowering.pointwise import (
     Immediate,
     Load,
     PointwisePlan,
-    ScalarSite,
     immediate,
-    load_value,
     store_value,
 )
 from graphc.codegen.lowering.registry import kernel_lowering
@@ -69,18 +67,16 @@ class _Element:
 
     def visit(self, offsets: Sequence[ir.Value]) -> ir.Value:
         """Evaluate every root first (an output never overwrites an input read later), then store."""
-        b = self.ctx.builder
         values: dict[int, ir.Value] = {}
 
         def evaluate(expr: Load | Immediate | Apply) -> ir.Value:
             if id(expr) not in values:
                 if isinstance(expr, Load):
-                    values[id(expr)] = load_value(self.ctx, expr.node, offsets[expr.stream])
+                    values[id(expr)] = expr.value(self.ctx, offsets)
                 elif isinstance(expr, Immediate):
                     values[id(expr)] = immediate(self.ctx, expr.node)
                 else:
-                    site = ScalarSite(b, self.ctx.batch, list(offsets), expr.streams)
-                    values[id(expr)] = expr.emit(site, [evaluate(a) for a in expr.args])
+                    values[id(expr)] = expr.emit(self.ctx, offsets, [evaluate(a) for a in expr.args])
             return values[id(expr)]
 
         results = [evaluate(root) for root in self.plan.roots]

@@ -1,0 +1,119 @@
+"""Data movement with offsets: slice (a window read at an offset: fuses into its consumers),
+pad and concatenate (kernels writing their operands into a larger output)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from graphc.ir.graph import Node
+from graphc.ir.types import ShapeError, TensorType
+from graphc.ops import builders as b
+from graphc.ops.registry import EvalContext, Fusion, OpDef, OpKind, register
+
+
+def _slice_infer(types: Sequence[TensorType], attrs: Mapping[str, Any]) -> TensorType:
+    (t,) = types
+    begin, size = tuple(attrs["begin"]), tuple(attrs["size"])
+    if len(begin) != t.rank or len(size) != t.rank:
+        raise ShapeError(f"slice of {t}: begin {begin} and size {size} need one entry per axis ({t.rank})")
+    for axis, (dim, start, length) in enumerate(zip(t.shape, begin, size, strict=True)):
+        if dim is None:
+            if start != 0 or length is not None:
+                raise ShapeError(f"slice of {t}: the batch axis {axis} is taken whole (begin 0, size None), "
+                                 f"got begin {start}, size {length}")
+        elif length is None or start < 0 or length < 0 or start + length > dim:
+            raise ShapeError(f"slice of {t}: axis {axis} of size {dim} cannot give "
+                             f"[{start}, {start}+{length})")
+    return TensorType(tuple(None if d is None else s for d, s in zip(t.shape, size, strict=True)), t.dtype)
+
+
+def _window(attrs: Mapping[str, Any]) -> tuple[slice, ...]:
+    return tuple(slice(None) if s is None else slice(start, start + s)
+                 for start, s in zip(attrs["begin"], attrs["size"], strict=True))
+
+
+def _slice_reference(attrs: Mapping[str, Any], ctx: EvalContext, x: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(x[_window(attrs)])
+
+
+def _slice_grad(n: Node, g: Node) -> list[Node]:
+    x = n.inputs[0]
+    pads = tuple((0, 0) if d is None else (start, d - start - s)
+                 for d, start, s in zip(x.shape, n.attrs["begin"], n.attrs["size"], strict=True))
+    return [b.pad(g, pads)]
+
+
+SLICE = register(
+    OpDef("slice", OpKind.LAYOUT, 1, _slice_infer, _slice_reference, _slice_grad,
+          "the window [begin, begin+size) of each axis (the batch axis whole)",
+          scalar=lambda s, node, x: x, offsets=lambda node, operand: tuple(node.attrs["begin"]))
+)
+
+
+def _pad_infer(types: Sequence[TensorType], attrs: Mapping[str, Any]) -> TensorType:
+    (t,) = types
+    pads = tuple(tuple(p) for p in attrs["pads"])
+    if len(pads) != t.rank or any(len(p) != 2 or min(p) < 0 for p in pads):
+        raise ShapeError(f"pad of {t}: pads {pads} need one (before, after) pair of counts >= 0 per axis")
+    for axis, (dim, p) in enumerate(zip(t.shape, pads, strict=True)):
+        if dim is None and p != (0, 0):
+            raise ShapeError(f"pad of {t}: the batch axis {axis} cannot be padded, got {p}")
+    shape = tuple(None if d is None else d + lo + hi for d, (lo, hi) in zip(t.shape, pads, strict=True))
+    return TensorType(shape, t.dtype)
+
+
+def _pad_reference(attrs: Mapping[str, Any], ctx: EvalContext, x: np.ndarray) -> np.ndarray:
+    return np.pad(x, tuple(tuple(p) for p in attrs["pads"]), constant_values=attrs["value"])
+
+
+def _pad_grad(n: Node, g: Node) -> list[Node]:
+    x = n.inputs[0]
+    begin = tuple(lo for lo, _ in n.attrs["pads"])
+    return [b.slice_(g, begin, x.shape)]
+
+
+PAD = register(
+    OpDef("pad", OpKind.LAYOUT, 1, _pad_infer, _pad_reference, _pad_grad,
+          "`value` around the operand: pads[axis] = (before, after) elements", fusion=Fusion.KERNEL)
+)
+
+
+def _concat_infer(types: Sequence[TensorType], attrs: Mapping[str, Any]) -> TensorType:
+    if not types:
+        raise ShapeError("concatenate needs at least one operand")
+    first = types[0]
+    axis = attrs["axis"]
+    if not 0 <= axis < first.rank or first.shape[axis] is None:
+        raise ShapeError(f"concatenate along axis {axis} of {first}: the axis must exist and not be "
+                         "the batch axis")
+    def off_axis(t: TensorType) -> list[int | None]:
+        return [d for i, d in enumerate(t.shape) if i != axis]
+
+    for t in types[1:]:
+        if t.rank != first.rank or t.dtype != first.dtype or off_axis(t) != off_axis(first):
+            raise ShapeError(f"concatenate along axis {axis}: {t} does not match {first} off that axis")
+    total = sum(t.shape[axis] for t in types)
+    return TensorType(first.shape[:axis] + (total,) + first.shape[axis + 1:], first.dtype)
+
+
+def _concat_reference(attrs: Mapping[str, Any], ctx: EvalContext, *xs: np.ndarray) -> np.ndarray:
+    return np.concatenate(xs, axis=attrs["axis"])
+
+
+def _concat_grad(n: Node, g: Node) -> list[Node]:
+    axis = n.attrs["axis"]
+    grads, start = [], 0
+    for x in n.inputs:
+        begin = tuple(start if i == axis else 0 for i in range(x.type.rank))
+        grads.append(b.slice_(g, begin, x.shape))
+        start += x.shape[axis]
+    return grads
+
+
+CONCATENATE = register(
+    OpDef("concatenate", OpKind.LAYOUT, None, _concat_infer, _concat_reference, _concat_grad,
+          "the operands one after the other along `axis` (not the batch axis)", fusion=Fusion.KERNEL)
+)
