@@ -190,3 +190,11 @@ def concatenate(xs: Sequence[Node], axis: int = -1) -> Node:
     if len(xs) == 1:
         return xs[0]
     return xs[0].graph.add("concatenate", tuple(xs), {"axis": axis % xs[0].type.rank})
+
+
+def gather(params: Node, indices: Node, axis: int = 0) -> Node:
+    return params.graph.add("gather", (params, indices), {"axis": axis % params.type.rank})
+
+
+def scatter_add(target: Node, indices: Node, updates: Node, axis: int = 0) -> Node:
+    return target.graph.add("scatter_add", (target, indices, updates), {"axis": axis % target.type.rank})

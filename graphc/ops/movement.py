@@ -117,3 +117,79 @@ CONCATENATE = register(
     OpDef("concatenate", OpKind.LAYOUT, None, _concat_infer, _concat_reference, _concat_grad,
           "the operands one after the other along `axis` (not the batch axis)", fusion=Fusion.KERNEL)
 )
+
+
+def _indexed_shape(data: TensorType, indices: TensorType, axis: int, op: str) -> tuple[int | None, ...]:
+    if indices.dtype not in ("int32", "int64"):
+        raise ShapeError(f"{op}: indices must be int32 or int64, got {indices}")
+    if not 0 <= axis < data.rank or data.shape[axis] is None:
+        raise ShapeError(f"{op} along axis {axis} of {data}: the axis must exist and not be the batch axis")
+    shape = data.shape[:axis] + indices.shape + data.shape[axis + 1:]
+    if shape.count(None) > 1:
+        raise ShapeError(f"{op}: {data} indexed by {indices} would have two batch axes")
+    return shape
+
+
+def _gather_infer(types: Sequence[TensorType], attrs: Mapping[str, Any]) -> TensorType:
+    params, indices = types
+    return TensorType(_indexed_shape(params, indices, attrs["axis"], "gather"), params.dtype)
+
+
+def check_indices(indices: np.ndarray, size: int, op: str) -> None:
+    """Every index in [0, size), else an IndexError naming the first bad one and its position."""
+    bad = np.flatnonzero((indices < 0) | (indices >= size))
+    if bad.size:
+        position = np.unravel_index(bad[0], indices.shape)
+        raise IndexError(f"{op}: index {int(indices[position])} at position {tuple(map(int, position))} "
+                         f"is out of range [0, {size})")
+
+
+def _gather_reference(attrs: Mapping[str, Any], ctx: EvalContext, params: np.ndarray,
+                      indices: np.ndarray) -> np.ndarray:
+    check_indices(indices, params.shape[attrs["axis"]], "gather")
+    return np.take(params, indices, axis=attrs["axis"])
+
+
+def _gather_grad(n: Node, g: Node) -> list[Node | None]:
+    params, indices = n.inputs
+    zeros = b.broadcast_to(params.graph.constant(np.zeros((1,) * params.type.rank, np.float32)), params.shape)
+    return [b.scatter_add(zeros, indices, g, n.attrs["axis"]), None]
+
+
+GATHER = register(
+    OpDef("gather", OpKind.INDEXING, 2, _gather_infer, _gather_reference, _gather_grad,
+          "numpy.take(params, indices, axis): rows picked by int indices; out-of-range indices read "
+          "nothing (the kernel gives 0) and the reference raises", fusion=Fusion.KERNEL)
+)
+
+
+def _scatter_infer(types: Sequence[TensorType], attrs: Mapping[str, Any]) -> TensorType:
+    target, indices, updates = types
+    shape = _indexed_shape(target, indices, attrs["axis"], "scatter_add")
+    if updates.shape != shape or updates.dtype != target.dtype:
+        raise ShapeError(f"scatter_add: updates must be {TensorType(shape, target.dtype)} for {target} "
+                         f"indexed by {indices}, got {updates}")
+    return target
+
+
+def _scatter_reference(attrs: Mapping[str, Any], ctx: EvalContext, target: np.ndarray, indices: np.ndarray,
+                       updates: np.ndarray) -> np.ndarray:
+    axis = attrs["axis"]
+    check_indices(indices, target.shape[axis], "scatter_add")
+    out = np.array(target, copy=True)
+    outer = target.shape[:axis]
+    for position in np.ndindex(*outer):
+        np.add.at(out[position], indices, updates[position])
+    return out
+
+
+def _scatter_grad(n: Node, g: Node) -> list[Node | None]:
+    _, indices, _ = n.inputs
+    return [g, None, b.gather(g, indices, n.attrs["axis"])]
+
+
+SCATTER_ADD = register(
+    OpDef("scatter_add", OpKind.INDEXING, 3, _scatter_infer, _scatter_reference, _scatter_grad,
+          "target with updates added at indices along axis; repeated indices accumulate "
+          "(numpy.add.at); out-of-range indices add nothing", fusion=Fusion.KERNEL)
+)

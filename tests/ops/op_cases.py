@@ -21,7 +21,7 @@ class OpCase:
     op: str
     shapes: Sequence[tuple[Dim, ...]]
     record: Callable[..., Node]
-    draw: str = "normal"  # normal | positive | mask | classes | seed | ints | counter
+    draw: str = "normal"  # normal | positive | mask | classes | seed | ints | counter | indices
     differentiable: bool = True
     label: str = ""
     dtypes: Sequence[str] = ()  # per operand; float32 where not given
@@ -84,6 +84,12 @@ CASES: list[OpCase] = [
            label="features"),
     OpCase("concatenate", [(2, None, 3), (1, None, 3)], lambda x, y: b.concatenate([x, y], 0),
            label="before-batch"),
+    OpCase("gather", [(5, 3), (None, 4)], lambda p, i: b.gather(p, i, 0), "indices", label="rows",
+           dtypes=["float32", "int32"]),
+    OpCase("gather", [(None, 6), (2,)], lambda p, i: b.exp(b.gather(p, i, 1)), "indices", label="columns",
+           dtypes=["float32", "int64"]),
+    OpCase("scatter_add", [(5, 3), (None,), (None, 3)], lambda t, i, u: b.scatter_add(t, i, u, 0), "indices",
+           label="rows", dtypes=["float32", "int32", "float32"]),
 ]
 
 
@@ -114,6 +120,8 @@ def draw(case: OpCase, batch: int, rng: np.random.Generator) -> dict[str, np.nda
             value = np.array(rng.integers(0, 2**62), dtype=np.int64)
         elif case.draw == "ints":
             value = rng.integers(-2**40, 2**40, concrete, dtype=np.int64)
+        elif case.draw == "indices" and case.dtypes[i] != "float32":  # repeats included
+            value = rng.integers(0, 5, concrete).astype(case.dtypes[i])
         elif case.draw == "counter":  # past where a float32 counter stops moving
             value = np.array(2**24 + int(rng.integers(0, 1000)), dtype=np.int64)
         else:

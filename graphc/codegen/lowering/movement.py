@@ -1,23 +1,27 @@
-"""pad and concatenate: each operand copied into its box of the larger output (pad fills first).
+"""pad and concatenate: each operand copied into its box of the larger output (pad fills first);
+gather and scatter_add: rows addressed by int indices, checked against the axis length in the
+loop (an out-of-range index reads and writes nothing).
 
 Slices need no kernel: they are pointwise reads at an offset (OpDef.offsets), fused into
-their consumers. These copies are memory-bound and run on the calling thread.
+their consumers. These kernels are memory-bound and run on the calling thread.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from llvmlite import ir
 
 from graphc.codegen.context import KernelContext
-from graphc.codegen.llvm_util import i64
+from graphc.codegen.llvm_util import I64, element_ptr, i64, llvm_type
 from graphc.codegen.lowering.parallel_loops import Cut
 from graphc.codegen.lowering.pointwise import ScalarSite, base_offset, load_value, shift_base, store_value
 from graphc.codegen.lowering.registry import kernel_lowering
 from graphc.ir.affine import Sym, coalesce, contiguous_strides, numel
 from graphc.ir.graph import Node
-from graphc.ops.movement import CONCATENATE, PAD
+from graphc.ops.movement import CONCATENATE, GATHER, PAD, SCATTER_ADD
+
+IndexBody = Callable[[ir.Value, ir.Value, ir.Value], None]
 
 
 def _copy_into(ctx: KernelContext, src: Node, dst: Node, start: Sequence[int]) -> None:
@@ -58,3 +62,59 @@ def _concatenate(ctx: KernelContext, node: Node) -> None:
     for src in node.inputs:
         _copy_into(ctx, src, node, [start if a == axis else 0 for a in range(node.type.rank)])
         start += src.shape[axis]
+
+
+def _index_space(data: Node, indices: Node, axis: int) -> tuple[Sym, Sym, Sym, Sym]:
+    """outer (data axes before `axis`), count (index positions), length (data's `axis`), inner."""
+    return (numel(data.shape[:axis]), numel(indices.shape), Sym.dim(data.shape[axis]),
+            numel(data.shape[axis + 1:]))
+
+
+def _each_index(ctx: KernelContext, data: Node, indices: Node, axis: int, body: IndexBody) -> None:
+    """body(data_offset, indexed_offset, in_range) for every element the indices address, serially.
+
+    data_offset addresses `data` at the index (at index 0 when it is out of range, so nothing is
+    ever read or written outside a buffer); indexed_offset addresses the gathered layout.
+    """
+    b = ctx.builder
+    outer, count, length, inner = _index_space(data, indices, axis)
+    itype = llvm_type(indices.type.dtype)
+    with Cut(i64(0), ctx.sym(outer)).loop(b, name="outer") as o:
+        with Cut(i64(0), ctx.sym(count)).loop(b, name="position") as p:
+            raw = b.load(element_ptr(b, ctx.ptr(indices), p, itype), typ=itype)
+            index = raw if itype == I64 else b.sext(raw, I64)
+            in_range = b.and_(b.icmp_signed(">=", index, i64(0)), b.icmp_signed("<", index, ctx.sym(length)))
+            safe = b.select(in_range, index, i64(0))
+            data_row = b.mul(b.add(b.mul(o, ctx.sym(length)), safe), ctx.sym(inner))
+            indexed_row = b.mul(b.add(b.mul(o, ctx.sym(count)), p), ctx.sym(inner))
+            with Cut(i64(0), ctx.sym(inner)).loop(b, name="inner") as i:
+                body(b.add(data_row, i), b.add(indexed_row, i), in_range)
+
+
+@kernel_lowering(GATHER)
+def _gather(ctx: KernelContext, node: Node) -> None:
+    params, indices = node.inputs
+    zero = ScalarSite(ctx.builder, ctx.batch, []).constant(0, node.type.dtype)
+
+    def body(data_at: ir.Value, out_at: ir.Value, in_range: ir.Value) -> None:
+        value = load_value(ctx, params, data_at)
+        store_value(ctx, node, out_at, ctx.builder.select(in_range, value, zero))
+
+    _each_index(ctx, params, indices, node.attrs["axis"], body)
+
+
+@kernel_lowering(SCATTER_ADD)
+def _scatter_add(ctx: KernelContext, node: Node) -> None:
+    """A copy of the target, then one serial pass adding the updates: repeated indices accumulate
+    without races because nothing runs concurrently."""
+    target, indices, updates = node.inputs
+    site = ScalarSite(ctx.builder, ctx.batch, [])
+    with Cut(i64(0), ctx.sym(numel(node.shape))).loop(ctx.builder, name="copy") as k:
+        store_value(ctx, node, k, load_value(ctx, target, k))
+    zero = site.constant(0, node.type.dtype)
+
+    def body(data_at: ir.Value, update_at: ir.Value, in_range: ir.Value) -> None:
+        update = ctx.builder.select(in_range, load_value(ctx, updates, update_at), zero)
+        store_value(ctx, node, data_at, site.add(load_value(ctx, node, data_at), update))
+
+    _each_index(ctx, target, indices, node.attrs["axis"], body)
