@@ -198,3 +198,8 @@ def gather(params: Node, indices: Node, axis: int = 0) -> Node:
 
 def scatter_add(target: Node, indices: Node, updates: Node, axis: int = 0) -> Node:
     return target.graph.add("scatter_add", (target, indices, updates), {"axis": axis % target.type.rank})
+
+
+def batch_matmul(a: Node, b: Node, transpose_a: bool = False, transpose_b: bool = False) -> Node:
+    """One product per index of the leading axis; transposes swap the last two axes."""
+    return a.graph.add("batch_matmul", (a, b), {"transpose_a": transpose_a, "transpose_b": transpose_b})

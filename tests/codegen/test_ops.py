@@ -80,6 +80,9 @@ def _movement_gradient(x: Node) -> Node:
 CUSTOM: list[Case] = [
     *_unaries(),
     Case("movement_gradient", ((None, 6),), _movement_gradient),
+    Case("batch_matmul_large", ((None, 70, 48), (None, 48, 90)), lambda x, y: b.batch_matmul(x, y), tol=1e-4),
+    Case("batch_matmul_tn", ((None, 48, 70), (None, 90, 48)), lambda x, y: b.batch_matmul(x, y, True, True),
+         tol=1e-4),
     Case("slice_wide", ((None, 3, 300),), lambda x: b.exp(b.slice_(x, (0, 1, 40), (None, 2, 256))) * 2.0),
     Case("add_rank4", ((2, None, 1, 5), (3, 1)), lambda x, y: x + y),
     Case("mul_outer", ((None, 1), (1, 65)), lambda x, y: x * y),

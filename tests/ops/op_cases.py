@@ -57,6 +57,12 @@ CASES: list[OpCase] = [
     *[OpCase("matmul", [sa, sb], lambda x, y, ta=ta, tb=tb: b.matmul(x, y, ta, tb), label=f"{ta:d}{tb:d}")
       for ta, tb, sa, sb in [(False, False, (None, 3), (3, 4)), (True, False, (None, 3), (None, 4)),
                              (False, True, (None, 3), (4, 3)), (True, True, (3, 5), (4, 3))]],
+    *[OpCase("batch_matmul", [sa, sb], lambda x, y, ta=ta, tb=tb: b.batch_matmul(x, y, ta, tb),
+             label=f"{ta:d}{tb:d}")
+      for ta, tb, sa, sb in [(False, False, (None, 2, 3), (None, 3, 4)),
+                             (True, False, (None, 3, 2), (None, 3, 4)),
+                             (False, True, (2, 2, 3), (2, 4, 3)),
+                             (True, True, (None, 3, 2), (None, 4, 3))]],
     OpCase("reshape", [(None, 2, 3)], lambda x: b.reshape(x, (None, 6))),
     OpCase("transpose", [(None, 2, 3)], lambda x: b.transpose(x, (0, 2, 1))),
     OpCase("broadcast_to", [(1, 3)], lambda x: b.broadcast_to(x, (None, 3))),

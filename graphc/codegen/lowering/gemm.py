@@ -13,10 +13,11 @@ from __future__ import annotations
 from llvmlite import ir
 
 from graphc.codegen.context import KernelContext
-from graphc.codegen.llvm_util import I64, PTR, VOID, intrinsic
+from graphc.codegen.llvm_util import I64, PTR, VOID, element_ptr, i64, intrinsic
+from graphc.codegen.lowering.parallel_loops import Cut
 from graphc.codegen.lowering.registry import kernel_lowering
 from graphc.ir.graph import Node
-from graphc.ops.contraction import MATMUL
+from graphc.ops.contraction import BATCH_MATMUL, MATMUL
 
 GEMM_CASES = ((False, False), (False, True), (True, False), (True, True))
 GEMM_TYPE = ir.FunctionType(VOID, [I64, I64, I64, PTR, PTR, PTR, PTR, PTR])  # M, N, K, A, B, C, epilogue, ctx
@@ -57,3 +58,20 @@ def call_gemm(
 @kernel_lowering(MATMUL, shared=gemm_case)
 def _matmul(ctx: KernelContext, node: Node) -> None:
     call_gemm(ctx, node, ctx.ptr(node))
+
+
+@kernel_lowering(BATCH_MATMUL, shared=gemm_case)
+def _batch_matmul(ctx: KernelContext, node: Node) -> None:
+    """The shared GEMM once per index of the leading axis, on that index's matrices; each call
+    spreads its own tiles over the worker pool."""
+    a_node, b_node = node.inputs
+    b = ctx.builder
+    fn = declare_gemm(ctx.module, node.attrs["transpose_a"], node.attrs["transpose_b"])
+    a_rows, a_cols = a_node.shape[1:]
+    m, n = node.shape[1:]
+    k = a_rows if node.attrs["transpose_a"] else a_cols
+    null = ir.Constant(PTR, None)
+    with Cut(i64(0), ctx.dim(node.shape[0])).loop(b, name="matrix") as i:
+        pointers = [element_ptr(b, ctx.ptr(x), b.mul(i, i64(x.shape[1] * x.shape[2])))
+                    for x in (a_node, b_node, node)]
+        b.call(fn, [i64(m), i64(n), i64(k), *pointers, null, null])
