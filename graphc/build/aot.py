@@ -21,12 +21,12 @@ from typing import Any
 from graphc_runtime import atomic
 
 import graphc
-from graphc.codegen import compile_programs
 from graphc.build.aot_c import generate
 from graphc.build.aot_c_template import STATUS_CODES
 from graphc.build.aot_source import ModelPrograms, aot_programs
-from graphc.build.loader import resolve_model
 from graphc.build.aot_weights import layout_hash, weights_file, weights_object
+from graphc.build.loader import resolve_model
+from graphc.codegen import compile_programs
 from graphc.codegen.link import c_compiler, link_shared, localize_internals, run_tool
 from graphc.codegen.support import gemm_cases, prefetch, support_objects
 from graphc.codegen.target import target_spec

@@ -12,8 +12,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from graphc.codegen.buffers import Size, assign_buffers
 from graphc.build.programs import model_programs
+from graphc.codegen.buffers import Size, assign_buffers
 from graphc.ir.graph import ROLES, Graph
 from graphc.passes.kernels import partition
 from graphc.passes.pipeline import parse_level
