@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from graphc.frontend.layers.base import RNG_STATE, CallContext
+from graphc.frontend.layers.base import RNG_STATE, CallContext, KerasTensor, Layer, Weight
 from graphc.frontend.seeding import global_rng
 from graphc.ir.graph import Graph, Node
 from graphc.ir.types import Dim, TensorType
@@ -18,8 +18,18 @@ from graphc.ops import builders as b
 from graphc.passes import DEFAULT_LEVEL, Instrument, PipelineResult, VerifyEach, run_pipeline
 from graphc.passes.autodiff import gradients
 
-if TYPE_CHECKING:
-    from graphc.frontend.models import Model
+
+class RecordableModel(Protocol):
+    """What recording needs of a model: its layer graph and weights (a frontend Model has them),
+    so recording depends on the layers only, not on the model classes above it."""
+
+    name: str
+    inputs: list[KerasTensor]
+    outputs: list[KerasTensor]
+    operations: list[tuple[Layer, list[KerasTensor], KerasTensor]]
+
+    @property
+    def weights(self) -> list[Weight]: ...
 
 PREDICTION = "y_pred"
 LOSS = "loss"
@@ -72,7 +82,7 @@ def input_name(index: int, count: int) -> str:
     return "x" if count == 1 else f"x{index}"
 
 
-def record_forward(model: Model, graph: Graph, training: bool) -> Node:
+def record_forward(model: RecordableModel, graph: Graph, training: bool) -> Node:
     """Declare the model inputs in `graph` and append the forward pass; returns the prediction."""
     ctx = CallContext(graph, training)
     inputs = model.inputs
@@ -85,13 +95,13 @@ def record_forward(model: Model, graph: Graph, training: bool) -> Node:
     return values[id(model.outputs[0])]
 
 
-def predict_graph(model: Model) -> Graph:
+def predict_graph(model: RecordableModel) -> Graph:
     graph = Graph(f"{model.name}/predict")
     graph.outputs[PREDICTION] = record_forward(model, graph, training=False)
     return graph
 
 
-def _loss_and_metrics(model: Model, graph: Graph, spec: LossSpec, training: bool) -> Node:
+def _loss_and_metrics(model: RecordableModel, graph: Graph, spec: LossSpec, training: bool) -> Node:
     y_pred = record_forward(model, graph, training)
     with graph.scope(role="loss"):
         y_true = graph.input(LABELS, TensorType(spec.label_shape))
@@ -107,13 +117,13 @@ def _loss_and_metrics(model: Model, graph: Graph, spec: LossSpec, training: bool
     return loss
 
 
-def eval_graph(model: Model, spec: LossSpec) -> Graph:
+def eval_graph(model: RecordableModel, spec: LossSpec) -> Graph:
     graph = Graph(f"{model.name}/eval")
     _loss_and_metrics(model, graph, spec, training=False)
     return graph
 
 
-def train_graph(model: Model, spec: LossSpec, optimizer: Any) -> tuple[Graph, Any]:
+def train_graph(model: RecordableModel, spec: LossSpec, optimizer: Any) -> tuple[Graph, Any]:
     graph = Graph(f"{model.name}/train")
     loss = _loss_and_metrics(model, graph, spec, training=True)
     trainable = [w for w in model.weights if w.trainable]
@@ -128,7 +138,7 @@ def train_graph(model: Model, spec: LossSpec, optimizer: Any) -> tuple[Graph, An
 
 
 def build_programs(
-    model: Model, spec: LossSpec | None, optimizer: Any, level: int | str = DEFAULT_LEVEL,
+    model: RecordableModel, spec: LossSpec | None, optimizer: Any, level: int | str = DEFAULT_LEVEL,
     instruments: Sequence[Instrument] = (VerifyEach(),),
 ) -> ProgramSet:
     """Record the model's programs; the pipeline of `level` (O0..O3) runs on each when first needed."""
