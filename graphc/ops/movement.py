@@ -1,5 +1,5 @@
-"""Data movement with offsets: slice (a window read at an offset: fuses into its consumers),
-pad and concatenate (kernels writing their operands into a larger output)."""
+"""Data movement with offsets: slice (a window read at an offset) and pad (a guarded read around
+the operand) fuse into their consumers; concatenate, gather and scatter_add are kernels."""
 
 from __future__ import annotations
 
@@ -8,10 +8,12 @@ from typing import Any
 
 import numpy as np
 
+from graphc.ir.affine import ONE, ZERO, Sym
 from graphc.ir.graph import Node
 from graphc.ir.types import ShapeError, TensorType
 from graphc.ops import builders as b
 from graphc.ops.registry import EvalContext, Fusion, OpDef, OpKind, register
+from graphc.ops.scalar import Scalar, Value
 
 
 def _slice_infer(types: Sequence[TensorType], attrs: Mapping[str, Any]) -> TensorType:
@@ -75,9 +77,32 @@ def _pad_grad(n: Node, g: Node) -> list[Node]:
     return [b.slice_(g, begin, x.shape)]
 
 
+def _padded_axes(node: Node) -> list[int]:
+    return [axis for axis, pad in enumerate(node.attrs["pads"]) if tuple(pad) != (0, 0)]
+
+
+def _axis_counters(node: Node) -> list[tuple[Sym, ...]]:
+    """One counter per padded axis: the element's index along it."""
+    rank = node.type.rank
+    return [tuple(ONE if a == axis else ZERO for a in range(rank)) for axis in _padded_axes(node)]
+
+
+def _pad_scalar(s: Scalar, node: Node, x: Value) -> Value:
+    """x where every padded index falls inside the operand, else the pad value (the operand's
+    load there is kept inside its buffer by the loop's guard and its value discarded)."""
+    inside = None
+    for k, axis in enumerate(_padded_axes(node)):
+        low = node.attrs["pads"][axis][0]
+        ok = s.in_range(s.index(k), low, low + node.inputs[0].shape[axis])
+        inside = ok if inside is None else s.both(inside, ok)
+    return x if inside is None else s.where(inside, x, s.constant(node.attrs["value"], node.type.dtype))
+
+
 PAD = register(
     OpDef("pad", OpKind.LAYOUT, 1, _pad_infer, _pad_reference, _pad_grad,
-          "`value` around the operand: pads[axis] = (before, after) elements", fusion=Fusion.KERNEL)
+          "`value` around the operand: pads[axis] = (before, after) elements; fuses with its consumers",
+          scalar=_pad_scalar, offsets=lambda node, operand: tuple(-lo for lo, _ in node.attrs["pads"]),
+          index_streams=_axis_counters)
 )
 
 

@@ -50,6 +50,14 @@ class Scalar(Protocol):
         """`<`, `<=`, `>`, `>=`, `==` or `!=` (ordered: false when either is NaN, except `!=`)."""
         ...
 
+    def in_range(self, index: Value, low: int, high: int) -> Value:
+        """low <= index < high for an int64 index (from `index`)."""
+        ...
+
+    def both(self, p: Value, q: Value) -> Value:
+        """Both predicates hold."""
+        ...
+
     def where(self, predicate: Value, x: Value, y: Value) -> Value: ...
 
     def mask(self, predicate: Value) -> Value:

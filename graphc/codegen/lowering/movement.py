@@ -1,9 +1,9 @@
-"""pad and concatenate: each operand copied into its box of the larger output (pad fills first);
+"""concatenate: each operand copied into its box of the output;
 gather and scatter_add: rows addressed by int indices, checked against the axis length in the
 loop (an out-of-range index reads and writes nothing).
 
-Slices need no kernel: they are pointwise reads at an offset (OpDef.offsets), fused into
-their consumers. These kernels are memory-bound and run on the calling thread.
+Slices and pads need no kernel: they are pointwise reads at an offset (OpDef.offsets; a pad's
+guarded), fused into their consumers. These kernels are memory-bound and run on the calling thread.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from graphc.codegen.lowering.pointwise import ScalarSite, base_offset, load_valu
 from graphc.codegen.lowering.registry import kernel_lowering
 from graphc.ir.affine import Sym, coalesce, contiguous_strides, numel
 from graphc.ir.graph import Node
-from graphc.ops.movement import CONCATENATE, GATHER, PAD, SCATTER_ADD
+from graphc.ops.movement import CONCATENATE, GATHER, SCATTER_ADD
 
 IndexBody = Callable[[ir.Value, ir.Value, ir.Value], None]
 
@@ -46,14 +46,6 @@ def _loops(ctx: KernelContext, src: Node, dst: Node, sizes: Sequence[Sym], strid
 
 def _times(ctx: KernelContext, index: ir.Value, stride: Sym) -> ir.Value:
     return index if stride.is_one else ctx.builder.mul(index, ctx.sym(stride))
-
-
-@kernel_lowering(PAD)
-def _pad(ctx: KernelContext, node: Node) -> None:
-    value = ScalarSite(ctx.builder, ctx.batch, []).constant(node.attrs["value"], node.type.dtype)
-    with Cut(i64(0), ctx.sym(numel(node.shape))).loop(ctx.builder, name="fill") as index:
-        store_value(ctx, node, index, value)
-    _copy_into(ctx, node.inputs[0], node, [lo for lo, _ in node.attrs["pads"]])
 
 
 @kernel_lowering(CONCATENATE)

@@ -19,7 +19,7 @@ from graphc.codegen.llvm_util import F32, element_ptr, f32, i64, intrinsic, llvm
 from graphc.codegen.lowering import mathfns
 from graphc.codegen.lowering.parallel_loops import Cut, product, split_range
 from graphc.codegen.lowering.registry import Lowering, get_lowering
-from graphc.ir.affine import ZERO, Sym, coalesce, contiguous_strides
+from graphc.ir.affine import ONE, ZERO, Sym, coalesce, contiguous_strides
 from graphc.ir.graph import Node
 from graphc.ops.registry import OpDef, get_op
 from graphc.passes.kernels import Kernel
@@ -55,16 +55,45 @@ def _shifted(ctx: KernelContext, offset: ir.Value, base: Base) -> ir.Value:
     return offset if extra is None else ctx.builder.add(offset, extra)
 
 
+@dataclass(frozen=True)
+class Bound:
+    """The position `offsets[stream] + base` along one axis must lie in [0, size)."""
+
+    stream: int
+    base: int
+    size: int
+
+
+Guard = tuple[Bound, ...]
+
+
 @dataclass
 class Load:
-    """The operand's element at stream offset + base (a slice's window starts at base)."""
+    """The operand's element at stream offset + base (a slice's window starts at base). Under a
+    guard (a pad reading around its operand) a position outside the operand loads element 0
+    instead, a value the pad then replaces: nothing outside a buffer is ever read."""
 
     node: Node
     stream: int
     base: Base = ()
+    guard: Guard = ()
 
     def value(self, ctx: KernelContext, offsets: Sequence[ir.Value]) -> ir.Value:
-        return load_value(ctx, self.node, _shifted(ctx, offsets[self.stream], self.base))
+        offset = _shifted(ctx, offsets[self.stream], self.base)
+        if self.guard:
+            offset = ctx.builder.select(inside(ctx, offsets, self.guard), offset, i64(0))
+        return load_value(ctx, self.node, offset)
+
+
+def inside(ctx: KernelContext, offsets: Sequence[ir.Value], guard: Guard) -> ir.Value:
+    b = ctx.builder
+    result = None
+    for bound in guard:
+        position = b.add(offsets[bound.stream], i64(bound.base))
+        ok = b.and_(b.icmp_signed(">=", position, i64(0)), b.icmp_signed("<", position, i64(bound.size)))
+        result = ok if result is None else b.and_(result, ok)
+    assert result is not None
+    return result
 
 
 @dataclass
@@ -104,10 +133,10 @@ class PointwisePlan:
         self.shape = shape
         self.streams: list[tuple[Sym, ...]] = []
         self._inside = set(kernel.nodes)
-        self._memo: dict[tuple[Node, Placement, Shift], Expr] = {}
+        self._memo: dict[tuple[Node, Placement, Shift, Guard], Expr] = {}
         identity: Placement = tuple(None if d == 1 else i for i, d in enumerate(shape))
         self.output_stream = self._stream(contiguous_strides(shape), identity)
-        self.roots = [self._expr(out, identity, (0,) * len(shape)) for out in kernel.outputs]
+        self.roots = [self._expr(out, identity, (0,) * len(shape), ()) for out in kernel.outputs]
 
     def aligned_inputs(self) -> set[Node]:
         """Kernel inputs read only at the element being written: safe to overwrite in place."""
@@ -115,7 +144,7 @@ class PointwisePlan:
         misaligned: set[Node] = set()
         for expr in self._memo.values():
             if isinstance(expr, Load):
-                at_output = expr.stream == self.output_stream and not expr.base
+                at_output = expr.stream == self.output_stream and not expr.base and not expr.guard
                 (aligned if at_output else misaligned).add(expr.node)
         return aligned - misaligned
 
@@ -129,10 +158,11 @@ class PointwisePlan:
             self.streams.append(key)
         return self.streams.index(key)
 
-    def _expr(self, node: Node, placement: Placement, shift: Shift) -> Expr:
+    def _expr(self, node: Node, placement: Placement, shift: Shift, guard: Guard) -> Expr:
         """`node` at iteration-space positions `placement` (node axis -> loop axis), its own
-        indices shifted by `shift` (the window a slice consumer reads)."""
-        key = (node, placement, shift)
+        indices shifted by `shift` (the window a slice consumer reads), its loads kept inside
+        their buffers by `guard` (positions a pad consumer reads around its operand)."""
+        key = (node, placement, shift, guard)
         if key in self._memo:
             return self._memo[key]
         expr: Expr
@@ -141,7 +171,7 @@ class PointwisePlan:
                 expr = Immediate(node)
             else:
                 strides = contiguous_strides(node.shape)
-                expr = Load(node, self._stream(strides, placement), shift_base(strides, shift))
+                expr = Load(node, self._stream(strides, placement), shift_base(strides, shift), guard)
         else:
             op = get_op(node.op)
             lowering = None if op.scalar is not None else get_lowering(node.op)
@@ -154,12 +184,28 @@ class PointwisePlan:
                 )
                 src_shift = tuple(0 if src.shape[a] == 1 else shift[access[a]] + extra[a]
                                   for a in range(src.type.rank))
-                args.append(self._expr(src, src_place, src_shift))
+                bounds = self._bounds(node, src, access, src_place, src_shift)
+                args.append(self._expr(src, src_place, src_shift, guard + bounds))
             streams = [(self._stream(s, placement), shift_base(s, shift))
                        for s in (op.index_streams or _none)(node)]
             expr = Apply(node, op, lowering, args, streams)
         self._memo[key] = expr
         return expr
+
+
+    def _bounds(self, node: Node, src: Node, access: Sequence[int], place: Placement,
+                shift: Shift) -> Guard:
+        """Bounds for the operand axes whose shifted positions can leave the operand (a pad's)."""
+        bounds = []
+        for a, size in enumerate(src.shape):
+            extent = node.shape[access[a]]
+            if size is None or size == 1 or (0 <= shift[a] and shift[a] + extent <= size):
+                continue
+            unit = [ZERO] * len(self.shape)
+            if place[a] is not None:
+                unit[place[a]] = ONE
+            bounds.append(Bound(self._stream(unit, tuple(range(len(self.shape)))), shift[a], size))
+        return tuple(bounds)
 
 
 def _none(node: Node) -> list[tuple[Sym, ...]]:
@@ -238,6 +284,13 @@ class ScalarSite:
         if relation == "!=":
             return self.builder.fcmp_unordered("!=", x, y)
         return self.builder.fcmp_ordered(relation, x, y)
+
+    def in_range(self, index: ir.Value, low: int, high: int) -> ir.Value:
+        b = self.builder
+        return b.and_(b.icmp_signed(">=", index, i64(low)), b.icmp_signed("<", index, i64(high)))
+
+    def both(self, p: ir.Value, q: ir.Value) -> ir.Value:
+        return self.builder.and_(p, q)
 
     def where(self, predicate: ir.Value, x: ir.Value, y: ir.Value) -> ir.Value:
         return self.builder.select(predicate, x, y)
