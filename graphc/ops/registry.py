@@ -21,7 +21,7 @@ from graphc.ir.affine import Sym
 from graphc.ir.types import TensorType
 
 if TYPE_CHECKING:
-    from graphc.ir.graph import Node
+    from graphc.ir.graph import Graph, Node
     from graphc.ops.scalar import Scalar, Value
 
 
@@ -117,6 +117,14 @@ class OpDef:
             raise ValueError(f"op {self.name!r}: only POINTWISE and inline ops have a scalar rule")
         if self.accumulates and self.kind is not OpKind.REDUCTION:
             raise ValueError(f"op {self.name!r}: only reductions accumulate")
+
+    def __call__(self, *inputs: Node, graph: Graph | None = None, **attrs: Any) -> Node:
+        """The op's builder: a node of this op on `inputs` (of `graph` for an op without operands),
+        e.g. `EXP(x)`; ops/builders.py adds conveniences (constants for numbers, attribute defaults)."""
+        owner = graph if graph is not None else inputs[0].graph if inputs else None
+        if owner is None:
+            raise ValueError(f"{self.name} has no operands: pass graph=")
+        return owner.add(self.name, inputs, attrs)
 
     def is_inline(self, node: Node) -> bool:
         return self.inline is not None and self.inline(node)

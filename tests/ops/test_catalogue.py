@@ -138,3 +138,16 @@ def test_integer_counters_keep_counting_past_float32_precision() -> None:
         assert updates["c"].dtype == np.int64 and updates["c"] == value + 1
         value = updates["c"]
     assert value == 2**24 + 3  # float32(2**24) + 1 == 2**24: a float counter would stay put
+
+
+def test_an_op_definition_is_its_builder() -> None:
+    from graphc.ops.elementwise import ADD, EXP
+    from graphc.ops.sources import BATCH_SIZE
+
+    g = Graph()
+    x = g.input("x", TensorType((None, 3)))
+    y = ADD(EXP(x), x)
+    assert (y.op, y.inputs[1], y.inputs[0].op) == ("add", x, "exp")
+    assert BATCH_SIZE(graph=g).op == "batch_size"
+    with pytest.raises(ValueError, match="no operands"):
+        BATCH_SIZE()
