@@ -1,8 +1,7 @@
 """The package's layers point one way (docs/architecture.md): each imports only those below it.
 
-Every import counts for the layers, also inside functions and under TYPE_CHECKING; for cycles
-every import but the TYPE_CHECKING ones (annotations may name each other): an import placed
-in a function to dodge a cycle is still an arrow.
+Every import counts, also inside functions and under TYPE_CHECKING: an import placed in a
+function or behind TYPE_CHECKING to dodge a cycle is still an arrow.
 """
 
 from __future__ import annotations
@@ -30,17 +29,9 @@ def _modules(package: Path, prefix: str) -> dict[str, Path]:
     return {name: file for name, file in found.items() if name.startswith(prefix)}
 
 
-def _imports(file: Path, typing: bool = True) -> list[str]:
-    tree = ast.parse(file.read_text(), str(file))
-    skipped: set[int] = set()
-    if not typing:
-        for node in ast.walk(tree):
-            if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
-                skipped.update(id(sub) for sub in ast.walk(node))
+def _imports(file: Path) -> list[str]:
     names = []
-    for node in ast.walk(tree):
-        if id(node) in skipped:
-            continue
+    for node in ast.walk(ast.parse(file.read_text(), str(file))):
         if isinstance(node, ast.Import):
             names += [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
@@ -63,10 +54,10 @@ GRAPHC = _modules(ROOT / "graphc", "graphc")
 RUNTIME = _modules(ROOT / "runtime" / "graphc_runtime", "graphc_runtime")
 
 
-def _arrows(typing: bool = True) -> list[tuple[str, str]]:
+def _arrows() -> list[tuple[str, str]]:
     arrows = []
     for module, file in GRAPHC.items():
-        for name in _imports(file, typing):
+        for name in _imports(file):
             target = _resolve(name, GRAPHC) if name.split(".")[0] == "graphc" else None
             # A module's own packages run before it anyway: not an arrow.
             if target is not None and not f"{module}.".startswith(f"{target}."):
@@ -90,7 +81,7 @@ def test_imports_point_down() -> None:
 
 
 def test_no_import_cycles_between_modules() -> None:
-    graph = nx.DiGraph((a, b) for a, b in _arrows(typing=False) if b != "graphc")
+    graph = nx.DiGraph((a, b) for a, b in _arrows() if b != "graphc")
     cycles = [c for c in nx.simple_cycles(graph, length_bound=8) if len(c) > 1]
     assert not cycles, f"import cycles: {cycles[:5]}"
 

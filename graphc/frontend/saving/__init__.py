@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import h5py
 from graphc_runtime import atomic
@@ -22,11 +21,9 @@ from graphc.frontend.saving.config import (
     model_to_yaml,
     register_model_class,
 )
+from graphc.frontend.saving.host import SavableModel
 from graphc.frontend.saving.model_h5 import load_model, open_h5, save_model
 from graphc.frontend.saving.weights_h5 import read_weights, write_weights
-
-if TYPE_CHECKING:
-    from graphc.frontend.models import Model
 
 __all__ = [
     "load_model", "load_weights", "model_config", "model_from_config", "model_from_json", "model_from_yaml",
@@ -37,7 +34,7 @@ __all__ = [
 _WEIGHTS_SUFFIXES = (".h5", ".hdf5")
 
 
-def save_weights(model: Model, filepath: str | os.PathLike[str], overwrite: bool = True) -> None:
+def save_weights(model: SavableModel, filepath: str | os.PathLike[str], overwrite: bool = True) -> None:
     """The Keras 2 layout, also for Keras 3's `.weights.h5` names (which Keras 3 reads as legacy files)."""
     path = Path(filepath)
     if path.suffix not in _WEIGHTS_SUFFIXES:
@@ -49,7 +46,7 @@ def save_weights(model: Model, filepath: str | os.PathLike[str], overwrite: bool
         write_weights(f, model)
 
 
-def load_weights(model: Model, filepath: str | os.PathLike[str], by_name: bool = False,
+def load_weights(model: SavableModel, filepath: str | os.PathLike[str], by_name: bool = False,
                  skip_mismatch: bool = False) -> None:
     """Weights from a Keras weights file or a full-model file (its `model_weights` group)."""
     path = Path(filepath)

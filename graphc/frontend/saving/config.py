@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import json
 import warnings
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import yaml
 
 from graphc.frontend.layers import LAYER_CLASSES, InputLayer, KerasTensor, Layer
-
-if TYPE_CHECKING:
-    from graphc.frontend.models import Model
+from graphc.frontend.saving.host import SavableModel
 
 _DTYPE_POLICY = {"module": "keras", "class_name": "DTypePolicy", "config": {"name": "float32"},
                  "registered_name": None}
@@ -37,7 +35,7 @@ def register_model_class(kind: str, cls: type) -> type:
 
 
 # -- writing ---------------------------------------------------------------------------------------
-def model_config(model: Model) -> dict[str, Any]:
+def model_config(model: SavableModel) -> dict[str, Any]:
     """{"class_name", "config"} for Sequential or functional models, as Keras 3's serializer writes it."""
     if not model.built:
         raise ValueError(f"model {model.name!r} is not built: give the first layer an input shape (or call "
@@ -61,7 +59,7 @@ def _layer_entry(layer: Layer) -> dict[str, Any]:
     return entry
 
 
-def _functional_config(model: Model) -> dict[str, Any]:
+def _functional_config(model: SavableModel) -> dict[str, Any]:
     history: dict[int, tuple[str, int]] = {}
     calls: dict[str, int] = {}
     entries: dict[str, dict[str, Any]] = {}
@@ -87,18 +85,18 @@ def _tensor_ref(tensor: KerasTensor, history: dict[int, tuple[str, int]]) -> dic
             "config": {"shape": list(tensor.shape), "dtype": "float32", "keras_history": [name, node, 0]}}
 
 
-def model_to_json(model: Model, **kwargs: Any) -> str:
+def model_to_json(model: SavableModel, **kwargs: Any) -> str:
     return json.dumps(model_config(model), **kwargs)
 
 
-def model_to_yaml(model: Model, **kwargs: Any) -> str:
+def model_to_yaml(model: SavableModel, **kwargs: Any) -> str:
     """The JSON config as YAML (Keras 2's `to_yaml`): plain mappings, lists and scalars only."""
     plain = json.loads(model_to_json(model))  # tuples become lists, as in the JSON form
     return yaml.safe_dump(plain, sort_keys=False, **kwargs)
 
 
 # -- reading ---------------------------------------------------------------------------------------
-def model_from_json(json_string: str | bytes, custom_objects: dict[str, Any] | None = None) -> Model:
+def model_from_json(json_string: str | bytes, custom_objects: dict[str, Any] | None = None) -> SavableModel:
     if custom_objects:
         raise ValueError("custom_objects is not supported: graphc builds models only from its own layers")
     try:
@@ -108,7 +106,7 @@ def model_from_json(json_string: str | bytes, custom_objects: dict[str, Any] | N
     return model_from_config(config)
 
 
-def model_from_yaml(yaml_string: str | bytes, custom_objects: dict[str, Any] | None = None) -> Model:
+def model_from_yaml(yaml_string: str | bytes, custom_objects: dict[str, Any] | None = None) -> SavableModel:
     """Keras 2 removed this for the risk of code in YAML; graphc reads YAML with the safe loader
     only, so a file's `!!python/...` tags are refused instead of run."""
     if custom_objects:
@@ -120,7 +118,7 @@ def model_from_yaml(yaml_string: str | bytes, custom_objects: dict[str, Any] | N
     return model_from_config(config)
 
 
-def model_from_config(config: Any) -> Model:
+def model_from_config(config: Any) -> SavableModel:
     """A model from {"class_name": "Sequential" | "Functional" | "Model", "config": ...}."""
     if not isinstance(config, dict) or "class_name" not in config:
         raise ValueError(f"a model config is a dict with 'class_name' and 'config', got {_short(config)}")
@@ -135,7 +133,7 @@ def model_from_config(config: Any) -> Model:
     raise ValueError(f"unknown model class {class_name!r}: graphc reads Sequential and Functional models")
 
 
-def _sequential(body: Any, cls: type) -> Model:
+def _sequential(body: Any, cls: type) -> SavableModel:
     if isinstance(body, list):  # Keras <= 2.2.2: a bare list of layers
         name, entries = None, body
     elif isinstance(body, dict) and isinstance(body.get("layers"), list):
@@ -149,7 +147,7 @@ def _sequential(body: Any, cls: type) -> Model:
     return model
 
 
-def _functional(body: Any, cls: type) -> Model:
+def _functional(body: Any, cls: type) -> SavableModel:
     if not isinstance(body, dict) or not isinstance(body.get("layers"), list):
         raise ValueError(f"Functional config needs a 'layers' list, got {_short(body)}")
     _check_layer_classes(body["layers"])

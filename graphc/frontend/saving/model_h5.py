@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import h5py
 import numpy as np
@@ -20,6 +20,7 @@ from graphc_runtime import atomic
 
 from graphc.frontend.saving.attributes import read_string, write_string, write_string_list
 from graphc.frontend.saving.config import model_config, model_from_config
+from graphc.frontend.saving.host import SavableModel
 from graphc.frontend.saving.training_config import compile_from, training_config
 from graphc.frontend.saving.weights_h5 import (
     BACKEND,
@@ -29,16 +30,13 @@ from graphc.frontend.saving.weights_h5 import (
     write_weights,
 )
 
-if TYPE_CHECKING:
-    from graphc.frontend.models import Model
-
 OPTIMIZER_PREFIX = "optimizer/"
 ITERATIONS = "optimizer/iterations"
 RNG_STATE = "rng/step"  # the dropout counter: saved so that a resumed run draws the masks it would have
 GRAPHC_GROUP, RNG_DATASET = "graphc", "rng_step"  # a group Keras readers ignore
 
 
-def save_model(model: Model, filepath: str | os.PathLike[str], overwrite: bool = True,
+def save_model(model: SavableModel, filepath: str | os.PathLike[str], overwrite: bool = True,
                include_optimizer: bool = True) -> None:
     path = _h5_path(filepath, "save")
     if path.exists() and not overwrite:
@@ -56,7 +54,7 @@ def save_model(model: Model, filepath: str | os.PathLike[str], overwrite: bool =
             _write_optimizer_state(f, model)
 
 
-def _write_optimizer_state(f: h5py.File, model: Model) -> None:
+def _write_optimizer_state(f: h5py.File, model: SavableModel) -> None:
     """The optimizer's iteration count and slots (iterations first, then slots in creation order),
     and graphc's dropout counter."""
     engine = model._engine
@@ -77,7 +75,7 @@ def _write_optimizer_state(f: h5py.File, model: Model) -> None:
 
 
 def load_model(filepath: str | os.PathLike[str], custom_objects: dict[str, Any] | None = None,
-               compile: bool = True) -> Model:  # noqa: A002 - Keras's argument name
+               compile: bool = True) -> SavableModel:  # noqa: A002 - Keras's argument name
     """Rebuild a model from a full-model .h5 file; only JSON and arrays are read from it."""
     if custom_objects:
         raise ValueError("custom_objects is not supported: graphc builds models only from its own layers")
@@ -120,7 +118,7 @@ def load_model(filepath: str | os.PathLike[str], custom_objects: dict[str, Any] 
     return model
 
 
-def _saved_optimizer_state(f: h5py.File, model: Model,
+def _saved_optimizer_state(f: h5py.File, model: SavableModel,
                            source: str) -> tuple[int | None, dict[str, np.ndarray]]:
     """The saved step count (graphc, tf.keras or Keras 3 names) and the other arrays by saved name."""
     group = f.get("optimizer_weights")

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import warnings
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from graphc.frontend import losses as losses_mod
 from graphc.frontend import optimizers as optimizers_mod
-
-if TYPE_CHECKING:
-    from graphc.frontend.models import Model
+from graphc.frontend.saving.host import SavableModel
 
 
-def training_config(model: Model) -> dict[str, Any] | None:
+def training_config(model: SavableModel) -> dict[str, Any] | None:
     """The Keras 3 form; None when the model is not compiled or its loss has no Keras name."""
     if not model.compiled:
         return None
@@ -34,7 +32,7 @@ def _metric_name(metric: Any) -> str:
     return getattr(metric, "name", None) or getattr(metric, "__name__", None) or str(metric)
 
 
-def compile_from(model: Model, config: Any) -> None:
+def compile_from(model: SavableModel, config: Any) -> None:
     """compile() with a file's training_config (Keras 2.2.4, tf.keras or Keras 3 forms).
 
     A configuration graphc cannot rebuild leaves the model uncompiled, with a warning, as

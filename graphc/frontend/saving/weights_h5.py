@@ -8,7 +8,6 @@ and Keras 3's object-tree `.weights.h5` layout are accepted too.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import h5py
 import numpy as np
@@ -17,9 +16,7 @@ import graphc
 from graphc.frontend.layers.base import Layer
 from graphc.frontend.layers.naming import to_snake_case
 from graphc.frontend.saving.attributes import read_string_list, write_string, write_string_list
-
-if TYPE_CHECKING:
-    from graphc.frontend.models import Model
+from graphc.frontend.saving.host import SavableModel
 
 # The layout is tf.keras 2.21's; these strings tell Keras readers that no legacy conversion applies.
 KERAS_VERSION = "2.21.0"
@@ -31,7 +28,7 @@ def weight_name(layer: Layer, index: int) -> str:
     return f"{layer.weights[index].path}:0"
 
 
-def write_weights(group: h5py.Group, model: Model) -> None:
+def write_weights(group: h5py.Group, model: SavableModel) -> None:
     """One group per model layer (weightless ones too), datasets at their weight names."""
     layers = model.layers
     write_string_list(group.attrs, "layer_names", [layer.name for layer in layers])
@@ -48,7 +45,7 @@ def write_weights(group: h5py.Group, model: Model) -> None:
     write_string_list(top.attrs, "weight_names", [])
 
 
-def read_weights(group: h5py.Group, model: Model, by_name: bool = False, skip_mismatch: bool = False,
+def read_weights(group: h5py.Group, model: SavableModel, by_name: bool = False, skip_mismatch: bool = False,
                  source: str = "file") -> None:
     """Set the model's weights from a weights group; nothing is assigned unless every check passes."""
     if read_string_list(group.attrs, "layer_names") is None:
@@ -109,7 +106,8 @@ def checked_dataset(dataset: h5py.Dataset, what: str, source: str) -> h5py.Datas
     return dataset
 
 
-def _pair_in_order(model: Model, saved: list[tuple[str, list[h5py.Dataset]]], source: str) -> list[Pair]:
+def _pair_in_order(model: SavableModel, saved: list[tuple[str, list[h5py.Dataset]]],
+                   source: str) -> list[Pair]:
     layers = [layer for layer in model.layers if layer.weights]
     if len(layers) != len(saved):
         raise ValueError(
@@ -119,13 +117,14 @@ def _pair_in_order(model: Model, saved: list[tuple[str, list[h5py.Dataset]]], so
     return [(layer, name, arrays) for layer, (name, arrays) in zip(layers, saved, strict=True)]
 
 
-def _pair_by_name(model: Model, saved: list[tuple[str, list[h5py.Dataset]]], source: str) -> list[Pair]:
+def _pair_by_name(model: SavableModel, saved: list[tuple[str, list[h5py.Dataset]]],
+                  source: str) -> list[Pair]:
     by_name = dict(saved)
     return [(layer, layer.name, by_name[layer.name]) for layer in model.layers
             if layer.weights and layer.name in by_name]
 
 
-def _read_object_tree(group: h5py.Group, model: Model, source: str) -> list[Pair]:
+def _read_object_tree(group: h5py.Group, model: SavableModel, source: str) -> list[Pair]:
     """Keras 3's `.weights.h5`: /layers/<snake_case class, made unique>/vars/0, 1, ..."""
     pairs, used = [], {}
     for layer in model.layers:
