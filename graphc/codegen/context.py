@@ -35,6 +35,17 @@ class KernelContext:
     def dim(self, d: int | None) -> ir.Value:
         return self.sym(Sym.dim(d))
 
+    def scaled(self, index: ir.Value, stride: Sym) -> ir.Value:
+        """index * stride, without a multiply for a unit stride."""
+        return index if stride.is_one else self.builder.mul(index, self.sym(stride))
+
+    def advance(self, offsets: Sequence[ir.Value], strides: Sequence[Sequence[Sym]], level: int,
+                index: ir.Value) -> list[ir.Value]:
+        """Each stream's offset moved `index` steps along loop `level` of a coalesced nest."""
+        return [offset if vector[level].is_zero
+                else self.builder.add(offset, self.scaled(index, vector[level]))
+                for offset, vector in zip(offsets, strides, strict=True)]
+
     def intrinsic(self, name: str, ret: ir.Type, args: Sequence[ir.Type]) -> ir.Function:
         return intrinsic(self.module, name, ret, args)
 

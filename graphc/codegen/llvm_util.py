@@ -39,6 +39,16 @@ def i64(value: int) -> ir.Constant:
     return ir.Constant(I64, int(value))
 
 
+def constant(value: float | int, dtype: str) -> ir.Constant:
+    """A float32, int32 or int64 immediate."""
+    return f32(value) if dtype == "float32" else ir.Constant(llvm_type(dtype), int(value))
+
+
+def within(builder: ir.IRBuilder, index: ir.Value, low: ir.Value, high: ir.Value) -> ir.Value:
+    """low <= index < high for i64 values (an i1)."""
+    return builder.and_(builder.icmp_signed(">=", index, low), builder.icmp_signed("<", index, high))
+
+
 def intrinsic(module: ir.Module, name: str, ret: ir.Type, args: Sequence[ir.Type]) -> ir.Function:
     """Declare (once) and return an LLVM intrinsic or external function."""
     existing = module.globals.get(name)

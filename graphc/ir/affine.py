@@ -53,6 +53,11 @@ def numel(shape: Sequence[Dim]) -> Sym:
     return total
 
 
+def unit_stride(rank: int, axis: int) -> tuple[Sym, ...]:
+    """The stride vector that counts the index along `axis` alone."""
+    return tuple(ONE if a == axis else ZERO for a in range(rank))
+
+
 def contiguous_strides(shape: Sequence[Dim]) -> tuple[Sym, ...]:
     """Row-major element strides."""
     strides: list[Sym] = []

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from graphc.ir.affine import ONE, ZERO, Sym
+from graphc.ir.affine import Sym, unit_stride
 from graphc.ir.graph import Node
 from graphc.ir.types import TensorType
 from graphc.ops.registry import EvalContext, OpDef, OpKind, register
@@ -24,8 +24,7 @@ def _leading_axes(node: Node, operand: int) -> Sequence[int]:
 
 
 def _class_axis(node: Node) -> list[tuple[Sym, ...]]:
-    rank = node.type.rank
-    return [tuple(ONE if a == rank - 1 else ZERO for a in range(rank))]
+    return [unit_stride(node.type.rank, node.type.rank - 1)]
 
 
 def _one_hot_scalar(s: Scalar, node: Node, x: Value) -> Value:

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from graphc.ir.affine import ONE, ZERO, Sym
+from graphc.ir.affine import Sym, unit_stride
 from graphc.ir.graph import Node
 from graphc.ir.types import ShapeError, TensorType
 from graphc.ops import builders as b
@@ -83,8 +83,7 @@ def _padded_axes(node: Node) -> list[int]:
 
 def _axis_counters(node: Node) -> list[tuple[Sym, ...]]:
     """One counter per padded axis: the element's index along it."""
-    rank = node.type.rank
-    return [tuple(ONE if a == axis else ZERO for a in range(rank)) for axis in _padded_axes(node)]
+    return [unit_stride(node.type.rank, axis) for axis in _padded_axes(node)]
 
 
 def _pad_scalar(s: Scalar, node: Node, x: Value) -> Value:

@@ -77,6 +77,4 @@ def _tile_loops(
 
 
 def _scaled(ctx: KernelContext, index: ir.Value, stride: Sym) -> ir.Value:
-    if stride.is_zero:
-        return i64(0)
-    return index if stride.is_one else ctx.builder.mul(index, ctx.sym(stride))
+    return i64(0) if stride.is_zero else ctx.scaled(index, stride)

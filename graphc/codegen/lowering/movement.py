@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from llvmlite import ir
 
 from graphc.codegen.context import KernelContext
-from graphc.codegen.llvm_util import I64, element_ptr, i64, llvm_type
+from graphc.codegen.llvm_util import I64, constant, element_ptr, i64, llvm_type, within
 from graphc.codegen.lowering.parallel_loops import Cut
 from graphc.codegen.lowering.pointwise import ScalarSite, base_offset, load_value, shift_base, store_value
 from graphc.codegen.lowering.registry import kernel_lowering
@@ -39,13 +39,7 @@ def _loops(ctx: KernelContext, src: Node, dst: Node, sizes: Sequence[Sym], strid
         store_value(ctx, dst, offsets[1], load_value(ctx, src, offsets[0]))
         return
     with Cut(i64(0), ctx.sym(sizes[level])).loop(builder, name=f"copy{level}") as index:
-        inner = [offset if vector[level].is_zero else builder.add(offset, _times(ctx, index, vector[level]))
-                 for offset, vector in zip(offsets, strides, strict=True)]
-        _loops(ctx, src, dst, sizes, strides, level + 1, inner)
-
-
-def _times(ctx: KernelContext, index: ir.Value, stride: Sym) -> ir.Value:
-    return index if stride.is_one else ctx.builder.mul(index, ctx.sym(stride))
+        _loops(ctx, src, dst, sizes, strides, level + 1, ctx.advance(offsets, strides, level, index))
 
 
 @kernel_lowering(CONCATENATE)
@@ -75,7 +69,7 @@ def _each_index(ctx: KernelContext, data: Node, indices: Node, axis: int, body: 
         with Cut(i64(0), ctx.sym(count)).loop(b, name="position") as p:
             raw = b.load(element_ptr(b, ctx.ptr(indices), p, itype), typ=itype)
             index = raw if itype == I64 else b.sext(raw, I64)
-            in_range = b.and_(b.icmp_signed(">=", index, i64(0)), b.icmp_signed("<", index, ctx.sym(length)))
+            in_range = within(b, index, i64(0), ctx.sym(length))
             safe = b.select(in_range, index, i64(0))
             data_row = b.mul(b.add(b.mul(o, ctx.sym(length)), safe), ctx.sym(inner))
             indexed_row = b.mul(b.add(b.mul(o, ctx.sym(count)), p), ctx.sym(inner))
@@ -86,7 +80,7 @@ def _each_index(ctx: KernelContext, data: Node, indices: Node, axis: int, body: 
 @kernel_lowering(GATHER)
 def _gather(ctx: KernelContext, node: Node) -> None:
     params, indices = node.inputs
-    zero = ScalarSite(ctx.builder, ctx.batch, []).constant(0, node.type.dtype)
+    zero = constant(0, node.type.dtype)
 
     def body(data_at: ir.Value, out_at: ir.Value, in_range: ir.Value) -> None:
         value = load_value(ctx, params, data_at)
@@ -103,7 +97,7 @@ def _scatter_add(ctx: KernelContext, node: Node) -> None:
     site = ScalarSite(ctx.builder, ctx.batch, [])
     with Cut(i64(0), ctx.sym(numel(node.shape))).loop(ctx.builder, name="copy") as k:
         store_value(ctx, node, k, load_value(ctx, target, k))
-    zero = site.constant(0, node.type.dtype)
+    zero = constant(0, node.type.dtype)
 
     def body(data_at: ir.Value, update_at: ir.Value, in_range: ir.Value) -> None:
         update = ctx.builder.select(in_range, load_value(ctx, updates, update_at), zero)

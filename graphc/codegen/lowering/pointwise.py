@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from llvmlite import ir
 
 from graphc.codegen.context import KernelContext
-from graphc.codegen.llvm_util import F32, element_ptr, f32, i64, intrinsic, llvm_type
+from graphc.codegen.llvm_util import F32, constant, element_ptr, i64, intrinsic, llvm_type, within
 from graphc.codegen.lowering import mathfns
 from graphc.codegen.lowering.parallel_loops import Cut, product, split_range
 from graphc.codegen.lowering.registry import Lowering, get_lowering
-from graphc.ir.affine import ONE, ZERO, Sym, coalesce, contiguous_strides
+from graphc.ir.affine import ZERO, Sym, coalesce, contiguous_strides, unit_stride
 from graphc.ir.graph import Node
 from graphc.ops.registry import OpDef, get_op
 from graphc.passes.kernels import Kernel
@@ -89,8 +89,7 @@ def inside(ctx: KernelContext, offsets: Sequence[ir.Value], guard: Guard) -> ir.
     b = ctx.builder
     result = None
     for bound in guard:
-        position = b.add(offsets[bound.stream], i64(bound.base))
-        ok = b.and_(b.icmp_signed(">=", position, i64(0)), b.icmp_signed("<", position, i64(bound.size)))
+        ok = within(b, b.add(offsets[bound.stream], i64(bound.base)), i64(0), i64(bound.size))
         result = ok if result is None else b.and_(result, ok)
     assert result is not None
     return result
@@ -201,10 +200,9 @@ class PointwisePlan:
             extent = node.shape[access[a]]
             if size is None or size == 1 or (0 <= shift[a] and shift[a] + extent <= size):
                 continue
-            unit = [ZERO] * len(self.shape)
-            if place[a] is not None:
-                unit[place[a]] = ONE
-            bounds.append(Bound(self._stream(unit, tuple(range(len(self.shape)))), shift[a], size))
+            rank = len(self.shape)
+            counter = (ZERO,) * rank if place[a] is None else unit_stride(rank, place[a])
+            bounds.append(Bound(self._stream(counter, tuple(range(rank))), shift[a], size))
         return tuple(bounds)
 
 
@@ -245,7 +243,7 @@ class ScalarSite:
         return self.builder.sitofp(self.batch_count, F32)
 
     def constant(self, value: float | int, dtype: str) -> ir.Value:
-        return f32(float(value)) if dtype == "float32" else ir.Constant(llvm_type(dtype), int(value))
+        return constant(value, dtype)
 
     def _float(self, x: ir.Value) -> bool:
         return x.type == F32
@@ -286,8 +284,7 @@ class ScalarSite:
         return self.builder.fcmp_ordered(relation, x, y)
 
     def in_range(self, index: ir.Value, low: int, high: int) -> ir.Value:
-        b = self.builder
-        return b.and_(b.icmp_signed(">=", index, i64(low)), b.icmp_signed("<", index, i64(high)))
+        return within(self.builder, index, i64(low), i64(high))
 
     def both(self, p: ir.Value, q: ir.Value) -> ir.Value:
         return self.builder.and_(p, q)
@@ -336,14 +333,7 @@ def _nest(
         return
     loop = outer if level == 0 else Cut(i64(0), ctx.sym(sizes[level]))
     with loop.loop(builder, name=f"p{level}") as index:
-        inner = list(offsets)
-        for s, vector in enumerate(strides):
-            stride = vector[level]
-            if stride.is_zero:
-                continue
-            step = index if stride.is_one else builder.mul(index, ctx.sym(stride))
-            inner[s] = builder.add(offsets[s], step)
-        _nest(ctx, plan, sizes, strides, level + 1, inner, outer)
+        _nest(ctx, plan, sizes, strides, level + 1, ctx.advance(offsets, strides, level, index), outer)
 
 
 def _body(ctx: KernelContext, plan: PointwisePlan, offsets: list[ir.Value]) -> None:

@@ -157,24 +157,13 @@ class _Walk:
         if level == len(sizes) - 1 and strides[-1][level].is_zero:
             acc0 = load_f32(b, out, offsets[-1])
             with loop_with_carry(b, ctx.sym(sizes[level]), [acc0], name="red") as (i, (acc,), nxt, result):
-                inner = _advance(ctx, offsets, strides, level, i)
+                inner = ctx.advance(offsets, strides, level, i)
                 nxt.append(combine(b, acc, self.element.visit(inner)))
             store_f32(b, result[0], out, offsets[-1])
             return
         loop = self.cut if level == self.cut_level else Cut(i64(0), ctx.sym(sizes[level]))
         with loop.loop(b, name=f"r{level}") as i:
-            self.level(level + 1, _advance(ctx, offsets, strides, level, i))
-
-
-def _advance(
-    ctx: KernelContext, offsets: list[ir.Value], strides: Sequence[Sequence[Sym]], level: int, index: ir.Value
-) -> list[ir.Value]:
-    return [off if st[level].is_zero else ctx.builder.add(off, _scaled(ctx, index, st[level]))
-            for off, st in zip(offsets, strides, strict=True)]
-
-
-def _scaled(ctx: KernelContext, index: ir.Value, stride: Sym) -> ir.Value:
-    return index if stride.is_one else ctx.builder.mul(index, ctx.sym(stride))
+            self.level(level + 1, ctx.advance(offsets, strides, level, i))
 
 
 @kernel_lowering(REDUCE_SUM)
