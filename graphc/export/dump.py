@@ -6,6 +6,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from graphc_runtime import atomic
+
 from graphc.export.graph_dot import graph_to_dot
 from graphc.ir.graph import Graph
 
@@ -18,6 +20,6 @@ def dot_dump(directory: str | Path, **options: Any) -> Callable[[str, Graph], No
         out.mkdir(parents=True, exist_ok=True)
         safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in graph.name)
         text = graph_to_dot(graph, title=f"{graph.name} {name}", **options)
-        (out / f"{safe}.{name}.dot").write_text(text)
+        atomic.write_text(out / f"{safe}.{name}.dot", text)
 
     return dump

@@ -7,6 +7,8 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from graphc_runtime import atomic
+
 if TYPE_CHECKING:
     import graphviz
 
@@ -41,7 +43,7 @@ def render(diagram: str | graphviz.Digraph, path: str | Path, format: str | None
     fmt = render_format(out, format)
     out.parent.mkdir(parents=True, exist_ok=True)
     if fmt in TEXT_FORMATS:
-        out.write_text(dot_text)
+        atomic.write_text(out, dot_text)
         return out
     import graphviz  # on first render: importing it costs ~40 ms that drawing DOT text never needs
 
@@ -55,7 +57,7 @@ def render(diagram: str | graphviz.Digraph, path: str | Path, format: str | None
         detail = (error.stderr or b"").decode(errors="replace").strip()
         raise RuntimeError(f"dot failed to render {str(out)!r} (exit status {error.returncode}): "
                            f"{detail}") from None
-    out.write_bytes(image)
+    atomic.write_bytes(out, image)
     return out
 
 
