@@ -31,6 +31,7 @@ class RecordableModel(Protocol):
     @property
     def weights(self) -> list[Weight]: ...
 
+
 PREDICTION = "y_pred"
 LOSS = "loss"
 LABELS = "y"

@@ -9,16 +9,12 @@ from graphc.ir.graph import Graph, Node
 from graphc.ir.types import Dim
 
 
-def as_node(graph: Graph, value: Any, dtype: str = "float32") -> Node:
-    return graph.operand(value, dtype)
-
-
 def unary(op: str, x: Node, **attrs: Any) -> Node:
     return x.graph.add(op, (x,), attrs)
 
 
 def binary(op: str, a: Node, b: Any) -> Node:
-    b = as_node(a.graph, b, a.type.dtype)
+    b = a.graph.operand(b, a.type.dtype)
     return a.graph.add(op, (a, b))
 
 
@@ -81,7 +77,7 @@ def equal(a: Node, b: Any) -> Node:
 
 def select(cond: Node, a: Any, b: Any) -> Node:
     graph = cond.graph
-    return graph.add("select", (cond, as_node(graph, a), as_node(graph, b)))
+    return graph.add("select", (cond, graph.operand(a), graph.operand(b)))
 
 
 def clip(x: Node, low: Any, high: Any) -> Node:

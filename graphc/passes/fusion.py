@@ -35,7 +35,7 @@ from graphc.ir.graph import Graph, Node
 from graphc.ir.rewrite import copy_in_order, live_nodes
 from graphc.ir.types import TensorType
 from graphc.ops.registry import Fusion, OpKind, get_op
-from graphc.passes.kernels import EPILOGUE_GROUP, FUSION_GROUP, partition
+from graphc.passes.kernels import EPILOGUE_GROUP, FUSION_GROUP, accumulates, partition
 from graphc.passes.manager import Counters, Pass, graph_pass
 
 MAX_RECOMPUTE = 16
@@ -50,10 +50,6 @@ def is_pointwise(node: Node) -> bool:
 def _fusable(node: Node) -> bool:
     """Pointwise and not already part of a matmul's epilogue."""
     return is_pointwise(node) and node.meta.get(EPILOGUE_GROUP) is None
-
-
-def accumulates(node: Node) -> bool:
-    return get_op(node.op).accumulates
 
 
 class _Grouping:

@@ -1,9 +1,9 @@
 """Kernels: the groups of nodes that each become one native loop nest.
 
 Every computing node is its own kernel unless nodes carry the same
-`node.meta[FUSION_GROUP]` key: such a group of SCALAR nodes becomes one pointwise loop
+`node.meta[FUSION_GROUP]` key: such a group of POINTWISE nodes becomes one loop nest
 (the contract a fusion pass fills in). A group may also end in one accumulating reduction
-(reduce_sum, reduce_max) of a member: the loop then walks the reduction's input space,
+(OpDef.accumulates: reduce_sum, reduce_max) of a member: the loop then walks the reduction's input space,
 storing the members used elsewhere and accumulating the reduction (lowering/reduce.py).
 A group runs where its last member stands in graph order, so nothing outside it may consume
 a member before that point.
@@ -27,7 +27,8 @@ def _pointwise(node: Node) -> bool:
     return get_op(node.op).fusion is Fusion.POINTWISE
 
 
-def _accumulates(node: Node) -> bool:
+def accumulates(node: Node) -> bool:
+    """A reduction a pointwise loop over its input can accumulate as it goes (OpDef.accumulates)."""
     return get_op(node.op).accumulates
 
 
@@ -46,7 +47,7 @@ class Kernel:
     def reduction(self) -> Node | None:
         """The reduction ending a fused group (its other members compute the reduced input)."""
         last = self.nodes[-1]
-        return last if len(self.nodes) > 1 and _accumulates(last) else None
+        return last if len(self.nodes) > 1 and accumulates(last) else None
 
     @property
     def epilogue_head(self) -> Node | None:
@@ -85,7 +86,7 @@ def partition(graph: Graph) -> list[Kernel]:
         if node.meta.get(EPILOGUE_GROUP) is not None:
             groups.setdefault(("epilogue", node.meta[EPILOGUE_GROUP]), []).append(node)
             continue
-        if key is not None and fusion is not Fusion.POINTWISE and not _accumulates(node):
+        if key is not None and fusion is not Fusion.POINTWISE and not accumulates(node):
             raise ValueError(f"{node!r}: only pointwise ops can join fusion group {key!r}")
         if fusion in (Fusion.POINTWISE, Fusion.KERNEL):
             groups.setdefault(node if key is None else ("group", key), []).append(node)
@@ -116,7 +117,7 @@ def partition(graph: Graph) -> list[Kernel]:
 
 def _check_reduction(members: list[Node], inside: set[Node], users: dict[Node, list[Node]]) -> None:
     """A reduction may only end a group, reducing a member, with no member consuming it."""
-    reductions = [n for n in members if _accumulates(n)]
+    reductions = [n for n in members if accumulates(n)]
     if not reductions:
         return
     red = reductions[0]

@@ -70,7 +70,7 @@ def reshapes(m: Match) -> Node | None:
     return add_like(node, m.new, "reshape", [x], {"shape": shape})
 
 
-def _has_broadcast_operand(node: Node) -> bool:
+def _elementwise(node: Node) -> bool:
     return get_op(node.op).kind is OpKind.ELEMENTWISE
 
 
@@ -130,7 +130,7 @@ RULES = PatternMatcher([
     (Pat("reshape", (X,)), reshapes),
     (Pat("log", (Pat("exp", (X,)),)), log_of_exp),
     (Pat("log", (Pat("div", (_EXP_Z, _SUM_E)),)), log_softmax),
-    (Pat(where=_has_broadcast_operand), broadcast_operands),
+    (Pat(where=_elementwise), broadcast_operands),
 ])
 
 
