@@ -81,11 +81,11 @@ class Load:
     def value(self, ctx: KernelContext, offsets: Sequence[ir.Value]) -> ir.Value:
         offset = _shifted(ctx, offsets[self.stream], self.base)
         if self.guard:
-            offset = ctx.builder.select(inside(ctx, offsets, self.guard), offset, i64(0))
+            offset = ctx.builder.select(_inside(ctx, offsets, self.guard), offset, i64(0))
         return load_value(ctx, self.node, offset)
 
 
-def inside(ctx: KernelContext, offsets: Sequence[ir.Value], guard: Guard) -> ir.Value:
+def _inside(ctx: KernelContext, offsets: Sequence[ir.Value], guard: Guard) -> ir.Value:
     b = ctx.builder
     result = None
     for bound in guard:
