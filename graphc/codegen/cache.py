@@ -13,7 +13,10 @@ Writes go to a temporary file that is renamed into place, so concurrent builders
 partial entry; temporary files left by killed writers are removed after TEMP_GRACE_S. A cache
 that cannot be written is skipped, never an error. The cache is kept under $GRAPHC_CACHE_MAX_MB
 megabytes (default 1024): a write that takes it over the limit removes the least recently used
-entries (a hit refreshes an entry's time).
+entries (a hit refreshes an entry's time). Scanning a cache of thousands of entries costs more
+than compiling a small model, so the directory is scanned only when a ledger (USAGE_FILE: the
+bytes the last scan found plus those written since) says the limit is reached, or when that
+scan is older than RESCAN_S (writers in other processes may have missed the ledger).
 """
 
 from __future__ import annotations
@@ -39,6 +42,8 @@ FORMAT = ".g2"  # in entry names: graphc versions before framed entries never re
 _DIGEST = 32
 TEMP_PREFIX = ".tmp-"
 TEMP_GRACE_S = 600.0  # a temporary file this old belongs to a writer that died
+USAGE_FILE = ".usage"
+RESCAN_S = 3600.0
 _refused: set[Path] = set()  # directories already warned about, once per process
 _refused_lock = threading.Lock()
 
@@ -164,9 +169,39 @@ def store(key: str, suffix: str, data: bytes) -> None:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
-        prune(root, limit_bytes())
+        _account(root, len(MAGIC) + _DIGEST + len(data), limit_bytes())
     except OSError:
         return
+
+
+def _account(root: Path, added: int, limit: int) -> None:
+    """Add a write to the ledger; scan (and prune) only when the ledger says so or is missing or old."""
+    now = time.time()
+    usage = _read_usage(root)
+    if usage is None or usage[0] + added > limit or not 0 <= now - usage[1] <= RESCAN_S:
+        _write_usage(root, prune(root, limit), now)
+    else:
+        _write_usage(root, usage[0] + added, usage[1])
+
+
+def _read_usage(root: Path) -> tuple[int, float] | None:
+    """(bytes, time of the last scan) from the ledger; None when it is missing or not two numbers."""
+    try:
+        total, scanned = (root / USAGE_FILE).read_text().split()
+        return int(total), float(scanned)
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None
+
+
+def _write_usage(root: Path, total: int, scanned: float) -> None:
+    fd, tmp = tempfile.mkstemp(dir=root, prefix=TEMP_PREFIX, suffix=USAGE_FILE)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(f"{total} {scanned!r}\n")
+        os.replace(tmp, root / USAGE_FILE)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def limit_bytes() -> int:
@@ -178,26 +213,28 @@ def limit_bytes() -> int:
     return int(megabytes * 2**20)
 
 
-def prune(root: Path, limit: int) -> None:
+def prune(root: Path, limit: int) -> int:
     """Remove temporary files of dead writers, then the least recently used entries until the
-    directory holds at most `limit` bytes."""
+    directory holds at most `limit` bytes; returns the bytes left."""
     entries = []
     now = time.time()
-    for path in root.iterdir():
-        try:
-            info = path.stat()
-        except OSError:
-            continue
-        if not stat.S_ISREG(info.st_mode):
-            continue
-        if path.name.startswith(TEMP_PREFIX):
-            if now - info.st_mtime > TEMP_GRACE_S:
-                path.unlink(missing_ok=True)
-            continue
-        entries.append((info.st_mtime, info.st_size, path))
+    with os.scandir(root) as listing:
+        for entry in listing:
+            try:
+                info = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            if not stat.S_ISREG(info.st_mode) or entry.name == USAGE_FILE:
+                continue
+            if entry.name.startswith(TEMP_PREFIX):
+                if now - info.st_mtime > TEMP_GRACE_S:
+                    Path(entry.path).unlink(missing_ok=True)
+                continue
+            entries.append((info.st_mtime, info.st_size, Path(entry.path)))
     total = sum(size for _, size, _ in entries)
     for _, size, path in sorted(entries):
         if total <= limit:
             break
         path.unlink(missing_ok=True)
         total -= size
+    return total

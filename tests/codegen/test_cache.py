@@ -46,9 +46,14 @@ def cache_dir(tmp_path, monkeypatch) -> Path:
     return root
 
 
+def _entries(directory: Path) -> list[Path]:
+    """The cache's entries, without its usage ledger."""
+    return [p for p in directory.iterdir() if p.name != cache.USAGE_FILE]
+
+
 def test_second_process_compiles_and_links_nothing(cache_dir: Path, tmp_path: Path) -> None:
     so = build_library({"g": _graph()}, tmp_path / "first")
-    kinds = sorted(p.name.split(".", 1)[1].removeprefix(cache.FORMAT[1:] + ".") for p in cache_dir.iterdir())
+    kinds = sorted(p.name.split(".", 1)[1].removeprefix(cache.FORMAT[1:] + ".") for p in _entries(cache_dir))
     assert kinds == ["gemm.o", "o", "pool.o", "so"]  # the program, its GEMM case, the pool, the library
     done = subprocess.run([sys.executable, "-c", SECOND_PROCESS, str(tmp_path / "second")],
                           capture_output=True, text=True, check=False)
@@ -90,7 +95,7 @@ def test_cache_stays_under_its_limit_dropping_least_recently_used(cache_dir: Pat
         os.utime(cache.path_of(key, ".o"), (index, index))
         if key == "used":
             assert cache.load("old", ".o") is not None  # a hit makes "old" the most recent
-    kept = sorted(p.name for p in cache_dir.iterdir())
+    kept = sorted(p.name for p in _entries(cache_dir))
     assert kept == [cache.path_of(key, ".o").name for key in ("new", "old")]
 
 
@@ -98,3 +103,23 @@ def test_cache_limit_must_be_a_number(monkeypatch) -> None:
     monkeypatch.setenv(cache.LIMIT_ENV, "lots")
     with pytest.raises(ValueError, match="GRAPHC_CACHE_MAX_MB"):
         cache.limit_bytes()
+
+
+def test_a_write_under_the_limit_does_not_scan_the_directory(cache_dir: Path, monkeypatch) -> None:
+    cache.store("first", ".o", bytes(10))  # no ledger yet: one scan, which writes it
+    scans = []
+    monkeypatch.setattr(cache, "prune", lambda root, limit: scans.append(root) or 0)
+    cache.store("second", ".o", bytes(10))
+    assert scans == []
+    total, _ = (cache_dir / cache.USAGE_FILE).read_text().split()
+    assert int(total) == sum(p.stat().st_size for p in _entries(cache_dir))
+
+
+@pytest.mark.parametrize("ledger", ["garbage", "10 0.0", ""])
+def test_a_corrupt_or_old_ledger_makes_a_write_scan_again(cache_dir: Path, monkeypatch, ledger) -> None:
+    cache_dir.mkdir(mode=0o700, exist_ok=True)
+    (cache_dir / cache.USAGE_FILE).write_text(ledger)
+    scans = []
+    monkeypatch.setattr(cache, "prune", lambda root, limit: scans.append(root) or 0)
+    cache.store("key", ".o", bytes(10))
+    assert scans == [cache_dir]
