@@ -19,9 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from graphc_runtime import atomic
+from graphc_runtime.manifest import API_FIELDS, library_manifest, pool_symbols
 
 import graphc
-from graphc.build.aot_c import generate
+from graphc.build.aot_c import generate, program_symbol
 from graphc.build.aot_c_template import STATUS_CODES
 from graphc.build.aot_source import ModelPrograms, aot_programs
 from graphc.build.aot_weights import layout_hash, weights_file, weights_object
@@ -32,10 +33,8 @@ from graphc.codegen.support import gemm_cases, prefetch, support_objects
 from graphc.codegen.target import target_spec
 from graphc.frontend.models import Model
 
-__all__ = ["FORMAT", "AotBuild", "compile_model"]
+__all__ = ["AotBuild", "compile_model"]
 
-FORMAT = "graphc-aot"
-FORMAT_VERSION = 1
 WEIGHTS_THRESHOLD = 16 * 2**20  # "auto" embeds parameters up to this many bytes
 WEIGHTS_MODES = ("embed", "file", "auto")
 PORTABLE_TARGETS = {"generic": "x86-64", "x86-64": "x86-64", "x86-64-v2": "x86-64-v2",
@@ -95,9 +94,8 @@ def compile_model(model_or_path: Model | str | os.PathLike[str], out_dir: str | 
     object_path, library = out / f"{name}.o", out / f"lib{name}.so"
     weights_path = None if embedded else out / f"{name}.weights"
     manifest = _manifest(name, model, programs, entries, spec.as_dict(), target, embedded, param_bytes,
-                         {"library": library.name, "object": object_path.name, "header": header.name,
-                          "source": source.name, "weights": weights_path.name if weights_path else None},
-                         compiled.manifest["programs"])
+                         {"object": object_path.name, "header": header.name, "source": source.name,
+                          "weights": weights_path.name if weights_path else None}, library.name)
     api = generate(name, model.name, programs, entries, spec.as_dict(), embedded, description(manifest))
 
     out.mkdir(parents=True, exist_ok=True)
@@ -125,12 +123,9 @@ def compile_model(model_or_path: Model | str | os.PathLike[str], out_dir: str | 
     return AotBuild(out, library, object_path, header, manifest_path, weights_path, manifest)
 
 
-DESCRIBED = ("name", "inputs", "outputs", "workspace", "params", "weights", "training")
-
-
 def description(manifest: dict[str, Any]) -> dict[str, Any]:
     """The manifest fields a loader relies on for memory safety, embedded in the library itself."""
-    return {key: manifest[key] for key in DESCRIBED}
+    return {key: manifest[key] for key in API_FIELDS}
 
 
 def _io(arg: dict[str, Any]) -> dict[str, Any]:
@@ -139,7 +134,11 @@ def _io(arg: dict[str, Any]) -> dict[str, Any]:
 
 def _manifest(name: str, model: Model, programs: ModelPrograms, entries: dict[str, Any],
               target: dict[str, str], requested: str, embedded: bool, param_bytes: int,
-              files: dict[str, str | None], raw_programs: dict[str, Any]) -> dict[str, Any]:
+              files: dict[str, str | None], library: str) -> dict[str, Any]:
+    """The one library manifest (graphc_runtime.manifest) with this build's C API description.
+
+    Its programs are the in-process ones under their exported names (<name>_program_<program>):
+    graphc_runtime.Library loads this library as it loads the one `fit` runs."""
     predict = entries["predict"]
     training = None
     if "train_step" in entries:
@@ -150,20 +149,19 @@ def _manifest(name: str, model: Model, programs: ModelPrograms, entries: dict[st
                     "hyperparameters": hyperparameters,
                     "workspace": _workspace(train), "loss": _loss_name(model),
                     "optimizer": type(model.optimizer).__name__}
-    return {
-        "format": FORMAT, "format_version": FORMAT_VERSION, "name": name, "model": model.name,
-        "graphc_version": graphc.__version__, "target": {"requested": requested, **target},
-        "files": files,
-        "inputs": [_io(a) for a in predict["args"] if a["kind"] == "input"],
-        "outputs": [_io(a) for a in predict["args"] if a["kind"] == "output"],
-        "workspace": _workspace(predict),
-        "params": [{"name": p.name, "shape": list(p.shape), "dtype": "float32"} for p in programs.params],
-        "weights": {"mode": "embedded" if embedded else "file", "bytes": param_bytes,
-                    "layout_hash": f"{layout_hash(programs.params):#018x}"},
-        "training": training,
-        "status_codes": {str(code): list(entry) for code, entry in STATUS_CODES.items()},
-        "programs": raw_programs,
-    }
+    exported = {program: {**entry, "symbol": program_symbol(name, program)}
+                for program, entry in entries.items()}
+    return library_manifest(
+        exported, graphc_version=graphc.__version__, target={"requested": requested, **target},
+        library=library, pool=pool_symbols(name), files=files, name=name, model=model.name,
+        inputs=[_io(a) for a in predict["args"] if a["kind"] == "input"],
+        outputs=[_io(a) for a in predict["args"] if a["kind"] == "output"],
+        workspace=_workspace(predict),
+        params=[{"name": p.name, "shape": list(p.shape), "dtype": "float32"} for p in programs.params],
+        weights={"mode": "embedded" if embedded else "file", "bytes": param_bytes,
+                 "layout_hash": f"{layout_hash(programs.params):#018x}"},
+        training=training,
+        status_codes={str(code): list(entry) for code, entry in STATUS_CODES.items()})
 
 
 def _workspace(entry: dict[str, Any]) -> dict[str, int]:

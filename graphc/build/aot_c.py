@@ -75,6 +75,7 @@ def generate(prefix: str, model_name: str, programs: ModelPrograms, entries: Map
         "@DEFINES@": "\n".join(defines),
         "@TABLES@": _tables(prefix, programs, offsets, state_floats, entries, embedded),
         "@RUNNERS@": _runners(prefix, entries, offsets, programs),
+        "@PROGRAM_DECLARATIONS@": "\n".join(f"{_program_signature(prefix, name)};" for name in entries),
         "@DESCRIPTION@": _c_string(json.dumps(description, sort_keys=True)),
     }
     header, source = HEADER, SOURCE
@@ -196,7 +197,18 @@ def _runners(prefix: str, entries: Mapping[str, Mapping[str, Any]], offsets: Map
             body.append(f"    args[{i}] = {_arg_pointer(name, arg, offsets, hp_index, log_index)};")
         body += [f"    return graphc_{prefix}_{name}(batch, args, workspace);", "}"]
         blocks.append("\n".join(body))
+        blocks.append(f"{_program_signature(prefix, name)} {{\n"
+                      f"    return graphc_{prefix}_{name}(batch, args, workspace);\n}}")
     return "\n\n".join(blocks)
+
+
+def program_symbol(prefix: str, program: str) -> str:
+    """The exported entry point of a program in an AOT library (graphc_* symbols are made local)."""
+    return f"{prefix}_program_{program}"
+
+
+def _program_signature(prefix: str, program: str) -> str:
+    return f"int32_t {program_symbol(prefix, program)}(int64_t batch, void **args, void *workspace)"
 
 
 def _arg_pointer(program: str, arg: Mapping[str, Any], offsets: Mapping[str, int],

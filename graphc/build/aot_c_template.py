@@ -108,6 +108,19 @@ const char *@P@_log_name(int32_t index);          /* NULL when out of range */
 int32_t @P@_set_hyperparameter(@P@_context *ctx, const char *name, float value);
 int32_t @P@_get_hyperparameter(const @P@_context *ctx, const char *name, float *value);
 
+/* Worker threads of the library's parallel loops: n < 1 restores the default
+ * ($GRAPHC_NUM_THREADS, else the CPUs the process may use). Results do not depend on it. */
+void @P@_set_num_threads(int n);
+int @P@_get_num_threads(void);
+/* Stops and joins the worker threads (they restart on the next parallel loop); call it before
+ * unloading the library with dlclose. */
+void @P@_shutdown_pool(void);
+
+/* The compiled programs' own entry points, which the graphc runtime calls (manifest "programs"):
+ * args holds one pointer per argument in the manifest's order, workspace at least
+ * static_bytes + per_batch_bytes * batch bytes. The functions above check what these trust. */
+@PROGRAM_DECLARATIONS@
+
 /* A static English description of a status code. */
 const char *@P@_status_string(int32_t status);
 
@@ -160,6 +173,14 @@ struct @P@_context {
 };
 
 @RUNNERS@
+
+void graphc_set_num_threads(int n);
+int graphc_get_num_threads(void);
+void graphc_shutdown_pool(void);
+
+void @P@_set_num_threads(int n) { graphc_set_num_threads(n); }
+int @P@_get_num_threads(void) { return graphc_get_num_threads(); }
+void @P@_shutdown_pool(void) { graphc_shutdown_pool(); }
 
 static void *alloc_aligned(int64_t nbytes) {
     size_t size = (size_t)((nbytes + ALIGN - 1) / ALIGN * ALIGN);

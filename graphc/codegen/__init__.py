@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from graphc_runtime.manifest import library_manifest
 from llvmlite import ir
 
 import graphc
@@ -95,7 +96,8 @@ def compile_programs(
 def build_library(
     programs: Mapping[str, Graph], out_dir: str | Path, *, name: str = "model", cpu: str | None = None
 ) -> Path:
-    """Write the objects, lib<name>.so and <name>.manifest.json into out_dir; returns the .so path."""
+    """Write the objects, lib<name>.so and its manifest (graphc_runtime.manifest) into out_dir; returns
+    the .so path."""
     if not _NAME.match(name):
         raise ValueError(f"library name {name!r} is not a C identifier")
     spec, cases = target_spec(cpu), support.gemm_cases(programs.values())
@@ -114,5 +116,7 @@ def build_library(
         cache.store(key, ".so", so_path.read_bytes())
     else:
         so_path.write_bytes(linked)
-    (out / f"{name}.manifest.json").write_text(json.dumps(compiled.manifest, indent=2))
+    manifest = library_manifest(compiled.manifest["programs"], graphc_version=graphc.__version__,
+                                target=spec.as_dict(), library=so_path.name)
+    (out / f"{name}.manifest.json").write_text(json.dumps(manifest, indent=2))
     return so_path

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from graphc_runtime.manifest import check_manifest
 
 import graphc
 from graphc.codegen import build_library
@@ -122,6 +123,7 @@ def build_recorded(
         if library is not None and manifest is not None:
             restored = _restored_manifest(manifest, library, recorded, aliases)
             if restored is not None:
+                restored["files"]["library"] = so_path.name
                 out.mkdir(parents=True, exist_ok=True)
                 so_path.write_bytes(library)
                 manifest_path.write_text(json.dumps(restored, indent=2))
@@ -153,6 +155,7 @@ def _restored_manifest(data: bytes, library: bytes, recorded: Mapping[str, Graph
     """The stored manifest with the model's own state names, if it describes exactly these programs."""
     try:
         manifest = json.loads(data)
+        check_manifest(manifest, "in the compile cache")
         if manifest.get("library_sha256") != hashlib.sha256(library).hexdigest():
             return None
         programs = manifest["programs"]

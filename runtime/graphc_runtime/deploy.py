@@ -1,6 +1,8 @@
 """Running an ahead-of-time build (a `graphc compile` folder) from Python with numpy alone.
 
-The calls go through the library's C API, the same functions a C program uses, so the
+The library loads through graphc_runtime.Library, as every graphc library does (its programs
+are there too, `model.library["predict"]`, with the in-process calling convention), and the
+calls below go through the library's C API, the same functions a C program uses, so the
 argument checks and status codes are those of the header. The manifest is not trusted: the
 files it names must lie in its folder, and its shapes, parameters and workspace sizes must
 equal the description the library embeds (`<name>_describe()`). A DeployedModel is safe to
@@ -20,13 +22,13 @@ from typing import Any
 import numpy as np
 
 from graphc_runtime.buffers import aligned_empty
+from graphc_runtime.library import Library
 from graphc_runtime.locks import ReadWriteLock
+from graphc_runtime.manifest import API_FIELDS, read_manifest
 
-FORMAT = "graphc-aot"
 _F32P = ctypes.POINTER(ctypes.c_float)
 _I64 = ctypes.c_int64
 _I32 = ctypes.c_int32
-DESCRIBED = ("name", "inputs", "outputs", "workspace", "params", "weights", "training")
 BAD_LABEL = 12
 WORKSPACE_POOL = 8
 
@@ -45,9 +47,12 @@ class DeployedModel:
     def __init__(self, folder: str | Path, weights: str | Path | None = None) -> None:
         self.manifest_path = _find_manifest(Path(folder))
         self.directory = self.manifest_path.parent
-        manifest = json.loads(self.manifest_path.read_text())
-        if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-            raise ValueError(f"{self.manifest_path} is not a graphc AOT manifest (format {FORMAT!r})")
+        manifest = read_manifest(self.manifest_path)
+        missing = [key for key in (*API_FIELDS, "status_codes") if key not in manifest]
+        if missing:
+            raise ValueError(f"{self.manifest_path} describes no C API (no {missing[0]!r}): it is an "
+                             "in-process library, not a `graphc compile` build; load it with "
+                             "graphc_runtime.Library")
         self.manifest = manifest
         name = manifest.get("name")
         if not isinstance(name, str) or not name.isidentifier():
@@ -61,7 +66,7 @@ class DeployedModel:
         self.training = manifest.get("training")
         codes = manifest["status_codes"].items()
         self._status = {int(code): f"{name} ({text})" for code, (name, text) in codes}
-        self._lib = ctypes.CDLL(str(self._inside("library")))
+        self.library = Library.load(self._inside("library"), manifest)
         self._bind()
         self._check_description()
         if weights is None and manifest["weights"]["mode"] == "file":
@@ -70,7 +75,7 @@ class DeployedModel:
         self._workspaces: list[tuple[np.ndarray, int, int]] = []  # (owner, address, bytes)
         handle = ctypes.c_void_p()
         path = None if weights is None else str(weights).encode()
-        self._check(self._fn("create")(path, ctypes.byref(handle)), "create")
+        self._check(self._api["create"](path, ctypes.byref(handle)), "create")
         self._ctx = handle
 
     def _inside(self, role: str) -> Path:
@@ -86,17 +91,14 @@ class DeployedModel:
 
     def _check_description(self) -> None:
         """The manifest must say what the library says of itself; the library is the authority."""
-        describe = self._fn("describe")
-        described = json.loads(describe().decode())
-        for key in DESCRIBED:
+        described = json.loads(self._api["describe"]().decode())
+        for key in API_FIELDS:
             difference = _first_difference(described.get(key), self.manifest.get(key), key)
             if difference is not None:
                 where, expected, actual = difference
-                raise DeployError(f"{self.manifest_path} does not match its library {self._lib._name}: "
-                                  f"{where} is {actual!r} in the manifest, the library says {expected!r}")
-
-    def _fn(self, suffix: str) -> Any:
-        return getattr(self._lib, f"{self.name}_{suffix}")
+                raise DeployError(f"{self.manifest_path} does not match its library "
+                                  f"{self.library.path.name}: {where} is {actual!r} in the manifest, "
+                                  f"the library says {expected!r}")
 
     def _bind(self) -> None:
         signatures = {
@@ -112,14 +114,14 @@ class DeployedModel:
             "set_hyperparameter": (_I32, [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_float]),
             "get_hyperparameter": (_I32, [ctypes.c_void_p, ctypes.c_char_p, _F32P]),
         }
+        self._api = {}
         for suffix, (restype, argtypes) in signatures.items():
             try:
-                fn = self._fn(suffix)
+                self._api[suffix] = self.library.function(f"{self.name}_{suffix}", restype, argtypes)
             except AttributeError:
-                raise DeployError(f"{self._lib._name} has no function {self.name}_{suffix}: it is not this "
-                                  "manifest's library, or was built by an older graphc; rebuild it with "
+                raise DeployError(f"{self.library.path.name} has no function {self.name}_{suffix}: it is not "
+                                  "this manifest's library, or was built by an older graphc; rebuild it with "
                                   "`graphc compile`") from None
-            fn.restype, fn.argtypes = restype, argtypes
 
     def _check(self, status: int, what: str) -> None:
         if status != 0:
@@ -140,7 +142,7 @@ class DeployedModel:
         workspace = self._take_workspace(need)
         try:
             with self._lock.reading():
-                status = self._fn("predict_with_workspace")(self._live(), len(x), _ptr(x), x.size, _ptr(y),
+                status = self._api["predict_with_workspace"](self._live(), len(x), _ptr(x), x.size, _ptr(y),
                                                             y.size, workspace[1] or None, need)
         finally:
             if len(self._workspaces) < WORKSPACE_POOL:
@@ -177,7 +179,7 @@ class DeployedModel:
             raise ValueError(f"x has {len(x)} samples but y has {len(y)}")
         logs = np.zeros(len(self.training["logs"]), dtype=np.float32)
         with self._lock.writing():
-            status = self._fn("train_step")(self._live(), len(x), _ptr(x), x.size, _ptr(y), y.size,
+            status = self._api["train_step"](self._live(), len(x), _ptr(x), x.size, _ptr(y), y.size,
                                             _ptr(logs), logs.size)
         if status == BAD_LABEL:
             self._raise_bad_label(y)
@@ -202,7 +204,7 @@ class DeployedModel:
         with self._lock.reading():
             for index, (_, shape) in enumerate(self.params):
                 value = np.empty(shape, dtype=np.float32)
-                self._check(self._fn("get_param")(self._live(), index, _ptr(value), value.size), "get_param")
+                self._check(self._api["get_param"](self._live(), index, _ptr(value), value.size), "get_param")
                 out.append(value)
         return out
 
@@ -218,12 +220,12 @@ class DeployedModel:
             arrays.append(array)
         with self._lock.writing():
             for index, array in enumerate(arrays):
-                self._check(self._fn("set_param")(self._live(), index, _ptr(array), array.size), "set_param")
+                self._check(self._api["set_param"](self._live(), index, _ptr(array), array.size), "set_param")
 
     def get_hyperparameter(self, name: str) -> float:
         value = ctypes.c_float()
         with self._lock.reading():
-            status = self._fn("get_hyperparameter")(self._live(), name.encode(), ctypes.byref(value))
+            status = self._api["get_hyperparameter"](self._live(), name.encode(), ctypes.byref(value))
         self._check(status, f"get_hyperparameter({name!r})")
         return float(value.value)
 
@@ -231,7 +233,7 @@ class DeployedModel:
         if not math.isfinite(value):
             raise ValueError(f"hyperparameter {name!r} must be finite, got {value!r}")
         with self._lock.writing():
-            status = self._fn("set_hyperparameter")(self._live(), name.encode(), value)
+            status = self._api["set_hyperparameter"](self._live(), name.encode(), value)
         self._check(status, f"set_hyperparameter({name!r})")
 
     # -- lifetime -----------------------------------------------------------------------------
@@ -240,7 +242,7 @@ class DeployedModel:
             return
         with self._lock.writing():
             if self._ctx is not None:
-                self._fn("destroy")(self._ctx)
+                self._api["destroy"](self._ctx)
                 self._ctx = None
 
     def __enter__(self) -> DeployedModel:

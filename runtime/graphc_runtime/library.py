@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import _ctypes
 import ctypes
-import json
 import weakref
 from collections.abc import Mapping
 from pathlib import Path
@@ -14,6 +13,7 @@ import numpy as np
 
 from graphc_runtime.buffers import aligned_empty, aligned_zeros, data_address
 from graphc_runtime.locks import ReadWriteLock
+from graphc_runtime.manifest import check_manifest, manifest_path, read_manifest
 from graphc_runtime.spec import ArgSpec
 from graphc_runtime.store import StateStore
 from graphc_runtime.threads import attach
@@ -248,45 +248,21 @@ class Program:
         return f"<Program {self.name}({sig}) -> {', '.join(s.name for s in self.outputs)}>"
 
 
-def unload_when_unused(cdll: ctypes.CDLL) -> None:
+def unload_when_unused(cdll: ctypes.CDLL, shutdown_symbol: str) -> None:
     """Unload the library once nothing can call it: the last Program or Library holding it is gone.
 
     Its worker pool is stopped and joined first (the workers run the library's code). The
     finalizer holds only addresses, never the library object, so it cannot keep it alive; at
     interpreter exit nothing is unloaded.
     """
-    try:
-        shutdown = ctypes.cast(cdll.graphc_shutdown_pool, ctypes.c_void_p).value
-    except AttributeError:
-        shutdown = None
+    shutdown = ctypes.cast(cdll[shutdown_symbol], ctypes.c_void_p).value
     finalizer = weakref.finalize(cdll, _unload, cdll._handle, shutdown)
     finalizer.atexit = False
 
 
-def _unload(handle: int, shutdown: int | None) -> None:
-    if shutdown is not None:
-        ctypes.CFUNCTYPE(None)(shutdown)()
+def _unload(handle: int, shutdown: int) -> None:
+    ctypes.CFUNCTYPE(None)(shutdown)()
     _ctypes.dlclose(handle)
-
-
-def check_manifest(manifest: Any, library: str) -> None:
-    """Refuse a malformed manifest before its library is loaded (loading runs the library's code)."""
-    if not isinstance(manifest, dict) or not isinstance(manifest.get("programs"), dict):
-        raise ValueError(f"manifest for {library} has no 'programs' table")
-    for name, entry in manifest["programs"].items():
-        try:
-            if not isinstance(entry["symbol"], str) or not isinstance(entry["args"], list):
-                raise TypeError("'symbol' must be a string and 'args' a list")
-            specs = [ArgSpec.from_dict(arg) for arg in entry["args"]]
-            names = [(s.kind, s.name) for s in specs]
-            if len(set(names)) != len(names):
-                raise ValueError("an argument is listed twice")
-            for key in ("static_bytes", "per_batch_bytes"):
-                value = entry["workspace"][key]
-                if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**40:
-                    raise ValueError(f"workspace {key} must be a non-negative int, got {value!r}")
-        except (KeyError, TypeError, ValueError, AttributeError) as error:
-            raise ValueError(f"manifest for {library}: program {name!r} is malformed ({error})") from None
 
 
 def _as_input(program: str, name: str, value: Any, dtype: np.dtype) -> np.ndarray:
@@ -311,16 +287,20 @@ class Library:
         self.path = path
         self.manifest = manifest
         self._cdll = cdll
-        self._pool = attach(cdll)
-        unload_when_unused(cdll)
-        self.programs: dict[str, Program] = {
-            name: Program(name, entry, cdll) for name, entry in manifest["programs"].items()
-        }
+        try:
+            self._pool = attach(cdll, manifest["pool"])
+            unload_when_unused(cdll, manifest["pool"]["shutdown_pool"])
+            self.programs: dict[str, Program] = {
+                name: Program(name, entry, cdll) for name, entry in manifest["programs"].items()
+            }
+        except AttributeError as error:
+            raise ValueError(f"{path.name} lacks a function its manifest names: {error}") from None
 
     @classmethod
     def load(cls, so_path: str | Path, manifest: dict[str, Any] | None = None) -> Library:
         """Load lib<name>.so; the manifest defaults to <name>.manifest.json next to it.
 
+        Every graphc library loads this way, an in-process build or a `graphc compile` folder's.
         The dynamic loader caches libraries by path: code rebuilt into the same path is not
         reloaded within a process, so write each distinct build to its own path.
         """
@@ -328,16 +308,21 @@ class Library:
         if not path.is_file():
             raise FileNotFoundError(f"no compiled library at {path}")
         if manifest is None:
-            stem = path.name.removeprefix("lib").split(".so")[0]
-            manifest_path = path.with_name(f"{stem}.manifest.json")
-            if not manifest_path.is_file():
-                raise FileNotFoundError(f"no manifest for {path.name}: expected {manifest_path}")
-            try:
-                manifest = json.loads(manifest_path.read_text())
-            except (ValueError, UnicodeDecodeError) as error:
-                raise ValueError(f"manifest {manifest_path} is not valid JSON ({error})") from None
-        check_manifest(manifest, path.name)
+            described = manifest_path(path)
+            if not described.is_file():
+                raise FileNotFoundError(f"no manifest for {path.name}: expected {described}")
+            manifest = read_manifest(described)
+        else:
+            check_manifest(manifest, f"for {path.name}")
+        if manifest["files"]["library"] != path.name:
+            raise ValueError(f"the manifest for {path.name} describes {manifest['files']['library']!r}")
         return cls(ctypes.CDLL(str(path)), manifest, path)
+
+    def function(self, symbol: str, restype: Any, argtypes: list[Any]) -> Any:
+        """Another exported function of the library (an AOT build's C API), typed for ctypes."""
+        fn = self._cdll[symbol]
+        fn.restype, fn.argtypes = restype, argtypes
+        return fn
 
     def state_specs(self) -> list[ArgSpec]:
         """Every state any program uses (once per name), to build a StateStore from."""

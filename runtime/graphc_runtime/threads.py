@@ -10,6 +10,7 @@ from __future__ import annotations
 import ctypes
 import os
 import weakref
+from collections.abc import Mapping
 
 ENV = "GRAPHC_NUM_THREADS"
 
@@ -18,13 +19,13 @@ _chosen: int | None = None
 
 
 class _Pool:
-    """The exported pool functions of one library (absent from libraries built before pools)."""
+    """The exported pool functions of one library, by the names its manifest gives."""
 
-    def __init__(self, cdll: ctypes.CDLL) -> None:
-        self._set = cdll.graphc_set_num_threads
+    def __init__(self, cdll: ctypes.CDLL, symbols: Mapping[str, str]) -> None:
+        self._set = cdll[symbols["set_num_threads"]]
         self._set.argtypes = (ctypes.c_int,)
         self._set.restype = None
-        self._get = cdll.graphc_get_num_threads
+        self._get = cdll[symbols["get_num_threads"]]
         self._get.argtypes = ()
         self._get.restype = ctypes.c_int
 
@@ -35,12 +36,9 @@ class _Pool:
         return int(self._get())
 
 
-def attach(cdll: ctypes.CDLL) -> _Pool | None:
+def attach(cdll: ctypes.CDLL, symbols: Mapping[str, str]) -> _Pool:
     """Register a newly loaded library's pool and give it the current setting."""
-    try:
-        pool = _Pool(cdll)
-    except AttributeError:
-        return None
+    pool = _Pool(cdll, symbols)
     pool.set(_chosen if _chosen is not None else 0)
     _pools.add(pool)
     return pool

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from graphc_runtime import Library, StateStore, set_num_threads
 from graphc_runtime.deploy import DeployError, load
 
 from graphc.build.aot import compile_model
@@ -77,6 +78,47 @@ def test_train_step_equals_in_process_training(tmp_path: Path) -> None:
     assert all(np.array_equal(a, b) for a, b in zip(before, deployed.get_weights(), strict=True))
     deployed.set_weights([np.zeros_like(w) for w in before])
     assert np.allclose(deployed.predict(x), 0.2)
+
+
+def test_the_runtime_runs_a_build_the_way_fit_runs_its_library(tmp_path: Path) -> None:
+    """One ABI: a `graphc compile` library loads through graphc_runtime.Library like the in-process
+    one (same manifest, entry points and pool), and its train_step, bound to a state store, takes
+    exactly the steps fit takes."""
+    model = _model(dropout=0.25)
+    x, y = RNG.random((6, 3, 4), dtype=np.float32), RNG.integers(0, 5, 6).astype(np.float32)
+    model.train_on_batch(x, y)  # the in-process engine and its store: every state, one step in
+    engine = model._engine
+    build = compile_model(model, tmp_path, name="net", with_training=True)
+    library = Library.load(build.library)
+    assert set(library.programs) == {"predict", "train_step"}
+    store = StateStore(library.state_specs())
+    for name in store.names():
+        store.assign(name, engine.store.read(name))
+    library.bind(store)
+    train = library["train_step"]
+    hyperparameters = {name: model.optimizer.hyperparameters[key]
+                       for name, key in engine.hyperparameter_inputs.items() if name in train._input_names}
+    for _ in range(3):  # dropout draws new masks each step: the step counters must agree too
+        shipped = train(x=x, y=y, **hyperparameters)
+        expected = model.train_on_batch(x, y, return_dict=True)
+        assert float(shipped["loss"]) == expected["loss"]
+    for weight in model.weights:
+        np.testing.assert_array_equal(store[weight.path], weight.numpy())
+    np.testing.assert_array_equal(library["predict"](x=x)["y_pred"], model.predict(x, verbose=0))
+    set_num_threads(1)
+    try:
+        assert library._pool.get() == 1
+    finally:
+        set_num_threads(None)
+
+
+def test_a_manifest_of_another_format_is_refused_before_loading(tmp_path: Path, trained: Sequential) -> None:
+    build = compile_model(trained, tmp_path, name="net")
+    manifest = json.loads(build.manifest_path.read_text())
+    manifest["format"] = "graphc-aot"
+    build.manifest_path.write_text(json.dumps(manifest))
+    with pytest.raises(ValueError, match="format 'graphc-aot' version 2, this runtime reads"):
+        load(build.directory)
 
 
 def test_c_api_returns_status_codes(tmp_path: Path, trained: Sequential) -> None:

@@ -114,7 +114,7 @@ def test_bad_labels_get_an_error_status_before_any_state_is_written(built, bad) 
 @pytest.mark.parametrize("value", [float("nan"), float("inf")])
 def test_the_c_api_refuses_a_non_finite_learning_rate(built, value) -> None:
     with load(built) as model:
-        status = model._fn("set_hyperparameter")(model._live(), b"learning_rate", value)
+        status = model._api["set_hyperparameter"](model._live(), b"learning_rate", value)
         assert status == 13  # GRAPHC_MODEL_BAD_VALUE
         assert np.isfinite(model.get_hyperparameter("learning_rate"))
         with pytest.raises(ValueError, match="finite"):
