@@ -14,6 +14,7 @@ import numpy as np
 from graphc.ir.graph import Graph, Node
 from graphc.ir.types import Dim, TensorType
 from graphc.ops import builders as b
+from graphc.ops.convolution import CONV2D, CONV2D_FILTER_GRAD, CONV2D_INPUT_GRAD, POOL2D, POOL2D_GRAD, Window
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,30 @@ class OpCase:
     @property
     def id(self) -> str:
         return f"{self.op}-{self.label}" if self.label else self.op
+
+
+CONV_GEOMETRIES = [
+    ("same-3x3", (3, 3), {"strides": (1, 1), "dilation": (1, 1), "padding": ((1, 1), (1, 1))}),
+    ("valid-strided", (3, 2), {"strides": (2, 3), "dilation": (1, 1), "padding": ((0, 0), (0, 0))}),
+    ("dilated-uneven-pad", (2, 3), {"strides": (1, 2), "dilation": (2, 2), "padding": ((0, 1), (2, 1))}),
+    ("pointwise", (1, 1), {"strides": (1, 1), "dilation": (1, 1), "padding": ((0, 0), (0, 0))}),
+]
+POOL_ATTRS = [
+    ("max-2x2", {"mode": "max", "pool_size": (2, 2), "strides": (2, 2), "padding": ((0, 0), (0, 0))}),
+    ("max-3x3-same", {"mode": "max", "pool_size": (3, 3), "strides": (2, 2), "padding": ((1, 1), (0, 1))}),
+    ("avg-2x2", {"mode": "avg", "pool_size": (2, 2), "strides": (2, 2), "padding": ((0, 0), (0, 0))}),
+    ("avg-3x2-same", {"mode": "avg", "pool_size": (3, 2), "strides": (1, 2), "padding": ((1, 1), (0, 0))}),
+]
+
+
+def _conv_out(height: int, width: int, kh: int, kw: int, geometry: dict) -> tuple[int, int]:
+    window = Window((kh, kw), geometry["strides"], geometry["dilation"], geometry["padding"])
+    return window.output(height, width)
+
+
+def _pool_out(height: int, width: int, attrs: dict) -> tuple[int, int]:
+    window = Window(attrs["pool_size"], attrs["strides"], (1, 1), attrs["padding"])
+    return window.output(height, width)
 
 
 def _unary(op: str, draw: str = "normal", differentiable: bool = True) -> OpCase:
@@ -96,6 +121,24 @@ CASES: list[OpCase] = [
            dtypes=["float32", "int64"]),
     OpCase("scatter_add", [(5, 3), (None,), (None, 3)], lambda t, i, u: b.scatter_add(t, i, u, 0), "indices",
            label="rows", dtypes=["float32", "int32", "float32"]),
+    *[OpCase("conv2d", [(None, 6, 7, 3), (kh, kw, 3, 4)],
+             lambda x, w, geometry=geometry: CONV2D(x, w, **geometry), label=label)
+      for label, (kh, kw), geometry in CONV_GEOMETRIES],
+    *[OpCase("conv2d_input_grad", [(None, *_conv_out(6, 7, kh, kw, geometry), 4), (kh, kw, 3, 4)],
+             lambda g, w, geometry=geometry: CONV2D_INPUT_GRAD(g, w, input_size=(6, 7), **geometry),
+             label=label)
+      for label, (kh, kw), geometry in CONV_GEOMETRIES],
+    *[OpCase("conv2d_filter_grad", [(None, 6, 7, 3), (None, *_conv_out(6, 7, kh, kw, geometry), 4)],
+             lambda x, g, size=(kh, kw), geometry=geometry:
+                 CONV2D_FILTER_GRAD(x, g, kernel_size=size, **geometry),
+             label=label)
+      for label, (kh, kw), geometry in CONV_GEOMETRIES],
+    *[OpCase("pool2d", [(None, 7, 6, 3)], lambda x, attrs=attrs: POOL2D(x, **attrs), label=label)
+      for label, attrs in POOL_ATTRS],
+    *[OpCase("pool2d_grad", [(None, 7, 6, 3), (None, *_pool_out(7, 6, attrs), 3)],
+             lambda x, g, attrs=attrs: POOL2D_GRAD(x, g, **attrs), label=label,
+             differentiable=attrs["mode"] == "avg")
+      for label, attrs in POOL_ATTRS],
 ]
 
 

@@ -1,0 +1,196 @@
+"""conv2d and its two gradients as packed im2col tiles multiplied by the shared GEMM.
+
+The output rows (n, i, j) of a convolution are contiguous in channels-last layout, and the
+kernel (KH, KW, C, F) is a row-major (KH*KW*C) x F matrix. So a chunk of ROWS output rows is
+one GEMM: the chunk's windows are copied into a tile (ROWS x KH*KW*C, in the kernel's private
+scratch; positions in the padding are 0) and multiplied by the kernel straight into the output
+rows. The whole im2col matrix never exists: a tile stays in L2, and the GEMM spreads each
+product over the worker pool. The input gradient multiplies an output-gradient chunk by the
+kernel transposed into the tile and adds the tile back into the windows it came from (col2im,
+serially, so overlapping windows never race); the filter gradient multiplies each tile,
+transposed, by its output-gradient chunk and sums the products.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from llvmlite import ir
+
+from graphc.codegen.context import KernelContext
+from graphc.codegen.llvm_util import PTR, counted_loop, element_ptr, f32, i64, load_f32, store_f32, within
+from graphc.codegen.lowering.gemm import declare_gemm
+from graphc.codegen.lowering.registry import kernel_lowering
+from graphc.ir.affine import Sym
+from graphc.ir.graph import Node
+from graphc.ops.convolution import CONV2D, CONV2D_FILTER_GRAD, CONV2D_INPUT_GRAD, Window
+
+TILE_FLOATS = 1 << 16  # a tile of 256 KB stays in L2 beside the GEMM's packed panels
+MAX_ROWS = 1024
+ROW_ALIGN = 16  # chunks start on whole vectors (and 64-byte lines) of every output row block
+
+
+def rows_per_chunk(depth: int) -> int:
+    """Output rows per GEMM: as many as fit a tile of `depth` columns, a multiple of ROW_ALIGN."""
+    return max(ROW_ALIGN, min(MAX_ROWS, TILE_FLOATS // depth) // ROW_ALIGN * ROW_ALIGN)
+
+
+class _Geometry:
+    """A convolution's sizes: image (H, W, C), output (OH, OW), kernel window, depth K = KH*KW*C."""
+
+    def __init__(self, image: Node, kernel_size: tuple[int, int], channels_out: int, node: Node) -> None:
+        self.height, self.width, self.channels = image.shape[1:]
+        self.window = Window(kernel_size, tuple(node.attrs["strides"]), tuple(node.attrs["dilation"]),
+                             tuple(tuple(p) for p in node.attrs["padding"]))
+        self.out_h, self.out_w = self.window.output(self.height, self.width)
+        self.depth = kernel_size[0] * kernel_size[1] * self.channels
+        self.filters = channels_out
+        self.rows = rows_per_chunk(self.depth)
+
+    def chunks(self, ctx: KernelContext, body: Callable[[ir.Value, ir.Value], None]) -> None:
+        """body(first_row, row_count) for each chunk of the N*OH*OW output rows, in order."""
+        b = ctx.builder
+        total = ctx.sym(Sym(self.out_h * self.out_w, 1))
+        with counted_loop(b, total, step=self.rows, name="chunk") as first:
+            left = b.sub(total, first)
+            count = b.select(b.icmp_signed("<", left, i64(self.rows)), left, i64(self.rows))
+            body(first, count)
+
+    def windows(self, ctx: KernelContext, first: ir.Value, count: ir.Value,
+                visit: Callable[[ir.Value, ir.Value, ir.Value], None]) -> None:
+        """visit(tile_offset, image_offset, inside) for every (row, window position) of a chunk:
+        the first float of C in the tile and in the image (0 when outside, where inside is false)."""
+        b = ctx.builder
+        kh, kw = self.window.size
+        (sh, sw), (dh, dw) = self.window.strides, self.window.dilation
+        top, left = self.window.padding[0][0], self.window.padding[1][0]
+        with counted_loop(b, count, name="row") as i:
+            r = b.add(first, i)
+            n = b.sdiv(r, i64(self.out_h * self.out_w))
+            rest = b.srem(r, i64(self.out_h * self.out_w))
+            y0 = b.sub(b.mul(b.sdiv(rest, i64(self.out_w)), i64(sh)), i64(top))
+            x0 = b.sub(b.mul(b.srem(rest, i64(self.out_w)), i64(sw)), i64(left))
+            with counted_loop(b, i64(kh), name="a") as a:
+                y = b.add(y0, b.mul(a, i64(dh)))
+                with counted_loop(b, i64(kw), name="b") as q:
+                    x = b.add(x0, b.mul(q, i64(dw)))
+                    inside = b.and_(within(b, y, i64(0), i64(self.height)),
+                                    within(b, x, i64(0), i64(self.width)))
+                    pixel = b.add(b.mul(b.add(b.mul(n, i64(self.height)), y), i64(self.width)), x)
+                    image_at = b.select(inside, b.mul(pixel, i64(self.channels)), i64(0))
+                    column = b.mul(b.add(b.mul(a, i64(kw)), q), i64(self.channels))
+                    tile_at = b.add(b.mul(i, i64(self.depth)), column)
+                    visit(tile_at, image_at, inside)
+
+    def fill(self, ctx: KernelContext, image: ir.Value, tile: ir.Value, first: ir.Value,
+             count: ir.Value) -> None:
+        """The chunk's windows of the image into the tile, 0 for positions in the padding."""
+        b = ctx.builder
+
+        def copy(tile_at: ir.Value, image_at: ir.Value, inside: ir.Value) -> None:
+            with counted_loop(b, i64(self.channels), name="c") as c:
+                value = load_f32(b, image, b.add(image_at, c))
+                store_f32(b, b.select(inside, value, f32(0.0)), tile, b.add(tile_at, c))
+
+        self.windows(ctx, first, count, copy)
+
+    def spread(self, ctx: KernelContext, tile: ir.Value, image: ir.Value, first: ir.Value,
+               count: ir.Value) -> None:
+        """The adjoint of fill: every tile element added to the image position it was read from."""
+        b = ctx.builder
+
+        def add(tile_at: ir.Value, image_at: ir.Value, inside: ir.Value) -> None:
+            with b.if_then(inside):
+                with counted_loop(b, i64(self.channels), name="c") as c:
+                    at = b.add(image_at, c)
+                    total = b.fadd(load_f32(b, image, at), load_f32(b, tile, b.add(tile_at, c)))
+                    store_f32(b, total, image, at)
+
+        self.windows(ctx, first, count, add)
+
+
+def _gemm(ctx: KernelContext, case: tuple[bool, bool], m: ir.Value, n: ir.Value, k: ir.Value,
+          a: ir.Value, b: ir.Value, c: ir.Value) -> None:
+    null = ir.Constant(PTR, None)
+    ctx.builder.call(declare_gemm(ctx.module, *case), [m, n, k, a, b, c, null, null])
+
+
+def _zero(ctx: KernelContext, buffer: ir.Value, count: ir.Value) -> None:
+    with counted_loop(ctx.builder, count, name="zero") as i:
+        store_f32(ctx.builder, f32(0.0), buffer, i)
+
+
+def _rows_at(ctx: KernelContext, base: ir.Value, first: ir.Value, width: int) -> ir.Value:
+    return element_ptr(ctx.builder, base, ctx.builder.mul(first, i64(width)))
+
+
+def _forward_geometry(node: Node) -> _Geometry:
+    x, w = node.inputs
+    return _Geometry(x, tuple(w.shape[:2]), w.shape[3], node)
+
+
+def _tile_bytes(geometry: _Geometry) -> int:
+    return 4 * geometry.rows * geometry.depth
+
+
+@kernel_lowering(CONV2D, scratch_bytes=lambda node: _tile_bytes(_forward_geometry(node)),
+                 shared=lambda node: (False, False))
+def _conv2d(ctx: KernelContext, node: Node) -> None:
+    x, w = node.inputs
+    geometry = _forward_geometry(node)
+
+    def chunk(first: ir.Value, count: ir.Value) -> None:
+        geometry.fill(ctx, ctx.ptr(x), ctx.scratch, first, count)
+        _gemm(ctx, (False, False), count, i64(geometry.filters), i64(geometry.depth), ctx.scratch,
+              ctx.ptr(w), _rows_at(ctx, ctx.ptr(node), first, geometry.filters))
+
+    geometry.chunks(ctx, chunk)
+
+
+def _input_grad_geometry(node: Node) -> _Geometry:
+    g, w = node.inputs
+    return _Geometry(node, tuple(w.shape[:2]), w.shape[3], node)
+
+
+@kernel_lowering(CONV2D_INPUT_GRAD, scratch_bytes=lambda node: _tile_bytes(_input_grad_geometry(node)),
+                 shared=lambda node: (False, True))
+def _conv2d_input_grad(ctx: KernelContext, node: Node) -> None:
+    g, w = node.inputs
+    geometry = _input_grad_geometry(node)
+    _zero(ctx, ctx.ptr(node), ctx.sym(Sym(geometry.height * geometry.width * geometry.channels, 1)))
+
+    def chunk(first: ir.Value, count: ir.Value) -> None:
+        _gemm(ctx, (False, True), count, i64(geometry.depth), i64(geometry.filters),
+              _rows_at(ctx, ctx.ptr(g), first, geometry.filters), ctx.ptr(w), ctx.scratch)
+        geometry.spread(ctx, ctx.scratch, ctx.ptr(node), first, count)
+
+    geometry.chunks(ctx, chunk)
+
+
+def _filter_grad_geometry(node: Node) -> _Geometry:
+    x, g = node.inputs
+    return _Geometry(x, tuple(node.attrs["kernel_size"]), g.shape[3], node)
+
+
+def _filter_grad_scratch(node: Node) -> int:
+    geometry = _filter_grad_geometry(node)
+    return _tile_bytes(geometry) + 4 * geometry.depth * geometry.filters
+
+
+@kernel_lowering(CONV2D_FILTER_GRAD, scratch_bytes=_filter_grad_scratch, shared=lambda node: (True, False))
+def _conv2d_filter_grad(ctx: KernelContext, node: Node) -> None:
+    x, g = node.inputs
+    geometry = _filter_grad_geometry(node)
+    b = ctx.builder
+    size = geometry.depth * geometry.filters
+    partial = element_ptr(b, ctx.scratch, i64(geometry.rows * geometry.depth))
+    _zero(ctx, ctx.ptr(node), i64(size))
+
+    def chunk(first: ir.Value, count: ir.Value) -> None:
+        geometry.fill(ctx, ctx.ptr(x), ctx.scratch, first, count)
+        _gemm(ctx, (True, False), i64(geometry.depth), i64(geometry.filters), count, ctx.scratch,
+              _rows_at(ctx, ctx.ptr(g), first, geometry.filters), partial)
+        with counted_loop(b, i64(size), name="sum") as k:
+            store_f32(b, b.fadd(load_f32(b, ctx.ptr(node), k), load_f32(b, partial, k)), ctx.ptr(node), k)
+
+    geometry.chunks(ctx, chunk)

@@ -1,0 +1,160 @@
+"""pool2d (max and average windows) and its gradient, channels innermost so the vector loops run
+along C.
+
+Both split their outer loop over the worker pool: the forward pass by output rows (each writes
+its own outputs), the gradient by images, so the windows that overlap (strides below the pool
+size) only ever add into one image from one task: no races, and the same sums in the same
+order whatever the thread count. Positions in the padding are skipped; an average divides by
+the number of positions inside the image, as TensorFlow does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from llvmlite import ir
+
+from graphc.codegen.context import KernelContext
+from graphc.codegen.llvm_util import F32, counted_loop, f32, i64, load_f32, loop_with_carry, store_f32, within
+from graphc.codegen.lowering.parallel_loops import Cut, split_range
+from graphc.codegen.lowering.registry import kernel_lowering
+from graphc.ir.affine import Sym
+from graphc.ir.graph import Node
+from graphc.ops.convolution import POOL2D, POOL2D_GRAD, Window
+
+
+class _Pool:
+    """A pooling node's sizes and the index arithmetic of its windows."""
+
+    def __init__(self, node: Node) -> None:
+        x = node.inputs[0]
+        self.mode = node.attrs["mode"]
+        self.window = Window(tuple(node.attrs["pool_size"]), tuple(node.attrs["strides"]), (1, 1),
+                             tuple(tuple(p) for p in node.attrs["padding"]))
+        self.height, self.width, self.channels = x.shape[1:]
+        self.out_h, self.out_w = self.window.output(self.height, self.width)
+
+    def origin(self, b: ir.IRBuilder, oy: ir.Value, ox: ir.Value) -> tuple[ir.Value, ir.Value]:
+        """The image row and column of a window's first position (negative in the padding)."""
+        (sh, sw), top, left = self.window.strides, self.window.padding[0][0], self.window.padding[1][0]
+        return b.sub(b.mul(oy, i64(sh)), i64(top)), b.sub(b.mul(ox, i64(sw)), i64(left))
+
+    def position(self, b: ir.IRBuilder, n: ir.Value, y: ir.Value, x: ir.Value) -> tuple[ir.Value, ir.Value]:
+        """(inside, offset of the pixel's first channel): the offset is 0 outside the image."""
+        inside = b.and_(within(b, y, i64(0), i64(self.height)), within(b, x, i64(0), i64(self.width)))
+        pixel = b.add(b.mul(b.add(b.mul(n, i64(self.height)), y), i64(self.width)), x)
+        return inside, b.select(inside, b.mul(pixel, i64(self.channels)), i64(0))
+
+    def inverse_count(self, b: ir.IRBuilder, y0: ir.Value, x0: ir.Value) -> ir.Value:
+        """1 / (the window's positions inside the image)."""
+        kh, kw = self.window.size
+
+        def inside(start: ir.Value, size: int, length: int) -> ir.Value:
+            low = b.select(b.icmp_signed(">", start, i64(0)), start, i64(0))
+            end = b.add(start, i64(size))
+            high = b.select(b.icmp_signed("<", end, i64(length)), end, i64(length))
+            return b.sub(high, low)
+
+        count = b.mul(inside(y0, kh, self.height), inside(x0, kw, self.width))
+        return b.fdiv(f32(1.0), b.sitofp(count, F32))
+
+    def each_position(self, b: ir.IRBuilder, n: ir.Value, y0: ir.Value, x0: ir.Value,
+                      visit: Callable[[ir.Value], None]) -> None:
+        """visit(image_offset) for each window position inside the image, row-major."""
+        kh, kw = self.window.size
+        with counted_loop(b, i64(kh), name="a") as a:
+            with counted_loop(b, i64(kw), name="q") as q:
+                inside, at = self.position(b, n, b.add(y0, a), b.add(x0, q))
+                with b.if_then(inside):
+                    visit(at)
+
+
+@kernel_lowering(POOL2D)
+def _pool2d(ctx: KernelContext, node: Node) -> None:
+    x = node.inputs[0]
+    pool = _Pool(node)
+    channels = pool.channels
+    start = float("-inf") if pool.mode == "max" else 0.0
+
+    def rows(sub: KernelContext, cut: Cut) -> None:
+        b = sub.builder
+        source, out = sub.ptr(x), sub.ptr(node)
+        with cut.loop(b, name="row") as r:
+            n, oy = b.sdiv(r, i64(pool.out_h)), b.srem(r, i64(pool.out_h))
+            with counted_loop(b, i64(pool.out_w), name="col") as ox:
+                y0, x0 = pool.origin(b, oy, ox)
+                out_at = b.mul(b.add(b.mul(r, i64(pool.out_w)), ox), i64(channels))
+                with counted_loop(b, i64(channels), name="init") as c:
+                    store_f32(b, f32(start), out, b.add(out_at, c))
+
+                def combine(at: ir.Value) -> None:
+                    with counted_loop(b, i64(channels), name="c") as c:
+                        acc, value = load_f32(b, out, b.add(out_at, c)), load_f32(b, source, b.add(at, c))
+                        if pool.mode == "max":
+                            result = b.select(b.fcmp_ordered(">", value, acc), value, acc)
+                        else:
+                            result = b.fadd(acc, value)
+                        store_f32(b, result, out, b.add(out_at, c))
+
+                pool.each_position(b, n, y0, x0, combine)
+                if pool.mode == "avg":
+                    scale = pool.inverse_count(b, y0, x0)
+                    with counted_loop(b, i64(channels), name="scale") as c:
+                        at = b.add(out_at, c)
+                        store_f32(b, b.fmul(load_f32(b, out, at), scale), out, at)
+
+    kh, kw = pool.window.size
+    split_range(ctx, Sym(pool.out_h, 1), Sym(pool.out_w * channels * kh * kw), rows)
+
+
+@kernel_lowering(POOL2D_GRAD)
+def _pool2d_grad(ctx: KernelContext, node: Node) -> None:
+    x, g = node.inputs
+    pool = _Pool(node)
+    channels = pool.channels
+    image_size = pool.height * pool.width * channels
+
+    def images(sub: KernelContext, cut: Cut) -> None:
+        b = sub.builder
+        source, grad, out = sub.ptr(x), sub.ptr(g), sub.ptr(node)
+        with cut.loop(b, name="image") as n:
+            with counted_loop(b, i64(image_size), name="zero") as k:
+                store_f32(b, f32(0.0), out, b.add(b.mul(n, i64(image_size)), k))
+            with counted_loop(b, i64(pool.out_h), name="oy") as oy:
+                with counted_loop(b, i64(pool.out_w), name="ox") as ox:
+                    y0, x0 = pool.origin(b, oy, ox)
+                    out_row = b.add(b.mul(n, i64(pool.out_h)), oy)
+                    g_at = b.mul(b.add(b.mul(out_row, i64(pool.out_w)), ox), i64(channels))
+                    if pool.mode == "max":
+                        _route_to_first_max(b, pool, n, y0, x0, source, grad, out, g_at)
+                    else:
+                        scale = pool.inverse_count(b, y0, x0)
+
+                        def share(at: ir.Value) -> None:
+                            with counted_loop(b, i64(channels), name="c") as c:
+                                part = b.fmul(load_f32(b, grad, b.add(g_at, c)), scale)
+                                target = b.add(at, c)
+                                store_f32(b, b.fadd(load_f32(b, out, target), part), out, target)
+
+                        pool.each_position(b, n, y0, x0, share)
+
+    kh, kw = pool.window.size
+    split_range(ctx, Sym(1, 1), Sym(image_size + pool.out_h * pool.out_w * channels * kh * kw), images)
+
+
+def _route_to_first_max(b: ir.IRBuilder, pool: _Pool, n: ir.Value, y0: ir.Value, x0: ir.Value,
+                        source: ir.Value, grad: ir.Value, out: ir.Value, g_at: ir.Value) -> None:
+    """Per channel, the gradient goes to the window's first position holding its maximum."""
+    kh, kw = pool.window.size
+    with counted_loop(b, i64(pool.channels), name="c") as c:
+        start = [f32(float("-inf")), i64(-1)]
+        with loop_with_carry(b, i64(kh * kw), start, name="k") as (k, carried, nxt, result):
+            best, chosen = carried
+            inside, at = pool.position(b, n, b.add(y0, b.sdiv(k, i64(kw))), b.add(x0, b.srem(k, i64(kw))))
+            value = load_f32(b, source, b.add(at, c))
+            take = b.and_(inside, b.fcmp_ordered(">", value, best))
+            nxt += [b.select(take, value, best), b.select(take, b.add(at, c), chosen)]
+        target = result[1]
+        with b.if_then(b.icmp_signed(">=", target, i64(0))):
+            total = b.fadd(load_f32(b, out, target), load_f32(b, grad, b.add(g_at, c)))
+            store_f32(b, total, out, target)
