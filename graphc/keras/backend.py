@@ -2,7 +2,16 @@
 
 import gc
 
+from graphc.frontend.layers.image_format import (
+    image_data_format,
+    image_dim_ordering,
+    set_image_data_format,
+    set_image_dim_ordering,
+)
 from graphc.frontend.layers.naming import reset_names
+
+__all__ = ["clear_session", "epsilon", "floatx", "image_data_format", "image_dim_ordering",
+           "set_image_data_format", "set_image_dim_ordering"]
 
 
 def clear_session() -> None:
@@ -19,7 +28,3 @@ def epsilon() -> float:
 
 def floatx() -> str:
     return "float32"
-
-
-def image_data_format() -> str:
-    return "channels_last"

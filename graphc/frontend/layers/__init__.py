@@ -1,14 +1,93 @@
 """Keras layers."""
 
 from graphc.frontend.layers.base import CallContext, KerasTensor, Layer, Weight
+from graphc.frontend.layers.convolutional import Conv1D, Conv2D, Convolution1D, Convolution2D
 from graphc.frontend.layers.core import Activation, Dense, Dropout, Flatten, LeakyReLU
 from graphc.frontend.layers.input_layer import Input, InputLayer
+from graphc.frontend.layers.normalization import BatchNormalization
+from graphc.frontend.layers.pooling import (
+    ALIASES as POOLING_ALIASES,
+)
+from graphc.frontend.layers.pooling import (
+    AveragePooling1D,
+    AveragePooling2D,
+    GlobalAveragePooling1D,
+    GlobalAveragePooling2D,
+    GlobalMaxPooling1D,
+    GlobalMaxPooling2D,
+    MaxPooling1D,
+    MaxPooling2D,
+)
+from graphc.frontend.layers.reshaping import (
+    Cropping2D,
+    Permute,
+    Reshape,
+    SpatialDropout2D,
+    UpSampling2D,
+    ZeroPadding2D,
+)
 
 LAYER_CLASSES: dict[str, type[Layer]] = {
-    cls.__name__: cls for cls in (Activation, Dense, Dropout, Flatten, InputLayer, LeakyReLU)
-}
+    cls.__name__: cls
+    for cls in (
+        Activation,
+        AveragePooling1D,
+        AveragePooling2D,
+        BatchNormalization,
+        Conv1D,
+        Conv2D,
+        Convolution1D,
+        Convolution2D,
+        Cropping2D,
+        Dense,
+        Dropout,
+        Flatten,
+        GlobalAveragePooling1D,
+        GlobalAveragePooling2D,
+        GlobalMaxPooling1D,
+        GlobalMaxPooling2D,
+        InputLayer,
+        LeakyReLU,
+        MaxPooling1D,
+        MaxPooling2D,
+        Permute,
+        Reshape,
+        SpatialDropout2D,
+        UpSampling2D,
+        ZeroPadding2D,
+    )
+} | POOLING_ALIASES
 
 __all__ = [
-    "LAYER_CLASSES", "Activation", "CallContext", "Dense", "Dropout", "Flatten", "Input", "InputLayer",
-    "KerasTensor", "Layer", "LeakyReLU", "Weight",
+    "LAYER_CLASSES",
+    "Activation",
+    "AveragePooling1D",
+    "AveragePooling2D",
+    "BatchNormalization",
+    "CallContext",
+    "Conv1D",
+    "Conv2D",
+    "Convolution1D",
+    "Convolution2D",
+    "Cropping2D",
+    "Dense",
+    "Dropout",
+    "Flatten",
+    "GlobalAveragePooling1D",
+    "GlobalAveragePooling2D",
+    "GlobalMaxPooling1D",
+    "GlobalMaxPooling2D",
+    "Input",
+    "InputLayer",
+    "KerasTensor",
+    "Layer",
+    "LeakyReLU",
+    "MaxPooling1D",
+    "MaxPooling2D",
+    "Permute",
+    "Reshape",
+    "SpatialDropout2D",
+    "UpSampling2D",
+    "Weight",
+    "ZeroPadding2D",
 ]

@@ -82,6 +82,13 @@ class CallContext:
             self._seed = self.graph.state(RNG_STATE, TensorType((), "int64"))
         return self._seed
 
+    def update_state(self, weight: Weight, value: Node) -> None:
+        """The value a non-trainable weight takes after this step (BatchNormalization's moving
+        statistics): a state update of the program, written by its native code."""
+        if weight.path in self.graph.updates:
+            raise ValueError(f"state {weight.path!r} is updated twice in {self.graph.name!r}")
+        self.graph.updates[weight.path] = value
+
     def next_stream(self) -> int:
         """The random stream of the next unseeded random layer: its rank among the model's random
         layers, so a model rebuilt from its config (a resumed run) draws the same masks, and

@@ -7,6 +7,7 @@ from typing import Any
 
 from graphc.frontend import activations, initializers, regularizers
 from graphc.frontend.layers.base import CallContext, Layer
+from graphc.frontend.layers.image_format import resolve, to_channels_last
 from graphc.frontend.layers.legacy import rename_legacy_kwargs
 from graphc.ir.graph import Node
 from graphc.ir.types import Dim, format_shape
@@ -133,18 +134,21 @@ class Dropout(Layer):
 
 
 class Flatten(Layer):
-    """Row-major flattening of everything but the batch axis."""
+    """Row-major flattening of everything but the batch axis. With data_format="channels_first"
+    (the process default when set so) the channels axis moves last first, as Keras does, so the
+    flattened order, and the next Dense kernel, is the channels-last one."""
 
     def __init__(self, data_format: str | None = None, **kwargs: Any) -> None:
-        if data_format not in (None, "channels_last"):
-            raise ValueError(f"Flatten: only data_format='channels_last' is supported, got {data_format!r}")
         super().__init__(**kwargs)
+        self.data_format = resolve(data_format, "Flatten")
 
     def call(self, x: Node, ctx: CallContext) -> Node:
+        if x.type.rank > 2:
+            x = to_channels_last(x, self.data_format)
         return b.reshape(x, (None, prod(d for d in x.shape[1:] if d is not None)))
 
     def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "data_format": "channels_last"}
+        return {**super().get_config(), "data_format": self.data_format}
 
 
 class LeakyReLU(Layer):

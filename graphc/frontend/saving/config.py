@@ -21,6 +21,8 @@ _DTYPE_POLICY = {"module": "keras", "class_name": "DTypePolicy", "config": {"nam
 _INERT_ARGS: dict[str, Any] = {
     "kernel_constraint": None, "bias_constraint": None, "activity_regularizer": None,
     "quantization_config": None, "lora_rank": None, "lora_alpha": None, "embeddings_constraint": None,
+    "beta_constraint": None, "gamma_constraint": None, "renorm": False, "renorm_clipping": None,
+    "renorm_momentum": 0.99, "synchronized": False,
 }
 _SEQUENTIAL = ("Sequential",)
 _FUNCTIONAL = ("Functional", "Model")
