@@ -152,12 +152,12 @@ def load_mnist_subset() -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray
     """
     train = _read_table("mnist_5k_train_subset.csv.gz", 785, 5000, dtype=np.uint8)
     x_train, y_train = train[:, :784].reshape(-1, 28, 28), train[:, 784].copy()
-    x_test = _checked_idx(DATA_DIR / "t10k-images-idx3-ubyte.gz", (10000, 28, 28))
-    y_test = _checked_idx(DATA_DIR / "t10k-labels-idx1-ubyte.gz", (10000,))
+    x_test = checked_idx(DATA_DIR / "t10k-images-idx3-ubyte.gz", (10000, 28, 28))
+    y_test = checked_idx(DATA_DIR / "t10k-labels-idx1-ubyte.gz", (10000,))
     return (x_train, y_train), (x_test, y_test)
 
 
-def _checked_idx(path: Path, shape: tuple[int, ...]) -> np.ndarray:
+def checked_idx(path: Path, shape: tuple[int, ...]) -> np.ndarray:
     array = read_idx(path)
     if array.shape != shape or array.dtype != np.uint8:
         raise ValueError(f"{path}: expected uint8 {shape}, found {array.dtype} {array.shape}")
@@ -188,10 +188,10 @@ def load_fashion_mnist(data_dir: str | os.PathLike[str] | None = None
             f"Fashion-MNIST not found: searched {folder} and did not find {', '.join(missing)}. graphc does "
             f"not download data; put the four IDX .gz files in a folder named 'fashion-mnist' and pass its "
             f"parent as load_data(data_dir=...) or set the environment variable {DATA_DIR_ENV} to it.")
-    y_train = _checked_idx(folder / _FASHION_FILES[0], (60000,))
-    x_train = _checked_idx(folder / _FASHION_FILES[1], (60000, 28, 28))
-    y_test = _checked_idx(folder / _FASHION_FILES[2], (10000,))
-    x_test = _checked_idx(folder / _FASHION_FILES[3], (10000, 28, 28))
+    y_train = checked_idx(folder / _FASHION_FILES[0], (60000,))
+    x_train = checked_idx(folder / _FASHION_FILES[1], (60000, 28, 28))
+    y_test = checked_idx(folder / _FASHION_FILES[2], (10000,))
+    x_test = checked_idx(folder / _FASHION_FILES[3], (10000, 28, 28))
     return (x_train, y_train), (x_test, y_test)
 
 

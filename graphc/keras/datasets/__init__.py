@@ -1,5 +1,5 @@
 """keras.datasets"""
 
-from graphc.keras.datasets import fashion_mnist
+from graphc.keras.datasets import cifar10, fashion_mnist, mnist
 
-__all__ = ["fashion_mnist"]
+__all__ = ["cifar10", "fashion_mnist", "mnist"]
