@@ -16,7 +16,16 @@ from graphc_runtime.deploy import DeployError, load
 from graphc.build.aot import compile_model
 from graphc.frontend.programs import predict_graph
 from graphc.interpreter import evaluate
-from graphc.keras.layers import Dense, Dropout, Flatten, LeakyReLU
+from graphc.keras.layers import (
+    BatchNormalization,
+    Conv2D,
+    Dense,
+    Dropout,
+    Flatten,
+    GlobalAveragePooling2D,
+    LeakyReLU,
+    MaxPooling2D,
+)
 from graphc.keras.models import Sequential
 
 pytestmark = pytest.mark.skipif(shutil.which("cc") is None, reason="needs a C compiler")
@@ -78,6 +87,22 @@ def test_train_step_equals_in_process_training(tmp_path: Path) -> None:
     assert all(np.array_equal(a, b) for a, b in zip(before, deployed.get_weights(), strict=True))
     deployed.set_weights([np.zeros_like(w) for w in before])
     assert np.allclose(deployed.predict(x), 0.2)
+
+
+def test_an_image_model_builds_and_trains_like_in_process(tmp_path: Path) -> None:
+    """Conv, BatchNormalization (moving statistics updated by the C API's train step) and pooling."""
+    model = Sequential([Conv2D(4, 3, padding="same", activation="relu", input_shape=(8, 7, 2)),
+                        BatchNormalization(), MaxPooling2D(2), Conv2D(3, 2, strides=2, groups=1),
+                        GlobalAveragePooling2D(), Dense(3, activation="softmax")])
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    build = compile_model(model, tmp_path, name="cnn", with_training=True)
+    deployed = load(build.directory)
+    x, y = RNG.random((5, 8, 7, 2), dtype=np.float32), RNG.integers(0, 3, 5).astype(np.float32)
+    np.testing.assert_array_equal(deployed.predict(x), model.predict(x, verbose=0))
+    for _ in range(2):
+        assert deployed.train_step(x, y)["loss"] == model.train_on_batch(x, y)
+    for got, want in zip(deployed.get_weights(), model.get_weights(), strict=True):
+        np.testing.assert_array_equal(got, want)
 
 
 def test_the_runtime_runs_a_build_the_way_fit_runs_its_library(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from graphc.ops import builders as b
 from graphc.passes import DumpEach, run_pipeline
 from graphc.passes.kernels import FUSION_GROUP
 from tests.export.dotparse import Dot, parse_dot
-from tests.export.models import small_mlp
+from tests.export.models import small_cnn, small_mlp
 
 
 def _graph_nodes(dot: Dot) -> dict[str, dict[str, str]]:
@@ -50,6 +50,13 @@ def test_forward_graph_draws_every_node_edge_and_interface() -> None:
     assert dot.nodes[sink]["label"] == "output y_pred"
     assert (f"n{graph.outputs['y_pred'].id}", sink) in {(a, c) for a, c, _ in dot.edges}
     assert "legend_forward" not in dot.nodes  # one role: no legend
+
+
+@pytest.mark.parametrize("stage", ["forward", "training", "optimized"])
+def test_image_model_stages_draw_every_node(stage: str) -> None:
+    graph = stage_graph(small_cnn(), stage)
+    assert {"conv2d", "pool2d"} <= {n.op for n in graph.nodes}
+    _check_structure(graph, parse_dot(graph_to_dot(graph, title=stage)))
 
 
 def test_training_graph_draws_roles_and_sources_distinctly() -> None:

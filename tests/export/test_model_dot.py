@@ -11,7 +11,7 @@ from graphc.keras.layers import Activation, Dense
 from graphc.keras.models import Sequential
 from graphc.keras.utils import model_to_dot, plot_model
 from tests.export.dotparse import parse_dot
-from tests.export.models import small_mlp
+from tests.export.models import small_cnn, small_mlp
 
 needs_dot = pytest.mark.skipif(not has_dot(), reason="Graphviz `dot` is not installed")
 MAGIC = {"svg": b"<?xml", "png": b"\x89PNG", "pdf": b"%PDF"}
@@ -27,6 +27,13 @@ def test_one_record_per_layer_named_and_classed_with_edges_in_order() -> None:
     classes = ["InputLayer", "Dense", "Dropout", "Dense"]
     assert [dot.nodes[n]["label"] for n in names] == [f"{n}|{c}" for n, c in zip(names, classes, strict=True)]
     assert [(a, c) for a, c, _ in dot.edges] == list(zip(names, names[1:], strict=False))
+
+
+def test_image_model_draws_one_record_per_layer() -> None:
+    model = small_cnn()
+    dot = parse_dot(model_to_dot(model))
+    classes = [dot.nodes[layer.name]["label"].split("|")[1] for layer in model.layers]
+    assert classes == ["Conv2D", "BatchNormalization", "MaxPooling2D", "Flatten", "Dense"]
 
 
 def test_shapes_dtype_and_activations_follow_the_keras_label_layout() -> None:
