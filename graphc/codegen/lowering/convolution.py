@@ -57,38 +57,55 @@ class _Geometry:
             body(first, count)
 
     def windows(self, ctx: KernelContext, first: ir.Value, count: ir.Value,
-                visit: Callable[[ir.Value, ir.Value, ir.Value], None]) -> None:
-        """visit(tile_offset, image_offset, inside) for every (row, window position) of a chunk:
-        the first float of C in the tile and in the image (0 when outside, where inside is false)."""
+                visit: Callable[[ir.Value, ir.Value, ir.Value, int], None]) -> None:
+        """visit(tile_offset, image_offset, inside, length) over a chunk's windows: `length` floats
+        that are contiguous in the tile and in the image (0 where inside is false). A window row that
+        lies inside the image with undilated columns is one run of KW*C floats; elsewhere each
+        position is a run of C."""
         b = ctx.builder
         kh, kw = self.window.size
         (sh, sw), (dh, dw) = self.window.strides, self.window.dilation
         top, left = self.window.padding[0][0], self.window.padding[1][0]
+        channels = self.channels
         with counted_loop(b, count, name="row") as i:
             r = b.add(first, i)
             n = b.sdiv(r, i64(self.out_h * self.out_w))
             rest = b.srem(r, i64(self.out_h * self.out_w))
             y0 = b.sub(b.mul(b.sdiv(rest, i64(self.out_w)), i64(sh)), i64(top))
             x0 = b.sub(b.mul(b.srem(rest, i64(self.out_w)), i64(sw)), i64(left))
+            row_at = b.mul(i, i64(self.depth))
             with counted_loop(b, i64(kh), name="a") as a:
                 y = b.add(y0, b.mul(a, i64(dh)))
-                with counted_loop(b, i64(kw), name="b") as q:
-                    x = b.add(x0, b.mul(q, i64(dw)))
-                    inside = b.and_(within(b, y, i64(0), i64(self.height)),
-                                    within(b, x, i64(0), i64(self.width)))
-                    pixel = b.add(b.mul(b.add(b.mul(n, i64(self.height)), y), i64(self.width)), x)
-                    image_at = b.select(inside, b.mul(pixel, i64(self.channels)), i64(0))
-                    column = b.mul(b.add(b.mul(a, i64(kw)), q), i64(self.channels))
-                    tile_at = b.add(b.mul(i, i64(self.depth)), column)
-                    visit(tile_at, image_at, inside)
+                y_inside = within(b, y, i64(0), i64(self.height))
+                line = b.mul(b.add(b.mul(n, i64(self.height)), y), i64(self.width))
+                line_at = b.add(row_at, b.mul(a, i64(kw * channels)))
+
+                def positions() -> None:
+                    with counted_loop(b, i64(kw), name="b") as q:
+                        x = b.add(x0, b.mul(q, i64(dw)))
+                        inside = b.and_(y_inside, within(b, x, i64(0), i64(self.width)))
+                        image_at = b.select(inside, b.mul(b.add(line, x), i64(channels)), i64(0))
+                        visit(b.add(line_at, b.mul(q, i64(channels))), image_at, inside, channels)
+
+                if dw != 1 or kw == 1:
+                    positions()
+                else:
+                    right = b.add(x0, i64(kw))
+                    whole = b.and_(y_inside, b.and_(b.icmp_signed(">=", x0, i64(0)),
+                                                    b.icmp_signed("<=", right, i64(self.width))))
+                    with b.if_else(whole) as (inside_image, at_edge):
+                        with inside_image:
+                            visit(line_at, b.mul(b.add(line, x0), i64(channels)), whole, kw * channels)
+                        with at_edge:
+                            positions()
 
     def fill(self, ctx: KernelContext, image: ir.Value, tile: ir.Value, first: ir.Value,
              count: ir.Value) -> None:
         """The chunk's windows of the image into the tile, 0 for positions in the padding."""
         b = ctx.builder
 
-        def copy(tile_at: ir.Value, image_at: ir.Value, inside: ir.Value) -> None:
-            with counted_loop(b, i64(self.channels), name="c") as c:
+        def copy(tile_at: ir.Value, image_at: ir.Value, inside: ir.Value, length: int) -> None:
+            with counted_loop(b, i64(length), name="c") as c:
                 value = load_f32(b, image, b.add(image_at, c))
                 store_f32(b, b.select(inside, value, f32(0.0)), tile, b.add(tile_at, c))
 
@@ -99,9 +116,9 @@ class _Geometry:
         """The adjoint of fill: every tile element added to the image position it was read from."""
         b = ctx.builder
 
-        def add(tile_at: ir.Value, image_at: ir.Value, inside: ir.Value) -> None:
+        def add(tile_at: ir.Value, image_at: ir.Value, inside: ir.Value, length: int) -> None:
             with b.if_then(inside):
-                with counted_loop(b, i64(self.channels), name="c") as c:
+                with counted_loop(b, i64(length), name="c") as c:
                     at = b.add(image_at, c)
                     total = b.fadd(load_f32(b, image, at), load_f32(b, tile, b.add(tile_at, c)))
                     store_f32(b, total, image, at)

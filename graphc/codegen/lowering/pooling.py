@@ -15,7 +15,7 @@ from collections.abc import Callable
 from llvmlite import ir
 
 from graphc.codegen.context import KernelContext
-from graphc.codegen.llvm_util import F32, counted_loop, f32, i64, load_f32, loop_with_carry, store_f32, within
+from graphc.codegen.llvm_util import F32, counted_loop, f32, i64, load_f32, store_f32, within
 from graphc.codegen.lowering.parallel_loops import Cut, split_range
 from graphc.codegen.lowering.registry import kernel_lowering
 from graphc.ir.affine import Sym
@@ -144,17 +144,32 @@ def _pool2d_grad(ctx: KernelContext, node: Node) -> None:
 
 def _route_to_first_max(b: ir.IRBuilder, pool: _Pool, n: ir.Value, y0: ir.Value, x0: ir.Value,
                         source: ir.Value, grad: ir.Value, out: ir.Value, g_at: ir.Value) -> None:
-    """Per channel, the gradient goes to the window's first position holding its maximum."""
-    kh, kw = pool.window.size
-    with counted_loop(b, i64(pool.channels), name="c") as c:
-        start = [f32(float("-inf")), i64(-1)]
-        with loop_with_carry(b, i64(kh * kw), start, name="k") as (k, carried, nxt, result):
-            best, chosen = carried
-            inside, at = pool.position(b, n, b.add(y0, b.sdiv(k, i64(kw))), b.add(x0, b.srem(k, i64(kw))))
-            value = load_f32(b, source, b.add(at, c))
-            take = b.and_(inside, b.fcmp_ordered(">", value, best))
-            nxt += [b.select(take, value, best), b.select(take, b.add(at, c), chosen)]
-        target = result[1]
-        with b.if_then(b.icmp_signed(">=", target, i64(0))):
-            total = b.fadd(load_f32(b, out, target), load_f32(b, grad, b.add(g_at, c)))
-            store_f32(b, total, out, target)
+    """Per channel, the gradient goes to the window's first position holding its maximum.
+
+    Two passes over the window, each a loop along C that vectorizes: the maxima into a row of
+    C floats, then every position in order adds g where it holds the maximum and no earlier
+    position did (a row of C flags)."""
+    channels = pool.channels
+    with b.goto_entry_block():
+        peak = b.alloca(F32, size=channels, name="peak")
+        taken = b.alloca(F32, size=channels, name="taken")
+    with counted_loop(b, i64(channels), name="reset") as c:
+        store_f32(b, f32(float("-inf")), peak, c)
+        store_f32(b, f32(0.0), taken, c)
+
+    def find(at: ir.Value) -> None:
+        with counted_loop(b, i64(channels), name="c") as c:
+            value, best = load_f32(b, source, b.add(at, c)), load_f32(b, peak, c)
+            store_f32(b, b.select(b.fcmp_ordered(">", value, best), value, best), peak, c)
+
+    def route(at: ir.Value) -> None:
+        with counted_loop(b, i64(channels), name="c") as c:
+            hit = b.fcmp_ordered("==", load_f32(b, source, b.add(at, c)), load_f32(b, peak, c))
+            first = b.and_(hit, b.fcmp_ordered("==", load_f32(b, taken, c), f32(0.0)))
+            target = b.add(at, c)
+            share = b.select(first, load_f32(b, grad, b.add(g_at, c)), f32(0.0))
+            store_f32(b, b.fadd(load_f32(b, out, target), share), out, target)
+            store_f32(b, b.select(first, f32(1.0), load_f32(b, taken, c)), taken, c)
+
+    pool.each_position(b, n, y0, x0, find)
+    pool.each_position(b, n, y0, x0, route)
