@@ -93,6 +93,42 @@ def test_channels_first_equals_channels_last(make) -> None:
     np.testing.assert_allclose(out_first, out_last, rtol=1e-5, atol=1e-6)
 
 
+def test_depthwise_with_strides_equals_the_unit_stride_result_subsampled() -> None:
+    """Strided depthwise runs as a grouped conv2d, unit strides as fused shifted windows."""
+    x = RNG.normal(size=(2, 9, 8, 3)).astype(np.float32)
+    unit = layers.DepthwiseConv2D(3, depth_multiplier=2, padding="same")
+    strided = layers.DepthwiseConv2D(3, strides=2, depth_multiplier=2, padding="valid")
+    model_unit, model_strided = _model(unit, shape=(9, 8, 3)), _model(strided, shape=(9, 8, 3))
+    strided.set_weights(unit.get_weights())
+    np.testing.assert_allclose(
+        _predict(model_strided, x),
+        _predict(model_unit, x)[:, 1:-1:2, 1:-1:2][:, :4, :3],
+        rtol=1e-5,
+        atol=1e-6,
+    )
+
+
+@pytest.mark.parametrize(
+    "padding, output_padding, size, crop",
+    [("valid", None, 9, 0), ("same", None, 8, 0), ("valid", 1, 10, 0), ("same", 1, 8, 1)],
+)
+def test_conv2d_transpose_is_the_cropped_full_scatter(padding, output_padding, size, crop) -> None:
+    """KERAS_REFERENCE_LAYERS.md 1.3 (n=4, k=3, s=2): every input pixel adds x[i] * kernel at offset
+    i*s; 'valid' keeps the (n-1)*s + k positions (+ output_padding zeros), 'same' keeps n*s of them after
+    dropping floor((k-s)/2) leading ones (k//2 with output_padding)."""
+    layer = layers.Conv2DTranspose(2, 3, strides=2, padding=padding, output_padding=output_padding)
+    model = _model(layer, shape=(4, 4, 3))
+    layer.set_weights([RNG.normal(size=(3, 3, 2, 3)).astype(np.float32), np.array([0.5, -1.0], np.float32)])
+    kernel, bias = layer.get_weights()
+    x = RNG.normal(size=(2, 4, 4, 3)).astype(np.float32)
+    full = np.zeros((2, 12, 12, 2), np.float32)
+    for i in range(4):
+        for j in range(4):
+            full[:, 2 * i : 2 * i + 3, 2 * j : 2 * j + 3] += np.einsum("nc,abfc->nabf", x[:, i, j], kernel)
+    expected = full[:, crop : crop + size, crop : crop + size] + bias
+    np.testing.assert_allclose(_predict(model, x), expected, rtol=1e-5, atol=1e-5)
+
+
 def test_flatten_channels_first_flattens_in_channels_last_order() -> None:
     x = RNG.normal(size=(2, 3, 4, 5)).astype(np.float32)
     model = _model(layers.Flatten(data_format="channels_first"), shape=(3, 4, 5))

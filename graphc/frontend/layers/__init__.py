@@ -3,6 +3,7 @@
 from graphc.frontend.layers.base import CallContext, KerasTensor, Layer, Weight
 from graphc.frontend.layers.convolutional import Conv1D, Conv2D, Convolution1D, Convolution2D
 from graphc.frontend.layers.core import Activation, Dense, Dropout, Flatten, LeakyReLU
+from graphc.frontend.layers.depthwise import Conv2DTranspose, DepthwiseConv2D, SeparableConv2D
 from graphc.frontend.layers.input_layer import Input, InputLayer
 from graphc.frontend.layers.normalization import BatchNormalization
 from graphc.frontend.layers.pooling import (
@@ -27,36 +28,43 @@ from graphc.frontend.layers.reshaping import (
     ZeroPadding2D,
 )
 
-LAYER_CLASSES: dict[str, type[Layer]] = {
-    cls.__name__: cls
-    for cls in (
-        Activation,
-        AveragePooling1D,
-        AveragePooling2D,
-        BatchNormalization,
-        Conv1D,
-        Conv2D,
-        Convolution1D,
-        Convolution2D,
-        Cropping2D,
-        Dense,
-        Dropout,
-        Flatten,
-        GlobalAveragePooling1D,
-        GlobalAveragePooling2D,
-        GlobalMaxPooling1D,
-        GlobalMaxPooling2D,
-        InputLayer,
-        LeakyReLU,
-        MaxPooling1D,
-        MaxPooling2D,
-        Permute,
-        Reshape,
-        SpatialDropout2D,
-        UpSampling2D,
-        ZeroPadding2D,
-    )
-} | POOLING_ALIASES
+LAYER_CLASSES: dict[str, type[Layer]] = (
+    {
+        cls.__name__: cls
+        for cls in (
+            Activation,
+            AveragePooling1D,
+            AveragePooling2D,
+            BatchNormalization,
+            Conv1D,
+            Conv2D,
+            Convolution1D,
+            Convolution2D,
+            Conv2DTranspose,
+            Cropping2D,
+            Dense,
+            DepthwiseConv2D,
+            Dropout,
+            Flatten,
+            GlobalAveragePooling1D,
+            GlobalAveragePooling2D,
+            GlobalMaxPooling1D,
+            GlobalMaxPooling2D,
+            InputLayer,
+            LeakyReLU,
+            MaxPooling1D,
+            MaxPooling2D,
+            Permute,
+            Reshape,
+            SeparableConv2D,
+            SpatialDropout2D,
+            UpSampling2D,
+            ZeroPadding2D,
+        )
+    }
+    | POOLING_ALIASES
+    | {"Convolution2DTranspose": Conv2DTranspose, "SeparableConvolution2D": SeparableConv2D}
+)
 
 __all__ = [
     "LAYER_CLASSES",
@@ -66,6 +74,9 @@ __all__ = [
     "BatchNormalization",
     "CallContext",
     "Conv1D",
+    "Conv2DTranspose",
+    "DepthwiseConv2D",
+    "SeparableConv2D",
     "Conv2D",
     "Convolution1D",
     "Convolution2D",

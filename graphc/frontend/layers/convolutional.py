@@ -170,7 +170,7 @@ class _Conv(Layer):
             lengths = (1, *lengths)
         pads = padding_of(self.padding, lengths, sizes, strides, dilation, type(self).__name__)
         geometry = {"strides": strides, "dilation": dilation, "padding": pads}
-        y = _grouped_conv(x, kernel, self.groups, geometry)
+        y = grouped_conv(x, kernel, self.groups, geometry)
         if self.RANK == 1:
             y = b.reshape(y, (None, *y.shape[2:]))
         if self.bias is not None:
@@ -199,7 +199,7 @@ class _Conv(Layer):
         }
 
 
-def _grouped_conv(x: Node, kernel: Node, groups: int, geometry: dict[str, Any]) -> Node:
+def grouped_conv(x: Node, kernel: Node, groups: int, geometry: dict[str, Any]) -> Node:
     """conv2d per group: group g reads channels [g*C/G, (g+1)*C/G) and writes its F/G filters."""
     if groups == 1:
         return CONV2D(x, kernel, **geometry)

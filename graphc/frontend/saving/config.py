@@ -22,7 +22,8 @@ _INERT_ARGS: dict[str, Any] = {
     "kernel_constraint": None, "bias_constraint": None, "activity_regularizer": None,
     "quantization_config": None, "lora_rank": None, "lora_alpha": None, "embeddings_constraint": None,
     "beta_constraint": None, "gamma_constraint": None, "renorm": False, "renorm_clipping": None,
-    "renorm_momentum": 0.99, "synchronized": False,
+    "renorm_momentum": 0.99, "synchronized": False, "depthwise_constraint": None,
+    "pointwise_constraint": None,
 }
 _SEQUENTIAL = ("Sequential",)
 _FUNCTIONAL = ("Functional", "Model")
