@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -12,6 +12,7 @@ import numpy as np
 from graphc.frontend import losses as losses_mod
 from graphc.frontend import metrics as metrics_mod
 from graphc.frontend import optimizers as optimizers_mod
+from graphc.frontend.batch_sources import BatchSource, is_batch_source
 from graphc.frontend.callbacks import CallbackList, History
 from graphc.frontend.data import (
     as_float_array,
@@ -168,30 +169,39 @@ class Trainer:
             raise TypeError(f"fit() got unexpected keyword arguments {sorted(kwargs)}")
         if class_weight is not None or sample_weight is not None:
             raise ValueError("fit(): class_weight and sample_weight are not supported yet")
-        if steps_per_epoch is not None or validation_steps is not None:
-            raise ValueError("fit(): steps_per_epoch/validation_steps apply to generators, which graphc "
-                             "does not take; pass numpy arrays")
         if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
             raise ValueError(f"fit(): `epochs` must be a non-negative integer, got {epochs!r}")
         batch_size = check_batch_size(batch_size)
-        x_all, y_all = as_float_array(x, "x"), as_float_array(y, "y")
-        check_same_length(x_all, y_all)
-        check_not_empty(x_all, "fit()")
-        if validation_data is not None:
-            x_val, y_val = _unpack_validation(validation_data)
-            x_train, y_train = x_all, y_all
-        elif validation_split:
-            x_train, y_train, x_val, y_val = split_validation(x_all, y_all, validation_split)
+        if is_batch_source(x):
+            if y is not None or validation_split:
+                raise ValueError("fit(): with a generator or Sequence as x, give no y and no "
+                                 "validation_split (the source yields (x, y) batches)")
+            train_source = BatchSource(x, steps_per_epoch, "fit()", need_labels=True)
+            steps = train_source.steps
+
+            def epoch_batches() -> Iterator[tuple[np.ndarray, np.ndarray]]:
+                return self._source_batches(train_source)
         else:
-            x_train, y_train, x_val, y_val = x_all, y_all, None, None
-        self._engine_for(x_train, y_train)
-        y_train = self._labels(y_train)
-        if x_val is not None:
-            check_not_empty(x_val, "fit() validation data")
-            self.build_for_input(tuple(x_val.shape[1:]))
-            y_val = self._labels(y_val)
+            if steps_per_epoch is not None:
+                raise ValueError("fit(): steps_per_epoch applies to generators and Sequences; with arrays, "
+                                 "batch_size sets the steps")
+            x_all, y_all = as_float_array(x, "x"), as_float_array(y, "y")
+            check_same_length(x_all, y_all)
+            check_not_empty(x_all, "fit()")
+            if validation_data is None and validation_split:
+                x_all, y_all, *held_out = split_validation(x_all, y_all, validation_split)
+                validation_data = tuple(held_out)
+            self._engine_for(x_all, y_all)
+            x_train, y_train = x_all, self._labels(y_all)
+            steps = -(-len(x_train) // batch_size)
+
+            def epoch_batches() -> Iterator[tuple[np.ndarray, np.ndarray]]:
+                order = _epoch_order(len(x_train), batch_size, shuffle)
+                for index in batches(len(x_train), batch_size, order):
+                    yield x_train[index], y_train[index]
+
+        validate = self._validation(validation_data, validation_steps, validation_batch_size or batch_size)
         verbose = 1 if verbose == "auto" else int(verbose)
-        steps = -(-len(x_train) // batch_size)
         callback_list = CallbackList(callbacks, add_history=True, add_progbar=verbose != 0, model=self,
                                      verbose=verbose, epochs=epochs, steps=steps)
         self.history = next(c for c in callback_list.callbacks if isinstance(c, History))
@@ -199,28 +209,56 @@ class Trainer:
         callback_list.on_train_begin()
         for epoch in range(initial_epoch, epochs):
             callback_list.on_epoch_begin(epoch)
-            # Fetched per epoch: a callback may have recompiled the model (a new engine).
-            train = self._engine_for(x_train[:1], y_train[:1]).program("train_step")
-            order = _epoch_order(len(x_train), batch_size, shuffle)
             tracker = _RunningMeans()
-            for step, index in enumerate(batches(len(x_train), batch_size, order)):
+            done = 0
+            train = None
+            for step, (xb, yb) in enumerate(epoch_batches()):
+                if train is None:  # per epoch: a callback may have recompiled the model (a new engine)
+                    train = self._engine_for(xb[:1], yb[:1]).program("train_step")
                 callback_list.on_train_batch_begin(step)
-                xb, yb = x_train[index], y_train[index]
                 outputs = train(len(xb), **{"x": xb, LABELS: yb}, **self.optimizer.feeds())
                 tracker.add(outputs, len(xb))
                 callback_list.on_train_batch_end(step, tracker.logs())
+                done += 1
                 if self.stop_training:
                     break
+            if done == 0 or (steps is not None and done < steps and not self.stop_training):
+                warnings.warn("fit(): your input ran out of data; interrupting training. Make sure that your "
+                              "generator can generate at least `steps_per_epoch * epochs` batches",
+                              UserWarning, stacklevel=2)
+                self.stop_training = True
             self._sync_iterations()
             logs = tracker.logs()
-            if x_val is not None and _should_validate(epoch, validation_freq):
-                val = self._evaluate_arrays(x_val, y_val, validation_batch_size or batch_size)
-                logs.update({f"val_{k}": v for k, v in val.items()})
+            if validate is not None and done and _should_validate(epoch, validation_freq):
+                logs.update({f"val_{k}": v for k, v in validate().items()})
             callback_list.on_epoch_end(epoch, logs)
             if self.stop_training:
                 break
         callback_list.on_train_end()
         return self.history
+
+    def _source_batches(self, source: BatchSource) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """A source's batches checked as array data is: float x, labels in the loss's form."""
+        for batch in source.epoch():
+            xb, yb = as_float_array(batch.x, "x"), as_float_array(batch.y, "y")
+            check_same_length(xb, yb)
+            check_not_empty(xb, source.what)
+            self._engine_for(xb, yb)
+            yield xb, self._labels(yb)
+
+    def _validation(self, data: Any, steps: int | None,
+                    batch_size: int) -> Callable[[], dict[str, float]] | None:
+        """A function giving the validation logs of the current weights, or None without validation data."""
+        if data is None:
+            return None
+        if is_batch_source(data):
+            source = BatchSource(data, steps, "fit() validation data", need_labels=True)
+            return lambda: self._evaluate_batches(self._source_batches(source))
+        x_val, y_val = _unpack_validation(data)
+        check_not_empty(x_val, "fit() validation data")
+        self.build_for_input(tuple(x_val.shape[1:]))
+        y_val = self._labels(y_val)
+        return lambda: self._evaluate_arrays(x_val, y_val, batch_size)
 
     def _sync_iterations(self) -> None:
         engine = self._engine
@@ -230,12 +268,19 @@ class Trainer:
     # -- evaluate / predict -----------------------------------------------------------------
     def _evaluate_arrays(self, x: np.ndarray, y: np.ndarray, batch_size: int,
                          callback_list: CallbackList | None = None) -> dict[str, float]:
-        program = self._engine_for(x, y).program("eval_step")
+        self._engine_for(x, y)
+        return self._evaluate_batches(((x[index], y[index]) for index in batches(len(x), batch_size)),
+                                      callback_list)
+
+    def _evaluate_batches(self, pairs: Iterator[tuple[np.ndarray, np.ndarray]],
+                          callback_list: CallbackList | None = None) -> dict[str, float]:
         tracker = _RunningMeans()
-        for step, index in enumerate(batches(len(x), batch_size)):
+        program = None
+        for step, (xb, yb) in enumerate(pairs):
+            if program is None:
+                program = self._engine_for(xb[:1], yb[:1]).program("eval_step")
             if callback_list is not None:
                 callback_list.on_test_batch_begin(step)
-            xb, yb = x[index], y[index]
             tracker.add(program(len(xb), **{"x": xb, LABELS: yb}), len(xb))
             if callback_list is not None:
                 callback_list.on_test_batch_end(step, tracker.logs())
@@ -244,19 +289,30 @@ class Trainer:
     def evaluate(self, x: Any = None, y: Any = None, batch_size: int | None = None, verbose: Any = "auto",
                  sample_weight: Any = None, steps: int | None = None, callbacks: Sequence[Any] | None = None,
                  return_dict: bool = False) -> Any:
-        if sample_weight is not None or steps is not None:
-            raise ValueError("evaluate(): sample_weight and steps are not supported yet")
+        if sample_weight is not None:
+            raise ValueError("evaluate(): sample_weight is not supported yet")
         batch_size = check_batch_size(batch_size)
-        x_all, y_all = as_float_array(x, "x"), as_float_array(y, "y")
-        check_same_length(x_all, y_all)
-        check_not_empty(x_all, "evaluate()")
-        self._engine_for(x_all, y_all)
-        y_all = self._labels(y_all)
         verbose = 1 if verbose == "auto" else int(verbose)
+        if is_batch_source(x):
+            if y is not None:
+                raise ValueError("evaluate(): with a generator or Sequence as x, give no y")
+            source = BatchSource(x, steps, "evaluate()", need_labels=True)
+            pairs, step_count = self._source_batches(source), source.steps
+        else:
+            if steps is not None:
+                raise ValueError("evaluate(): steps applies to generators and Sequences; with arrays, "
+                                 "batch_size sets the steps")
+            x_all, y_all = as_float_array(x, "x"), as_float_array(y, "y")
+            check_same_length(x_all, y_all)
+            check_not_empty(x_all, "evaluate()")
+            self._engine_for(x_all, y_all)
+            y_all = self._labels(y_all)
+            pairs = ((x_all[index], y_all[index]) for index in batches(len(x_all), batch_size))
+            step_count = -(-len(x_all) // batch_size)
         callback_list = CallbackList(callbacks, add_progbar=verbose != 0, model=self, verbose=verbose,
-                                     epochs=1, steps=-(-len(x_all) // batch_size))
+                                     epochs=1, steps=step_count)
         callback_list.on_test_begin()
-        logs = self._evaluate_arrays(x_all, y_all, batch_size, callback_list)
+        logs = self._evaluate_batches(pairs, callback_list)
         callback_list.on_test_end(logs)
         if return_dict:
             return logs
@@ -265,26 +321,49 @@ class Trainer:
 
     def predict(self, x: Any, batch_size: int | None = None, verbose: Any = "auto", steps: int | None = None,
                 callbacks: Sequence[Any] | None = None) -> np.ndarray:
-        if steps is not None:
-            raise ValueError("predict(): steps is not supported; pass numpy arrays")
         batch_size = check_batch_size(batch_size)
-        x_all = as_float_array(x, "x")
-        program = self._engine_for(x_all).program("predict")
+        if is_batch_source(x):
+            source = BatchSource(x, steps, "predict()", need_labels=False)
+            inputs = (as_float_array(batch.x, "x") for batch in source.epoch())
+            step_count = source.steps
+        else:
+            if steps is not None:
+                raise ValueError("predict(): steps applies to generators and Sequences; with arrays, "
+                                 "batch_size sets the steps")
+            x_all = as_float_array(x, "x")
+            self._engine_for(x_all)
+            inputs = (x_all[index] for index in batches(len(x_all), batch_size))
+            step_count = -(-len(x_all) // batch_size)
         verbose = 1 if verbose == "auto" else int(verbose)
-        step_count = -(-len(x_all) // batch_size)
         callback_list = CallbackList(callbacks, add_progbar=verbose != 0, model=self, verbose=verbose,
                                      epochs=1, steps=step_count)
         callback_list.on_predict_begin()
         results = []
-        for step, index in enumerate(batches(len(x_all), batch_size)):
+        for step, xb in enumerate(inputs):
             callback_list.on_predict_batch_begin(step)
-            xb = x_all[index]
-            results.append(program(len(xb), x=xb)[PREDICTION])
+            results.append(self._engine_for(xb).program("predict")(len(xb), x=xb)[PREDICTION])
             callback_list.on_predict_batch_end(step, {})
         callback_list.on_predict_end()
         if not results:
             return np.zeros((0, *self.output_shape[1:]), dtype=np.float32)
         return np.concatenate(results)
+
+    # -- Keras 2's generator methods ------------------------------------------------------------
+    def fit_generator(self, generator: Any, steps_per_epoch: int | None = None, epochs: int = 1,
+                      **kwargs: Any) -> History:
+        warnings.warn("fit_generator() is deprecated in Keras 2 and gone from Keras 3; use fit(generator)",
+                      DeprecationWarning, stacklevel=2)
+        return self.fit(generator, steps_per_epoch=steps_per_epoch, epochs=epochs, **kwargs)
+
+    def evaluate_generator(self, generator: Any, steps: int | None = None, **kwargs: Any) -> Any:
+        warnings.warn("evaluate_generator() is deprecated in Keras 2 and gone from Keras 3; use "
+                      "evaluate(generator)", DeprecationWarning, stacklevel=2)
+        return self.evaluate(generator, steps=steps, **kwargs)
+
+    def predict_generator(self, generator: Any, steps: int | None = None, **kwargs: Any) -> np.ndarray:
+        warnings.warn("predict_generator() is deprecated in Keras 2 and gone from Keras 3; use "
+                      "predict(generator)", DeprecationWarning, stacklevel=2)
+        return self.predict(generator, steps=steps, **kwargs)
 
     # -- single batches ---------------------------------------------------------------------
     def train_on_batch(self, x: Any, y: Any = None, sample_weight: Any = None, class_weight: Any = None,
