@@ -16,11 +16,12 @@ from graphc.keras import (
     metrics,
     models,
     optimizers,
+    preprocessing,
     regularizers,
     utils,
 )
 
 __all__ = [
     "Input", "Model", "Sequential", "activations", "backend", "callbacks", "datasets", "initializers",
-    "layers", "losses", "metrics", "models", "optimizers", "regularizers", "utils",
+    "layers", "losses", "metrics", "models", "optimizers", "preprocessing", "regularizers", "utils",
 ]
