@@ -254,11 +254,18 @@ class Trainer:
         if is_batch_source(data):
             source = BatchSource(data, steps, "fit() validation data", need_labels=True)
             return lambda: self._evaluate_batches(self._source_batches(source))
-        x_val, y_val = _unpack_validation(data)
+        x_val, y_raw = _unpack_validation(data)
         check_not_empty(x_val, "fit() validation data")
         self.build_for_input(tuple(x_val.shape[1:]))
-        y_val = self._labels(y_val)
-        return lambda: self._evaluate_arrays(x_val, y_val, batch_size)
+        # Checked now when the loss is known (array training data), else after the first training batch.
+        checked = [self._labels(y_raw)] if self._spec is not None else []
+
+        def validate() -> dict[str, float]:
+            if not checked:
+                checked.append(self._labels(y_raw))
+            return self._evaluate_arrays(x_val, checked[0], batch_size)
+
+        return validate
 
     def _sync_iterations(self) -> None:
         engine = self._engine

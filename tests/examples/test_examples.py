@@ -12,8 +12,10 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 sys.path.insert(0, str(EXAMPLES))
 
 import boston_housing  # noqa: E402
+import cifar_style_cnn  # noqa: E402
 import fashion_mnist_mlp  # noqa: E402
 import iris_softmax  # noqa: E402
+import mnist_cnn  # noqa: E402
 import pima_diabetes  # noqa: E402
 
 
@@ -37,3 +39,15 @@ def test_fashion_mnist_mlp_reaches_87_percent_in_5_epochs() -> None:
         pytest.skip("Fashion-MNIST not found: set GRAPHC_DATA_DIR to the folder holding fashion-mnist/")
     accuracy, _ = fashion_mnist_mlp.run(epochs=5, verbose=0, data_dir=data_dir)
     assert accuracy >= 0.87
+
+
+def test_mnist_cnn_learns_digits_from_the_shipped_subset() -> None:
+    """Two epochs here; the README's 96.71% is the tutorial's ten."""
+    accuracy, _, images = mnist_cnn.run(epochs=2, verbose=0)
+    assert images == 5000 and accuracy >= 0.90
+
+
+def test_cifar_style_cnn_trains_on_augmented_batches() -> None:
+    accuracy, _, source = cifar_style_cnn.run(epochs=2, train=1280, test=200, verbose=0)
+    assert "synthetic" in source or "CIFAR" in source
+    assert accuracy >= 0.6
