@@ -55,12 +55,15 @@ def noalias_function(
 ) -> tuple[ir.Function, KernelContext, list[ir.Value], list[ir.Value]]:
     """An internal, always-inlined `void name(i64 N, i64 index..., ptr noalias...)`.
 
-    It takes each distinct buffer of `ctx` once (nodes sharing a buffer share its pointer), so
-    the loops emitted in it need no run-time overlap checks between buffers. Returns the
-    function, a context over its parameters to emit the body with, its `index_args` index
-    parameters, and ctx's buffer values in parameter order (what a caller passes).
+    It takes each distinct buffer of `ctx` once (nodes sharing a buffer share its pointer), and
+    ctx's scratch last when it has one, so the loops emitted in it need no run-time overlap checks
+    between buffers. Returns the function, a context over its parameters to emit the body with,
+    its `index_args` index parameters, and ctx's buffer values in parameter order (what a caller
+    passes).
     """
     buffers = list(dict.fromkeys(ctx.pointers.values()))
+    if ctx.scratch is not None:
+        buffers.append(ctx.scratch)
     fnty = ir.FunctionType(VOID, [I64] * (1 + index_args) + [PTR] * len(buffers))
     fn = ir.Function(ctx.module, fnty, name)
     fn.linkage = "internal"
@@ -72,7 +75,9 @@ def noalias_function(
         param.add_attribute("noalias")
     param_of = dict(zip(buffers, params, strict=True))
     builder = ir.IRBuilder(fn.append_basic_block("entry"))
-    inner = KernelContext(builder, batch, {node: param_of[value] for node, value in ctx.pointers.items()})
+    scratch = None if ctx.scratch is None else param_of[ctx.scratch]
+    pointers = {node: param_of[value] for node, value in ctx.pointers.items()}
+    inner = KernelContext(builder, batch, pointers, scratch)
     return fn, inner, indices, buffers
 
 

@@ -4,11 +4,13 @@ The output rows (n, i, j) of a convolution are contiguous in channels-last layou
 kernel (KH, KW, C, F) is a row-major (KH*KW*C) x F matrix. So a chunk of ROWS output rows is
 one GEMM: the chunk's windows are copied into a tile (ROWS x KH*KW*C, in the kernel's private
 scratch; positions in the padding are 0) and multiplied by the kernel straight into the output
-rows. The whole im2col matrix never exists: a tile stays in L2, and the GEMM spreads each
-product over the worker pool. The input gradient multiplies an output-gradient chunk by the
-kernel transposed into the tile and adds the tile back into the windows it came from (col2im,
-serially, so overlapping windows never race); the filter gradient multiplies each tile,
-transposed, by its output-gradient chunk and sums the products.
+rows. The whole im2col matrix never exists: a tile stays in L2. The forward pass and the filter
+gradient run their chunks as tasks on the worker pool, each task with a tile of its own
+(_run_chunks); the filter gradient multiplies each tile, transposed, by its output-gradient chunk
+and sums the products per task, then the tasks' sums in task order. The input gradient multiplies
+an output-gradient chunk by the kernel transposed into the tile and adds the tile back into the
+windows it came from (col2im), chunk after chunk so that overlapping windows never race, its
+GEMMs spread over the pool.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from collections.abc import Callable
 
 from llvmlite import ir
 
-from graphc.codegen.context import KernelContext
+from graphc.codegen import parallel
+from graphc.codegen.context import KernelContext, load_fields, noalias_function, store_fields
 from graphc.codegen.llvm_util import PTR, counted_loop, element_ptr, f32, i64, load_f32, store_f32, within
 from graphc.codegen.lowering.gemm import declare_gemm
 from graphc.codegen.lowering.registry import kernel_lowering
@@ -28,6 +31,7 @@ from graphc.ops.convolution import CONV2D, CONV2D_FILTER_GRAD, CONV2D_INPUT_GRAD
 TILE_FLOATS = 1 << 16  # a tile of 256 KB stays in L2 beside the GEMM's packed panels
 MAX_ROWS = 1024
 ROW_ALIGN = 16  # chunks start on whole vectors (and 64-byte lines) of every output row block
+TASKS = 8  # chunk c runs in task c % TASKS with a tile of its own: the same sums whatever the thread count
 
 
 def rows_per_chunk(depth: int) -> int:
@@ -40,8 +44,12 @@ class _Geometry:
 
     def __init__(self, image: Node, kernel_size: tuple[int, int], channels_out: int, node: Node) -> None:
         self.height, self.width, self.channels = image.shape[1:]
-        self.window = Window(kernel_size, tuple(node.attrs["strides"]), tuple(node.attrs["dilation"]),
-                             tuple(tuple(p) for p in node.attrs["padding"]))
+        self.window = Window(
+            kernel_size,
+            tuple(node.attrs["strides"]),
+            tuple(node.attrs["dilation"]),
+            tuple(tuple(p) for p in node.attrs["padding"]),
+        )
         self.out_h, self.out_w = self.window.output(self.height, self.width)
         self.depth = kernel_size[0] * kernel_size[1] * self.channels
         self.filters = channels_out
@@ -56,8 +64,13 @@ class _Geometry:
             count = b.select(b.icmp_signed("<", left, i64(self.rows)), left, i64(self.rows))
             body(first, count)
 
-    def windows(self, ctx: KernelContext, first: ir.Value, count: ir.Value,
-                visit: Callable[[ir.Value, ir.Value, ir.Value, int], None]) -> None:
+    def windows(
+        self,
+        ctx: KernelContext,
+        first: ir.Value,
+        count: ir.Value,
+        visit: Callable[[ir.Value, ir.Value, ir.Value, int], None],
+    ) -> None:
         """visit(tile_offset, image_offset, inside, length) over a chunk's windows: `length` floats
         that are contiguous in the tile and in the image (0 where inside is false). A window row that
         lies inside the image with undilated columns is one run of KW*C floats; elsewhere each
@@ -91,16 +104,19 @@ class _Geometry:
                     positions()
                 else:
                     right = b.add(x0, i64(kw))
-                    whole = b.and_(y_inside, b.and_(b.icmp_signed(">=", x0, i64(0)),
-                                                    b.icmp_signed("<=", right, i64(self.width))))
+                    whole = b.and_(
+                        y_inside,
+                        b.and_(b.icmp_signed(">=", x0, i64(0)), b.icmp_signed("<=", right, i64(self.width))),
+                    )
                     with b.if_else(whole) as (inside_image, at_edge):
                         with inside_image:
                             visit(line_at, b.mul(b.add(line, x0), i64(channels)), whole, kw * channels)
                         with at_edge:
                             positions()
 
-    def fill(self, ctx: KernelContext, image: ir.Value, tile: ir.Value, first: ir.Value,
-             count: ir.Value) -> None:
+    def fill(
+        self, ctx: KernelContext, image: ir.Value, tile: ir.Value, first: ir.Value, count: ir.Value
+    ) -> None:
         """The chunk's windows of the image into the tile, 0 for positions in the padding."""
         b = ctx.builder
 
@@ -111,8 +127,9 @@ class _Geometry:
 
         self.windows(ctx, first, count, copy)
 
-    def spread(self, ctx: KernelContext, tile: ir.Value, image: ir.Value, first: ir.Value,
-               count: ir.Value) -> None:
+    def spread(
+        self, ctx: KernelContext, tile: ir.Value, image: ir.Value, first: ir.Value, count: ir.Value
+    ) -> None:
         """The adjoint of fill: every tile element added to the image position it was read from."""
         b = ctx.builder
 
@@ -126,8 +143,16 @@ class _Geometry:
         self.windows(ctx, first, count, add)
 
 
-def _gemm(ctx: KernelContext, case: tuple[bool, bool], m: ir.Value, n: ir.Value, k: ir.Value,
-          a: ir.Value, b: ir.Value, c: ir.Value) -> None:
+def _gemm(
+    ctx: KernelContext,
+    case: tuple[bool, bool],
+    m: ir.Value,
+    n: ir.Value,
+    k: ir.Value,
+    a: ir.Value,
+    b: ir.Value,
+    c: ir.Value,
+) -> None:
     null = ir.Constant(PTR, None)
     ctx.builder.call(declare_gemm(ctx.module, *case), [m, n, k, a, b, c, null, null])
 
@@ -146,22 +171,74 @@ def _forward_geometry(node: Node) -> _Geometry:
     return _Geometry(x, tuple(w.shape[:2]), w.shape[3], node)
 
 
-def _tile_bytes(geometry: _Geometry) -> int:
-    return 4 * geometry.rows * geometry.depth
+def _tile_floats(geometry: _Geometry) -> int:
+    return geometry.rows * geometry.depth
 
 
-@kernel_lowering(CONV2D, scratch_bytes=lambda node: _tile_bytes(_forward_geometry(node)),
-                 shared=lambda node: (False, False))
+ChunkBody = Callable[[KernelContext, ir.Value, ir.Value, ir.Value], None]
+
+
+def _run_chunks(ctx: KernelContext, geometry: _Geometry, area_floats: int, body: ChunkBody) -> None:
+    """body(context, area, first_row, row_count) for every chunk of output rows.
+
+    With two chunks or more they run as TASKS tasks on the worker pool: chunk c in task c % TASKS,
+    with the task's own `area_floats` of the scratch (its tile), each GEMM on the task's thread.
+    With one chunk (small batches) it runs here in the first area, its GEMM spread over the pool.
+    The split depends on the shapes alone, so every thread count computes the same sums.
+    """
+    b = ctx.builder
+    total = ctx.sym(Sym(geometry.out_h * geometry.out_w, 1))
+    chunks = b.sdiv(b.add(total, i64(geometry.rows - 1)), i64(geometry.rows))
+    with b.if_else(b.icmp_signed(">=", chunks, i64(2))) as (in_tasks, here):
+        with in_tasks:
+            name = ctx.builder.function.name
+            part, sub, (t,), buffers = noalias_function(ctx, f"{name}_chunks", 1)
+            sb = sub.builder
+            area = element_ptr(sb, sub.scratch, sb.mul(t, i64(area_floats)))
+            sub_total = sub.sym(Sym(geometry.out_h * geometry.out_w, 1))
+            sub_chunks = sb.sdiv(sb.add(sub_total, i64(geometry.rows - 1)), i64(geometry.rows))
+            with counted_loop(sb, sub_chunks, start=t, step=TASKS, name="chunk") as c:
+                first = sb.mul(c, i64(geometry.rows))
+                left = sb.sub(sub_total, first)
+                body(
+                    sub,
+                    area,
+                    first,
+                    sb.select(sb.icmp_signed("<", left, i64(geometry.rows)), left, i64(geometry.rows)),
+                )
+            sb.ret_void()
+            task, tb = parallel.task_function(ctx.module, f"{name}_chunk_task")
+            batch, pointers = load_fields(tb, task.args[0], len(buffers))
+            tb.call(part, [batch, task.args[1], *pointers])
+            tb.ret_void()
+            parallel.parallel_for(b, task, store_fields(b, ctx.batch, buffers, "chunks_ctx"), i64(TASKS))
+        with here:
+            geometry.chunks(ctx, lambda first, count: body(ctx, ctx.scratch, first, count))
+
+
+@kernel_lowering(
+    CONV2D,
+    scratch_bytes=lambda node: 4 * TASKS * _tile_floats(_forward_geometry(node)),
+    shared=lambda node: (False, False),
+)
 def _conv2d(ctx: KernelContext, node: Node) -> None:
     x, w = node.inputs
     geometry = _forward_geometry(node)
 
-    def chunk(first: ir.Value, count: ir.Value) -> None:
-        geometry.fill(ctx, ctx.ptr(x), ctx.scratch, first, count)
-        _gemm(ctx, (False, False), count, i64(geometry.filters), i64(geometry.depth), ctx.scratch,
-              ctx.ptr(w), _rows_at(ctx, ctx.ptr(node), first, geometry.filters))
+    def chunk(kctx: KernelContext, tile: ir.Value, first: ir.Value, count: ir.Value) -> None:
+        geometry.fill(kctx, kctx.ptr(x), tile, first, count)
+        _gemm(
+            kctx,
+            (False, False),
+            count,
+            i64(geometry.filters),
+            i64(geometry.depth),
+            tile,
+            kctx.ptr(w),
+            _rows_at(kctx, kctx.ptr(node), first, geometry.filters),
+        )
 
-    geometry.chunks(ctx, chunk)
+    _run_chunks(ctx, geometry, _tile_floats(geometry), chunk)
 
 
 def _input_grad_geometry(node: Node) -> _Geometry:
@@ -169,16 +246,27 @@ def _input_grad_geometry(node: Node) -> _Geometry:
     return _Geometry(node, tuple(w.shape[:2]), w.shape[3], node)
 
 
-@kernel_lowering(CONV2D_INPUT_GRAD, scratch_bytes=lambda node: _tile_bytes(_input_grad_geometry(node)),
-                 shared=lambda node: (False, True))
+@kernel_lowering(
+    CONV2D_INPUT_GRAD,
+    scratch_bytes=lambda node: 4 * _tile_floats(_input_grad_geometry(node)),
+    shared=lambda node: (False, True),
+)
 def _conv2d_input_grad(ctx: KernelContext, node: Node) -> None:
     g, w = node.inputs
     geometry = _input_grad_geometry(node)
     _zero(ctx, ctx.ptr(node), ctx.sym(Sym(geometry.height * geometry.width * geometry.channels, 1)))
 
     def chunk(first: ir.Value, count: ir.Value) -> None:
-        _gemm(ctx, (False, True), count, i64(geometry.depth), i64(geometry.filters),
-              _rows_at(ctx, ctx.ptr(g), first, geometry.filters), ctx.ptr(w), ctx.scratch)
+        _gemm(
+            ctx,
+            (False, True),
+            count,
+            i64(geometry.depth),
+            i64(geometry.filters),
+            _rows_at(ctx, ctx.ptr(g), first, geometry.filters),
+            ctx.ptr(w),
+            ctx.scratch,
+        )
         geometry.spread(ctx, ctx.scratch, ctx.ptr(node), first, count)
 
     geometry.chunks(ctx, chunk)
@@ -189,25 +277,47 @@ def _filter_grad_geometry(node: Node) -> _Geometry:
     return _Geometry(x, tuple(node.attrs["kernel_size"]), g.shape[3], node)
 
 
-def _filter_grad_scratch(node: Node) -> int:
-    geometry = _filter_grad_geometry(node)
-    return _tile_bytes(geometry) + 4 * geometry.depth * geometry.filters
+def _filter_grad_area(geometry: _Geometry) -> int:
+    """A task's floats: its tile, a product of the GEMM, and its running sum."""
+    return _tile_floats(geometry) + 2 * geometry.depth * geometry.filters
 
 
-@kernel_lowering(CONV2D_FILTER_GRAD, scratch_bytes=_filter_grad_scratch, shared=lambda node: (True, False))
+@kernel_lowering(
+    CONV2D_FILTER_GRAD,
+    scratch_bytes=lambda node: 4 * TASKS * _filter_grad_area(_filter_grad_geometry(node)),
+    shared=lambda node: (True, False),
+)
 def _conv2d_filter_grad(ctx: KernelContext, node: Node) -> None:
+    """Each task sums the products of its chunks; the tasks' sums are then added in task order."""
     x, g = node.inputs
     geometry = _filter_grad_geometry(node)
     b = ctx.builder
     size = geometry.depth * geometry.filters
-    partial = element_ptr(b, ctx.scratch, i64(geometry.rows * geometry.depth))
-    _zero(ctx, ctx.ptr(node), i64(size))
+    area = _filter_grad_area(geometry)
+    tile = _tile_floats(geometry)
+    for t in range(TASKS):
+        _zero(ctx, element_ptr(b, ctx.scratch, i64(t * area + tile + size)), i64(size))
 
-    def chunk(first: ir.Value, count: ir.Value) -> None:
-        geometry.fill(ctx, ctx.ptr(x), ctx.scratch, first, count)
-        _gemm(ctx, (True, False), i64(geometry.depth), i64(geometry.filters), count, ctx.scratch,
-              _rows_at(ctx, ctx.ptr(g), first, geometry.filters), partial)
-        with counted_loop(b, i64(size), name="sum") as k:
-            store_f32(b, b.fadd(load_f32(b, ctx.ptr(node), k), load_f32(b, partial, k)), ctx.ptr(node), k)
+    def chunk(kctx: KernelContext, base: ir.Value, first: ir.Value, count: ir.Value) -> None:
+        kb = kctx.builder
+        product, total = element_ptr(kb, base, i64(tile)), element_ptr(kb, base, i64(tile + size))
+        geometry.fill(kctx, kctx.ptr(x), base, first, count)
+        _gemm(
+            kctx,
+            (True, False),
+            i64(geometry.depth),
+            i64(geometry.filters),
+            count,
+            base,
+            _rows_at(kctx, kctx.ptr(g), first, geometry.filters),
+            product,
+        )
+        with counted_loop(kb, i64(size), name="sum") as k:
+            store_f32(kb, kb.fadd(load_f32(kb, total, k), load_f32(kb, product, k)), total, k)
 
-    geometry.chunks(ctx, chunk)
+    _run_chunks(ctx, geometry, area, chunk)
+    with counted_loop(b, i64(size), name="tasks_sum") as k:
+        value = f32(0.0)
+        for t in range(TASKS):
+            value = b.fadd(value, load_f32(b, ctx.scratch, b.add(k, i64(t * area + tile + size))))
+        store_f32(b, value, ctx.ptr(node), k)
