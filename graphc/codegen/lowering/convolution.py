@@ -9,8 +9,7 @@ gradient run their chunks as tasks on the worker pool, each task with a tile of 
 (_run_chunks); the filter gradient multiplies each tile, transposed, by its output-gradient chunk
 and sums the products per task, then the tasks' sums in task order. The input gradient multiplies
 an output-gradient chunk by the kernel transposed into the tile and adds the tile back into the
-windows it came from (col2im), chunk after chunk so that overlapping windows never race, its
-GEMMs spread over the pool.
+windows it came from (col2im); its tasks take whole images, so overlapping windows never race.
 """
 
 from __future__ import annotations
@@ -178,42 +177,55 @@ def _tile_floats(geometry: _Geometry) -> int:
 ChunkBody = Callable[[KernelContext, ir.Value, ir.Value, ir.Value], None]
 
 
-def _run_chunks(ctx: KernelContext, geometry: _Geometry, area_floats: int, body: ChunkBody) -> None:
-    """body(context, area, first_row, row_count) for every chunk of output rows.
-
-    With two chunks or more they run as TASKS tasks on the worker pool: chunk c in task c % TASKS,
-    with the task's own `area_floats` of the scratch (its tile), each GEMM on the task's thread.
-    With one chunk (small batches) it runs here in the first area, its GEMM spread over the pool.
-    The split depends on the shapes alone, so every thread count computes the same sums.
-    """
+def _in_tasks(
+    ctx: KernelContext,
+    area_floats: int,
+    items: Callable[[KernelContext], ir.Value],
+    body: Callable[[KernelContext, ir.Value, ir.Value], None],
+) -> None:
+    """body(context, area, item) for item in [0, items) as TASKS tasks on the worker pool: item i in
+    task i % TASKS, with the task's own `area_floats` of the scratch and its GEMMs on its thread.
+    The split depends on the shapes alone, so every thread count computes the same sums."""
+    name = ctx.builder.function.name
+    part, sub, (t,), buffers = noalias_function(ctx, f"{name}_part", 1)
+    sb = sub.builder
+    area = element_ptr(sb, sub.scratch, sb.mul(t, i64(area_floats)))
+    with counted_loop(sb, items(sub), start=t, step=TASKS, name="item") as item:
+        body(sub, area, item)
+    sb.ret_void()
+    task, tb = parallel.task_function(ctx.module, f"{name}_task")
+    batch, pointers = load_fields(tb, task.args[0], len(buffers))
+    tb.call(part, [batch, task.args[1], *pointers])
+    tb.ret_void()
     b = ctx.builder
-    total = ctx.sym(Sym(geometry.out_h * geometry.out_w, 1))
-    chunks = b.sdiv(b.add(total, i64(geometry.rows - 1)), i64(geometry.rows))
-    with b.if_else(b.icmp_signed(">=", chunks, i64(2))) as (in_tasks, here):
+    parallel.parallel_for(b, task, store_fields(b, ctx.batch, buffers, "tasks_ctx"), i64(TASKS))
+
+
+def _run_chunks(ctx: KernelContext, geometry: _Geometry, area_floats: int, body: ChunkBody) -> None:
+    """body(context, area, first_row, row_count) for every chunk of output rows: in tasks (_in_tasks)
+    when there are two chunks or more, else here in the first area, its GEMM spread over the pool."""
+    b = ctx.builder
+
+    def count(kctx: KernelContext) -> ir.Value:
+        total = kctx.sym(Sym(geometry.out_h * geometry.out_w, 1))
+        return kctx.builder.sdiv(kctx.builder.add(total, i64(geometry.rows - 1)), i64(geometry.rows))
+
+    def chunk(kctx: KernelContext, area: ir.Value, c: ir.Value) -> None:
+        kb = kctx.builder
+        first = kb.mul(c, i64(geometry.rows))
+        left = kb.sub(kctx.sym(Sym(geometry.out_h * geometry.out_w, 1)), first)
+        body(
+            kctx,
+            area,
+            first,
+            kb.select(kb.icmp_signed("<", left, i64(geometry.rows)), left, i64(geometry.rows)),
+        )
+
+    with b.if_else(b.icmp_signed(">=", count(ctx), i64(2))) as (in_tasks, here):
         with in_tasks:
-            name = ctx.builder.function.name
-            part, sub, (t,), buffers = noalias_function(ctx, f"{name}_chunks", 1)
-            sb = sub.builder
-            area = element_ptr(sb, sub.scratch, sb.mul(t, i64(area_floats)))
-            sub_total = sub.sym(Sym(geometry.out_h * geometry.out_w, 1))
-            sub_chunks = sb.sdiv(sb.add(sub_total, i64(geometry.rows - 1)), i64(geometry.rows))
-            with counted_loop(sb, sub_chunks, start=t, step=TASKS, name="chunk") as c:
-                first = sb.mul(c, i64(geometry.rows))
-                left = sb.sub(sub_total, first)
-                body(
-                    sub,
-                    area,
-                    first,
-                    sb.select(sb.icmp_signed("<", left, i64(geometry.rows)), left, i64(geometry.rows)),
-                )
-            sb.ret_void()
-            task, tb = parallel.task_function(ctx.module, f"{name}_chunk_task")
-            batch, pointers = load_fields(tb, task.args[0], len(buffers))
-            tb.call(part, [batch, task.args[1], *pointers])
-            tb.ret_void()
-            parallel.parallel_for(b, task, store_fields(b, ctx.batch, buffers, "chunks_ctx"), i64(TASKS))
+            _in_tasks(ctx, area_floats, count, chunk)
         with here:
-            geometry.chunks(ctx, lambda first, count: body(ctx, ctx.scratch, first, count))
+            geometry.chunks(ctx, lambda first, rows: body(ctx, ctx.scratch, first, rows))
 
 
 @kernel_lowering(
@@ -248,28 +260,44 @@ def _input_grad_geometry(node: Node) -> _Geometry:
 
 @kernel_lowering(
     CONV2D_INPUT_GRAD,
-    scratch_bytes=lambda node: 4 * _tile_floats(_input_grad_geometry(node)),
+    scratch_bytes=lambda node: 4 * TASKS * _tile_floats(_input_grad_geometry(node)),
     shared=lambda node: (False, True),
 )
 def _conv2d_input_grad(ctx: KernelContext, node: Node) -> None:
+    """Images are split over the tasks, so the windows a task adds back never reach another task's
+    image; within an image its chunks run in order (every element receives its rows in row order,
+    whatever the split)."""
     g, w = node.inputs
     geometry = _input_grad_geometry(node)
+    b = ctx.builder
     _zero(ctx, ctx.ptr(node), ctx.sym(Sym(geometry.height * geometry.width * geometry.channels, 1)))
 
-    def chunk(first: ir.Value, count: ir.Value) -> None:
+    def rows(kctx: KernelContext, tile: ir.Value, first: ir.Value, count: ir.Value) -> None:
         _gemm(
-            ctx,
+            kctx,
             (False, True),
             count,
             i64(geometry.depth),
             i64(geometry.filters),
-            _rows_at(ctx, ctx.ptr(g), first, geometry.filters),
-            ctx.ptr(w),
-            ctx.scratch,
+            _rows_at(kctx, kctx.ptr(g), first, geometry.filters),
+            kctx.ptr(w),
+            tile,
         )
-        geometry.spread(ctx, ctx.scratch, ctx.ptr(node), first, count)
+        geometry.spread(kctx, tile, kctx.ptr(node), first, count)
 
-    geometry.chunks(ctx, chunk)
+    def image(kctx: KernelContext, tile: ir.Value, n: ir.Value) -> None:
+        kb = kctx.builder
+        per_image = geometry.out_h * geometry.out_w
+        with counted_loop(kb, i64(per_image), step=geometry.rows, name="part") as start:
+            left = kb.sub(i64(per_image), start)
+            count = kb.select(kb.icmp_signed("<", left, i64(geometry.rows)), left, i64(geometry.rows))
+            rows(kctx, tile, kb.add(kb.mul(n, i64(per_image)), start), count)
+
+    with b.if_else(b.icmp_signed(">=", ctx.batch, i64(2))) as (in_tasks, here):
+        with in_tasks:
+            _in_tasks(ctx, _tile_floats(geometry), lambda kctx: kctx.batch, image)
+        with here:
+            geometry.chunks(ctx, lambda first, count: rows(ctx, ctx.scratch, first, count))
 
 
 def _filter_grad_geometry(node: Node) -> _Geometry:
