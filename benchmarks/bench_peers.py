@@ -61,7 +61,7 @@ CNN_ROWS = [
     ("cifar_step", "CIFAR-style CNN training step, batch 64"),
     ("cifar_infer_64", "CIFAR-style CNN inference, batch 64"),
     ("cifar_infer_1", "CIFAR-style CNN inference, batch 1"),
-    ("cnn_compile_cold", "tutorial CNN first-call compile of the training step (cold model)"),
+    ("cnn_compile_cold", "tutorial CNN first-call compile of the training step, empty cache"),
     ("cnn_compile_warm", "tutorial CNN first-call compile of the training step (warm cache)"),
 ]
 CNN_COMPILE_SNIPPET = """
@@ -177,7 +177,7 @@ def run_graphc_cnn(threads: int, repeats: int) -> dict[str, float]:
             )
             for _ in range(2)
         ]
-    out["cnn_compile_cold"], out["cnn_compile_warm"] = runs
+    out["cnn_compile_cold"], out["cnn_compile_warm"] = runs  # a new cache directory: nothing, then all
     return out
 
 
