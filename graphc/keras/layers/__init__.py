@@ -1,4 +1,5 @@
-"""keras.layers"""
+"""keras.layers (and, as submodules, Keras 2's keras.layers.core, .convolutional, .pooling and
+.normalization)."""
 
 from graphc.frontend.layers import (
     Activation,

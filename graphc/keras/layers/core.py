@@ -1,0 +1,5 @@
+"""keras.layers.core (the Keras 2 module path)."""
+
+from graphc.frontend.layers import Activation, Dense, Dropout, Flatten, Permute, Reshape, SpatialDropout2D
+
+__all__ = ["Activation", "Dense", "Dropout", "Flatten", "Permute", "Reshape", "SpatialDropout2D"]
