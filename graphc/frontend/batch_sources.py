@@ -13,6 +13,7 @@ interpreter during a step), and an exception in the source is raised in the call
 
 from __future__ import annotations
 
+import math
 import queue
 import threading
 from collections.abc import Iterator
@@ -46,6 +47,8 @@ class BatchSource:
     """The epochs of one source; `steps` is the batches per epoch when known beforehand."""
 
     def __init__(self, source: Any, steps: int | None, what: str, need_labels: bool) -> None:
+        if isinstance(steps, (float, np.floating)) and steps > 0:
+            steps = math.ceil(steps)  # Keras 2 tutorials pass len(x) / batch_size; it ran ceil(...) steps
         if steps is not None and (
             isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1
         ):

@@ -101,6 +101,7 @@ def test_errors_in_the_source_reach_the_caller_and_no_thread_is_left() -> None:
 def test_keras_2_generator_methods_warn_and_work() -> None:
     model = _model()
     with pytest.warns(DeprecationWarning, match="fit_generator"):
-        model.fit_generator(_forever(), steps_per_epoch=5, epochs=1, verbose=0)
+        history = model.fit_generator(_forever(), steps_per_epoch=len(X) / 16, epochs=1, verbose=0)
+    assert history.params["steps"] == 3  # Keras 2 ran ceil(len(x) / batch) steps of a float
     with pytest.warns(DeprecationWarning, match="predict_generator"):
         assert model.predict_generator(Batches(), verbose=0).shape == (40, 1)
