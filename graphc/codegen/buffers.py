@@ -265,7 +265,8 @@ def assign_buffers(graph: Graph, kernels: Sequence[Kernel]) -> BufferPlan:
 
 
 def _scratch_rule(kernel: Kernel) -> Any:
-    if len(kernel.nodes) != 1:
+    """The scratch rule of a kernel op alone or at the head of an epilogue kernel (nodes[0])."""
+    if len(kernel.nodes) != 1 and kernel.epilogue_head is None:
         return None
     lowering = find_lowering(kernel.nodes[0].op)
     return lowering.scratch_bytes if lowering is not None else None

@@ -130,7 +130,7 @@ def _conv_gradient(node: Node, g: Node) -> list[Node]:
 CONV2D = register(OpDef(
     "conv2d", OpKind.CONTRACTION, 2, _conv_infer, _conv_reference, _conv_gradient,
     "y[n, i, j, f] = sum over the window (a, b) and channels c of x[n, i*s + a*d - p, j*s + b*d - p, c] "
-    "* w[a, b, c, f]; positions in the padding read 0"))
+    "* w[a, b, c, f]; positions in the padding read 0", epilogue=True))
 
 
 def _input_grad_infer(types: Sequence[TensorType], attrs: Mapping[str, Any]) -> TensorType:

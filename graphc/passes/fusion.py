@@ -251,8 +251,8 @@ def fuse_aggressive(graph: Graph) -> tuple[Graph, Counters]:
 
 
 def epilogue_chains(graph: Graph) -> list[list[Node]]:
-    """Each epilogue op (a matmul) with the chain of elementwise consumers of its shape, following
-    single users.
+    """Each epilogue op (a matmul, a convolution) with the chain of elementwise consumers of its shape,
+    following single users.
 
     Every member but the last has exactly one user, the next member, so nothing depends on
     the matmul except through the chain: the chain's other operands never wait for it, and
@@ -269,12 +269,24 @@ def epilogue_chains(graph: Graph) -> list[list[Node]]:
         while chain[-1] not in roots and len(users[chain[-1]]) == 1:
             (user,) = users[chain[-1]]
             if (get_op(user.op).kind is not OpKind.ELEMENTWISE or user.shape != node.shape
-                    or user.meta.get(FUSION_GROUP) is not None):
+                    or user.meta.get(FUSION_GROUP) is not None
+                    or not all(_rows_coalesce(operand, node) for operand in user.inputs)):
                 break
             chain.append(user)
         if len(chain) > 1:
             chains.append(chain)
     return chains
+
+
+def _rows_coalesce(operand: Node, head: Node) -> bool:
+    """The epilogue reads a head of rank > 2 (a convolution's (N, H, W, F)) as a matrix whose rows are
+    all but its last axis: an operand fits when, right-aligned, its leading axes are all the head's
+    or all of size 1 (a per-channel bias), so one row stride addresses it."""
+    if head.type.rank <= 2:
+        return True
+    shape = (1,) * (head.type.rank - operand.type.rank) + tuple(operand.shape)
+    leading = shape[:-1]
+    return all(d == 1 for d in leading) or leading == tuple(head.shape[:-1])
 
 
 @graph_pass("mark-epilogues")

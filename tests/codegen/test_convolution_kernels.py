@@ -69,3 +69,34 @@ def test_results_do_not_depend_on_the_thread_count(compiled, program) -> None:
         finally:
             set_num_threads(None)
     np.testing.assert_array_equal(results[0], results[1])
+
+
+def _conv_chain(scale_shape: tuple) -> Graph:
+    """conv2d -> + bias -> * scale -> relu, run through the O2 pipeline (fusion decides)."""
+    from graphc.ops import builders as b
+
+    graph = Graph("chain")
+    x = graph.input("x", TensorType((None, 9, 8, 3)))
+    w = graph.input("w", TensorType((3, 3, 3, 5)))
+    bias = graph.input("bias", TensorType((5,)))
+    scale = graph.input("scale", TensorType(scale_shape))
+    y = CONV2D(x, w, strides=(1, 1), dilation=(1, 1), padding=((1, 1), (1, 1)))
+    graph.outputs["y"] = b.maximum((y + bias) * scale, 0.0)
+    return graph
+
+
+@pytest.mark.parametrize("scale_shape, fused", [((5,), True), ((1, 1, 5), True), ((None, 1, 1, 5), False)])
+def test_a_convolution_applies_its_consumer_chain_in_the_gemm_epilogue(tmp_path, scale_shape, fused) -> None:
+    """Per-channel operands ride along each tile of rows; one of shape (N, 1, 1, C) cannot be read
+    by row and stays a separate loop. Either way the result is the reference's."""
+    from graphc.passes import run_pipeline
+    from graphc.passes.kernels import partition
+
+    graph = run_pipeline(_conv_chain(scale_shape), 2).graph
+    (head,) = [k for k in partition(graph) if k.epilogue_head is not None]
+    expected = {"conv2d", "add", "mul", "maximum"} if fused else {"conv2d", "add"}
+    assert {n.op for n in head.nodes} == expected
+    library = load({"chain": graph}, tmp_path)
+    for batch in (1, 7):  # one chunk (GEMM on the pool) and several chunks in tasks
+        feeds = _feeds(graph, batch)
+        assert_matches(graph, library, "chain", feeds, batch=batch, rtol=2e-4, atol=2e-4)

@@ -21,6 +21,7 @@ from llvmlite import ir
 from graphc.codegen import parallel
 from graphc.codegen.context import KernelContext, load_fields, noalias_function, store_fields
 from graphc.codegen.llvm_util import PTR, counted_loop, element_ptr, f32, i64, load_f32, store_f32, within
+from graphc.codegen.lowering.epilogue_call import Epilogue
 from graphc.codegen.lowering.gemm import declare_gemm
 from graphc.codegen.lowering.registry import kernel_lowering
 from graphc.ir.affine import Sym
@@ -151,9 +152,11 @@ def _gemm(
     a: ir.Value,
     b: ir.Value,
     c: ir.Value,
+    epilogue: ir.Value | None = None,
+    fields: ir.Value | None = None,
 ) -> None:
     null = ir.Constant(PTR, None)
-    ctx.builder.call(declare_gemm(ctx.module, *case), [m, n, k, a, b, c, null, null])
+    ctx.builder.call(declare_gemm(ctx.module, *case), [m, n, k, a, b, c, epilogue or null, fields or null])
 
 
 def _zero(ctx: KernelContext, buffer: ir.Value, count: ir.Value) -> None:
@@ -228,17 +231,15 @@ def _run_chunks(ctx: KernelContext, geometry: _Geometry, area_floats: int, body:
             geometry.chunks(ctx, lambda first, rows: body(ctx, ctx.scratch, first, rows))
 
 
-@kernel_lowering(
-    CONV2D,
-    scratch_bytes=lambda node: 4 * TASKS * _tile_floats(_forward_geometry(node)),
-    shared=lambda node: (False, False),
-)
-def _conv2d(ctx: KernelContext, node: Node) -> None:
+def _conv2d_forward(ctx: KernelContext, node: Node, epilogue: Epilogue | None) -> None:
     x, w = node.inputs
     geometry = _forward_geometry(node)
+    home = node if epilogue is None else epilogue.c_home
 
     def chunk(kctx: KernelContext, tile: ir.Value, first: ir.Value, count: ir.Value) -> None:
         geometry.fill(kctx, kctx.ptr(x), tile, first, count)
+        function = None if epilogue is None else epilogue.function
+        fields = None if epilogue is None else epilogue.fields(kctx, first)
         _gemm(
             kctx,
             (False, False),
@@ -247,10 +248,22 @@ def _conv2d(ctx: KernelContext, node: Node) -> None:
             i64(geometry.depth),
             tile,
             kctx.ptr(w),
-            _rows_at(kctx, kctx.ptr(node), first, geometry.filters),
+            _rows_at(kctx, kctx.ptr(home), first, geometry.filters),
+            function,
+            fields,
         )
 
     _run_chunks(ctx, geometry, _tile_floats(geometry), chunk)
+
+
+@kernel_lowering(
+    CONV2D,
+    scratch_bytes=lambda node: 4 * TASKS * _tile_floats(_forward_geometry(node)),
+    shared=lambda node: (False, False),
+    epilogue=_conv2d_forward,
+)
+def _conv2d(ctx: KernelContext, node: Node) -> None:
+    _conv2d_forward(ctx, node, None)
 
 
 def _input_grad_geometry(node: Node) -> _Geometry:

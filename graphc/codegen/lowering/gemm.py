@@ -14,6 +14,7 @@ from llvmlite import ir
 
 from graphc.codegen.context import KernelContext
 from graphc.codegen.llvm_util import I64, PTR, VOID, element_ptr, i64, intrinsic
+from graphc.codegen.lowering.epilogue_call import Epilogue
 from graphc.codegen.lowering.parallel_loops import Cut
 from graphc.codegen.lowering.registry import kernel_lowering
 from graphc.ir.graph import Node
@@ -55,7 +56,11 @@ def call_gemm(
     ctx.builder.call(fn, gemm_extents(ctx, node) + pointers)
 
 
-@kernel_lowering(MATMUL, shared=gemm_case)
+def _matmul_with_epilogue(ctx: KernelContext, node: Node, epilogue: Epilogue) -> None:
+    call_gemm(ctx, node, ctx.ptr(epilogue.c_home), epilogue.function, epilogue.fields(ctx, i64(0)))
+
+
+@kernel_lowering(MATMUL, shared=gemm_case, epilogue=_matmul_with_epilogue)
 def _matmul(ctx: KernelContext, node: Node) -> None:
     call_gemm(ctx, node, ctx.ptr(node))
 

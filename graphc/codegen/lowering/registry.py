@@ -4,7 +4,8 @@ An op says how it becomes code (OpDef.fusion): STORAGE and VIEW ops need none, a
 with a `scalar` rule is emitted by the pointwise loop nest directly. The rest register here:
 a KERNEL op's `emit(ctx, node)` writes its own loop nest (reductions, matmul) and may ask for a
 private workspace (`scratch_bytes(node)`) or a kernel shared by every library (`shared(node)`,
-the GEMM's transpose case); a POINTWISE op without a scalar rule registers
+the GEMM's transpose case), and an op that takes a GEMM epilogue says how to run its GEMMs with one
+(`epilogue`); a POINTWISE op without a scalar rule registers
 `emit(site, node, args)` (random_uniform's hash, which needs the machine's integer types).
 Importing this package's modules registers them all; no list names them.
 """
@@ -29,6 +30,7 @@ class Lowering:
     emit: Callable[..., Any]
     scratch_bytes: Callable[[Node], int] | None = None
     shared: Callable[[Node], Hashable] | None = None
+    epilogue: Callable[..., Any] | None = None
 
 
 _REGISTRY: dict[str, Lowering] = {}
@@ -54,13 +56,17 @@ def pointwise_lowering(op: OpDef) -> Callable[[Callable[..., Any]], Callable[...
 
 def kernel_lowering(
     op: OpDef, scratch_bytes: Callable[[Node], int] | None = None,
-    shared: Callable[[Node], Hashable] | None = None,
+    shared: Callable[[Node], Hashable] | None = None, epilogue: Callable[..., Any] | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """`epilogue(ctx, node, Epilogue)`: the node's GEMMs with the fused consumer chain's tile function
+    (gemm_epilogue.py), required of ops whose OpDef says `epilogue`."""
     if op.fusion is not Fusion.KERNEL:
         raise ValueError(f"{op.name!r} is not a KERNEL op")
+    if op.epilogue and epilogue is None:
+        raise ValueError(f"{op.name!r} fuses an epilogue: its lowering must say how (epilogue=...)")
 
     def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
-        _register(Lowering(op, fn, scratch_bytes, shared))
+        _register(Lowering(op, fn, scratch_bytes, shared, epilogue))
         return fn
 
     return wrap

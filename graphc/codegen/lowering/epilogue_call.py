@@ -1,0 +1,32 @@
+"""What a GEMM-based lowering needs to run its GEMMs with a fused epilogue (gemm_epilogue.py builds it)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from llvmlite import ir
+
+from graphc.codegen.context import KernelContext
+from graphc.codegen.llvm_util import I64, element_ptr, i64
+from graphc.ir.graph import Node
+
+
+@dataclass(frozen=True)
+class Epilogue:
+    """The tile function a GEMM calls, the buffers it reads (one node standing for each), and where
+    the GEMM stores C."""
+
+    function: ir.Function
+    buffers: tuple[Node, ...]
+    c_home: Node
+
+    def fields(self, ctx: KernelContext, first_row: ir.Value) -> ir.Value:
+        """The block the epilogue reads: the first row of C the GEMM is given, N, the buffers (as seen
+        by `ctx`, which may be a task's own function)."""
+        builder = ctx.builder
+        with builder.goto_entry_block():
+            block = builder.alloca(I64, size=2 + len(self.buffers), name="epilogue_fields")
+        values = [first_row, ctx.batch] + [builder.ptrtoint(ctx.ptr(node), I64) for node in self.buffers]
+        for k, value in enumerate(values):
+            builder.store(value, element_ptr(builder, block, i64(k), I64))
+        return block
