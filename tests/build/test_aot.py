@@ -17,14 +17,22 @@ from graphc.build.aot import compile_model
 from graphc.frontend.programs import predict_graph
 from graphc.interpreter import evaluate
 from graphc.keras.layers import (
+    AveragePooling2D,
     BatchNormalization,
     Conv2D,
+    Conv2DTranspose,
+    Cropping2D,
     Dense,
+    DepthwiseConv2D,
     Dropout,
     Flatten,
     GlobalAveragePooling2D,
+    GlobalMaxPooling2D,
     LeakyReLU,
     MaxPooling2D,
+    SeparableConv2D,
+    UpSampling2D,
+    ZeroPadding2D,
 )
 from graphc.keras.models import Sequential
 
@@ -103,6 +111,17 @@ def test_an_image_model_builds_and_trains_like_in_process(tmp_path: Path) -> Non
         assert deployed.train_step(x, y)["loss"] == model.train_on_batch(x, y)
     for got, want in zip(deployed.get_weights(), model.get_weights(), strict=True):
         np.testing.assert_array_equal(got, want)
+
+
+def test_every_image_layer_builds_and_predicts_like_in_process(tmp_path: Path) -> None:
+    model = Sequential([ZeroPadding2D(1, input_shape=(9, 8, 2)), DepthwiseConv2D(3, depth_multiplier=2),
+                        SeparableConv2D(4, 3, padding="same", activation="relu"), UpSampling2D(2),
+                        Cropping2D(((1, 0), (2, 1))), Conv2DTranspose(3, 3, strides=2, padding="same"),
+                        AveragePooling2D(2, padding="same"), Conv2D(2, 3), GlobalMaxPooling2D(), Dense(2)])
+    model.set_weights([RNG.normal(size=w.shape).astype(np.float32) for w in model.weights])
+    deployed = load(compile_model(model, tmp_path, name="layers").directory)
+    x = RNG.random((3, 9, 8, 2), dtype=np.float32)
+    np.testing.assert_array_equal(deployed.predict(x), model.predict(x, verbose=0))
 
 
 def test_the_runtime_runs_a_build_the_way_fit_runs_its_library(tmp_path: Path) -> None:
