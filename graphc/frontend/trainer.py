@@ -104,9 +104,19 @@ class Trainer:
         if (engine is not None and tuple(x.shape[1:]) == self._input_sample_shape()
                 and (y is None or (self._spec is not None and (None, *y.shape[1:]) == self._label_data_shape
                                    and engine.has("train_step")))):
+            self._check_input_values(x)
             return engine  # nothing to change: no lock on the per-batch path
         with self._engine_lock:
-            return self._engine_for_locked(x, y)
+            engine = self._engine_for_locked(x, y)
+        self._check_input_values(x)
+        return engine
+
+    def _check_input_values(self, x: np.ndarray) -> None:
+        """The layers that read the model input directly check its values (Embedding's ids)."""
+        inputs = {id(tensor) for tensor in self.inputs}
+        for layer, sources, _ in self.operations:
+            if id(sources[0]) in inputs:
+                layer.check_input_values(x, "input x")
 
     def _input_sample_shape(self) -> tuple[int | None, ...] | None:
         return tuple(self.inputs[0].shape[1:]) if self.inputs else None

@@ -13,7 +13,7 @@ import pytest
 from graphc import keras
 
 FILES = Path(__file__).with_name("keras_files")
-MODELS = ["conv_block", "conv_channels_first", "conv_misc", "bn_train"]
+MODELS = ["conv_block", "conv_channels_first", "conv_misc", "conv1d_text", "bn_train"]
 
 
 def _load(name: str, flavour: str, how: str) -> keras.Model:

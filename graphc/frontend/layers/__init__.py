@@ -4,6 +4,7 @@ from graphc.frontend.layers.base import CallContext, KerasTensor, Layer, Weight
 from graphc.frontend.layers.convolutional import Conv1D, Conv2D, Convolution1D, Convolution2D
 from graphc.frontend.layers.core import Activation, Dense, Dropout, Flatten, LeakyReLU
 from graphc.frontend.layers.depthwise import Conv2DTranspose, DepthwiseConv2D, SeparableConv2D
+from graphc.frontend.layers.embedding import Embedding
 from graphc.frontend.layers.input_layer import Input, InputLayer
 from graphc.frontend.layers.normalization import BatchNormalization
 from graphc.frontend.layers.pooling import (
@@ -45,6 +46,7 @@ LAYER_CLASSES: dict[str, type[Layer]] = (
             Dense,
             DepthwiseConv2D,
             Dropout,
+            Embedding,
             Flatten,
             GlobalAveragePooling1D,
             GlobalAveragePooling2D,
@@ -83,6 +85,7 @@ __all__ = [
     "Cropping2D",
     "Dense",
     "Dropout",
+    "Embedding",
     "Flatten",
     "GlobalAveragePooling1D",
     "GlobalAveragePooling2D",

@@ -167,6 +167,10 @@ class Layer:
     def check_input_shape(self, input_shape: tuple[Dim, ...]) -> None:
         """Layers with a fixed input feature size compare it here."""
 
+    def check_input_values(self, x: np.ndarray, what: str) -> None:
+        """Layers fed directly by model data refuse values they cannot take (Embedding: ids out of
+        range) here, before any native code runs."""
+
     # -- recording --------------------------------------------------------------------------
     def call(self, x: Node, ctx: CallContext) -> Node:
         raise NotImplementedError(f"{type(self).__name__} does not define call()")

@@ -8,13 +8,22 @@ from graphc.frontend.layers.base import CallContext, KerasTensor, Layer
 from graphc.ir.graph import Node
 from graphc.ir.types import Dim
 
+INPUT_DTYPES = (None, "float32", "int32", "int64")
+
 
 class InputLayer(Layer):
-    """Declares the per-sample shape of a model input."""
+    """Declares the per-sample shape of a model input. Integer inputs (ids for an Embedding) travel
+    as float32, exact up to 2**24; the dtype is kept for the config."""
 
-    def __init__(self, shape: tuple[int, ...] | None = None, batch_size: int | None = None,
-                 dtype: str | None = None, batch_shape: tuple[Dim, ...] | None = None,
-                 name: str | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        shape: tuple[int, ...] | None = None,
+        batch_size: int | None = None,
+        dtype: str | None = None,
+        batch_shape: tuple[Dim, ...] | None = None,
+        name: str | None = None,
+        **kwargs: Any,
+    ) -> None:
         if batch_shape is None and kwargs.get("batch_input_shape") is not None:
             batch_shape = tuple(kwargs.pop("batch_input_shape"))
         if shape is None and kwargs.get("input_shape") is not None:
@@ -22,7 +31,10 @@ class InputLayer(Layer):
         for key in ("sparse", "ragged", "optional"):
             if kwargs.pop(key, False):
                 raise ValueError(f"InputLayer: `{key}=True` is not supported")
-        super().__init__(name=name, dtype=dtype, **kwargs)
+        if dtype not in INPUT_DTYPES:
+            raise ValueError(f"InputLayer: dtype must be one of {INPUT_DTYPES[1:]}, got {dtype!r}")
+        super().__init__(name=name, **kwargs)
+        self.input_dtype = dtype or "float32"
         if batch_shape is not None:
             shape = tuple(batch_shape)[1:]
         if shape is None:
@@ -39,12 +51,24 @@ class InputLayer(Layer):
         return x
 
     def get_config(self) -> dict[str, Any]:
-        return {"batch_shape": list(self.batch_shape), "dtype": "float32", "sparse": False,
-                "ragged": False, "name": self.name, "optional": False}
+        return {
+            "batch_shape": list(self.batch_shape),
+            "dtype": self.input_dtype,
+            "sparse": False,
+            "ragged": False,
+            "name": self.name,
+            "optional": False,
+        }
 
 
-def Input(shape: tuple[int, ...] | None = None, batch_size: int | None = None, dtype: str | None = None,  # noqa: N802
-          batch_shape: tuple[Dim, ...] | None = None, name: str | None = None) -> KerasTensor:
+def Input(
+    shape: tuple[int, ...] | None = None,
+    batch_size: int | None = None,
+    dtype: str | None = None,  # noqa: N802
+    batch_shape: tuple[Dim, ...] | None = None,
+    name: str | None = None,
+) -> KerasTensor:
     """keras.Input: a symbolic tensor for one model input."""
-    return InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, batch_shape=batch_shape,
-                      name=name).output
+    return InputLayer(
+        shape=shape, batch_size=batch_size, dtype=dtype, batch_shape=batch_shape, name=name
+    ).output

@@ -246,10 +246,11 @@ def _layer_kwargs(class_name: str, config: dict[str, Any]) -> dict[str, Any]:
     dtype = kwargs.get("dtype")
     if isinstance(dtype, dict):  # Keras 3 DTypePolicy
         dtype = (dtype.get("config") or {}).get("name")
-    if dtype not in (None, "float32"):
+    allowed = (None, "float32", "int32", "int64") if class_name == "InputLayer" else (None, "float32")
+    if dtype not in allowed:
         raise ValueError(f"layer {class_name} {config.get('name')!r}: dtype {dtype!r} is not supported "
-                         "(float32 only)")
-    kwargs["dtype"] = None if class_name == "InputLayer" else "float32"
+                         f"(one of {allowed[1:]})")
+    kwargs["dtype"] = dtype if class_name == "InputLayer" else "float32"
     for key, inert in _INERT_ARGS.items():
         if key in kwargs:
             value = kwargs.pop(key)
