@@ -52,7 +52,8 @@ def main() -> None:
 
     accuracy, seconds, images = mnist_cnn.run(epochs=args.cnn_epochs, verbose=0)
     print(f"MNIST CNN Conv2D(32, 5x5)-MaxPooling-Dropout-Dense(128)-Dense(10) ({args.cnn_epochs} epochs, "
-          f"batch 200, {images} training digits): test accuracy {100 * accuracy:.2f}%, training {seconds:.1f} s")
+          f"batch 200, {images} training digits): test accuracy {100 * accuracy:.2f}%, "
+          f"training {seconds:.1f} s")
 
     fashion_dir = Path(args.data_dir or "") / "fashion-mnist"
     if args.data_dir and fashion_dir.is_dir():
