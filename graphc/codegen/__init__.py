@@ -26,7 +26,7 @@ from graphc.codegen import cache, llvm_workers, support
 from graphc.codegen.link import LinkError, link_shared
 from graphc.codegen.llvm_util import IR_LOCK
 from graphc.codegen.program import ConstantPool, emit_program
-from graphc.codegen.target import PIPELINE, compile_ir, target_spec
+from graphc.codegen.target import FULL, LIGHT, Pipeline, compile_ir, target_spec
 from graphc.ir.graph import Graph
 from graphc.ir.verify import verify
 
@@ -44,10 +44,23 @@ class CompiledObject:
     llvm_ir: dict[str, str]
 
 
+SMALL_ELEMENTS = 1024
+
+
+def pipeline_for(graph: Graph) -> Pipeline:
+    """LIGHT for a small program (no value or parameter above SMALL_ELEMENTS per sample), else FULL.
+
+    Decided by the shapes alone, so a model compiles to the same code in process and ahead of time.
+    """
+    largest = max((node.type.static_numel for node in graph.nodes), default=0)
+    return LIGHT if largest <= SMALL_ELEMENTS else FULL
+
+
 def compile_programs(
     programs: Mapping[str, Graph], *, cpu: str | None = None, started: Callable[[], None] | None = None
 ) -> CompiledObject:
-    """Lower each program into its own LLVM module and compile them at O3 for `cpu` (default: host).
+    """Lower each program into its own LLVM module and compile it for `cpu` (default: host) with the
+    pipeline its size calls for (pipeline_for).
 
     `started` runs once the largest module is on its way (queued for a worker, or about to
     compile on this thread): compile jobs it submits then queue behind the longest one.
@@ -69,17 +82,18 @@ def compile_programs(
             module.triple = spec.triple
             entries[name] = emit_program(module, name, graph, ConstantPool(module))
             texts[name] = text = str(module)
-        keys[name] = cache.cache_key(text, spec.triple, spec.cpu, spec.features, PIPELINE)
+        pipeline = pipeline_for(graph)
+        keys[name] = cache.cache_key(text, spec.triple, spec.cpu, spec.features, pipeline.key)
         cached = cache.load(keys[name], ".o")
         last = position == len(order) - 1
         if cached is not None:
             jobs[name] = cached
         elif not last:
-            jobs[name] = llvm_workers.submit(text, spec)
+            jobs[name] = llvm_workers.submit(text, spec, pipeline=pipeline)
         if position == 0 and started is not None:
             started()
         if name not in jobs:
-            jobs[name] = compile_ir(text, spec)[0]
+            jobs[name] = compile_ir(text, spec, pipeline=pipeline)[0]
             cache.store(keys[name], ".o", jobs[name])
     done = {}
     for name, job in jobs.items():

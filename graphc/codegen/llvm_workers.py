@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import IO
 
 from graphc.codegen import target
-from graphc.codegen.target import TargetSpec, compile_ir
+from graphc.codegen.target import FULL, Pipeline, TargetSpec, compile_ir
 
 
 def max_workers() -> int:
@@ -41,13 +41,13 @@ class _Job:
     text: str
     spec: TargetSpec
     hidden: bool
-    speed_level: int
+    pipeline: Pipeline
     future: Future[bytes] = field(default_factory=Future)
 
     def run_here(self) -> None:
         try:
             self.future.set_result(compile_ir(self.text, self.spec, hidden=self.hidden,
-                                              speed_level=self.speed_level)[0])
+                                              pipeline=self.pipeline)[0])
         except BaseException as error:  # noqa: BLE001 - handed to whoever waits on the job
             self.future.set_exception(error)
 
@@ -63,7 +63,9 @@ class _Child:
     def compile(self, job: _Job) -> bytes | None:
         """The object file, or None if LLVM refused the module or the child failed (then `broken`)."""
         text = job.text.encode()
-        header = dict(job.spec.as_dict(), hidden=job.hidden, speed_level=job.speed_level, size=len(text))
+        pipeline = job.pipeline
+        header = dict(job.spec.as_dict(), hidden=job.hidden, speed_level=pipeline.speed_level,
+                      vectorize=pipeline.vectorize, codegen_level=pipeline.codegen_level, size=len(text))
         stdin: IO[bytes] = self.process.stdin
         stdout: IO[bytes] = self.process.stdout
         try:
@@ -156,9 +158,10 @@ def _current() -> _Queue:
         return _queue
 
 
-def submit(ir_text: str, spec: TargetSpec, *, hidden: bool = False, speed_level: int = 3) -> Future[bytes]:
+def submit(ir_text: str, spec: TargetSpec, *, hidden: bool = False,
+           pipeline: Pipeline = FULL) -> Future[bytes]:
     """compile_ir's object file for this IR, compiled by a child (or by a thread in `wait`)."""
-    job = _Job(ir_text, spec, hidden, speed_level)
+    job = _Job(ir_text, spec, hidden, pipeline)
     _current().submit(job)
     return job.future
 

@@ -32,13 +32,13 @@ from graphc.codegen.llvm_util import IR_LOCK
 from graphc.codegen.lowering.gemm import gemm_name
 from graphc.codegen.lowering.gemm_kernel import shared_gemm
 from graphc.codegen.lowering.registry import find_lowering
-from graphc.codegen.target import PIPELINE, TargetSpec
+from graphc.codegen.target import Pipeline, TargetSpec
 from graphc.ir.graph import Graph
 
 POOL_SOURCE = Path(__file__).with_name("native") / "graphc_pool.c"
 POOL_CFLAGS = ("-O2", "-fPIC", "-pthread", "-fvisibility=hidden", "-c")
 _CODEGEN = Path(__file__).parent
-GEMM_SPEED_LEVEL = 1  # the kernels are written vector by vector: O3 only makes compiling slower
+GEMM_PIPELINE = Pipeline(1, True, 3)  # the kernels are written vector by vector: O3 only compiles slower
 
 _lock = threading.Lock()
 _builds: dict[tuple[object, ...], Future[bytes | Future[bytes]]] = {}  # keyed by cache directory too
@@ -100,8 +100,8 @@ def _start_gemm(spec: TargetSpec, ta: bool, tb: bool) -> Future[bytes | Future[b
     compile (llvm_workers.py).
     """
     name = gemm_name(ta, tb)
-    key = disk_cache.cache_key(name, disk_cache.source_digest(_CODEGEN), *spec.as_dict().values(), PIPELINE,
-                               f"O{GEMM_SPEED_LEVEL}")
+    key = disk_cache.cache_key(name, disk_cache.source_digest(_CODEGEN), *spec.as_dict().values(),
+                               GEMM_PIPELINE.key)
     cached = disk_cache.load(key, ".gemm.o")
     if cached is not None:
         done: Future[bytes | Future[bytes]] = Future()
@@ -116,7 +116,7 @@ def _queue_gemm(spec: TargetSpec, ta: bool, tb: bool, key: str) -> Future[bytes]
         module.triple = spec.triple
         shared_gemm(module, ta, tb)
         text = str(module)
-    job = llvm_workers.submit(text, spec, hidden=True, speed_level=GEMM_SPEED_LEVEL)
+    job = llvm_workers.submit(text, spec, hidden=True, pipeline=GEMM_PIPELINE)
 
     def keep(compiled: Future[bytes]) -> None:
         if compiled.exception() is None:

@@ -1,4 +1,4 @@
-"""The LLVM target machine, the O3 pipeline and object emission.
+"""The LLVM target machine, the optimization pipelines and object emission.
 
 Also the child compiler of llvm_workers.py: run as a script with `--serve`, this file imports
 nothing but llvmlite (and the standard library), so the child starts quickly.
@@ -39,28 +39,50 @@ def target_spec(cpu: str | None = None) -> TargetSpec:
     return TargetSpec(llvm.get_process_triple(), cpu, "")
 
 
-def target_machine(spec: TargetSpec) -> llvm.TargetMachine:
+def target_machine(spec: TargetSpec, codegen_level: int = 3) -> llvm.TargetMachine:
     _initialize()
     target = llvm.Target.from_triple(spec.triple)
     return target.create_target_machine(
-        cpu=spec.cpu, features=spec.features, opt=3, reloc="pic", codemodel="default"
+        cpu=spec.cpu, features=spec.features, opt=codegen_level, reloc="pic", codemodel="default"
     )
 
 
-PIPELINE = "o3+lv+slp-unroll-interleave"  # part of the cache key: change it when the options change
+@dataclass(frozen=True)
+class Pipeline:
+    """How hard LLVM works on a module: the module pipeline (-O1..-O3), loop and SLP vectorization,
+    and the code generator's level (0 is fast instruction selection and register allocation)."""
+
+    speed_level: int
+    vectorize: bool
+    codegen_level: int
+
+    @property
+    def key(self) -> str:
+        """Part of every cache key: change it when the options change."""
+        vectorize = "+lv+slp" if self.vectorize else ""
+        return f"O{self.speed_level}{vectorize}-unroll-interleave-cg{self.codegen_level}"
 
 
-def optimize(module: llvm.ModuleRef, machine: llvm.TargetMachine, speed_level: int = 3) -> None:
-    """The O3 module pipeline with loop and SLP vectorization, without loop unrolling and interleaving.
+FULL = Pipeline(3, True, 3)
+# Small programs (every value and parameter of at most SMALL_ELEMENTS per sample): their loops are
+# a few vectors long, and vectorizing them was half of a tiny model's compile (4-16-3 training
+# step: 265 ms at FULL, 67 ms here) for no measurable speed at the batch sizes they train with.
+LIGHT = Pipeline(1, False, 0)
+PIPELINE = "full-or-light-1"  # the rule choosing between them: part of the recorded-graph cache key
+
+
+def optimize(module: llvm.ModuleRef, machine: llvm.TargetMachine, pipeline: Pipeline = FULL) -> None:
+    """The module pipeline, with loop and SLP vectorization when asked, never loop unrolling or
+    interleaving.
 
     The hot loops are already unrolled by hand (GEMM tiles) or vectorized 16 wide; unrolling
     every pointwise loop again tripled the object size and made code emission ~4x slower
     (MLP training step: 3.7 s -> 1.2 s cold) for no measurable speed. Code written vector by
     vector (the GEMM) runs as fast after the O1 pipeline, which takes a third less time.
     """
-    options = llvm.create_pipeline_tuning_options(speed_level=speed_level)
-    options.loop_vectorization = True
-    options.slp_vectorization = True
+    options = llvm.create_pipeline_tuning_options(speed_level=pipeline.speed_level)
+    options.loop_vectorization = pipeline.vectorize
+    options.slp_vectorization = pipeline.vectorize
     options.loop_unrolling = False
     options.loop_interleaving = False
     builder = llvm.create_pass_builder(machine, options)
@@ -68,14 +90,14 @@ def optimize(module: llvm.ModuleRef, machine: llvm.TargetMachine, speed_level: i
 
 
 def compile_ir(
-    ir_text: str, spec: TargetSpec, *, hidden: bool = False, speed_level: int = 3
+    ir_text: str, spec: TargetSpec, *, hidden: bool = False, pipeline: Pipeline = FULL
 ) -> tuple[bytes, str]:
     """Parse, verify, optimize and emit an object file; returns (object bytes, optimized IR).
 
     hidden: give every function the module defines hidden visibility (linked into a library
-    but not exported by it). speed_level: the optimization pipeline, 1-3 as in -O1..-O3.
+    but not exported by it).
     """
-    machine = target_machine(spec)
+    machine = target_machine(spec, pipeline.codegen_level)
     module = llvm.parse_assembly(ir_text)
     module.triple = spec.triple
     module.data_layout = str(machine.target_data)
@@ -84,7 +106,7 @@ def compile_ir(
         for function in module.functions:
             if not function.is_declaration and function.linkage == llvm.Linkage.external:
                 function.visibility = "hidden"
-    optimize(module, machine, speed_level)
+    optimize(module, machine, pipeline)
     return machine.emit_object(module), str(module)
 
 
@@ -95,8 +117,9 @@ def _serve() -> None:
         header = json.loads(line)
         text = requests.read(header["size"]).decode()
         spec = TargetSpec(header["triple"], header["cpu"], header["features"])
+        pipeline = Pipeline(header["speed_level"], header["vectorize"], header["codegen_level"])
         try:
-            code, _ = compile_ir(text, spec, hidden=header["hidden"], speed_level=header["speed_level"])
+            code, _ = compile_ir(text, spec, hidden=header["hidden"], pipeline=pipeline)
         except Exception as error:  # noqa: BLE001 - the parent compiles again in process and raises it
             replies.write(json.dumps({"ok": False, "error": str(error)}).encode() + b"\n")
         else:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from graphc.codegen import compile_programs, llvm_workers
-from graphc.codegen.target import compile_ir, target_spec
+from graphc.codegen.target import FULL, LIGHT, Pipeline, compile_ir, target_spec
 from graphc.ir import Graph, TensorType
 from graphc.ops import builders as b
 
@@ -19,9 +19,9 @@ def _ir(width: int) -> str:
 
 def test_a_worker_gives_the_in_process_object() -> None:
     spec, text = target_spec(), _ir(5)
-    for hidden, level in ((False, 3), (True, 1)):
-        queued = llvm_workers.submit(text, spec, hidden=hidden, speed_level=level)
-        assert llvm_workers.wait(queued) == compile_ir(text, spec, hidden=hidden, speed_level=level)[0]
+    for hidden, pipeline in ((False, FULL), (True, LIGHT), (False, Pipeline(1, True, 3))):
+        queued = llvm_workers.submit(text, spec, hidden=hidden, pipeline=pipeline)
+        assert llvm_workers.wait(queued) == compile_ir(text, spec, hidden=hidden, pipeline=pipeline)[0]
 
 
 def test_many_jobs_all_finish_with_their_own_objects() -> None:
