@@ -39,7 +39,7 @@ def test_files_predict_what_keras_predicted(name: str, flavour: str, how: str) -
 def test_training_steps_give_keras_3_weights_and_losses(name: str, steps: int) -> None:
     """Weights include the moving statistics, updated inside the compiled step (biased variance)."""
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # Keras 3 also saves the learning rate as a variable
+        warnings.simplefilter("error", UserWarning)  # Keras 3's saved learning-rate variable is understood
         model = keras.models.load_model(FILES / f"{name}.k3model.h5")
         x, y = np.load(FILES / f"{name}.x.npy"), np.load(FILES / f"{name}.y.npy")
         for step in range(1, steps + 1):

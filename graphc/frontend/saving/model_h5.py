@@ -32,6 +32,7 @@ from graphc.frontend.saving.weights_h5 import (
 
 OPTIMIZER_PREFIX = "optimizer/"
 ITERATIONS = "optimizer/iterations"
+LEARNING_RATE = "learning_rate"
 RNG_STATE = "rng/step"  # the dropout counter: saved so that a resumed run draws the masks it would have
 GRAPHC_GROUP, RNG_DATASET = "graphc", "rng_step"  # a group Keras readers ignore
 
@@ -109,6 +110,8 @@ def load_model(filepath: str | os.PathLike[str], custom_objects: dict[str, Any] 
             raise ValueError(f"load_model: {path}: 'training_config' is not valid JSON ({err})") from None
         if model.compiled and iterations is not None:
             model.optimizer.iterations = iterations
+        if model.compiled and LEARNING_RATE in slots:  # Keras 3 saves the rate it had reached as a variable
+            model.optimizer.learning_rate = float(slots.pop(LEARNING_RATE))
         if model.compiled and (slots or rng_step is not None):
             prefix = f"{model.optimizer.name}/"
             restored = {OPTIMIZER_PREFIX + name.removeprefix(prefix): value for name, value in slots.items()}
@@ -133,8 +136,11 @@ def _saved_optimizer_state(f: h5py.File, model: SavableModel,
         if dataset.size > max(largest, 1):  # a slot is never larger than the weight it belongs to
             raise ValueError(f"{source}: optimizer weight {name!r} declares shape {dataset.shape}, larger "
                              f"than any weight of model {model.name!r} (at most {largest} values)")
-        if name.rsplit("/", 1)[-1].split(":")[0] in ("iteration", "iterations") and dataset.size == 1:
+        leaf = name.rsplit("/", 1)[-1].split(":")[0]
+        if leaf in ("iteration", "iterations") and dataset.size == 1:
             iterations = int(np.asarray(dataset[()]).reshape(-1)[0])
+        elif leaf == LEARNING_RATE and dataset.size == 1:
+            slots[LEARNING_RATE] = np.asarray(dataset[()], dtype=np.float32).reshape(())
         else:
             slots[name] = np.asarray(dataset[()], dtype=np.float32)
     return iterations, slots
