@@ -10,17 +10,16 @@ cannot run code. Nothing is ever downloaded.
 
 from __future__ import annotations
 
-import io
 import os
 import pickle
 import warnings
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from graphc.frontend.datasets import DATA_DIR_ENV, checked_idx, load_mnist_subset
 from graphc.frontend.layers.image_format import image_data_format
+from graphc.frontend.safe_pickle import load_data_pickle
 
 Split = tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 MNIST_FILES = (
@@ -81,28 +80,9 @@ def _mnist_npz(path: Path) -> Split:
     return (arrays["x_train"], arrays["y_train"]), (arrays["x_test"], arrays["y_test"])
 
 
-class _DataOnly(pickle.Unpickler):
-    """Builds numpy arrays and plain containers; any other class or function in the file is refused."""
-
-    ALLOWED = {
-        ("numpy.core.multiarray", "_reconstruct"),
-        ("numpy._core.multiarray", "_reconstruct"),
-        ("numpy", "ndarray"),
-        ("numpy", "dtype"),
-        ("numpy.core.multiarray", "scalar"),
-        ("numpy._core.multiarray", "scalar"),
-        ("_codecs", "encode"),
-    }
-
-    def find_class(self, module: str, name: str) -> Any:
-        if (module, name) in self.ALLOWED:
-            return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"refusing to load {module}.{name}: a CIFAR-10 batch holds only data")
-
-
 def _cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     try:
-        batch = _DataOnly(io.BytesIO(path.read_bytes()), encoding="bytes").load()
+        batch = load_data_pickle(path.read_bytes(), "a CIFAR-10 batch")
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError) as error:
         raise ValueError(f"{path} is not a CIFAR-10 batch ({error})") from None
     if not isinstance(batch, dict):

@@ -1,5 +1,5 @@
-"""keras.preprocessing (Keras 2 paths): image and sequence."""
+"""keras.preprocessing (Keras 2 paths): image, sequence and text."""
 
-from graphc.keras.preprocessing import image, sequence
+from graphc.keras.preprocessing import image, sequence, text
 
-__all__ = ["image", "sequence"]
+__all__ = ["image", "sequence", "text"]
