@@ -133,6 +133,9 @@ def train_graph(model: RecordableModel, spec: LossSpec, optimizer: Any) -> tuple
     with graph.scope(role="update"):
         plan = optimizer.build(graph, [(p.attrs["name"], p, g) for p, g in zip(params, grads, strict=True)])
         graph.updates.update(plan.updates)
+        for weight in trainable:  # after the update, never at initialisation (Keras's rule)
+            if weight.constraint is not None and weight.path in graph.updates:
+                graph.updates[weight.path] = weight.constraint(graph.updates[weight.path])
         if RNG_STATE in graph.states:
             graph.updates[RNG_STATE] = graph.states[RNG_STATE] + 1
     return graph, plan

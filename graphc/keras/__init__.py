@@ -9,6 +9,7 @@ from graphc.keras import (
     activations,
     backend,
     callbacks,
+    constraints,
     datasets,
     initializers,
     layers,
@@ -22,6 +23,7 @@ from graphc.keras import (
 )
 
 __all__ = [
-    "Input", "Model", "Sequential", "activations", "backend", "callbacks", "datasets", "initializers",
-    "layers", "losses", "metrics", "models", "optimizers", "preprocessing", "regularizers", "utils",
+    "Input", "Model", "Sequential", "activations", "backend", "callbacks", "constraints", "datasets",
+    "initializers", "layers", "losses", "metrics", "models", "optimizers", "preprocessing", "regularizers",
+    "utils",
 ]

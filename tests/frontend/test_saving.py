@@ -180,8 +180,8 @@ def test_bare_list_and_tf_keras_configs_load() -> None:
                                                          "config": {"function": "x"}}]}}, "'Lambda'"),
     ({"class_name": "Pickled", "config": {}}, "'Pickled'"),
     ({"class_name": "Sequential", "config": {"layers": [
-        {"class_name": "Dense", "config": {"units": 2, "kernel_constraint": {"class_name": "MaxNorm"}}}]}},
-     "kernel_constraint"),
+        {"class_name": "Dense", "config": {"units": 2, "kernel_constraint": {"class_name": "Bogus"}}}]}},
+     "unknown constraint class 'Bogus'"),
     ({"class_name": "Sequential", "config": {"layers": [{"class_name": "Dense",
                                                          "config": {"units": 2, "dtype": "float16"}}]}},
      "float16"),

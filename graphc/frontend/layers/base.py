@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 from graphc_runtime.locks import ReadWriteLock
 
+from graphc.frontend import constraints as constraints_mod
 from graphc.frontend import initializers as initializers_mod
 from graphc.frontend import regularizers as regularizers_mod
 from graphc.frontend.layers.naming import to_snake_case, unique_name
@@ -24,11 +25,13 @@ class Weight:
     set_weights from one thread never see or leave a half-written array while another trains.
     """
 
-    def __init__(self, path: str, value: np.ndarray, trainable: bool, regularizer: Any = None) -> None:
+    def __init__(self, path: str, value: np.ndarray, trainable: bool, regularizer: Any = None,
+                 constraint: Any = None) -> None:
         self.path = path
         self.name = path.rsplit("/", 1)[-1]
         self.trainable = trainable
         self.regularizer = regularizer
+        self.constraint = constraint  # applied to the updated value inside the compiled training step
         self._value = np.ascontiguousarray(value, dtype=np.float32)
         self._lock: ReadWriteLock | None = None
 
@@ -150,10 +153,11 @@ class Layer:
         initializer: Any,
         regularizer: Any = None,
         trainable: bool = True,
+        constraint: Any = None,
     ) -> Weight:
         value = initializers_mod.get(initializer)(tuple(shape))
         weight = Weight(f"{self.name}/{name}", value, trainable and self.trainable,
-                        regularizers_mod.get(regularizer))
+                        regularizers_mod.get(regularizer), constraints_mod.get(constraint))
         self._weights.append(weight)
         return weight
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
-from graphc.frontend import activations, initializers, regularizers
+from graphc.frontend import activations, constraints, initializers, regularizers
 from graphc.frontend.layers.base import CallContext, Layer
 from graphc.frontend.layers.image_format import (
     from_channels_last,
@@ -40,7 +40,8 @@ CONV_LEGACY = {
     "W_constraint": "kernel_constraint",
     "b_constraint": "bias_constraint",
 }
-UNSUPPORTED_NONE = ("kernel_constraint", "bias_constraint", "activity_regularizer")
+UNSUPPORTED_NONE = ("activity_regularizer",)
+CONSTRAINTS = ("kernel_constraint", "bias_constraint")
 
 
 class _Conv(Layer):
@@ -95,6 +96,8 @@ class _Conv(Layer):
         for key in UNSUPPORTED_NONE:
             if kwargs.pop(key, None) is not None:
                 raise ValueError(f"{layer}: `{key}` is not supported by graphc yet")
+        for key in CONSTRAINTS:
+            given[key] = given.get(key, kwargs.pop(key, None))
         filters = given["filters"]
         if isinstance(filters, bool) or not isinstance(filters, int) or filters <= 0:
             raise ValueError(f"{layer}: `filters` must be a positive integer, got {filters!r}")
@@ -125,6 +128,8 @@ class _Conv(Layer):
         self.bias_initializer = initializers.get(bias_initializer)
         self.kernel_regularizer = regularizers.get(given["kernel_regularizer"])
         self.bias_regularizer = regularizers.get(given["bias_regularizer"])
+        self.kernel_constraint = constraints.get(given["kernel_constraint"])
+        self.bias_constraint = constraints.get(given["bias_constraint"])
 
     def _channels(self, input_shape: tuple[Dim, ...]) -> int:
         if len(input_shape) != self.RANK + 2 or None in input_shape[1:]:
@@ -143,9 +148,21 @@ class _Conv(Layer):
                 f"must be evenly divisible by the number of groups ({self.groups})"
             )
         shape = (*self.kernel_size, channels // self.groups, self.filters)
-        self.kernel = self.add_weight("kernel", shape, self.kernel_initializer, self.kernel_regularizer)
+        self.kernel = self.add_weight(
+            "kernel",
+            shape,
+            self.kernel_initializer,
+            self.kernel_regularizer,
+            constraint=self.kernel_constraint,
+        )
         self.bias = (
-            self.add_weight("bias", (self.filters,), self.bias_initializer, self.bias_regularizer)
+            self.add_weight(
+                "bias",
+                (self.filters,),
+                self.bias_initializer,
+                self.bias_regularizer,
+                constraint=self.bias_constraint,
+            )
             if self.use_bias
             else None
         )
@@ -194,8 +211,8 @@ class _Conv(Layer):
             "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
             "bias_regularizer": regularizers.serialize(self.bias_regularizer),
             "activity_regularizer": None,
-            "kernel_constraint": None,
-            "bias_constraint": None,
+            "kernel_constraint": constraints.serialize(self.kernel_constraint),
+            "bias_constraint": constraints.serialize(self.bias_constraint),
         }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from math import prod
 from typing import Any
 
-from graphc.frontend import activations, initializers, regularizers
+from graphc.frontend import activations, constraints, initializers, regularizers
 from graphc.frontend.layers.base import CallContext, Layer
 from graphc.frontend.layers.image_format import resolve, to_channels_last
 from graphc.frontend.layers.legacy import rename_legacy_kwargs
@@ -19,6 +19,8 @@ _DENSE_LEGACY = {
     "W_regularizer": "kernel_regularizer",
     "b_regularizer": "bias_regularizer",
     "bias": "use_bias",
+    "W_constraint": "kernel_constraint",
+    "b_constraint": "bias_constraint",
 }
 
 
@@ -27,10 +29,12 @@ class Dense(Layer):
 
     def __init__(self, units: int | None = None, activation: Any = None, use_bias: bool = True,
                  kernel_initializer: Any = "glorot_uniform", bias_initializer: Any = "zeros",
-                 kernel_regularizer: Any = None, bias_regularizer: Any = None, **kwargs: Any) -> None:
+                 kernel_regularizer: Any = None, bias_regularizer: Any = None, kernel_constraint: Any = None,
+                 bias_constraint: Any = None, **kwargs: Any) -> None:
         given = {"units": units, "kernel_initializer": kernel_initializer,
                  "kernel_regularizer": kernel_regularizer, "bias_regularizer": bias_regularizer,
-                 "use_bias": use_bias}
+                 "use_bias": use_bias, "kernel_constraint": kernel_constraint,
+                 "bias_constraint": bias_constraint}
         legacy = rename_legacy_kwargs("Dense", {k: kwargs.pop(k) for k in list(kwargs) if k in _DENSE_LEGACY},
                                       _DENSE_LEGACY)
         given.update(legacy)
@@ -45,6 +49,8 @@ class Dense(Layer):
         self.bias_initializer = initializers.get(bias_initializer)
         self.kernel_regularizer = regularizers.get(given["kernel_regularizer"])
         self.bias_regularizer = regularizers.get(given["bias_regularizer"])
+        self.kernel_constraint = constraints.get(given["kernel_constraint"])
+        self.bias_constraint = constraints.get(given["bias_constraint"])
 
     def build(self, input_shape: tuple[Dim, ...]) -> None:
         if len(input_shape) != 2 or input_shape[-1] is None:
@@ -53,9 +59,9 @@ class Dense(Layer):
                 f"{format_shape(input_shape)}; add a Flatten layer before it"
             )
         self.kernel = self.add_weight("kernel", (input_shape[-1], self.units), self.kernel_initializer,
-                                      self.kernel_regularizer)
-        self.bias = (self.add_weight("bias", (self.units,), self.bias_initializer, self.bias_regularizer)
-                     if self.use_bias else None)
+                                      self.kernel_regularizer, constraint=self.kernel_constraint)
+        self.bias = (self.add_weight("bias", (self.units,), self.bias_initializer, self.bias_regularizer,
+                                     constraint=self.bias_constraint) if self.use_bias else None)
 
     def check_input_shape(self, input_shape: tuple[Dim, ...]) -> None:
         expected = self.kernel.shape[0]
@@ -78,7 +84,9 @@ class Dense(Layer):
                 "kernel_initializer": initializers.serialize(self.kernel_initializer),
                 "bias_initializer": initializers.serialize(self.bias_initializer),
                 "kernel_regularizer": _serialize_regularizer(self.kernel_regularizer),
-                "bias_regularizer": _serialize_regularizer(self.bias_regularizer)}
+                "bias_regularizer": _serialize_regularizer(self.bias_regularizer),
+                "kernel_constraint": constraints.serialize(self.kernel_constraint),
+                "bias_constraint": constraints.serialize(self.bias_constraint)}
 
 
 class Activation(Layer):

@@ -337,9 +337,16 @@ class Conv2DTranspose(Conv2D):
             (*self.kernel_size, self.filters, channels),
             self.kernel_initializer,
             self.kernel_regularizer,
+            constraint=self.kernel_constraint,
         )
         self.bias = (
-            self.add_weight("bias", (self.filters,), self.bias_initializer, self.bias_regularizer)
+            self.add_weight(
+                "bias",
+                (self.filters,),
+                self.bias_initializer,
+                self.bias_regularizer,
+                constraint=self.bias_constraint,
+            )
             if self.use_bias
             else None
         )

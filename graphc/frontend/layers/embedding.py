@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from graphc.frontend import initializers, regularizers
+from graphc.frontend import constraints, initializers, regularizers
 from graphc.frontend.layers.base import CallContext, Layer
 from graphc.frontend.layers.legacy import rename_legacy_kwargs
 from graphc.ir.graph import Node
@@ -50,10 +50,9 @@ class Embedding(Layer):
         )
         embeddings_initializer = legacy.get("embeddings_initializer", embeddings_initializer)
         embeddings_regularizer = legacy.get("embeddings_regularizer", embeddings_regularizer)
-        for key in ("embeddings_constraint", "activity_regularizer"):
-            value = legacy.get(key, kwargs.pop(key, None))
-            if value is not None:
-                raise ValueError(f"Embedding: `{key}` is not supported by graphc yet")
+        embeddings_constraint = legacy.get("embeddings_constraint", kwargs.pop("embeddings_constraint", None))
+        if kwargs.pop("activity_regularizer", None) is not None:
+            raise ValueError("Embedding: `activity_regularizer` is not supported by graphc yet")
         if kwargs.pop("sparse", False):
             raise ValueError("Embedding: sparse=True is not supported")
         for name, value in (("input_dim", input_dim), ("output_dim", output_dim)):
@@ -66,6 +65,7 @@ class Embedding(Layer):
         self.output_dim = int(output_dim)
         self.embeddings_initializer = initializers.get(embeddings_initializer)
         self.embeddings_regularizer = regularizers.get(embeddings_regularizer)
+        self.embeddings_constraint = constraints.get(embeddings_constraint)
         self.mask_zero = bool(mask_zero)
         self.input_length = input_length
         if self.input_dim >= 1 << 24:
@@ -104,6 +104,7 @@ class Embedding(Layer):
             "output_dim": self.output_dim,
             "embeddings_initializer": initializers.serialize(self.embeddings_initializer),
             "embeddings_regularizer": regularizers.serialize(self.embeddings_regularizer),
+            "embeddings_constraint": constraints.serialize(self.embeddings_constraint),
             "mask_zero": self.mask_zero,
         }
         if self.input_length is not None:

@@ -19,8 +19,7 @@ _DTYPE_POLICY = {"module": "keras", "class_name": "DTypePolicy", "config": {"nam
                  "registered_name": None}
 # Layer arguments Keras writes that graphc has no use for, with the value meaning "not used".
 _INERT_ARGS: dict[str, Any] = {
-    "kernel_constraint": None, "bias_constraint": None, "activity_regularizer": None,
-    "quantization_config": None, "lora_rank": None, "lora_alpha": None, "embeddings_constraint": None,
+    "activity_regularizer": None, "quantization_config": None, "lora_rank": None, "lora_alpha": None,
     "beta_constraint": None, "gamma_constraint": None, "renorm": False, "renorm_clipping": None,
     "renorm_momentum": 0.99, "synchronized": False, "depthwise_constraint": None,
     "pointwise_constraint": None,
