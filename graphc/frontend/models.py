@@ -18,6 +18,14 @@ from graphc.ir.types import Dim, format_shape
 Operation = tuple[Layer, list[KerasTensor], KerasTensor]
 
 
+class EagerArray(np.ndarray):
+    """The result of calling a model on data: a numpy array that also has `.numpy()`, as the tensors
+    Keras returns do."""
+
+    def numpy(self) -> np.ndarray:
+        return np.asarray(self)
+
+
 class Model(Trainer):
     """A functional model `Model(inputs, outputs)`; also the base of Sequential."""
 
@@ -91,10 +99,37 @@ class Model(Trainer):
             f"{format_shape((None, *expected))}, got {format_shape((None, *sample_shape))}"
         )
 
+    def build(self, input_shape: Sequence[Dim]) -> None:
+        """Keras's model.build(input_shape=(None, ...)): the batch axis first, then one sample's shape."""
+        shape = tuple(input_shape)
+        if not shape or any(not isinstance(d, (int, np.integer)) or d <= 0 for d in shape[1:]):
+            raise ValueError(f"model {self.name!r}: build() takes (batch, *sample shape), "
+                             f"got {input_shape!r}")
+        self.build_for_input(tuple(int(d) for d in shape[1:]))  # type: ignore[arg-type]
+
+    def __call__(self, x: Any, training: bool = False) -> np.ndarray:
+        """The model on a batch of data, eagerly: the compiled predict program (inference mode)."""
+        if training:
+            raise NotImplementedError(f"model {self.name!r}: calling a model with training=True is not "
+                                      "supported yet; use train_on_batch, or call it without training")
+        return self.predict_on_batch(x).view(EagerArray)
+
     # -- weights --------------------------------------------------------------------------
     @property
     def weights(self) -> list[Weight]:
         return [w for layer in self.layers for w in layer.weights]
+
+    @property
+    def variables(self) -> list[Weight]:
+        return self.weights
+
+    @property
+    def trainable_variables(self) -> list[Weight]:
+        return self.trainable_weights
+
+    @property
+    def non_trainable_variables(self) -> list[Weight]:
+        return self.non_trainable_weights
 
     @property
     def trainable_weights(self) -> list[Weight]:

@@ -111,6 +111,13 @@ class Trainer:
         self._check_input_values(x)
         return engine
 
+    def _as_input(self, x: Any) -> np.ndarray:
+        """x as float32; a 1-D x for a model whose input is one feature becomes a column (Keras 2's habit)."""
+        array = as_float_array(x, "x")
+        if array.ndim == 1 and self.inputs and tuple(self.inputs[0].shape[1:]) == (1,):
+            return array[:, None]
+        return array
+
     def _check_input_values(self, x: np.ndarray) -> None:
         """The layers that read the model input directly check its values (Embedding's ids)."""
         inputs = {id(tensor) for tensor in self.inputs}
@@ -195,7 +202,7 @@ class Trainer:
             if steps_per_epoch is not None:
                 raise ValueError("fit(): steps_per_epoch applies to generators and Sequences; with arrays, "
                                  "batch_size sets the steps")
-            x_all, y_all = as_float_array(x, "x"), as_float_array(y, "y")
+            x_all, y_all = self._as_input(x), as_float_array(y, "y")
             check_same_length(x_all, y_all)
             check_not_empty(x_all, "fit()")
             if validation_data is None and validation_split:
@@ -250,7 +257,7 @@ class Trainer:
     def _source_batches(self, source: BatchSource) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """A source's batches checked as array data is: float x, labels in the loss's form."""
         for batch in source.epoch():
-            xb, yb = as_float_array(batch.x, "x"), as_float_array(batch.y, "y")
+            xb, yb = self._as_input(batch.x), as_float_array(batch.y, "y")
             check_same_length(xb, yb)
             check_not_empty(xb, source.what)
             self._engine_for(xb, yb)
@@ -319,7 +326,7 @@ class Trainer:
             if steps is not None:
                 raise ValueError("evaluate(): steps applies to generators and Sequences; with arrays, "
                                  "batch_size sets the steps")
-            x_all, y_all = as_float_array(x, "x"), as_float_array(y, "y")
+            x_all, y_all = self._as_input(x), as_float_array(y, "y")
             check_same_length(x_all, y_all)
             check_not_empty(x_all, "evaluate()")
             self._engine_for(x_all, y_all)
@@ -341,13 +348,13 @@ class Trainer:
         batch_size = check_batch_size(batch_size)
         if is_batch_source(x):
             source = BatchSource(x, steps, "predict()", need_labels=False)
-            inputs = (as_float_array(batch.x, "x") for batch in source.epoch())
+            inputs = (self._as_input(batch.x) for batch in source.epoch())
             step_count = source.steps
         else:
             if steps is not None:
                 raise ValueError("predict(): steps applies to generators and Sequences; with arrays, "
                                  "batch_size sets the steps")
-            x_all = as_float_array(x, "x")
+            x_all = self._as_input(x)
             self._engine_for(x_all)
             inputs = (x_all[index] for index in batches(len(x_all), batch_size))
             step_count = -(-len(x_all) // batch_size)
@@ -392,14 +399,14 @@ class Trainer:
         return self._one_batch("eval_step", x, y, sample_weight, None, return_dict)
 
     def predict_on_batch(self, x: Any) -> np.ndarray:
-        x_all = as_float_array(x, "x")
+        x_all = self._as_input(x)
         return self._engine_for(x_all).program("predict")(len(x_all), x=x_all)[PREDICTION]
 
     def _one_batch(self, program_name: str, x: Any, y: Any, sample_weight: Any, class_weight: Any,
                    return_dict: bool) -> Any:
         if sample_weight is not None or class_weight is not None:
             raise ValueError(f"{program_name}: sample_weight and class_weight are not supported yet")
-        xb, yb = as_float_array(x, "x"), as_float_array(y, "y")
+        xb, yb = self._as_input(x), as_float_array(y, "y")
         check_same_length(xb, yb)
         check_not_empty(xb, "train_on_batch()" if program_name == "train_step" else "test_on_batch()")
         engine = self._engine_for(xb, yb)
