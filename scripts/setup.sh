@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv
 fi
-if ! .venv/bin/python -c "import graphc, graphc_runtime, pytest, hypothesis, PIL" 2>/dev/null \
+if ! .venv/bin/python -c "import graphc, graphc_runtime, pytest, hypothesis, PIL, sklearn" 2>/dev/null \
         || [ pyproject.toml -nt .venv/.graphc-installed ]; then
     .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[test]"
     touch .venv/.graphc-installed

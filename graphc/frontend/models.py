@@ -171,6 +171,13 @@ class Model(Trainer):
     def to_yaml(self, **kwargs: Any) -> str:
         return saving.model_to_yaml(self, **kwargs)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled as its architecture, weights and compile() arguments (native code and optimizer
+        slots stay behind): a copy in another process recompiles, from the disk cache when it can.
+        This is how scikit-learn's process pools (n_jobs) receive models."""
+        training = saving.training_config(self) if self.compiled else None
+        return _unpickle_model, (self.to_json(), self.get_weights(), training)
+
     # -- display --------------------------------------------------------------------------
     def summary(self, line_length: int | None = None, print_fn: Callable[[str], Any] | None = None) -> None:
         rows = [SummaryRow(layer.name, type(layer).__name__,
@@ -317,3 +324,12 @@ def _trace(inputs: list[KerasTensor], outputs: list[KerasTensor]) -> list[Operat
 
 saving.register_model_class("Functional", Model)
 saving.register_model_class("Sequential", Sequential)
+
+
+def _unpickle_model(config: str, weights: list[np.ndarray], training: dict[str, Any] | None) -> Model:
+    model = saving.model_from_json(config)
+    if weights:
+        model.set_weights(weights)
+    if training is not None:
+        saving.compile_from(model, training)
+    return model

@@ -23,12 +23,13 @@ from graphc.frontend.saving.config import (
 )
 from graphc.frontend.saving.host import SavableModel
 from graphc.frontend.saving.model_h5 import load_model, open_h5, save_model
+from graphc.frontend.saving.training_config import compile_from, training_config
 from graphc.frontend.saving.weights_h5 import read_weights, write_weights
 
 __all__ = [
-    "load_model", "load_weights", "model_config", "model_from_config", "model_from_json", "model_from_yaml",
-    "model_to_json", "model_to_yaml", "register_model_class",
-    "save_model", "save_weights",
+    "compile_from", "load_model", "load_weights", "model_config", "model_from_config", "model_from_json",
+    "model_from_yaml", "model_to_json", "model_to_yaml", "register_model_class",
+    "save_model", "save_weights", "training_config",
 ]
 
 _WEIGHTS_SUFFIXES = (".h5", ".hdf5")
