@@ -47,3 +47,10 @@ def test_preprocessing_paths() -> None:
 
     assert image.ImageDataGenerator.__name__ == "ImageDataGenerator"
     assert sequence.pad_sequences([[1, 2]], maxlen=3).tolist() == [[0, 1, 2]]
+
+
+def test_legacy_optimizers() -> None:
+    from graphc.keras import optimizers
+    from graphc.keras.optimizers.legacy import SGD, Adam
+
+    assert SGD is optimizers.SGD and Adam is optimizers.Adam

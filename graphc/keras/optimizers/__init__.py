@@ -1,4 +1,4 @@
-"""keras.optimizers"""
+"""keras.optimizers (and keras.optimizers.legacy)."""
 
 from graphc.frontend.optimizers import (
     SGD,
@@ -13,6 +13,7 @@ from graphc.frontend.optimizers import (
     get,
     serialize,
 )
+from graphc.keras.optimizers import legacy
 
 __all__ = [
     "Adadelta",
@@ -25,5 +26,6 @@ __all__ = [
     "SGD",
     "deserialize",
     "get",
+    "legacy",
     "serialize",
 ]
