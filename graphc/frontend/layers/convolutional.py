@@ -147,10 +147,9 @@ class _Conv(Layer):
                 f"{type(self).__name__} {self.name!r}: the number of input channels ({channels}) "
                 f"must be evenly divisible by the number of groups ({self.groups})"
             )
-        shape = (*self.kernel_size, channels // self.groups, self.filters)
         self.kernel = self.add_weight(
             "kernel",
-            shape,
+            self.kernel_shape(channels),
             self.kernel_initializer,
             self.kernel_regularizer,
             constraint=self.kernel_constraint,
@@ -166,6 +165,10 @@ class _Conv(Layer):
             if self.use_bias
             else None
         )
+
+    def kernel_shape(self, channels: int) -> tuple[int, ...]:
+        """(*kernel_size, in/groups, filters), Keras's layout whatever the data_format."""
+        return (*self.kernel_size, channels // self.groups, self.filters)
 
     def check_input_shape(self, input_shape: tuple[Dim, ...]) -> None:
         expected = self.kernel.shape[-2] * self.groups

@@ -330,26 +330,9 @@ class Conv2DTranspose(Conv2D):
                 f"strides {self.strides}"
             )
 
-    def build(self, input_shape: tuple[Dim, ...]) -> None:
-        channels = self._channels(input_shape)
-        self.kernel = self.add_weight(
-            "kernel",
-            (*self.kernel_size, self.filters, channels),
-            self.kernel_initializer,
-            self.kernel_regularizer,
-            constraint=self.kernel_constraint,
-        )
-        self.bias = (
-            self.add_weight(
-                "bias",
-                (self.filters,),
-                self.bias_initializer,
-                self.bias_regularizer,
-                constraint=self.bias_constraint,
-            )
-            if self.use_bias
-            else None
-        )
+    def kernel_shape(self, channels: int) -> tuple[int, ...]:
+        """(*kernel_size, filters, in): out and in swapped compared with Conv2D, as in Keras."""
+        return (*self.kernel_size, self.filters, channels)
 
     def check_input_shape(self, input_shape: tuple[Dim, ...]) -> None:
         if self._channels(input_shape) != self.kernel.shape[-1]:
