@@ -17,7 +17,8 @@ def register(subparsers: Any) -> None:
                     "`model`) into OUT_DIR: lib<name>.so, <name>.o, <name>.h, <name>.manifest.json.")
     parser.add_argument("model", help="a full-model .h5 file, or a .py file that builds the model "
                                       "(file.py:function names the builder)")
-    parser.add_argument("out_dir", help="the output folder (created if missing)")
+    parser.add_argument("out_dir", nargs="?", help="the output folder (created if missing)")
+    parser.add_argument("-o", "--output", help="the output folder, as -o like other compilers take it")
     parser.add_argument("--name", default="model", help="C prefix of the API functions (default: model)")
     parser.add_argument("--target", default="host",
                         help="'host' (default: this CPU), 'generic' (any x86-64), 'x86-64-v3' (AVX2), or an "
@@ -32,9 +33,13 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if (args.out_dir is None) == (args.output is None):
+        print("graphc compile: error: give the output folder once, as OUT_DIR or as -o/--output",
+              file=sys.stderr)
+        return 2
     try:
-        build = compile_model(args.model, args.out_dir, name=args.name, with_training=args.with_training,
-                              target=args.target, weights=args.weights,
+        build = compile_model(args.model, args.out_dir or args.output, name=args.name,
+                              with_training=args.with_training, target=args.target, weights=args.weights,
                               weights_threshold=args.weights_threshold)
     except (FileNotFoundError, ValueError, LinkError) as err:
         print(f"graphc compile: error: {err}", file=sys.stderr)

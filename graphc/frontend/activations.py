@@ -88,9 +88,14 @@ def log_softmax(x: Node, axis: int = -1) -> Node:
     return shifted - b.log(b.reduce_sum(b.exp(shifted), (axis,), keepdims=True))
 
 
+SOFTPLUS_TAIL = -13.942385  # log(float32 epsilon) + 2: below it log(1 + e^x) rounds to 0, e^x does not
+
+
 def softplus(x: Node) -> Node:
-    """log(1 + e^x) as max(x, 0) + log(1 + e^-|x|), which never overflows."""
-    return _relu_core(x) + b.log(1.0 + b.exp(-b.abs_(x)))
+    """log(1 + e^x) as max(x, 0) + log(1 + e^-|x|), which never overflows; e^x in the far negative
+    tail, where 1 + e^x rounds to 1 (TensorFlow's threshold, so softplus(-20) = 2.06e-9 as in Keras)."""
+    stable = _relu_core(x) + b.log(1.0 + b.exp(-b.abs_(x)))
+    return b.select(b.greater_equal(x, SOFTPLUS_TAIL), stable, b.exp(x))
 
 
 def softsign(x: Node) -> Node:

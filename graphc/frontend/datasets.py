@@ -145,12 +145,18 @@ def load_boston_housing(test_split: float = 0.2, seed: int = 113
     return (x[:split].copy(), y[:split].copy()), (x[split:].copy(), y[split:].copy())
 
 
-def load_mnist_subset() -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
-    """5,000 MNIST training digits (500 per class, sorted by class) and the full 10,000-image test set.
+SUBSET_ORDER_SEED = 113
 
-    Arrays are uint8 like ``keras.datasets.mnist``: x (N, 28, 28), y (N,).
+
+def load_mnist_subset() -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """5,000 MNIST training digits (500 per class) and the full 10,000-image test set.
+
+    Arrays are uint8 like ``keras.datasets.mnist``: x (N, 28, 28), y (N,). The file is sorted by
+    class; the digits come in a fixed random order instead, so that `validation_split` (which takes
+    the last samples, as in Keras) holds every class rather than only nines.
     """
     train = _read_table("mnist_5k_train_subset.csv.gz", 785, 5000, dtype=np.uint8)
+    train = train[np.random.RandomState(SUBSET_ORDER_SEED).permutation(len(train))]
     x_train, y_train = train[:, :784].reshape(-1, 28, 28), train[:, 784].copy()
     x_test = checked_idx(DATA_DIR / "t10k-images-idx3-ubyte.gz", (10000, 28, 28))
     y_test = checked_idx(DATA_DIR / "t10k-labels-idx1-ubyte.gz", (10000,))

@@ -40,3 +40,12 @@ def test_compile_reports_errors(tmp_path: Path, capsys: pytest.CaptureFixture[st
     (tmp_path / "bad.h5").write_bytes(b"\0" * 64)
     assert main(["compile", str(tmp_path / "bad.h5"), str(tmp_path / "out")]) == 1
     assert "not a readable HDF5 file" in capsys.readouterr().err
+
+
+def test_the_output_folder_may_be_given_with_o(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    model = Sequential([Dense(2, input_shape=(3,))])
+    model.save(tmp_path / "m.h5")
+    assert main(["compile", str(tmp_path / "m.h5"), "-o", str(tmp_path / "out")]) == 0
+    assert (tmp_path / "out" / "libmodel.so").is_file()
+    assert main(["compile", str(tmp_path / "m.h5"), str(tmp_path / "a"), "-o", str(tmp_path / "b")]) == 2
+    assert "once" in capsys.readouterr().err

@@ -64,6 +64,13 @@ def test_values_match_keras_formula(name):
     np.testing.assert_allclose(run(activations.get(name), x), FORMULAS[name](x), rtol=2e-6, atol=1e-6)
 
 
+def test_softplus_keeps_its_far_negative_tail():
+    """Keras returns e^x where 1 + e^x rounds to 1 (softplus(-20) = 2.06e-9), and mish follows."""
+    x = np.array([-30.0, -20.0, -14.5], np.float32)
+    np.testing.assert_allclose(run(activations.softplus, x), np.exp(x.astype(np.float64)), rtol=1e-5)
+    np.testing.assert_allclose(run(activations.mish, x), x * np.tanh(np.exp(x.astype(np.float64))), rtol=1e-5)
+
+
 def test_hard_sigmoid_is_the_keras3_formula():
     assert run(activations.hard_sigmoid, np.array([1.0], np.float32))[0] == pytest.approx(2 / 3, abs=1e-6)
     np.testing.assert_array_equal(run(activations.hard_sigmoid, np.array([-3, 3], np.float32)), [0, 1])
