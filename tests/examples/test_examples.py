@@ -16,6 +16,7 @@ import cifar_style_cnn  # noqa: E402
 import fashion_mnist_mlp  # noqa: E402
 import iris_softmax  # noqa: E402
 import mnist_cnn  # noqa: E402
+import pima_grid_search  # noqa: E402
 import pima_diabetes  # noqa: E402
 
 
@@ -39,6 +40,11 @@ def test_fashion_mnist_mlp_reaches_87_percent_in_5_epochs() -> None:
         pytest.skip("Fashion-MNIST not found: set GRAPHC_DATA_DIR to the folder holding fashion-mnist/")
     accuracy, _ = fashion_mnist_mlp.run(epochs=5, verbose=0, data_dir=data_dir)
     assert accuracy >= 0.87
+
+
+def test_pima_grid_search_runs_in_worker_processes() -> None:
+    best, params, _ = pima_grid_search.run({"optimizer": ["adam"], "epochs": [20, 40], "batch_size": [20]})
+    assert 0.55 <= best <= 0.9 and params["epochs"] in (20, 40)
 
 
 def test_mnist_cnn_learns_digits_from_the_shipped_subset() -> None:
