@@ -16,8 +16,8 @@ import cifar_style_cnn  # noqa: E402
 import fashion_mnist_mlp  # noqa: E402
 import iris_softmax  # noqa: E402
 import mnist_cnn  # noqa: E402
-import pima_grid_search  # noqa: E402
 import pima_diabetes  # noqa: E402
+import pima_grid_search  # noqa: E402
 
 
 def test_pima_tutorial_network_reaches_tutorial_accuracy() -> None:
