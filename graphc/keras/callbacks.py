@@ -12,6 +12,7 @@ from graphc.frontend.callbacks import (
     ProgbarLogger,
     TerminateOnNaN,
 )
+from graphc.keras.unsupported import CALLBACKS, missing
 
 __all__ = [
     "CSVLogger",
@@ -25,3 +26,6 @@ __all__ = [
     "ProgbarLogger",
     "TerminateOnNaN",
 ]
+
+__getattr__ = missing("keras.callbacks", CALLBACKS)
+

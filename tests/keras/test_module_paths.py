@@ -54,3 +54,19 @@ def test_legacy_optimizers() -> None:
     from graphc.keras.optimizers.legacy import SGD, Adam
 
     assert SGD is optimizers.SGD and Adam is optimizers.Adam
+
+
+@pytest.mark.parametrize("statement, name", [
+    ("from graphc.keras.layers import LSTM", "keras.layers.LSTM"),
+    ("from graphc.keras.layers.recurrent import GRU", "keras.layers.recurrent.GRU"),
+    ("from graphc.keras.layers import Concatenate", "keras.layers.Concatenate"),
+    ("from graphc.keras.callbacks import ReduceLROnPlateau", "keras.callbacks.ReduceLROnPlateau"),
+])
+def test_missing_keras_names_say_they_are_not_supported_yet(statement: str, name: str) -> None:
+    with pytest.raises(ImportError, match=f"{name} is not supported by graphc yet"):
+        exec(statement, {})  # noqa: S102 - the import statement itself is what is tested
+
+
+def test_unknown_names_stay_attribute_errors() -> None:
+    with pytest.raises(AttributeError):
+        _ = layers.NoSuchLayer

@@ -34,6 +34,7 @@ from graphc.frontend.layers import (
     UpSampling2D,
     ZeroPadding2D,
 )
+from graphc.keras.unsupported import LAYERS, missing
 
 MaxPool2D, AvgPool2D, MaxPool1D, AvgPool1D = MaxPooling2D, AveragePooling2D, MaxPooling1D, AveragePooling1D
 GlobalMaxPool2D, GlobalAvgPool2D = GlobalMaxPooling2D, GlobalAveragePooling2D
@@ -83,3 +84,6 @@ __all__ = [
     "UpSampling2D",
     "ZeroPadding2D",
 ]
+
+__getattr__ = missing("keras.layers", LAYERS)
+
