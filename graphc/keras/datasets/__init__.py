@@ -1,5 +1,5 @@
 """keras.datasets"""
 
-from graphc.keras.datasets import cifar10, fashion_mnist, imdb, mnist
+from graphc.keras.datasets import boston_housing, cifar10, fashion_mnist, imdb, mnist
 
-__all__ = ["cifar10", "fashion_mnist", "imdb", "mnist"]
+__all__ = ["boston_housing", "cifar10", "fashion_mnist", "imdb", "mnist"]
