@@ -27,14 +27,19 @@ _DONE = object()
 
 
 def is_batch_source(value: Any) -> bool:
-    """A generator, an iterator or a Sequence: anything batch-producing that is not array data."""
+    """A generator, an iterator, a Sequence or an iterable such as graphc.data.Dataset: anything
+    batch-producing that is not array data."""
     if (
         value is None
         or isinstance(value, (np.ndarray, list, tuple, dict, str, bytes))
         or hasattr(value, "__array__")
     ):
         return False
-    return hasattr(value, "__next__") or (hasattr(value, "__getitem__") and hasattr(value, "__len__"))
+    return (
+        hasattr(value, "__next__")
+        or hasattr(value, "__iter__")
+        or (hasattr(value, "__getitem__") and hasattr(value, "__len__"))
+    )
 
 
 @dataclass
@@ -57,7 +62,10 @@ class BatchSource:
         self.what = what
         self.need_labels = need_labels
         sequence = hasattr(source, "__len__") and hasattr(source, "__getitem__")
-        self.indexed = sequence or not hasattr(source, "__next__")
+        self.indexed = sequence or not hasattr(source, "__next__") and not hasattr(source, "__iter__")
+        # An iterable that is not its own iterator (a Dataset) starts afresh every epoch.
+        self.restarts = not self.indexed and not hasattr(source, "__next__")
+        self.iterator: Iterator[Any] | None = None if self.restarts else source
         if self.indexed:
             length = len(source)
             if length < 1:
@@ -65,6 +73,11 @@ class BatchSource:
             self.steps: int | None = min(int(steps), length) if steps is not None else length
         else:
             self.steps = None if steps is None else int(steps)
+            if self.steps is None and self.restarts:
+                try:
+                    self.steps = len(source) or None
+                except TypeError:  # an iterable of unknown length: each epoch runs to its end
+                    self.steps = None
         self.exhausted = False
 
     def epoch(self) -> Iterator[Batch]:
@@ -96,14 +109,16 @@ class BatchSource:
     def _produce(self, slots: queue.Queue[Any], stop: threading.Event) -> None:
         try:
             count = 0
+            if self.restarts:
+                self.iterator = iter(self.source)
             while (self.steps is None or count < self.steps) and not stop.is_set():
                 if self.indexed:
                     raw = self.source[count]
                 else:
                     try:
-                        raw = next(self.source)
+                        raw = next(self.iterator)  # type: ignore[arg-type]
                     except StopIteration:
-                        self.exhausted = True
+                        self.exhausted = not self.restarts
                         break
                 slots.put(self._unpack(raw, count))
                 count += 1
