@@ -10,6 +10,7 @@ from graphc.frontend.callbacks import (
     LearningRateScheduler,
     ModelCheckpoint,
     ProgbarLogger,
+    ReduceLROnPlateau,
     TerminateOnNaN,
 )
 from graphc.keras.unsupported import CALLBACKS, missing
@@ -24,6 +25,7 @@ __all__ = [
     "LearningRateScheduler",
     "ModelCheckpoint",
     "ProgbarLogger",
+    "ReduceLROnPlateau",
     "TerminateOnNaN",
 ]
 

@@ -30,7 +30,7 @@ OTHER_LAYERS = ("Conv3D", "MaxPooling3D", "AveragePooling3D", "GlobalAveragePool
                 "IntegerLookup", "Rescaling", "Resizing", "RandomFlip", "RandomRotation", "RandomZoom")
 LAYERS = {**dict.fromkeys(RECURRENT, "recurrent"), **dict.fromkeys(MERGE, "merge"), "Lambda": "custom",
           **dict.fromkeys(OTHER_LAYERS, "other")}
-CALLBACKS = dict.fromkeys(("ReduceLROnPlateau", "TensorBoard", "RemoteMonitor", "BackupAndRestore"), "other")
+CALLBACKS = dict.fromkeys(("TensorBoard", "RemoteMonitor", "BackupAndRestore"), "other")
 
 
 def missing(module: str, table: dict[str, str]) -> Callable[[str], object]:

@@ -87,3 +87,21 @@ def test_initial_epoch_and_validation_data(model):
     assert set(history.history) == {"accuracy", "loss", "val_accuracy", "val_loss"}
     loss, accuracy = model.evaluate(x[:5], y[:5], verbose=0)
     assert history.history["val_loss"][-1] == pytest.approx(loss, rel=1e-6)
+
+
+def test_reduce_lr_on_plateau_follows_keras_3() -> None:
+    """A monitor that never improves: the rate drops by `factor` every `patience` epochs, waits
+    `cooldown` epochs, never goes below min_lr, and is logged as `learning_rate`."""
+    from graphc.keras.callbacks import ReduceLROnPlateau
+    from graphc.keras.optimizers import SGD
+
+    model = Sequential([Dense(1, input_shape=(2,), bias_initializer="zeros")])
+    model.compile(SGD(learning_rate=1.0), "mse")
+    callback = ReduceLROnPlateau(monitor="loss", factor=0.5, patience=2, cooldown=1, min_lr=0.2)
+    zeros = np.zeros((4, 2), np.float32)  # zero inputs and targets: zero gradients, a constant loss
+    history = model.fit(zeros, np.zeros((4, 1)), epochs=9, verbose=0, callbacks=[callback])
+    rates = history.history["learning_rate"]  # logged before each epoch's reduction
+    assert rates == pytest.approx([1.0, 1.0, 1.0, 0.5, 0.5, 0.25, 0.25, 0.2, 0.2])
+    assert model.optimizer.learning_rate == pytest.approx(0.2)
+    with pytest.raises(ValueError, match="factor >= 1.0"):
+        ReduceLROnPlateau(factor=1.5)
