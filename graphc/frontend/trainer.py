@@ -234,6 +234,7 @@ class Trainer:
                     train = self._engine_for(xb[:1], yb[:1]).program("train_step")
                 callback_list.on_train_batch_begin(step)
                 outputs = train(len(xb), **{"x": xb, LABELS: yb}, **self.optimizer.feeds())
+                self.optimizer.count_step()
                 tracker.add(outputs, len(xb))
                 callback_list.on_train_batch_end(step, tracker.logs())
                 done += 1

@@ -500,3 +500,36 @@ def test_keras2_configs_load_quietly_with_their_meaning():
     np.testing.assert_allclose(Trainer(opt).run(), ref_sgd(0.1, 0.9, decay=0.5), rtol=1e-12)
     assert (nadam.learning_rate, nadam.schedule_decay) == (0.002, 0.004)
     assert optimizers.deserialize(optimizers.serialize(nadam)).schedule_decay == 0.004
+
+
+def test_learning_rate_schedules_feed_the_rate_of_each_step() -> None:
+    """Keras 3's formulas at step = steps already applied; the step reads the schedule's value."""
+    from graphc.keras.layers import Dense
+    from graphc.keras.models import Sequential
+    from graphc.keras.optimizers import SGD, schedules
+
+    exponential = schedules.ExponentialDecay(0.1, decay_steps=2, decay_rate=0.5)
+    assert [exponential(s) for s in (0, 1, 2)] == pytest.approx([0.1, 0.1 * 0.5 ** 0.5, 0.05])
+    stair = schedules.InverseTimeDecay(1.0, 2, 1.0, staircase=True)
+    assert [stair(s) for s in (0, 1, 2, 3)] == pytest.approx([1.0, 1.0, 0.5, 0.5])
+    piecewise = schedules.PiecewiseConstantDecay([1, 3], [1.0, 0.5, 0.1])
+    assert [piecewise(s) for s in range(5)] == [1.0, 1.0, 0.5, 0.5, 0.1]
+    cosine = schedules.CosineDecay(1.0, 4, alpha=0.1)
+    assert [cosine(s) for s in (0, 2, 4, 9)] == pytest.approx([1.0, 0.55, 0.1, 0.1])
+    model = Sequential([Dense(1, input_shape=(1,), use_bias=False, kernel_initializer="zeros")])
+    model.compile(SGD(learning_rate=piecewise), "mse")
+    x, y = np.ones((1, 1), np.float32), np.ones((1, 1), np.float32)
+    weights = []
+    for _ in range(4):  # w <- w - lr * 2 (w - 1): the rates 1.0, 1.0, 0.5, 0.5 of steps 0..3
+        model.fit(x, y, epochs=1, verbose=0)
+        weights.append(float(model.get_weights()[0][0, 0]))
+    expected, w = [], 0.0
+    for rate in (1.0, 1.0, 0.5, 0.5):
+        w -= rate * 2 * (w - 1)
+        expected.append(w)
+    assert weights == pytest.approx(expected)
+    config = model.optimizer.get_config()["learning_rate"]
+    assert config["class_name"] == "PiecewiseConstantDecay"
+    assert SGD.from_config(model.optimizer.get_config())._lr_schedule(2) == 0.5
+    with pytest.raises(TypeError, match="schedule"):
+        model.optimizer.learning_rate = 0.3

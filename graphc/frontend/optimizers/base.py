@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from graphc.frontend.optimizers import clipping
+from graphc.frontend.optimizers import clipping, schedules
 from graphc.frontend.optimizers.hyperparameters import Hyperparameter, check_float
 from graphc.frontend.optimizers.step import ITERATIONS, UpdateStep
 from graphc.ir.graph import Graph, Node
@@ -96,7 +96,12 @@ class Optimizer:
             raise ValueError(f"{owner}: `name` must be a non-empty string, got {name!r}")
         self.name = name
         self.ema_momentum = check_float(owner, "ema_momentum", ema_momentum, 0.0, 1.0)
-        self.learning_rate = learning_rate
+        if isinstance(learning_rate, Mapping):  # a serialized schedule, as configs carry it
+            learning_rate = schedules.deserialize(learning_rate)
+        schedule = learning_rate if isinstance(learning_rate, schedules.LearningRateSchedule) else None
+        self._lr_schedule = None
+        self.learning_rate = schedule(0) if schedule is not None else learning_rate
+        self._lr_schedule = schedule
         self.decay = decay
         self.weight_decay = weight_decay
         self.clipnorm = clipnorm
@@ -120,11 +125,18 @@ class Optimizer:
             raise ValueError(f"{type(self).__name__}: `iterations` must be an integer >= 0, got {value!r}")
         self._iterations = int(value)
 
+    def count_step(self) -> None:
+        """One more step applied (the trainer calls it per batch; the runtime's counter is the truth,
+        written back after each epoch), so a learning-rate schedule sees the right step."""
+        self._iterations += 1
+
     def feeds(self, dtype: type = np.float32) -> dict[str, np.generic]:
         """The `hp/<name>` inputs of the last built step, with the current values."""
         if self._plan_inputs is None:
             raise RuntimeError(f"{type(self).__name__}: feeds() needs the training step built first "
                                "(Optimizer.build)")
+        if self._lr_schedule is not None:
+            self._hyperparameters["learning_rate"] = float(self._lr_schedule(self._iterations))
         values = self._hyperparameters
         source = (self._plan_inputs, values, dtype)
         if self._feeds_made_from != source:  # made once per change, not per step (~1 us)
@@ -193,7 +205,8 @@ class Optimizer:
         """The Keras 3 config (plus `decay` when the Keras 2 decay is in use)."""
         config: dict[str, Any] = {
             "name": self.name,
-            "learning_rate": self.learning_rate,
+            "learning_rate": (schedules.serialize(self._lr_schedule) if self._lr_schedule is not None
+                              else self.learning_rate),
             "weight_decay": self.weight_decay,
             "clipnorm": self.clipnorm,
             "global_clipnorm": self.global_clipnorm,

@@ -54,6 +54,9 @@ class Hyperparameter:
 
     def __set__(self, obj: Any, value: Any) -> None:
         owner = type(obj).__name__
+        if self.name == "learning_rate" and getattr(obj, "_lr_schedule", None) is not None:
+            raise TypeError(f"{owner}: this optimizer was created with a learning-rate schedule "
+                            f"({type(obj._lr_schedule).__name__}); its rate cannot be set")
         if value is None and self.optional:
             number = None
         else:

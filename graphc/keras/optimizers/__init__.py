@@ -13,7 +13,7 @@ from graphc.frontend.optimizers import (
     get,
     serialize,
 )
-from graphc.keras.optimizers import legacy
+from graphc.keras.optimizers import legacy, schedules
 
 __all__ = [
     "Adadelta",
@@ -27,5 +27,6 @@ __all__ = [
     "deserialize",
     "get",
     "legacy",
+    "schedules",
     "serialize",
 ]
