@@ -64,7 +64,7 @@ class CompiledModel:
         return library.programs[name]
 
     def has(self, name: str) -> bool:
-        return name in self._programs.recorded
+        return self._programs.has(name)
 
     def compiled(self) -> list[str]:
         """The programs compiled so far, in the order they were first called."""
@@ -72,13 +72,13 @@ class CompiledModel:
 
     def state_names(self, program: str) -> list[str]:
         """The states `program` reads or updates, in its argument order, without compiling it."""
-        return list(self._programs.recorded[program].states)
+        return list(self._programs.program(program).states)
 
     def _compile(self, name: str) -> Library:
-        if name not in self._programs.recorded:
-            known = sorted(self._programs.recorded)
+        if not self._programs.has(name):
+            known = sorted([*self._programs.recorded, *self._programs.deferred])
             raise KeyError(f"model {self._name!r} has no program {name!r}; it has {known}")
-        path = build_recorded({name: self._programs.recorded[name]}, self._programs.level,
+        path = build_recorded({name: self._programs.program(name)}, self._programs.level,
                               lambda: {name: self._programs.pipeline(name).graph}, self.directory,
                               name=f"{self._name}_{name}")
         library = Library.load(path)

@@ -6,7 +6,7 @@ forward pass, the loss, the backward pass, the optimizer update and the metrics.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -35,6 +35,8 @@ class RecordableModel(Protocol):
 PREDICTION = "y_pred"
 LOSS = "loss"
 LABELS = "y"
+SAMPLE_WEIGHT = "sample_weight"
+WEIGHTED = {"train_step": "train_step_weighted", "eval_step": "eval_step_weighted"}
 METRIC_PREFIX = "metric/"
 
 
@@ -61,12 +63,23 @@ class ProgramSet:
     hyperparameter_inputs: dict[str, str] = field(default_factory=dict)
     level: int | str = DEFAULT_LEVEL
     instruments: Sequence[Instrument] = (VerifyEach(),)
+    # Programs recorded only when first asked for (the sample-weighted steps): same states as the others.
+    deferred: dict[str, Callable[[], Graph]] = field(default_factory=dict, repr=False)
     _pipelines: dict[str, PipelineResult] = field(default_factory=dict, repr=False)
+
+    def has(self, name: str) -> bool:
+        return name in self.recorded or name in self.deferred
+
+    def program(self, name: str) -> Graph:
+        """The recorded program `name`, recording a deferred one now."""
+        if name not in self.recorded and name in self.deferred:
+            self.recorded[name] = self.deferred.pop(name)()
+        return self.recorded[name]
 
     def pipeline(self, name: str) -> PipelineResult:
         result = self._pipelines.get(name)
         if result is None:
-            result = run_pipeline(self.recorded[name], self.level, instruments=self.instruments)
+            result = run_pipeline(self.program(name), self.level, instruments=self.instruments)
             self._pipelines[name] = result
         return result
 
@@ -102,11 +115,12 @@ def predict_graph(model: RecordableModel) -> Graph:
     return graph
 
 
-def _loss_and_metrics(model: RecordableModel, graph: Graph, spec: LossSpec, training: bool) -> Node:
+def _loss_and_metrics(model: RecordableModel, graph: Graph, spec: LossSpec, training: bool,
+                      weighted: bool = False) -> Node:
     y_pred = record_forward(model, graph, training)
     with graph.scope(role="loss"):
         y_true = graph.input(LABELS, TensorType(spec.label_shape))
-        loss = spec.loss(y_true, y_pred)
+        loss = _weighted_loss(graph, spec, y_true, y_pred) if weighted else spec.loss(y_true, y_pred)
         for weight in model.weights:
             if weight.regularizer is not None:
                 with graph.scope(layer=weight.path.split("/")[0]):
@@ -118,15 +132,36 @@ def _loss_and_metrics(model: RecordableModel, graph: Graph, spec: LossSpec, trai
     return loss
 
 
-def eval_graph(model: RecordableModel, spec: LossSpec) -> Graph:
-    graph = Graph(f"{model.name}/eval")
-    _loss_and_metrics(model, graph, spec, training=False)
+def _weighted_loss(graph: Graph, spec: LossSpec, y_true: Node, y_pred: Node) -> Node:
+    """Keras's sample weighting: per-sample losses times the weights, then the loss's reduction
+    ("sum_over_batch_size" divides by the batch size, not by the weights' sum). Metrics stay unweighted,
+    as Keras 3's `metrics=` are."""
+    loss = spec.loss
+    if not hasattr(loss, "per_sample"):
+        raise ValueError(f"sample_weight needs a built-in loss; {loss!r} gives no per-sample values")
+    values = loss.per_sample(y_true, y_pred)
+    if values.type.rank != 1:
+        raise ValueError(f"sample_weight: the loss gives values of shape {values.shape} per batch, "
+                         "expected one value per sample")
+    weights = graph.input(SAMPLE_WEIGHT, TensorType((None,)))
+    weighted = values * weights
+    if loss.reduction == "sum":
+        return b.reduce_sum(weighted)
+    if loss.reduction == "mean_with_sample_weight":
+        return b.reduce_sum(weighted) / b.reduce_sum(weights)
+    return b.reduce_mean(weighted)
+
+
+def eval_graph(model: RecordableModel, spec: LossSpec, weighted: bool = False) -> Graph:
+    graph = Graph(f"{model.name}/eval{'_weighted' if weighted else ''}")
+    _loss_and_metrics(model, graph, spec, training=False, weighted=weighted)
     return graph
 
 
-def train_graph(model: RecordableModel, spec: LossSpec, optimizer: Any) -> tuple[Graph, Any]:
-    graph = Graph(f"{model.name}/train")
-    loss = _loss_and_metrics(model, graph, spec, training=True)
+def train_graph(model: RecordableModel, spec: LossSpec, optimizer: Any,
+                weighted: bool = False) -> tuple[Graph, Any]:
+    graph = Graph(f"{model.name}/train{'_weighted' if weighted else ''}")
+    loss = _loss_and_metrics(model, graph, spec, training=True, weighted=weighted)
     trainable = [w for w in model.weights if w.trainable]
     params = [graph.states[w.path] for w in trainable if w.path in graph.states]
     grads = gradients(loss, params)
@@ -149,10 +184,13 @@ def build_programs(
     recorded = {"predict": predict_graph(model)}
     initial: dict[str, float | int] = {}
     hyperparameters: dict[str, str] = {}
+    deferred: dict[str, Callable[[], Graph]] = {}
     if spec is not None:
         recorded["eval_step"] = eval_graph(model, spec)
         recorded["train_step"], plan = train_graph(model, spec, optimizer)
         initial = dict(plan.initial_values)
         initial[RNG_STATE] = int(global_rng().integers(0, 2**62))  # far from wrapping in any run
         hyperparameters = dict(plan.hyperparameter_inputs)
-    return ProgramSet(recorded, initial, hyperparameters, level, tuple(instruments))
+        deferred = {WEIGHTED["eval_step"]: lambda: eval_graph(model, spec, weighted=True),
+                    WEIGHTED["train_step"]: lambda: train_graph(model, spec, optimizer, weighted=True)[0]}
+    return ProgramSet(recorded, initial, hyperparameters, level, tuple(instruments), deferred)

@@ -25,7 +25,16 @@ from graphc.frontend.data import (
     split_validation,
 )
 from graphc.frontend.engine import CompiledModel
-from graphc.frontend.programs import LABELS, LOSS, METRIC_PREFIX, PREDICTION, LossSpec, build_programs
+from graphc.frontend.programs import (
+    LABELS,
+    LOSS,
+    METRIC_PREFIX,
+    PREDICTION,
+    SAMPLE_WEIGHT,
+    WEIGHTED,
+    LossSpec,
+    build_programs,
+)
 from graphc.frontend.seeding import global_rng
 
 _CROSSENTROPY_ALIASES = ("crossentropy", "ce")
@@ -56,9 +65,12 @@ class Trainer:
             raise TypeError(f"compile() got unexpected keyword arguments {sorted(unknown)}")
         if loss is None:
             raise ValueError("compile() needs a `loss`, e.g. loss='mse' or loss='binary_crossentropy'")
-        if loss_weights is not None or weighted_metrics is not None:
-            raise ValueError("loss_weights and weighted_metrics need multiple outputs or sample weights, "
-                             "which graphc does not support yet")
+        if loss_weights is not None:
+            raise ValueError("compile(): loss_weights weighs the losses of several outputs; graphc models "
+                             "have one output")
+        if weighted_metrics:
+            raise ValueError("compile(): weighted_metrics is not supported yet (sample weights weigh the "
+                             "loss; `metrics` stay unweighted, as in Keras 3)")
         resolved_optimizer = optimizers_mod.get(optimizer)
         if not (isinstance(loss, str) and loss in _CROSSENTROPY_ALIASES):
             losses_mod.get(loss)
@@ -184,20 +196,18 @@ class Trainer:
             epochs = kwargs.pop("nb_epoch")
         if kwargs:
             raise TypeError(f"fit() got unexpected keyword arguments {sorted(kwargs)}")
-        if class_weight is not None or sample_weight is not None:
-            raise ValueError("fit(): class_weight and sample_weight are not supported yet")
         if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
             raise ValueError(f"fit(): `epochs` must be a non-negative integer, got {epochs!r}")
         batch_size = check_batch_size(batch_size)
         if is_batch_source(x):
-            if y is not None or validation_split:
-                raise ValueError("fit(): with a generator or Sequence as x, give no y and no "
-                                 "validation_split (the source yields (x, y) batches)")
+            if y is not None or validation_split or sample_weight is not None or class_weight is not None:
+                raise ValueError("fit(): with a generator or Sequence as x, give no y, validation_split, "
+                                 "sample_weight or class_weight (the source yields (x, y) batches)")
             train_source = BatchSource(x, steps_per_epoch, "fit()", need_labels=True)
             steps = train_source.steps
 
-            def epoch_batches() -> Iterator[tuple[np.ndarray, np.ndarray]]:
-                return self._source_batches(train_source)
+            def epoch_batches() -> Iterator[Batch3]:
+                return ((xb, yb, None) for xb, yb in self._source_batches(train_source))
         else:
             if steps_per_epoch is not None:
                 raise ValueError("fit(): steps_per_epoch applies to generators and Sequences; with arrays, "
@@ -205,17 +215,19 @@ class Trainer:
             x_all, y_all = self._as_input(x), as_float_array(y, "y")
             check_same_length(x_all, y_all)
             check_not_empty(x_all, "fit()")
+            w_all = sample_weights(y_all, sample_weight, class_weight, "fit()")
             if validation_data is None and validation_split:
                 x_all, y_all, *held_out = split_validation(x_all, y_all, validation_split)
                 validation_data = tuple(held_out)
+                w_all = None if w_all is None else w_all[:len(x_all)]
             self._engine_for(x_all, y_all)
             x_train, y_train = x_all, self._labels(y_all)
             steps = -(-len(x_train) // batch_size)
 
-            def epoch_batches() -> Iterator[tuple[np.ndarray, np.ndarray]]:
+            def epoch_batches() -> Iterator[Batch3]:
                 order = _epoch_order(len(x_train), batch_size, shuffle)
                 for index in batches(len(x_train), batch_size, order):
-                    yield x_train[index], y_train[index]
+                    yield x_train[index], y_train[index], None if w_all is None else w_all[index]
 
         validate = self._validation(validation_data, validation_steps, validation_batch_size or batch_size)
         verbose = 1 if verbose == "auto" else int(verbose)
@@ -229,11 +241,13 @@ class Trainer:
             tracker = _RunningMeans()
             done = 0
             train = None
-            for step, (xb, yb) in enumerate(epoch_batches()):
+            for step, (xb, yb, wb) in enumerate(epoch_batches()):
                 if train is None:  # per epoch: a callback may have recompiled the model (a new engine)
-                    train = self._engine_for(xb[:1], yb[:1]).program("train_step")
+                    name = "train_step" if wb is None else WEIGHTED["train_step"]
+                    train = self._engine_for(xb[:1], yb[:1]).program(name)
                 callback_list.on_train_batch_begin(step)
-                outputs = train(len(xb), **{"x": xb, LABELS: yb}, **self.optimizer.feeds())
+                feeds = {"x": xb, LABELS: yb} if wb is None else {"x": xb, LABELS: yb, SAMPLE_WEIGHT: wb}
+                outputs = train(len(xb), **feeds, **self.optimizer.feeds())
                 self.optimizer.count_step()
                 tracker.add(outputs, len(xb))
                 callback_list.on_train_batch_end(step, tracker.logs())
@@ -271,7 +285,7 @@ class Trainer:
             return None
         if is_batch_source(data):
             source = BatchSource(data, steps, "fit() validation data", need_labels=True)
-            return lambda: self._evaluate_batches(self._source_batches(source))
+            return lambda: self._evaluate_batches((xb, yb, None) for xb, yb in self._source_batches(source))
         x_val, y_raw = _unpack_validation(data)
         check_not_empty(x_val, "fit() validation data")
         self.build_for_input(tuple(x_val.shape[1:]))
@@ -294,19 +308,21 @@ class Trainer:
     def _evaluate_arrays(self, x: np.ndarray, y: np.ndarray, batch_size: int,
                          callback_list: CallbackList | None = None) -> dict[str, float]:
         self._engine_for(x, y)
-        return self._evaluate_batches(((x[index], y[index]) for index in batches(len(x), batch_size)),
+        return self._evaluate_batches(((x[index], y[index], None) for index in batches(len(x), batch_size)),
                                       callback_list)
 
-    def _evaluate_batches(self, pairs: Iterator[tuple[np.ndarray, np.ndarray]],
+    def _evaluate_batches(self, batches_in: Iterator[Batch3],
                           callback_list: CallbackList | None = None) -> dict[str, float]:
         tracker = _RunningMeans()
         program = None
-        for step, (xb, yb) in enumerate(pairs):
+        for step, (xb, yb, wb) in enumerate(batches_in):
             if program is None:
-                program = self._engine_for(xb[:1], yb[:1]).program("eval_step")
+                name = "eval_step" if wb is None else WEIGHTED["eval_step"]
+                program = self._engine_for(xb[:1], yb[:1]).program(name)
             if callback_list is not None:
                 callback_list.on_test_batch_begin(step)
-            tracker.add(program(len(xb), **{"x": xb, LABELS: yb}), len(xb))
+            feeds = {"x": xb, LABELS: yb} if wb is None else {"x": xb, LABELS: yb, SAMPLE_WEIGHT: wb}
+            tracker.add(program(len(xb), **feeds), len(xb))
             if callback_list is not None:
                 callback_list.on_test_batch_end(step, tracker.logs())
         return tracker.logs()
@@ -314,15 +330,14 @@ class Trainer:
     def evaluate(self, x: Any = None, y: Any = None, batch_size: int | None = None, verbose: Any = "auto",
                  sample_weight: Any = None, steps: int | None = None, callbacks: Sequence[Any] | None = None,
                  return_dict: bool = False) -> Any:
-        if sample_weight is not None:
-            raise ValueError("evaluate(): sample_weight is not supported yet")
         batch_size = check_batch_size(batch_size)
         verbose = 1 if verbose == "auto" else int(verbose)
         if is_batch_source(x):
-            if y is not None:
-                raise ValueError("evaluate(): with a generator or Sequence as x, give no y")
+            if y is not None or sample_weight is not None:
+                raise ValueError("evaluate(): with a generator or Sequence as x, give no y or sample_weight")
             source = BatchSource(x, steps, "evaluate()", need_labels=True)
-            pairs, step_count = self._source_batches(source), source.steps
+            pairs = ((xb, yb, None) for xb, yb in self._source_batches(source))
+            step_count = source.steps
         else:
             if steps is not None:
                 raise ValueError("evaluate(): steps applies to generators and Sequences; with arrays, "
@@ -330,9 +345,11 @@ class Trainer:
             x_all, y_all = self._as_input(x), as_float_array(y, "y")
             check_same_length(x_all, y_all)
             check_not_empty(x_all, "evaluate()")
+            w_all = sample_weights(y_all, sample_weight, None, "evaluate()")
             self._engine_for(x_all, y_all)
             y_all = self._labels(y_all)
-            pairs = ((x_all[index], y_all[index]) for index in batches(len(x_all), batch_size))
+            pairs = ((x_all[index], y_all[index], None if w_all is None else w_all[index])
+                     for index in batches(len(x_all), batch_size))
             step_count = -(-len(x_all) // batch_size)
         callback_list = CallbackList(callbacks, add_progbar=verbose != 0, model=self, verbose=verbose,
                                      epochs=1, steps=step_count)
@@ -405,16 +422,20 @@ class Trainer:
 
     def _one_batch(self, program_name: str, x: Any, y: Any, sample_weight: Any, class_weight: Any,
                    return_dict: bool) -> Any:
-        if sample_weight is not None or class_weight is not None:
-            raise ValueError(f"{program_name}: sample_weight and class_weight are not supported yet")
         xb, yb = self._as_input(x), as_float_array(y, "y")
         check_same_length(xb, yb)
-        check_not_empty(xb, "train_on_batch()" if program_name == "train_step" else "test_on_batch()")
+        what = "train_on_batch()" if program_name == "train_step" else "test_on_batch()"
+        check_not_empty(xb, what)
+        wb = sample_weights(yb, sample_weight, class_weight, what)
         engine = self._engine_for(xb, yb)
         yb = self._labels(yb)
         feeds = self.optimizer.feeds() if program_name == "train_step" else {}
+        inputs = {"x": xb, LABELS: yb}
+        if wb is not None:
+            inputs[SAMPLE_WEIGHT] = wb
         tracker = _RunningMeans()
-        tracker.add(engine.program(program_name)(len(xb), **{"x": xb, LABELS: yb}, **feeds), len(xb))
+        program = engine.program(program_name if wb is None else WEIGHTED[program_name])
+        tracker.add(program(len(xb), **inputs, **feeds), len(xb))
         if program_name == "train_step":
             self._sync_iterations()
         logs = tracker.logs()
@@ -427,6 +448,34 @@ class Trainer:
     def metrics_names(self) -> list[str]:
         return [LOSS] + ([m.name for m in self._spec.metrics] if self._spec else
                          [m if isinstance(m, str) else getattr(m, "name", str(m)) for m in self._metric_ids])
+
+
+Batch3 = tuple[np.ndarray, np.ndarray, "np.ndarray | None"]  # x, y, sample weights (None: unweighted)
+
+
+def sample_weights(y: np.ndarray, sample_weight: Any, class_weight: Any, what: str) -> np.ndarray | None:
+    """One float32 weight per sample from sample_weight, or from class_weight by each label's class
+    (the argmax of a one-hot row); classes class_weight does not name weigh 1, as in Keras 3."""
+    if sample_weight is not None and class_weight is not None:
+        raise ValueError(f"{what}: give sample_weight or class_weight, not both (as Keras)")
+    if class_weight is not None:
+        if not isinstance(class_weight, Mapping):
+            raise ValueError(f"{what}: class_weight must be a dict {{class index: weight}}, "
+                             f"got {class_weight!r}")
+        classes = y.argmax(axis=-1) if y.ndim > 1 and y.shape[-1] > 1 else y.reshape(len(y))
+        table = {int(k): float(v) for k, v in class_weight.items()}
+        sample_weight = np.array([table.get(int(c), 1.0) for c in classes], dtype=np.float32)
+    if sample_weight is None:
+        return None
+    weights = np.asarray(sample_weight, dtype=np.float32)
+    if weights.ndim == 2 and weights.shape[1] == 1:
+        weights = weights[:, 0]
+    if weights.shape != (len(y),):
+        raise ValueError(f"{what}: sample_weight must hold one weight per sample ({len(y)}), got shape "
+                         f"{weights.shape}")
+    if not np.all(np.isfinite(weights)):
+        raise ValueError(f"{what}: sample_weight must be finite")
+    return np.ascontiguousarray(weights)
 
 
 class _RunningMeans:
