@@ -1,6 +1,6 @@
 """File -> model, for every command (`graphc compile`, `inspect`, `export`) and compile_model.
 
-A saved model (.h5) or an architecture (.json, .yaml: fresh weights) is read as data: no code
+A saved model (.h5, .keras) or an architecture (.json, .yaml: fresh weights) is read as data: no code
 from it runs. A Python file is the user's code (like a script they would run), executed with
 runpy under a name other than "__main__", so its command-line block does not run. It either
 defines a function building the model (named explicitly, or one of BUILDER_NAMES) or a
@@ -30,8 +30,8 @@ def split_target(target: str) -> tuple[str, str | None]:
 
 
 def resolve_model(source: Model | str | os.PathLike[str], caller: str = "compile_model") -> Model:
-    """A Model as is, else the model a file names: `file.h5`, `file.json`, `file.yaml`, `file.py`
-    or `file.py:function`."""
+    """A Model as is, else the model a file names: `file.h5`, `file.keras`, `file.json`, `file.yaml`,
+    `file.py` or `file.py:function`."""
     if isinstance(source, Model):
         return source
     if not isinstance(source, (str, os.PathLike)):
@@ -41,7 +41,7 @@ def resolve_model(source: Model | str | os.PathLike[str], caller: str = "compile
 
 
 def load_model(path: str | Path, function: str | None = None) -> Model:
-    """The model saved in `path` (.h5), described by it (.json, .yaml) or built by it (.py: its
+    """The model saved in `path` (.h5, .keras), described by it (.json, .yaml) or built by it (.py: its
     builder function or module-level `model`)."""
     file = Path(path)
     if not file.is_file():
@@ -54,13 +54,13 @@ def load_model(path: str | Path, function: str | None = None) -> Model:
 
 
 def _load_data(file: Path) -> Model:
-    if file.suffix in (".h5", ".hdf5"):
+    if file.suffix in (".h5", ".hdf5", ".keras"):
         return load_saved(file)
     if file.suffix == ".json":
         return model_from_json(file.read_text())
     if file.suffix in (".yaml", ".yml"):
         return model_from_yaml(file.read_text())
-    raise ValueError(f"{file.name} is neither a saved model (.h5), an architecture (.json, .yaml) "
+    raise ValueError(f"{file.name} is neither a saved model (.h5, .keras), an architecture (.json, .yaml) "
                      "nor a Python file (.py)")
 
 

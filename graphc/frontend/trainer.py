@@ -25,6 +25,7 @@ from graphc.frontend.data import (
     split_validation,
 )
 from graphc.frontend.engine import CompiledModel
+from graphc.frontend.optimizers.step import ITERATIONS, OPTIMIZER_STATE_PREFIX
 from graphc.frontend.programs import (
     LABELS,
     LOSS,
@@ -34,6 +35,7 @@ from graphc.frontend.programs import (
     WEIGHTED,
     LossSpec,
     build_programs,
+    train_graph,
 )
 from graphc.frontend.seeding import global_rng
 
@@ -175,6 +177,20 @@ class Trainer:
         classes = self.outputs[0].shape[-1] if spec.loss.sparse else None
         check_labels(y, spec.loss.name, classes)
         return y
+
+    def optimizer_slots(self) -> list[tuple[str, tuple[int, ...]]]:
+        """(state name, shape) of every optimizer variable but the step count, in the training step's
+        order: per trainable weight its slots, which is Keras 3's optimizer-variable order."""
+        engine = self._engine
+        if engine is not None and engine.has("train_step"):
+            shapes = {name: tuple(engine.store[name].shape) for name in engine.state_names("train_step")}
+        else:
+            if not self.compiled:
+                raise RuntimeError(f"model {self.name!r} has no optimizer: compile it first")
+            graph, _ = train_graph(self, self.expected_loss_spec(), self.optimizer)
+            shapes = {name: tuple(node.shape) for name, node in graph.states.items()}
+        return [(name, shape) for name, shape in shapes.items()
+                if name.startswith(OPTIMIZER_STATE_PREFIX) and name != ITERATIONS]
 
     def _restore_optimizer_slots(self, values: Mapping[str, np.ndarray]) -> None:
         """Slot values (`optimizer/<slot>` names, as saved) to start the next training step from."""

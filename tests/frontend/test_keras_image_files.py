@@ -19,13 +19,15 @@ MODELS = ["conv_block", "conv_channels_first", "conv_misc", "conv1d_text", "bn_t
 def _load(name: str, flavour: str, how: str) -> keras.Model:
     if how == "model.h5":
         return keras.models.load_model(FILES / f"{name}.{flavour}model.h5")
+    if how == ".keras":
+        return keras.models.load_model(FILES / f"{name}.k3.keras")
     model = keras.models.model_from_json((FILES / f"{name}.{flavour}.json").read_text())
     model.load_weights(FILES / (f"{name}.k2.h5" if flavour == "k2" else f"{name}.k3.weights.h5"))
     return model
 
 
-@pytest.mark.parametrize("how", ["model.h5", "json+weights"])
-@pytest.mark.parametrize("flavour", ["k2", "k3"])
+@pytest.mark.parametrize("flavour, how", [("k2", "model.h5"), ("k2", "json+weights"), ("k3", "model.h5"),
+                                          ("k3", "json+weights"), ("k3", ".keras")])
 @pytest.mark.parametrize("name", MODELS)
 def test_files_predict_what_keras_predicted(name: str, flavour: str, how: str) -> None:
     model = _load(name, flavour, how)
@@ -35,12 +37,13 @@ def test_files_predict_what_keras_predicted(name: str, flavour: str, how: str) -
     )
 
 
+@pytest.mark.parametrize("suffix", ["model.h5", ".keras"])
 @pytest.mark.parametrize("name, steps", [("conv_block", 1), ("bn_train", 3)])
-def test_training_steps_give_keras_3_weights_and_losses(name: str, steps: int) -> None:
+def test_training_steps_give_keras_3_weights_and_losses(name: str, steps: int, suffix: str) -> None:
     """Weights include the moving statistics, updated inside the compiled step (biased variance)."""
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)  # Keras 3's saved learning-rate variable is understood
-        model = keras.models.load_model(FILES / f"{name}.k3model.h5")
+        model = keras.models.load_model(FILES / f"{name}.k3{suffix}")
         x, y = np.load(FILES / f"{name}.x.npy"), np.load(FILES / f"{name}.y.npy")
         for step in range(1, steps + 1):
             loss = model.train_on_batch(x, y)

@@ -125,6 +125,11 @@ class Optimizer:
             raise ValueError(f"{type(self).__name__}: `iterations` must be an integer >= 0, got {value!r}")
         self._iterations = int(value)
 
+    @property
+    def schedule(self) -> schedules.LearningRateSchedule | None:
+        """The learning-rate schedule the rate follows, if any (then the rate cannot be set)."""
+        return self._lr_schedule
+
     def count_step(self) -> None:
         """One more step applied (the trainer calls it per batch; the runtime's counter is the truth,
         written back after each epoch), so a learning-rate schedule sees the right step."""

@@ -8,7 +8,8 @@ from graphc.ir.graph import Graph, Node
 from graphc.ir.types import Dim, TensorType
 from graphc.ops import builders as b
 
-ITERATIONS = "optimizer/iterations"
+OPTIMIZER_STATE_PREFIX = "optimizer/"
+ITERATIONS = f"{OPTIMIZER_STATE_PREFIX}iterations"
 HYPERPARAMETER_PREFIX = "hp/"
 
 
@@ -49,7 +50,7 @@ class UpdateStep:
 
     def slot(self, slot: str, param_name: str, param: Node, initial: float = 0.0) -> Node:
         """The per-parameter state `optimizer/<slot>/<param name>`, shaped like the parameter."""
-        return self.state(f"optimizer/{slot}/{param_name}", param.shape, initial)
+        return self.state(f"{OPTIMIZER_STATE_PREFIX}{slot}/{param_name}", param.shape, initial)
 
     def assign(self, target: Node | str, value: Node) -> Node:
         """Record the new value of a state (a state node or a state name); returns the value."""

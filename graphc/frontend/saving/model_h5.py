@@ -9,6 +9,7 @@ it stopped.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from pathlib import Path
@@ -37,9 +38,9 @@ RNG_STATE = "rng/step"  # the dropout counter: saved so that a resumed run draws
 GRAPHC_GROUP, RNG_DATASET = "graphc", "rng_step"  # a group Keras readers ignore
 
 
-def save_model(model: SavableModel, filepath: str | os.PathLike[str], overwrite: bool = True,
+def save_h5_model(model: SavableModel, filepath: str | os.PathLike[str], overwrite: bool = True,
                include_optimizer: bool = True) -> None:
-    path = _h5_path(filepath, "save")
+    path = Path(filepath)
     if path.exists() and not overwrite:
         raise FileExistsError(f"save: {path} exists and overwrite=False")
     config = json.dumps(model_config(model))
@@ -75,16 +76,11 @@ def _write_optimizer_state(f: h5py.File, model: SavableModel) -> None:
         group.create_dataset(name, data=engine.store.read(state))  # never half-way through a step
 
 
-def load_model(filepath: str | os.PathLike[str], custom_objects: dict[str, Any] | None = None,
-               compile: bool = True) -> SavableModel:  # noqa: A002 - Keras's argument name
+def load_h5_model(filepath: str | os.PathLike[str], compile: bool = True) -> SavableModel:  # noqa: A002
     """Rebuild a model from a full-model .h5 file; only JSON and arrays are read from it."""
-    if custom_objects:
-        raise ValueError("custom_objects is not supported: graphc builds models only from its own layers")
     path = Path(filepath)
     if not path.is_file():
         raise FileNotFoundError(f"load_model: no file {path}")
-    if path.suffix == ".keras":
-        raise ValueError(f"load_model: {path.name} is a Keras 3 .keras archive; graphc reads .h5 model files")
     with open_h5(path, "load_model") as f:
         raw = read_string(f.attrs, "model_config")
         if raw is None:
@@ -164,22 +160,16 @@ def _datasets(group: h5py.Group) -> list[tuple[str, h5py.Dataset]]:
     return found
 
 
-def _h5_path(filepath: str | os.PathLike[str], what: str) -> Path:
-    path = Path(filepath)
-    if path.suffix == ".keras":
-        raise ValueError(f"{what}: graphc writes the Keras HDF5 format; use a .h5 file name, got {path.name}")
-    return path
-
-
 class open_h5:  # noqa: N801 - used like h5py.File
     """h5py.File for reading, turning unreadable or truncated files into a ValueError naming the file."""
 
-    def __init__(self, path: Path, what: str) -> None:
-        self.path, self.what = path, what
+    def __init__(self, path: Path, what: str, content: io.BytesIO | None = None) -> None:
+        """`content`: the file's bytes in memory (an archive member), `path` then names it."""
+        self.path, self.what, self.content = path, what, content
 
     def __enter__(self) -> h5py.File:
         try:
-            self.file = h5py.File(self.path, "r")
+            self.file = h5py.File(self.content if self.content is not None else self.path, "r")
         except OSError as err:
             raise ValueError(f"{self.what}: {self.path} is not a readable HDF5 file ({err})") from None
         return self.file

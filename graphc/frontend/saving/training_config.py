@@ -41,7 +41,8 @@ def compile_from(model: SavableModel, config: Any) -> None:
     try:
         if not isinstance(config, dict):
             raise ValueError(f"expected a dict, got {type(config).__name__}")
-        optimizer_config = dict(config.get("optimizer_config") or {})
+        # "optimizer" in a .keras archive's compile_config, "optimizer_config" in .h5 files
+        optimizer_config = dict(config.get("optimizer_config") or config.get("optimizer") or {})
         name = str(optimizer_config.get("class_name", ""))
         optimizer_config["class_name"] = name.removeprefix("Custom>")
         optimizer = optimizers_mod.deserialize(optimizer_config)

@@ -124,14 +124,41 @@ def _pair_by_name(model: SavableModel, saved: list[tuple[str, list[h5py.Dataset]
             if layer.weights and layer.name in by_name]
 
 
-def _read_object_tree(group: h5py.Group, model: SavableModel, source: str) -> list[Pair]:
-    """Keras 3's `.weights.h5`: /layers/<snake_case class, made unique>/vars/0, 1, ..."""
-    pairs, used = [], {}
+def _object_tree_keys(model: SavableModel) -> list[tuple[Layer, str]]:
+    """Keras 3 names a layer's group by its class in snake case, made unique in model order
+    (dense, dense_1, ...), never by the layer's own name."""
+    keys, used = [], {}
     for layer in model.layers:
         base = to_snake_case(type(layer).__name__)
         count = used.get(base, 0)
         used[base] = count + 1
-        key = base if count == 0 else f"{base}_{count}"
+        keys.append((layer, base if count == 0 else f"{base}_{count}"))
+    return keys
+
+
+def write_object_tree(f: h5py.Group, model: SavableModel,
+                      optimizer: tuple[str, Sequence[np.ndarray]] | None = None) -> None:
+    """Keras 3's `.weights.h5` (and a .keras archive's model.weights.h5): an empty vars group for
+    weightless layers, optimizer/vars (name, values) when given, and /vars named after the model."""
+    layers = f.create_group("layers")
+    for layer, key in _object_tree_keys(model):
+        variables = layers.create_group(key).create_group("vars")
+        variables.attrs["name"] = layer.name
+        for index, weight in enumerate(layer.weights):
+            variables.create_dataset(str(index), data=weight.numpy())
+    if optimizer is not None:
+        name, values = optimizer
+        variables = f.create_group("optimizer").create_group("vars")
+        variables.attrs["name"] = name
+        for index, value in enumerate(values):
+            variables.create_dataset(str(index), data=value)
+    f.create_group("vars").attrs["name"] = model.name
+
+
+def _read_object_tree(group: h5py.Group, model: SavableModel, source: str) -> list[Pair]:
+    """Keras 3's `.weights.h5`: /layers/<snake_case class, made unique>/vars/0, 1, ..."""
+    pairs = []
+    for layer, key in _object_tree_keys(model):
         if not layer.weights:
             continue
         path = f"layers/{key}/vars"
