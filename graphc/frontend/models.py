@@ -92,8 +92,9 @@ class Model(Trainer):
         if tuple(sample_shape) == expected:
             return
         shapes = {id(self.inputs[0]): (None, *sample_shape)}
-        for layer, (source,), out in self.operations:
-            shapes[id(out)] = layer.compute_output_shape(shapes[id(source)])
+        for layer, sources, out in self.operations:
+            given = [shapes[id(source)] for source in sources]
+            shapes[id(out)] = layer.compute_output_shape(given if layer.takes_list else given[0])
         raise ValueError(
             f'Input 0 of model "{self.name}" is incompatible: expected shape '
             f"{format_shape((None, *expected))}, got {format_shape((None, *sample_shape))}"
@@ -180,18 +181,41 @@ class Model(Trainer):
 
     # -- display --------------------------------------------------------------------------
     def summary(self, line_length: int | None = None, print_fn: Callable[[str], Any] | None = None) -> None:
+        connections = None if self._sequential_like() else self._connections()
         rows = [SummaryRow(layer.name, type(layer).__name__,
                            "?" if layer.output_shape is None else format_shape(layer.output_shape),
-                           layer.count_params() if layer.built else None)
+                           layer.count_params() if layer.built else None,
+                           None if connections is None else connections.get(id(layer), "-"))
                 for layer in self._summary_layers()]
         trainable = sum(int(np.prod(w.shape)) for w in self.trainable_weights)
         total = sum(int(np.prod(w.shape)) for w in self.weights)
         text = format_summary(self.name, rows, trainable, total - trainable,
-                              line_length=line_length or default_line_length())
+                              line_length=line_length or default_line_length(connections is None))
         (print_fn or print)(text)
 
     def _summary_layers(self) -> list[Layer]:
         return self.layers
+
+    def _sequential_like(self) -> bool:
+        """Keras prints the three-column table for a chain: one input, each layer fed by the last."""
+        previous = self.inputs[0] if len(self.inputs) == 1 else None
+        for _, sources, out in self.operations:
+            if len(sources) != 1 or sources[0] is not previous:
+                return False
+            previous = out
+        return True
+
+    def _connections(self) -> dict[int, str]:
+        """Per layer, its inputs as Keras names them: `layer[node index][tensor index]`."""
+        node_of: dict[int, tuple[str, int]] = {id(t): (t.layer.name, 0) for t in self.inputs}
+        calls: dict[int, int] = {}
+        cells: dict[int, list[str]] = {}
+        for layer, sources, out in self.operations:
+            cells.setdefault(id(layer), []).extend(
+                f"{node_of[id(s)][0]}[{node_of[id(s)][1]}][0]" for s in sources)
+            node_of[id(out)] = (layer.name, calls.get(id(layer), 0))
+            calls[id(layer)] = calls.get(id(layer), 0) + 1
+        return {key: ", ".join(value) for key, value in cells.items()}
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name}, {len(self.layers)} layers>"

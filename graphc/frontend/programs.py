@@ -104,8 +104,8 @@ def record_forward(model: RecordableModel, graph: Graph, training: bool) -> Node
     for index, tensor in enumerate(inputs):
         values[id(tensor)] = graph.input(input_name(index, len(inputs)), TensorType(tensor.shape))
     for layer, in_tensors, out_tensor in model.operations:
-        (source,) = in_tensors
-        values[id(out_tensor)] = layer.record(values[id(source)], ctx)
+        args = [values[id(source)] for source in in_tensors]
+        values[id(out_tensor)] = layer.record(args if layer.takes_list else args[0], ctx)
     return values[id(model.outputs[0])]
 
 

@@ -15,23 +15,30 @@ from itertools import pairwise
 _POSITIONS = (0.45, 0.80, 1.0)
 _HEADER = ("Layer (type)", "Output Shape", "Param #")
 _RIGHT_ALIGNED = (False, False, True)
+# models that are not a chain of layers get K3's fourth column, on a wider line
+_GRAPH_POSITIONS = (0.3, 0.56, 0.74, 1.0)
+_GRAPH_HEADER = (*_HEADER, "Connected to")
+_GRAPH_RIGHT_ALIGNED = (*_RIGHT_ALIGNED, False)
 _FLOAT32_BYTES = 4
 _WORD = re.compile(r"\s*\S+\s*")
 
 
 @dataclass(frozen=True)
 class SummaryRow:
-    """One layer line; ``params=None`` marks an unbuilt layer (shown as ``0 (unbuilt)``)."""
+    """One layer line; ``params=None`` marks an unbuilt layer (shown as ``0 (unbuilt)``);
+    ``connected`` is the "Connected to" cell of a model that is not a chain."""
 
     name: str
     class_name: str
     output_shape: str
     params: int | None
+    connected: str | None = None
 
 
-def default_line_length() -> int:
-    """K3's width for sequential-like models: 88, or the terminal width minus 4 if narrower."""
-    return min(88, shutil.get_terminal_size().columns - 4)
+def default_line_length(sequential_like: bool = True) -> int:
+    """K3's width: 88 for sequential-like models, 108 for the others, or the terminal width minus 4
+    if narrower."""
+    return min(88 if sequential_like else 108, shutil.get_terminal_size().columns - 4)
 
 
 def readable_memory_size(size_in_bytes: float) -> str:
@@ -50,15 +57,19 @@ def format_summary(model_name: str, rows: list[SummaryRow], trainable: int, non_
                          ("optimizer_params", optimizer_params)):
         if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 0):
             raise ValueError(f"format_summary: `{label}` must be a non-negative int, got {count!r}")
-    widths = _cell_widths(line_length)
+    graph = any(row.connected is not None for row in rows)
+    positions, header, aligned = ((_GRAPH_POSITIONS, _GRAPH_HEADER, _GRAPH_RIGHT_ALIGNED) if graph
+                                  else (_POSITIONS, _HEADER, _RIGHT_ALIGNED))
+    widths = _cell_widths(line_length, positions)
     lines = [f'Model: "{model_name}"', _rule("┏", "━", "┳", "┓", widths)]
-    lines += _table_row(_HEADER, widths, "┃", header=True)
+    lines += _table_row(header, widths, "┃", aligned, header=True)
     lines.append(_rule("┡", "━", "╇", "┩", widths))
     for index, row in enumerate(rows):
         if index:
             lines.append(_rule("├", "─", "┼", "┤", widths))
         params = "0 (unbuilt)" if row.params is None else f"{row.params:,}"
-        lines += _table_row((f"{row.name} ({row.class_name})", row.output_shape, params), widths, "│")
+        cells = (f"{row.name} ({row.class_name})", row.output_shape, params)
+        lines += _table_row((*cells, row.connected or "-") if graph else cells, widths, "│", aligned)
     lines.append(_rule("└", "─", "┴", "┘", widths))
 
     total = trainable + non_trainable + (optimizer_params or 0)
@@ -70,12 +81,12 @@ def format_summary(model_name: str, rows: list[SummaryRow], trainable: int, non_
     return "\n".join(lines)
 
 
-def _cell_widths(line_length: int) -> list[int]:
+def _cell_widths(line_length: int, positions: tuple[float, ...]) -> list[int]:
     """Widths of the cells including their one-space padding on each side, as rich lays them out."""
     if isinstance(line_length, bool) or not isinstance(line_length, int):
         raise ValueError(f"format_summary: `line_length` must be an int, got {line_length!r}")
     columns, current = [], 0
-    for position in _POSITIONS:
+    for position in positions:
         width = int(position * line_length) - current
         if width < 4:
             raise ValueError(f"Insufficient console width to print summary: line_length={line_length}.")
@@ -100,10 +111,11 @@ def _rule(left: str, fill: str, cross: str, right: str, widths: list[int]) -> st
     return left + cross.join(fill * width for width in widths) + right
 
 
-def _table_row(cells: tuple[str, ...], widths: list[int], edge: str, header: bool = False) -> list[str]:
+def _table_row(cells: tuple[str, ...], widths: list[int], edge: str, aligned: tuple[bool, ...],
+               header: bool = False) -> list[str]:
     """One table row; short cells are padded below, except header cells, which rich aligns to the bottom."""
-    columns = [_wrap(cell, width - 2, right) for cell, width, right in zip(cells, widths, _RIGHT_ALIGNED,
-                                                                          strict=True)]
+    columns = [_wrap(cell, width - 2, right)
+               for cell, width, right in zip(cells, widths, aligned, strict=True)]
     height = max(len(lines) for lines in columns)
     for index, (lines, width) in enumerate(zip(columns, widths, strict=True)):
         blank = [" " * (width - 2)] * (height - len(lines))

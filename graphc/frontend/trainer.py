@@ -136,7 +136,7 @@ class Trainer:
         """The layers that read the model input directly check its values (Embedding's ids)."""
         inputs = {id(tensor) for tensor in self.inputs}
         for layer, sources, _ in self.operations:
-            if id(sources[0]) in inputs:
+            if not layer.takes_list and id(sources[0]) in inputs:
                 layer.check_input_values(x, "input x")
 
     def _input_sample_shape(self) -> tuple[int | None, ...] | None:

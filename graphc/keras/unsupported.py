@@ -11,15 +11,12 @@ from collections.abc import Callable
 
 PLANNED = {
     "recurrent": "recurrent layers come with the sequence-models work",
-    "merge": "merge layers and multi-input models come with the Keras-surface work",
     "custom": "arbitrary Python code in a model cannot be compiled yet",
     "other": "not implemented yet",
 }
 
 RECURRENT = ("LSTM", "GRU", "SimpleRNN", "RNN", "LSTMCell", "GRUCell", "SimpleRNNCell", "Bidirectional",
              "TimeDistributed", "Masking", "ConvLSTM2D", "CuDNNLSTM", "CuDNNGRU")
-MERGE = ("Concatenate", "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Dot", "concatenate",
-         "add", "subtract", "multiply", "average", "maximum", "minimum", "dot")
 OTHER_LAYERS = ("Conv3D", "MaxPooling3D", "AveragePooling3D", "GlobalAveragePooling3D", "GlobalMaxPooling3D",
                 "UpSampling1D", "UpSampling3D", "ZeroPadding1D", "ZeroPadding3D", "Cropping1D", "Cropping3D",
                 "RepeatVector", "GaussianNoise", "GaussianDropout", "AlphaDropout", "SpatialDropout1D",
@@ -28,7 +25,7 @@ OTHER_LAYERS = ("Conv3D", "MaxPooling3D", "AveragePooling3D", "GlobalAveragePool
                 "MultiHeadAttention", "Attention", "Conv1DTranspose", "SeparableConv1D", "DepthwiseConv1D",
                 "LocallyConnected1D", "LocallyConnected2D", "TextVectorization", "StringLookup",
                 "IntegerLookup", "Rescaling", "Resizing", "RandomFlip", "RandomRotation", "RandomZoom")
-LAYERS = {**dict.fromkeys(RECURRENT, "recurrent"), **dict.fromkeys(MERGE, "merge"), "Lambda": "custom",
+LAYERS = {**dict.fromkeys(RECURRENT, "recurrent"), "Lambda": "custom",
           **dict.fromkeys(OTHER_LAYERS, "other")}
 CALLBACKS = dict.fromkeys(("TensorBoard", "RemoteMonitor", "BackupAndRestore"), "other")
 

@@ -6,6 +6,24 @@ from graphc.frontend.layers.core import Activation, Dense, Dropout, Flatten, Lea
 from graphc.frontend.layers.depthwise import Conv2DTranspose, DepthwiseConv2D, SeparableConv2D
 from graphc.frontend.layers.embedding import Embedding
 from graphc.frontend.layers.input_layer import Input, InputLayer
+from graphc.frontend.layers.merging import (
+    Add,
+    Average,
+    Concatenate,
+    Dot,
+    Maximum,
+    Minimum,
+    Multiply,
+    Subtract,
+    add,
+    average,
+    concatenate,
+    dot,
+    maximum,
+    minimum,
+    multiply,
+    subtract,
+)
 from graphc.frontend.layers.normalization import BatchNormalization
 from graphc.frontend.layers.pooling import (
     ALIASES as POOLING_ALIASES,
@@ -64,12 +82,29 @@ LAYER_CLASSES: dict[str, type[Layer]] = (
             ZeroPadding2D,
         )
     }
+    | {cls.__name__: cls for cls in (Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply, Subtract)}
     | POOLING_ALIASES
     | {"Convolution2DTranspose": Conv2DTranspose, "SeparableConvolution2D": SeparableConv2D}
 )
 
 __all__ = [
     "LAYER_CLASSES",
+    "Add",
+    "Average",
+    "Concatenate",
+    "Dot",
+    "Maximum",
+    "Minimum",
+    "Multiply",
+    "Subtract",
+    "add",
+    "average",
+    "concatenate",
+    "dot",
+    "maximum",
+    "minimum",
+    "multiply",
+    "subtract",
     "Activation",
     "AveragePooling1D",
     "AveragePooling2D",

@@ -126,6 +126,8 @@ _BASE_KWARGS = ("name", "trainable", "dtype", "input_shape", "input_dim", "batch
 class Layer:
     """A Keras layer: records its computation into graphs, owns its weights."""
 
+    takes_list = False  # merge layers take a list of inputs; the others one tensor
+
     def __init__(self, **kwargs: Any) -> None:
         unknown = {k: v for k, v in kwargs.items() if k not in _BASE_KWARGS}
         if unknown:

@@ -73,7 +73,7 @@ def _functional_config(model: SavableModel) -> dict[str, Any]:
         fresh = {**_layer_entry(layer), "name": layer.name, "inbound_nodes": []}
         entry = entries.setdefault(layer.name, fresh)
         args = [_tensor_ref(t, history) for t in sources]
-        entry["inbound_nodes"].append({"args": args, "kwargs": {}})
+        entry["inbound_nodes"].append({"args": [args] if layer.takes_list else args, "kwargs": {}})
         history[id(out)] = (layer.name, calls.get(layer.name, 0))
         calls[layer.name] = calls.get(layer.name, 0) + 1
     return {"name": model.name, "trainable": model.trainable, "layers": list(entries.values()),
@@ -161,11 +161,15 @@ def _functional(body: Any, cls: type) -> SavableModel:
             tensors[(name, 0)] = layer.output
             continue
         for index, node in enumerate(entry.get("inbound_nodes") or []):
-            (source,) = _node_sources(node, name)
-            if source not in tensors:
-                raise ValueError(f"layer {name!r} takes the output of {source}, which is not defined "
-                                 "before it")
-            tensors[(name, index)] = layer(tensors[source])
+            sources = _node_sources(node, name)
+            if len(sources) != 1 and not layer.takes_list:
+                raise ValueError(f"layer {name!r} takes one input, the config gives {len(sources)}")
+            for source in sources:
+                if source not in tensors:
+                    raise ValueError(f"layer {name!r} takes the output of {source}, which is not defined "
+                                     "before it")
+            args = [tensors[source] for source in sources]
+            tensors[(name, index)] = layer(args if layer.takes_list else args[0])
     inputs = [_lookup(tensors, ref, "input_layers") for ref in _refs(body.get("input_layers"))]
     outputs = [_lookup(tensors, ref, "output_layers") for ref in _refs(body.get("output_layers"))]
     return cls(inputs, outputs, name=body.get("name"))
@@ -173,8 +177,10 @@ def _functional(body: Any, cls: type) -> SavableModel:
 
 def _node_sources(node: Any, layer: str) -> list[tuple[str, int]]:
     """The (layer, node index) each input of one call comes from; Keras 3 and Keras 2 node forms."""
-    if isinstance(node, dict):  # Keras 3: {"args": [keras tensor...], "kwargs": {}}
+    if isinstance(node, dict):  # Keras 3: {"args": [keras tensor...], "kwargs": {}}; a merge: [[...]]
         args = node.get("args") or []
+        if len(args) == 1 and isinstance(args[0], list):
+            args = args[0]
         refs = [a.get("config", {}).get("keras_history") for a in args if isinstance(a, dict)]
     elif isinstance(node, list):  # Keras 2: [[layer, node, tensor, kwargs], ...]
         refs = node
@@ -185,8 +191,8 @@ def _node_sources(node: Any, layer: str) -> list[tuple[str, int]]:
         if not isinstance(ref, list) or len(ref) < 2 or not isinstance(ref[0], str):
             raise ValueError(f"layer {layer!r}: cannot read inbound node {_short(node)}")
         sources.append((ref[0], int(ref[1])))
-    if len(sources) != 1:
-        raise ValueError(f"layer {layer!r}: graphc layers take one input, the config gives {len(sources)}")
+    if not sources:
+        raise ValueError(f"layer {layer!r}: inbound node {_short(node)} names no input")
     return sources
 
 

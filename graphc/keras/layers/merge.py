@@ -1,5 +1,23 @@
-"""keras.layers.merge (the Keras 2 module path): merge layers are not supported yet."""
+"""keras.layers.merge (the Keras 2 module path): the merge layers and their functional forms."""
 
-from graphc.keras.unsupported import LAYERS, missing
+from graphc.frontend.layers.merging import (
+    Add,
+    Average,
+    Concatenate,
+    Dot,
+    Maximum,
+    Minimum,
+    Multiply,
+    Subtract,
+    add,
+    average,
+    concatenate,
+    dot,
+    maximum,
+    minimum,
+    multiply,
+    subtract,
+)
 
-__getattr__ = missing("keras.layers.merge", LAYERS)
+__all__ = ["Add", "Average", "Concatenate", "Dot", "Maximum", "Minimum", "Multiply", "Subtract", "add",
+           "average", "concatenate", "dot", "maximum", "minimum", "multiply", "subtract"]
