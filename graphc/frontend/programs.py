@@ -100,13 +100,29 @@ def record_forward(model: RecordableModel, graph: Graph, training: bool) -> Node
     """Declare the model inputs in `graph` and append the forward pass; returns the prediction."""
     ctx = CallContext(graph, training)
     inputs = model.inputs
-    values = {}
+    values: dict[int, Node] = {}
+    masks: dict[int, Node | None] = {}
     for index, tensor in enumerate(inputs):
         values[id(tensor)] = graph.input(input_name(index, len(inputs)), TensorType(tensor.shape))
+        masks[id(tensor)] = None
     for layer, in_tensors, out_tensor in model.operations:
         args = [values[id(source)] for source in in_tensors]
-        values[id(out_tensor)] = layer.record(args if layer.takes_list else args[0], ctx)
+        given = [mask for mask in (masks[id(source)] for source in in_tensors) if mask is not None]
+        ctx.mask = None if not given else given[0] if len(given) == 1 else _all(given)
+        x = args if layer.takes_list else args[0]
+        values[id(out_tensor)] = layer.record(x, ctx)
+        with graph.scope(layer=layer.name):
+            masks[id(out_tensor)] = layer.compute_mask(x, ctx.mask)
+    ctx.mask = None
     return values[id(model.outputs[0])]
+
+
+def _all(masks: list[Node]) -> Node:
+    """Merged inputs' masks: a step counts where every input's does (Keras's logical and)."""
+    merged = masks[0]
+    for mask in masks[1:]:
+        merged = merged * mask
+    return merged
 
 
 def predict_graph(model: RecordableModel) -> Graph:

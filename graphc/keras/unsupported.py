@@ -10,13 +10,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 PLANNED = {
-    "recurrent": "recurrent layers come with the sequence-models work",
+    "recurrent": "recurrent cells, wrappers and masks come with the sequence-models work",
     "custom": "arbitrary Python code in a model cannot be compiled yet",
     "other": "not implemented yet",
 }
 
-RECURRENT = ("LSTM", "GRU", "SimpleRNN", "RNN", "LSTMCell", "GRUCell", "SimpleRNNCell", "Bidirectional",
-             "TimeDistributed", "Masking", "ConvLSTM2D", "CuDNNLSTM", "CuDNNGRU")
+RECURRENT = ("RNN", "LSTMCell", "GRUCell", "SimpleRNNCell",
+             "ConvLSTM2D", "CuDNNLSTM", "CuDNNGRU")
 OTHER_LAYERS = ("Conv3D", "MaxPooling3D", "AveragePooling3D", "GlobalAveragePooling3D", "GlobalMaxPooling3D",
                 "UpSampling1D", "UpSampling3D", "ZeroPadding1D", "ZeroPadding3D", "Cropping1D", "Cropping3D",
                 "RepeatVector", "GaussianNoise", "GaussianDropout", "AlphaDropout", "SpatialDropout1D",

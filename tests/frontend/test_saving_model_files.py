@@ -85,14 +85,14 @@ def test_virtual_datasets_are_refused(tmp_path) -> None:
 
 
 def test_every_unknown_layer_class_is_named_with_its_layers() -> None:
-    layers = [{"class_name": "LSTM", "config": {"name": "conv_a"}},
-              {"class_name": "GRU", "config": {"name": "pool"}},
-              {"class_name": "LSTM", "config": {"name": "conv_b"}},
+    layers = [{"class_name": "ConvLSTM2D", "config": {"name": "conv_a"}},
+              {"class_name": "Attention", "config": {"name": "pool"}},
+              {"class_name": "ConvLSTM2D", "config": {"name": "conv_b"}},
               {"class_name": "Dense", "config": {"name": "out", "units": 2}}]
     with pytest.raises(ValueError) as info:
         model_from_json(json.dumps({"class_name": "Sequential", "config": {"layers": layers}}))
     message = str(info.value)
-    for needle in ("'LSTM'", "'conv_a'", "'conv_b'", "'GRU'", "'pool'"):
+    for needle in ("'ConvLSTM2D'", "'conv_a'", "'conv_b'", "'Attention'", "'pool'"):
         assert needle in message, message
 
 

@@ -15,6 +15,7 @@ from graphc.ir.graph import Graph, Node
 from graphc.ir.types import Dim, TensorType
 from graphc.ops import builders as b
 from graphc.ops.convolution import CONV2D, CONV2D_FILTER_GRAD, CONV2D_INPUT_GRAD, POOL2D, POOL2D_GRAD, Window
+from graphc.ops.recurrence import GATES, RECURRENCE, RECURRENCE_GRAD, SAVED
 
 
 @dataclass(frozen=True)
@@ -22,7 +23,8 @@ class OpCase:
     op: str
     shapes: Sequence[tuple[Dim, ...]]
     record: Callable[..., Node]
-    draw: str = "normal"  # normal | positive | mask | classes | seed | ints | counter | indices
+    # normal | positive | mask_first | mask_last | classes | seed | ints | counter | indices
+    draw: str = "normal"
     differentiable: bool = True
     label: str = ""
     dtypes: Sequence[str] = ()  # per operand; float32 where not given
@@ -44,6 +46,23 @@ POOL_ATTRS = [
     ("avg-2x2", {"mode": "avg", "pool_size": (2, 2), "strides": (2, 2), "padding": ((0, 0), (0, 0))}),
     ("avg-3x2-same", {"mode": "avg", "pool_size": (3, 2), "strides": (1, 2), "padding": ((1, 1), (0, 0))}),
 ]
+
+
+RECURRENT_CELLS = [  # (label, attrs): every cell, both directions, every activation kind
+    ("simple-tanh", {"cell": "simple", "activation": "tanh", "recurrent_activation": "sigmoid",
+                     "reverse": False}),
+    ("simple-relu-reverse", {"cell": "simple", "activation": "relu", "recurrent_activation": "sigmoid",
+                             "reverse": True}),
+    ("lstm", {"cell": "lstm", "activation": "tanh", "recurrent_activation": "sigmoid", "reverse": False}),
+    ("lstm-hard-reverse", {"cell": "lstm", "activation": "tanh", "recurrent_activation": "hard_sigmoid",
+                           "reverse": True}),
+    ("gru", {"cell": "gru", "activation": "tanh", "recurrent_activation": "sigmoid", "reverse": False}),
+    ("gru-v1-reverse", {"cell": "gru_v1", "activation": "tanh", "recurrent_activation": "sigmoid",
+                        "reverse": True}),
+    ("gru-v1-linear", {"cell": "gru_v1", "activation": "linear", "recurrent_activation": "sigmoid",
+                       "reverse": False}),
+]
+RECURRENT_STEPS, RECURRENT_UNITS = 4, 3
 
 
 def _conv_out(height: int, width: int, kh: int, kw: int, geometry: dict) -> tuple[int, int]:
@@ -139,6 +158,32 @@ CASES: list[OpCase] = [
              lambda x, g, attrs=attrs: POOL2D_GRAD(x, g, **attrs), label=label,
              differentiable=attrs["mode"] == "avg")
       for label, attrs in POOL_ATTRS],
+    *[OpCase("recurrence", [(None, RECURRENT_STEPS, GATES[attrs["cell"]] * RECURRENT_UNITS),
+                            (RECURRENT_UNITS, GATES[attrs["cell"]] * RECURRENT_UNITS),
+                            (GATES[attrs["cell"]] * RECURRENT_UNITS,)],
+             lambda z, u, rb, attrs=attrs: RECURRENCE(z, u, rb, **attrs), label=label)
+      for label, attrs in RECURRENT_CELLS],
+    *[OpCase("recurrence_grad", [(RECURRENT_UNITS, GATES[attrs["cell"]] * RECURRENT_UNITS),
+                                 (None, RECURRENT_STEPS, GATES[attrs["cell"]] * RECURRENT_UNITS),
+                                 (None, RECURRENT_STEPS, SAVED[attrs["cell"]] * RECURRENT_UNITS)],
+             lambda u, z, g, attrs=attrs: RECURRENCE_GRAD(
+                 u, RECURRENCE(z, u, b.reduce_sum(u, (0,)), **attrs), g, **attrs),
+             label=label, differentiable=False)
+      for label, attrs in RECURRENT_CELLS],
+    *[OpCase("recurrence", [(None, RECURRENT_STEPS, GATES[attrs["cell"]] * RECURRENT_UNITS),
+                            (RECURRENT_UNITS, GATES[attrs["cell"]] * RECURRENT_UNITS),
+                            (GATES[attrs["cell"]] * RECURRENT_UNITS,), (None, RECURRENT_STEPS)],
+             lambda z, u, rb, m, attrs=attrs: RECURRENCE(z, u, rb, m, **attrs), "mask_last",
+             label=f"{label}-masked")
+      for label, attrs in RECURRENT_CELLS[::2]],
+    *[OpCase("recurrence_grad", [(RECURRENT_UNITS, GATES[attrs["cell"]] * RECURRENT_UNITS),
+                                 (None, RECURRENT_STEPS, GATES[attrs["cell"]] * RECURRENT_UNITS),
+                                 (None, RECURRENT_STEPS, SAVED[attrs["cell"]] * RECURRENT_UNITS),
+                                 (None, RECURRENT_STEPS)],
+             lambda u, z, g, m, attrs=attrs: RECURRENCE_GRAD(
+                 u, RECURRENCE(z, u, b.reduce_sum(u, (0,)), m, **attrs), g, m, **attrs),
+             "mask_last", label=f"{label}-masked", differentiable=False)
+      for label, attrs in RECURRENT_CELLS[1::2]],
 ]
 
 
@@ -161,7 +206,7 @@ def draw(case: OpCase, batch: int, rng: np.random.Generator) -> dict[str, np.nda
         concrete = TensorType(shape).concrete(batch)
         if case.draw == "positive":
             value = rng.uniform(0.5, 2.0, concrete)
-        elif case.draw == "mask_first" and i == 0:
+        elif case.draw == "mask_first" and i == 0 or case.draw == "mask_last" and i == len(case.shapes) - 1:
             value = (rng.uniform(size=concrete) > 0.5).astype(np.float64)
         elif case.draw == "classes":
             value = rng.integers(0, 4, concrete).astype(np.float64)

@@ -2,7 +2,7 @@
 
 from graphc.frontend.layers.base import CallContext, KerasTensor, Layer, Weight
 from graphc.frontend.layers.convolutional import Conv1D, Conv2D, Convolution1D, Convolution2D
-from graphc.frontend.layers.core import Activation, Dense, Dropout, Flatten, LeakyReLU
+from graphc.frontend.layers.core import Activation, Dense, Dropout, Flatten, LeakyReLU, Masking
 from graphc.frontend.layers.depthwise import Conv2DTranspose, DepthwiseConv2D, SeparableConv2D
 from graphc.frontend.layers.embedding import Embedding
 from graphc.frontend.layers.input_layer import Input, InputLayer
@@ -38,6 +38,7 @@ from graphc.frontend.layers.pooling import (
     MaxPooling1D,
     MaxPooling2D,
 )
+from graphc.frontend.layers.recurrent import GRU, LSTM, SimpleRNN
 from graphc.frontend.layers.reshaping import (
     Cropping2D,
     Permute,
@@ -46,6 +47,7 @@ from graphc.frontend.layers.reshaping import (
     UpSampling2D,
     ZeroPadding2D,
 )
+from graphc.frontend.layers.wrappers import Bidirectional, TimeDistributed
 
 LAYER_CLASSES: dict[str, type[Layer]] = (
     {
@@ -83,12 +85,19 @@ LAYER_CLASSES: dict[str, type[Layer]] = (
         )
     }
     | {cls.__name__: cls for cls in (Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply, Subtract)}
+    | {cls.__name__: cls for cls in (GRU, LSTM, SimpleRNN, Masking, Bidirectional, TimeDistributed)}
     | POOLING_ALIASES
     | {"Convolution2DTranspose": Conv2DTranspose, "SeparableConvolution2D": SeparableConv2D}
 )
 
 __all__ = [
     "LAYER_CLASSES",
+    "TimeDistributed",
+    "Bidirectional",
+    "Masking",
+    "GRU",
+    "LSTM",
+    "SimpleRNN",
     "Add",
     "Average",
     "Concatenate",

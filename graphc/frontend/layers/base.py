@@ -75,6 +75,9 @@ class CallContext:
 
     graph: Graph
     training: bool
+    # The Keras mask of the layer's input ((N, T) of 1.0/0.0, e.g. from Embedding(mask_zero=True)),
+    # set by the recording loop before each layer; None when the input carries none.
+    mask: Node | None = None
     _seed: Node | None = field(default=None, repr=False)
     _random_layers: int = field(default=0, repr=False)
 
@@ -127,6 +130,7 @@ class Layer:
     """A Keras layer: records its computation into graphs, owns its weights."""
 
     takes_list = False  # merge layers take a list of inputs; the others one tensor
+    supports_masking = False  # passes its input's mask on unchanged (Keras's attribute)
 
     def __init__(self, **kwargs: Any) -> None:
         unknown = {k: v for k, v in kwargs.items() if k not in _BASE_KWARGS}
@@ -140,6 +144,7 @@ class Layer:
         self._batch_input_shape = _batch_input_shape(self.name, kwargs)
         self.built = False
         self._weights: list[Weight] = []
+        self.weight_prefix = self.name  # a wrapped layer's weights live under its wrapper's name
         self.input_shape: tuple[Dim, ...] | None = None
         self.output_shape: tuple[Dim, ...] | None = None
 
@@ -158,7 +163,7 @@ class Layer:
         constraint: Any = None,
     ) -> Weight:
         value = initializers_mod.get(initializer)(tuple(shape))
-        weight = Weight(f"{self.name}/{name}", value, trainable and self.trainable,
+        weight = Weight(f"{self.weight_prefix}/{name}", value, trainable and self.trainable,
                         regularizers_mod.get(regularizer), constraints_mod.get(constraint))
         self._weights.append(weight)
         return weight
@@ -185,6 +190,16 @@ class Layer:
         """Append this layer's computation to ctx.graph, tagged with the layer's name."""
         with ctx.graph.scope(layer=self.name):
             return self.call(x, ctx)
+
+    def saved_weight_groups(self) -> list[tuple[str, str, list[Weight]]]:
+        """Where Keras 3's object tree (`.weights.h5`) keeps this layer's weights: (path below the
+        layer's group, the name its `vars` group carries, the weights in order)."""
+        return [("", self.name, self.weights)]
+
+    def compute_mask(self, x: Any, mask: Node | None) -> Node | None:
+        """The mask of this layer's output, as Keras computes it: passed on by layers that support
+        masking, dropped by the others; Embedding(mask_zero=True) makes one."""
+        return mask if self.supports_masking else None
 
     def compute_output_shape(self, input_shape: tuple[Dim, ...]) -> tuple[Dim, ...]:
         """Found by recording the layer into a scratch graph: one source of truth for shapes."""

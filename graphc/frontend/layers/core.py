@@ -12,6 +12,7 @@ from graphc.frontend.layers.legacy import rename_legacy_kwargs
 from graphc.ir.graph import Node
 from graphc.ir.types import Dim, format_shape
 from graphc.ops import builders as b
+from graphc.ops.convolution import CONV2D
 
 _DENSE_LEGACY = {
     "output_dim": "units",
@@ -24,8 +25,22 @@ _DENSE_LEGACY = {
 }
 
 
+def last_axis_matmul(x: Node, kernel: Node) -> Node:
+    """x @ kernel along x's last axis for (N, F), (N, T, F) or (N, H, W, F): the IR has one batch
+    axis, so the steps are not folded into it; a 1x1 convolution is the same GEMM over N*T rows."""
+    if x.type.rank == 2:
+        return b.matmul(x, kernel)
+    features, units = kernel.shape
+    image = x if x.type.rank == 4 else b.reshape(x, (None, x.shape[1], 1, features))
+    y = CONV2D(image, b.reshape(kernel, (1, 1, features, units)), strides=(1, 1), dilation=(1, 1),
+               padding=((0, 0), (0, 0)))
+    return y if x.type.rank == 4 else b.reshape(y, (None, x.shape[1], units))
+
+
 class Dense(Layer):
-    """y = activation(x @ kernel + bias)."""
+    """y = activation(x @ kernel + bias), along the last axis of inputs of rank 2 to 4."""
+
+    supports_masking = True
 
     def __init__(self, units: int | None = None, activation: Any = None, use_bias: bool = True,
                  kernel_initializer: Any = "glorot_uniform", bias_initializer: Any = "zeros",
@@ -53,10 +68,11 @@ class Dense(Layer):
         self.bias_constraint = constraints.get(given["bias_constraint"])
 
     def build(self, input_shape: tuple[Dim, ...]) -> None:
-        if len(input_shape) != 2 or input_shape[-1] is None:
+        if not 2 <= len(input_shape) <= 4 or None in input_shape[1:]:
             raise ValueError(
-                f"Dense layer {self.name!r} takes inputs of shape (batch, features), got "
-                f"{format_shape(input_shape)}; add a Flatten layer before it"
+                f"Dense layer {self.name!r} takes inputs of shape (batch, features) (or (batch, steps, "
+                f"features), (batch, rows, cols, features)), got {format_shape(input_shape)}; add a "
+                "Flatten layer before it"
             )
         self.kernel = self.add_weight("kernel", (input_shape[-1], self.units), self.kernel_initializer,
                                       self.kernel_regularizer, constraint=self.kernel_constraint)
@@ -65,7 +81,7 @@ class Dense(Layer):
 
     def check_input_shape(self, input_shape: tuple[Dim, ...]) -> None:
         expected = self.kernel.shape[0]
-        if len(input_shape) != 2 or input_shape[-1] != expected:
+        if not 2 <= len(input_shape) <= 4 or input_shape[-1] != expected:
             raise ValueError(
                 f'Input 0 of layer "{self.name}" is incompatible with the layer: expected axis -1 of '
                 f"input shape to have value {expected}, but received input with shape "
@@ -73,7 +89,7 @@ class Dense(Layer):
             )
 
     def call(self, x: Node, ctx: CallContext) -> Node:
-        y = b.matmul(x, self.weight_state(ctx, self.kernel))
+        y = last_axis_matmul(x, self.weight_state(ctx, self.kernel))
         if self.bias is not None:
             y = y + self.weight_state(ctx, self.bias)
         return self.activation(y)
@@ -92,6 +108,8 @@ class Dense(Layer):
 class Activation(Layer):
     """Applies an activation function by name or callable."""
 
+    supports_masking = True
+
     def __init__(self, activation: Any, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.activation = activations.get(activation)
@@ -105,6 +123,8 @@ class Activation(Layer):
 
 class Dropout(Layer):
     """Inverted dropout in training; the identity in predict and evaluate."""
+
+    supports_masking = True
 
     def __init__(self, rate: float | None = None, noise_shape: tuple[Dim, ...] | None = None,
                  seed: int | None = None, **kwargs: Any) -> None:
@@ -162,6 +182,8 @@ class Flatten(Layer):
 class LeakyReLU(Layer):
     """x where x >= 0, negative_slope * x elsewhere (Keras 2 called the slope `alpha`)."""
 
+    supports_masking = True
+
     def __init__(self, negative_slope: float = 0.3, **kwargs: Any) -> None:
         if "alpha" in kwargs:
             negative_slope = rename_legacy_kwargs("LeakyReLU", {"alpha": kwargs.pop("alpha")},
@@ -180,3 +202,26 @@ class LeakyReLU(Layer):
 
 def _serialize_regularizer(reg: Any) -> dict[str, Any] | None:
     return None if reg is None else {"class_name": type(reg).__name__, "config": reg.get_config()}
+
+
+class Masking(Layer):
+    """Steps whose features all equal `mask_value` are masked for the layers after (recurrent
+    layers skip them) and zeroed, as Keras's Masking does."""
+
+    supports_masking = True
+
+    def __init__(self, mask_value: float = 0.0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.mask_value = float(mask_value)
+
+    def _kept(self, x: Node) -> Node:
+        return b.reduce_max(1.0 - b.equal(x, self.mask_value), [x.type.rank - 1])
+
+    def call(self, x: Node, ctx: CallContext) -> Node:
+        return x * b.reshape(self._kept(x), (*x.shape[:-1], 1))
+
+    def compute_mask(self, x: Any, mask: Node | None) -> Node | None:
+        return self._kept(x)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "mask_value": self.mask_value}

@@ -31,8 +31,8 @@ EMBEDDING_LEGACY = {
 class Embedding(Layer):
     """(batch, ...) integer ids -> (batch, ..., output_dim) rows of the `embeddings` table.
 
-    mask_zero is accepted and stored; the mask itself (for recurrent layers and masked pooling)
-    is not propagated yet, so a layer that would consume it computes as if unmasked.
+    With mask_zero=True, id 0 marks padding: the output carries a mask (1.0 where the id is not
+    0) that recurrent layers and GlobalAveragePooling1D honour, as in Keras.
     """
 
     def __init__(
@@ -85,6 +85,11 @@ class Embedding(Layer):
 
     def call(self, x: Node, ctx: CallContext) -> Node:
         return b.gather(self.weight_state(ctx, self.embeddings), b.cast(x, "int32"), 0)
+
+    def compute_mask(self, x: Any, mask: Node | None) -> Node | None:
+        if not self.mask_zero:
+            return None
+        return 1.0 - b.equal(b.cast(x, "float32"), 0.0)
 
     def check_input_values(self, x: np.ndarray, what: str) -> None:
         """Whole numbers in [0, input_dim), else a ValueError naming the first bad id and its position."""

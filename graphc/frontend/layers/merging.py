@@ -22,6 +22,7 @@ class Merge(Layer):
     """The base of the merge layers: a list of inputs in, one tensor out."""
 
     takes_list = True
+    supports_masking = True
     arity: int | None = None  # an exact number of inputs, where the layer needs one
 
     def __call__(self, inputs: Any) -> KerasTensor:  # type: ignore[override]

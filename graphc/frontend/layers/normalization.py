@@ -21,6 +21,8 @@ class BatchNormalization(Layer):
     with the unbiased variance instead). A layer with trainable=False always runs in inference mode.
     """
 
+    supports_masking = True
+
     def __init__(
         self,
         axis: int = -1,

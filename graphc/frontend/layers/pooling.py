@@ -148,7 +148,17 @@ class GlobalMaxPooling1D(_GlobalPooling):
 
 
 class GlobalAveragePooling1D(_GlobalPooling):
+    """With a mask (Embedding(mask_zero=True) before it), the mean over the unmasked steps only."""
+
     RANK, MODE = 1, "avg"
+
+    def call(self, x: Node, ctx: CallContext) -> Node:
+        if ctx.mask is None:
+            return super().call(x, ctx)
+        steps = 1 if self.data_format == "channels_last" else 2
+        weights = b.reshape(ctx.mask, (None, x.shape[1], 1) if steps == 1 else (None, 1, x.shape[2]))
+        total = b.reduce_sum(x * weights, [steps], keepdims=self.keepdims)
+        return total / b.reduce_sum(weights, [steps], keepdims=self.keepdims)
 
 
 ALIASES = {

@@ -142,10 +142,11 @@ def write_object_tree(f: h5py.Group, model: SavableModel,
     weightless layers, optimizer/vars (name, values) when given, and /vars named after the model."""
     layers = f.create_group("layers")
     for layer, key in _object_tree_keys(model):
-        variables = layers.create_group(key).create_group("vars")
-        variables.attrs["name"] = layer.name
-        for index, weight in enumerate(layer.weights):
-            variables.create_dataset(str(index), data=weight.numpy())
+        for subpath, name, weights in layer.saved_weight_groups():
+            variables = layers.create_group("/".join(filter(None, (key, subpath, "vars"))))
+            variables.attrs["name"] = name
+            for index, weight in enumerate(weights):
+                variables.create_dataset(str(index), data=weight.numpy())
     if optimizer is not None:
         name, values = optimizer
         variables = f.create_group("optimizer").create_group("vars")
@@ -161,15 +162,18 @@ def _read_object_tree(group: h5py.Group, model: SavableModel, source: str) -> li
     for layer, key in _object_tree_keys(model):
         if not layer.weights:
             continue
-        path = f"layers/{key}/vars"
-        if path not in group:
-            raise ValueError(f"{source}: no group {path!r} for layer {layer.name!r}")
-        variables = group[path]
         arrays = []
-        for index in range(len(variables)):
-            if str(index) not in variables:
-                raise ValueError(f"{source}: {path!r} has no dataset {str(index)!r}")
-            arrays.append(checked_dataset(variables[str(index)], f"{path}/{index}", source))
+        for subpath, _, weights in layer.saved_weight_groups():
+            if not weights:
+                continue
+            path = "/".join(filter(None, ("layers", key, subpath, "vars")))
+            if path not in group:
+                raise ValueError(f"{source}: no group {path!r} for layer {layer.name!r}")
+            variables = group[path]
+            for index in range(len(variables)):
+                if str(index) not in variables:
+                    raise ValueError(f"{source}: {path!r} has no dataset {str(index)!r}")
+                arrays.append(checked_dataset(variables[str(index)], f"{path}/{index}", source))
         pairs.append((layer, key, arrays))
     return pairs
 

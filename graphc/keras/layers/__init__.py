@@ -2,12 +2,15 @@
 .normalization)."""
 
 from graphc.frontend.layers import (
+    GRU,
+    LSTM,
     Activation,
     Add,
     Average,
     AveragePooling1D,
     AveragePooling2D,
     BatchNormalization,
+    Bidirectional,
     Concatenate,
     Conv1D,
     Conv2D,
@@ -29,6 +32,7 @@ from graphc.frontend.layers import (
     InputLayer,
     Layer,
     LeakyReLU,
+    Masking,
     Maximum,
     MaxPooling1D,
     MaxPooling2D,
@@ -37,8 +41,10 @@ from graphc.frontend.layers import (
     Permute,
     Reshape,
     SeparableConv2D,
+    SimpleRNN,
     SpatialDropout2D,
     Subtract,
+    TimeDistributed,
     UpSampling2D,
     ZeroPadding2D,
     add,
@@ -58,6 +64,12 @@ GlobalMaxPool1D, GlobalAvgPool1D = GlobalMaxPooling1D, GlobalAveragePooling1D
 Convolution2DTranspose, SeparableConvolution2D = Conv2DTranspose, SeparableConv2D
 
 __all__ = [
+    "TimeDistributed",
+    "Bidirectional",
+    "Masking",
+    "GRU",
+    "LSTM",
+    "SimpleRNN",
     "Add",
     "Average",
     "Concatenate",

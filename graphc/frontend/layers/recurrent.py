@@ -1,0 +1,250 @@
+"""SimpleRNN, LSTM and GRU with Keras 3's gate orders, defaults and weight layouts.
+
+Each layer is three steps in the graph: the input projection of all time steps at once (a 1x1
+convolution: one large GEMM), the `recurrence` op that runs the time loop natively, and a slice
+that keeps the sequence of h (return_sequences) or its last step. The backward pass is the
+recurrence's gradient rule (ops/recurrence.py): one loop back through time plus GEMMs for the
+weights, so compile time and code size do not depend on the sequence length; `unroll=True` is
+accepted and gives the same numbers.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+
+from graphc.frontend import activations, constraints, initializers, regularizers
+from graphc.frontend.layers.base import CallContext, Layer
+from graphc.frontend.layers.core import last_axis_matmul
+from graphc.ir.graph import Node
+from graphc.ir.types import Dim, format_shape
+from graphc.ops import builders as b
+from graphc.ops.recurrence import ACTIVATIONS, GATES, RECURRENCE
+
+_IGNORED = ("implementation", "zero_output_for_mask", "use_cudnn", "time_major")  # engine choices in Keras
+
+
+class _RNN(Layer):
+    """What SimpleRNN, LSTM and GRU share: arguments, weights and the three graph steps."""
+
+    CELL = "simple"
+    supports_masking = True
+
+    def __init__(self, units: int | None = None, activation: Any = "tanh",
+                 recurrent_activation: Any = "sigmoid", use_bias: bool = True,
+                 kernel_initializer: Any = "glorot_uniform", recurrent_initializer: Any = "orthogonal",
+                 bias_initializer: Any = "zeros", kernel_regularizer: Any = None,
+                 recurrent_regularizer: Any = None, bias_regularizer: Any = None,
+                 activity_regularizer: Any = None, kernel_constraint: Any = None,
+                 recurrent_constraint: Any = None, bias_constraint: Any = None, dropout: float = 0.0,
+                 recurrent_dropout: float = 0.0, return_sequences: bool = False, return_state: bool = False,
+                 go_backwards: bool = False, stateful: bool = False, unroll: bool = False,
+                 seed: int | None = None, **kwargs: Any) -> None:
+        layer = type(self).__name__
+        if kwargs.pop("time_major", False):
+            raise ValueError(f"{layer}: time_major=True is not supported (Keras 3 has no such argument)")
+        for key in _IGNORED:
+            kwargs.pop(key, None)
+        if isinstance(units, bool) or not isinstance(units, int) or units <= 0:
+            raise ValueError(f"{layer}: `units` must be a positive integer, got {units!r}")
+        super().__init__(**kwargs)
+        for key, value in (("return_state", return_state), ("stateful", stateful)):
+            if value:
+                raise NotImplementedError(f"{layer} {self.name!r}: {key}=True is not supported by graphc yet")
+        if activity_regularizer is not None:
+            raise NotImplementedError(f"{layer} {self.name!r}: activity_regularizer is not supported yet")
+        for key, rate in (("dropout", dropout), ("recurrent_dropout", recurrent_dropout)):
+            if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate <= 1:
+                raise ValueError(f"{layer}: `{key}` must be a number in [0, 1], got {rate!r}")
+        if recurrent_dropout:
+            warnings.warn(f"{layer} {self.name!r}: recurrent_dropout is not applied by graphc yet (the "
+                          "recurrent state is not masked in training); dropout on the inputs is",
+                          UserWarning, stacklevel=3)
+        self.units = units
+        self.activation = self._activation(activation, "activation")
+        self.recurrent_activation = self._activation(recurrent_activation, "recurrent_activation")
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.recurrent_initializer = initializers.get(recurrent_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.recurrent_regularizer = regularizers.get(recurrent_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+        self.kernel_constraint = constraints.get(kernel_constraint)
+        self.recurrent_constraint = constraints.get(recurrent_constraint)
+        self.bias_constraint = constraints.get(bias_constraint)
+        self.dropout, self.recurrent_dropout = float(dropout), float(recurrent_dropout)
+        self.return_sequences, self.return_state = bool(return_sequences), bool(return_state)
+        self.go_backwards, self.stateful, self.unroll = bool(go_backwards), bool(stateful), bool(unroll)
+        self.seed = seed
+
+    def _activation(self, identifier: Any, key: str) -> str:
+        name = activations.serialize(activations.get(identifier))
+        if name not in ACTIVATIONS:
+            raise ValueError(f"{type(self).__name__} {self.name!r}: `{key}` must be one of "
+                             f"{sorted(ACTIVATIONS)} in graphc's recurrent layers, got {name!r}")
+        return name
+
+    def saved_weight_groups(self) -> list[tuple[str, str, list[Any]]]:
+        """Keras 3 keeps them with the cell: layers/lstm/cell/vars, and an empty layers/lstm/vars."""
+        return [("", self.name, []), ("cell", self.cell_name, self.weights)]
+
+    @property
+    def cell_name(self) -> str:
+        """The weights' middle name, as Keras's cell names them (lstm/lstm_cell/kernel)."""
+        return f"{_snake(type(self).__name__)}_cell"
+
+    def _features(self, input_shape: tuple[Dim, ...]) -> int:
+        if len(input_shape) != 3 or None in input_shape[1:]:
+            raise ValueError(f"{type(self).__name__} layer {self.name!r} takes inputs of shape "
+                             f"(batch, timesteps, features), got {format_shape(input_shape)}")
+        return input_shape[2]  # type: ignore[return-value]
+
+    def build(self, input_shape: tuple[Dim, ...]) -> None:
+        features, gates = self._features(input_shape), GATES[self.cell] * self.units
+        cell = self.cell_name
+        self.kernel = self.add_weight(f"{cell}/kernel", (features, gates), self.kernel_initializer,
+                                      self.kernel_regularizer, constraint=self.kernel_constraint)
+        self.recurrent_kernel = self.add_weight(f"{cell}/recurrent_kernel", (self.units, gates),
+                                                self.recurrent_initializer, self.recurrent_regularizer,
+                                                constraint=self.recurrent_constraint)
+        self.bias = None
+        if self.use_bias:
+            self.bias = self.add_weight(f"{cell}/bias", self.bias_shape(), self.bias_initializer,
+                                        self.bias_regularizer, constraint=self.bias_constraint)
+
+    def bias_shape(self) -> tuple[int, ...]:
+        return (GATES[self.cell] * self.units,)
+
+    @property
+    def cell(self) -> str:
+        return self.CELL
+
+    def check_input_shape(self, input_shape: tuple[Dim, ...]) -> None:
+        if self._features(input_shape) != self.kernel.shape[0]:
+            raise ValueError(f'Input 0 of layer "{self.name}" is incompatible with the layer: expected '
+                             f"{self.kernel.shape[0]} features per step, got {format_shape(input_shape)}")
+
+    def call(self, x: Node, ctx: CallContext) -> Node:
+        steps, features = x.shape[1], x.shape[2]
+        if ctx.training and 0 < self.dropout < 1:  # one mask per sequence, shared by the steps (Keras 3)
+            stream = self.seed if self.seed is not None else ctx.next_stream()
+            keep = b.greater_equal(b.random_uniform(ctx.random_seed(), (None, 1, features), stream),
+                                   self.dropout)
+            x = x * (keep * (1.0 / (1.0 - self.dropout)))
+        elif ctx.training and self.dropout == 1:
+            x = x * 0.0
+        z = last_axis_matmul(x, self.weight_state(ctx, self.kernel))
+        z, recurrent_bias = self.split_bias(z, ctx)
+        mask = [] if ctx.mask is None else [ctx.mask]
+        s = RECURRENCE(z, self.weight_state(ctx, self.recurrent_kernel), recurrent_bias, *mask,
+                       cell=self.cell, activation=self.activation,
+                       recurrent_activation=self.recurrent_activation, reverse=self.go_backwards)
+        if self.return_sequences:
+            return b.slice_(s, (0, 0, 0), (None, steps, self.units))
+        return b.reshape(b.slice_(s, (0, steps - 1, 0), (None, 1, self.units)), (None, self.units))
+
+    def compute_mask(self, x: Any, mask: Node | None) -> Node | None:
+        """The sequence keeps its mask for the next recurrent layer; the last step consumes it."""
+        return mask if self.return_sequences else None
+
+    def split_bias(self, z: Node, ctx: CallContext) -> tuple[Node, Node]:
+        """(z with its input bias, the bias the recurrence adds to the recurrent product)."""
+        if self.bias is None:
+            return z, z.graph.constant(np.zeros(GATES[self.cell] * self.units, dtype=np.float32))
+        return z, self.weight_state(ctx, self.bias)
+
+    def get_config(self) -> dict[str, Any]:
+        config = {
+            **super().get_config(),
+            "return_sequences": self.return_sequences, "return_state": self.return_state,
+            "go_backwards": self.go_backwards, "stateful": self.stateful, "unroll": self.unroll,
+            "zero_output_for_mask": False, "units": self.units, "activation": self.activation,
+        }
+        if self.CELL != "simple":
+            config["recurrent_activation"] = self.recurrent_activation
+        config.update({
+            "use_bias": self.use_bias,
+            "kernel_initializer": initializers.serialize(self.kernel_initializer),
+            "recurrent_initializer": initializers.serialize(self.recurrent_initializer),
+            "bias_initializer": initializers.serialize(self.bias_initializer),
+            "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
+            "recurrent_regularizer": regularizers.serialize(self.recurrent_regularizer),
+            "bias_regularizer": regularizers.serialize(self.bias_regularizer),
+            "activity_regularizer": None,
+            "kernel_constraint": constraints.serialize(self.kernel_constraint),
+            "recurrent_constraint": constraints.serialize(self.recurrent_constraint),
+            "bias_constraint": constraints.serialize(self.bias_constraint),
+            "dropout": self.dropout, "recurrent_dropout": self.recurrent_dropout, "seed": self.seed,
+        })
+        return config
+
+
+def _snake(name: str) -> str:
+    return {"SimpleRNN": "simple_rnn", "LSTM": "lstm", "GRU": "gru"}[name]
+
+
+class SimpleRNN(_RNN):
+    """h_t = activation(x_t W + h_{t-1} U + b)."""
+
+    CELL = "simple"
+
+    def __init__(self, units: int | None = None, activation: Any = "tanh", **kwargs: Any) -> None:
+        if "recurrent_activation" in kwargs:
+            raise ValueError("SimpleRNN has no `recurrent_activation` argument")
+        super().__init__(units, activation=activation, **kwargs)
+
+
+class LSTM(_RNN):
+    """Keras's LSTM: gates i, f, c, o in the kernels' columns; unit_forget_bias starts the forget
+    gate's bias at 1."""
+
+    CELL = "lstm"
+
+    def __init__(self, units: int | None = None, unit_forget_bias: bool = True, **kwargs: Any) -> None:
+        super().__init__(units, **kwargs)
+        self.unit_forget_bias = bool(unit_forget_bias)
+
+    def build(self, input_shape: tuple[Dim, ...]) -> None:
+        super().build(input_shape)
+        if self.bias is not None and self.unit_forget_bias:
+            units = self.units
+            value = self.bias.numpy().copy()
+            value[units:2 * units] = 1.0
+            self.bias.assign(value)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "unit_forget_bias": self.unit_forget_bias}
+
+
+class GRU(_RNN):
+    """Keras's GRU: gates z, r, h; reset_after=True (Keras 3's default) applies the reset gate to
+    the recurrent product and keeps a second, recurrent bias row: bias (2, 3*units)."""
+
+    def __init__(self, units: int | None = None, reset_after: bool = True, **kwargs: Any) -> None:
+        super().__init__(units, **kwargs)
+        self.reset_after = bool(reset_after)
+
+    @property
+    def cell(self) -> str:
+        return "gru" if self.reset_after else "gru_v1"
+
+    def bias_shape(self) -> tuple[int, ...]:
+        gates = 3 * self.units
+        return (2, gates) if self.reset_after else (gates,)
+
+    def split_bias(self, z: Node, ctx: CallContext) -> tuple[Node, Node]:
+        if self.bias is None or not self.reset_after:
+            return super().split_bias(z, ctx)
+        gates = 3 * self.units
+        bias = self.weight_state(ctx, self.bias)
+        rows = [b.reshape(b.slice_(bias, (row, 0), (1, gates)), (gates,)) for row in (0, 1)]
+        return z + rows[0], rows[1]
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "reset_after": self.reset_after}
+
+
+RECURRENT_LAYERS = (SimpleRNN, LSTM, GRU)
