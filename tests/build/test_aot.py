@@ -17,14 +17,18 @@ from graphc.build.aot import compile_model
 from graphc.frontend.programs import predict_graph
 from graphc.interpreter import evaluate
 from graphc.keras.layers import (
+    GRU,
+    LSTM,
     AveragePooling2D,
     BatchNormalization,
+    Bidirectional,
     Conv2D,
     Conv2DTranspose,
     Cropping2D,
     Dense,
     DepthwiseConv2D,
     Dropout,
+    Embedding,
     Flatten,
     GlobalAveragePooling2D,
     GlobalMaxPooling2D,
@@ -106,6 +110,25 @@ def test_an_image_model_builds_and_trains_like_in_process(tmp_path: Path) -> Non
     build = compile_model(model, tmp_path, name="cnn", with_training=True)
     deployed = load(build.directory)
     x, y = RNG.random((5, 8, 7, 2), dtype=np.float32), RNG.integers(0, 3, 5).astype(np.float32)
+    np.testing.assert_array_equal(deployed.predict(x), model.predict(x, verbose=0))
+    for _ in range(2):
+        assert deployed.train_step(x, y)["loss"] == model.train_on_batch(x, y)
+    for got, want in zip(deployed.get_weights(), model.get_weights(), strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_a_sequence_model_builds_and_trains_like_in_process(tmp_path: Path) -> None:
+    """Integer ids with a mask_zero mask, Bidirectional LSTM, a backwards GRU: the recurrence and
+    its backpropagation through time run in the C library as in fit."""
+    model = Sequential([Embedding(30, 6, input_length=7, mask_zero=True),
+                        Bidirectional(LSTM(4, return_sequences=True)), GRU(3, go_backwards=True),
+                        Dense(2, activation="softmax")])
+    model.compile("adam", "sparse_categorical_crossentropy")
+    build = compile_model(model, tmp_path, name="text", with_training=True)
+    deployed = load(build.directory)
+    x = RNG.integers(1, 30, (5, 7)).astype(np.int32)
+    x[:, :2] = 0  # padding: masked steps
+    y = RNG.integers(0, 2, 5).astype(np.float32)
     np.testing.assert_array_equal(deployed.predict(x), model.predict(x, verbose=0))
     for _ in range(2):
         assert deployed.train_step(x, y)["loss"] == model.train_on_batch(x, y)
