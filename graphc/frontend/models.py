@@ -94,7 +94,7 @@ class Model(Trainer):
         shapes = {id(self.inputs[0]): (None, *sample_shape)}
         for layer, sources, out in self.operations:
             given = [shapes[id(source)] for source in sources]
-            shapes[id(out)] = layer.compute_output_shape(given if layer.takes_list else given[0])
+            shapes[id(out)] = layer.output_shape_for(given if layer.takes_list else given[0])
         raise ValueError(
             f'Input 0 of model "{self.name}" is incompatible: expected shape '
             f"{format_shape((None, *expected))}, got {format_shape((None, *sample_shape))}"

@@ -95,6 +95,24 @@ class Node:
     def __neg__(self) -> Node:
         return self.graph.add("neg", (self,))
 
+    def __gt__(self, o: Any) -> Node:
+        """1.0 where greater, else 0.0 (a float mask: the IR has no boolean tensors)."""
+        return self._bin("greater", o)
+
+    def __lt__(self, o: Any) -> Node:
+        return self._bin("greater", o, swap=True)
+
+    def __ge__(self, o: Any) -> Node:
+        return self._bin("greater_equal", o)
+
+    def __le__(self, o: Any) -> Node:
+        return self._bin("greater_equal", o, swap=True)
+
+    def __bool__(self) -> bool:
+        raise TypeError(f"{self!r} is a traced tensor: it has no value while the graph is recorded, so "
+                        "Python control flow (if, while, and, or) on it cannot be compiled; write the choice "
+                        "with tensor ops (maximum, minimum, where-style arithmetic) instead")
+
 
 class Graph:
     """Nodes in topological order plus the named interface of a program.

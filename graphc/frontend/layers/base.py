@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -155,15 +156,29 @@ class Layer:
 
     def add_weight(
         self,
-        name: str,
-        shape: tuple[int, ...],
-        initializer: Any,
+        name: Any = None,
+        shape: Any = None,
+        initializer: Any = None,
         regularizer: Any = None,
-        trainable: bool = True,
+        trainable: bool | None = True,
         constraint: Any = None,
+        dtype: Any = None,
     ) -> Weight:
+        """Keras 2's order (name, shape, ...) and Keras 3's (shape, initializer, ...), by keyword or
+        position; Keras 3's defaults: glorot_uniform, and `variable`, `variable_1`, ... as names."""
+        if isinstance(name, (tuple, list)):  # Keras 3 positional: add_weight(shape, initializer)
+            name, shape, initializer = None, name, initializer if initializer is not None else shape
+        if shape is None:
+            raise ValueError(f"layer {self.name!r}: add_weight needs a `shape`")
+        if dtype not in (None, "float32"):
+            raise ValueError(f"layer {self.name!r}: add_weight dtype must be float32, got {dtype!r}")
+        if name is None:
+            taken = {w.path.rsplit("/", 1)[-1] for w in self._weights}
+            name = next(n for n in (f"variable{'_' + str(i) if i else ''}" for i in range(len(taken) + 1))
+                        if n not in taken)
+        initializer = initializer if initializer is not None else "glorot_uniform"
         value = initializers_mod.get(initializer)(tuple(shape))
-        weight = Weight(f"{self.weight_prefix}/{name}", value, trainable and self.trainable,
+        weight = Weight(f"{self.weight_prefix}/{name}", value, trainable is not False and self.trainable,
                         regularizers_mod.get(regularizer), constraints_mod.get(constraint))
         self._weights.append(weight)
         return weight
@@ -189,7 +204,33 @@ class Layer:
     def record(self, x: Node, ctx: CallContext) -> Node:
         """Append this layer's computation to ctx.graph, tagged with the layer's name."""
         with ctx.graph.scope(layer=self.name):
-            return self.call(x, ctx)
+            if _takes_context(type(self).call):
+                return self.call(x, ctx)
+            return self._trace_user_call(x, ctx)
+
+    def _trace_user_call(self, x: Node, ctx: CallContext) -> Node:
+        """A subclass written as in Keras (`call(self, inputs, training=None, mask=None)`, weights as
+        attributes) is traced: while call runs, each attribute holding one of its weights holds that
+        weight's node instead, so `ops.matmul(inputs, self.w)` records the state, not a constant."""
+        swapped = {name: value for name, value in vars(self).items()
+                   if isinstance(value, Weight) and any(value is w for w in self._weights)}
+        for name, weight in swapped.items():
+            setattr(self, name, self.weight_state(ctx, weight))
+        try:
+            parameters = inspect.signature(self.call).parameters
+            extra: dict[str, Any] = {}
+            if "training" in parameters:
+                extra["training"] = ctx.training
+            if "mask" in parameters:
+                extra["mask"] = ctx.mask
+            result = self.call(x, **extra)
+        finally:
+            for name, weight in swapped.items():
+                setattr(self, name, weight)
+        if not isinstance(result, Node):
+            raise TypeError(f"layer {self.name!r} ({type(self).__name__}): call() must return a tensor made "
+                            f"from its inputs with graphc.keras.ops, got {type(result).__name__}")
+        return result
 
     def saved_weight_groups(self) -> list[tuple[str, str, list[Weight]]]:
         """Where Keras 3's object tree (`.weights.h5`) keeps this layer's weights: (path below the
@@ -201,8 +242,12 @@ class Layer:
         masking, dropped by the others; Embedding(mask_zero=True) makes one."""
         return mask if self.supports_masking else None
 
-    def compute_output_shape(self, input_shape: tuple[Dim, ...]) -> tuple[Dim, ...]:
-        """Found by recording the layer into a scratch graph: one source of truth for shapes."""
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        return self.output_shape_for(input_shape)
+
+    def output_shape_for(self, input_shape: tuple[Dim, ...]) -> tuple[Dim, ...]:
+        """Found by recording the layer into a scratch graph: one source of truth for shapes (a
+        subclass's own compute_output_shape is not trusted over its call)."""
         self.ensure_built(input_shape)
         graph = Graph(f"shape-of-{self.name}")
         x = graph.input("x", TensorType(tuple(input_shape)))
@@ -218,7 +263,7 @@ class Layer:
                 f"layer {self.name!r} must be called on a symbolic tensor from Input(), got "
                 f"{type(inputs).__name__}"
             )
-        shape = self.compute_output_shape(inputs.shape)
+        shape = self.output_shape_for(inputs.shape)
         self.output_shape = shape
         return KerasTensor(shape, self, [inputs])
 
@@ -286,3 +331,9 @@ def _batch_input_shape(name: str, kwargs: dict[str, Any]) -> tuple[Dim, ...] | N
         if not isinstance(dim, (int, np.integer)) or dim <= 0:
             raise ValueError(f"layer {name!r}: input_shape must be positive integers, got {shape}")
     return (None,) + tuple(int(d) for d in shape)
+
+
+def _takes_context(call: Any) -> bool:
+    """graphc's layers define call(self, x, ctx); a Keras-style subclass's call has no ctx."""
+    return "ctx" in inspect.signature(call).parameters
+

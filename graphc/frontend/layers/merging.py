@@ -30,11 +30,11 @@ class Merge(Layer):
                 or not all(isinstance(t, KerasTensor) for t in inputs)):
             raise ValueError(f"layer {self.name!r} ({type(self).__name__}): a merge layer should be called "
                              f"on a list of symbolic tensors, got {type(inputs).__name__}")
-        shape = self.compute_output_shape([t.shape for t in inputs])
+        shape = self.output_shape_for([t.shape for t in inputs])
         self.output_shape = shape
         return KerasTensor(shape, self, list(inputs))
 
-    def compute_output_shape(self, input_shape: Any) -> tuple[Dim, ...]:
+    def output_shape_for(self, input_shape: Any) -> tuple[Dim, ...]:  # type: ignore[override]
         shapes = [tuple(s) for s in input_shape]
         if self.arity is not None and len(shapes) != self.arity:
             raise ValueError(f"layer {self.name!r}: a `{type(self).__name__}` layer should be called on "

@@ -14,6 +14,7 @@ import h5py
 from graphc_runtime import atomic
 
 from graphc.frontend.saving.config import (
+    custom_object_scope,
     model_config,
     model_from_config,
     model_from_json,
@@ -29,8 +30,8 @@ from graphc.frontend.saving.training_config import compile_from, training_config
 from graphc.frontend.saving.weights_h5 import read_weights, write_object_tree, write_weights
 
 __all__ = [
-    "compile_from", "load_model", "load_weights", "model_config", "model_from_config", "model_from_json",
-    "model_from_yaml", "model_to_json", "model_to_yaml", "register_model_class",
+    "compile_from", "custom_object_scope", "load_model", "load_weights", "model_config", "model_from_config",
+    "model_from_json", "model_from_yaml", "model_to_json", "model_to_yaml", "register_model_class",
     "save_model", "save_weights", "training_config",
 ]
 
@@ -53,14 +54,13 @@ def save_model(model: SavableModel, filepath: str | os.PathLike[str], overwrite:
 def load_model(filepath: str | os.PathLike[str], custom_objects: dict[str, Any] | None = None,
                compile: bool = True) -> SavableModel:  # noqa: A002 - Keras's argument name
     """Rebuild a model from a .keras archive or a full-model .h5 file; only JSON and arrays are read."""
-    if custom_objects:
-        raise ValueError("custom_objects is not supported: graphc builds models only from its own layers")
     path = keras_path(filepath)
-    if path is None:
-        return load_h5_model(filepath, compile=compile)
-    if not path.is_file():
-        raise FileNotFoundError(f"load_model: no file {path}")
-    return load_keras(path, compile=compile)
+    with custom_object_scope(custom_objects):
+        if path is None:
+            return load_h5_model(filepath, compile=compile)
+        if not path.is_file():
+            raise FileNotFoundError(f"load_model: no file {path}")
+        return load_keras(path, compile=compile)
 
 
 def save_weights(model: SavableModel, filepath: str | os.PathLike[str], overwrite: bool = True) -> None:

@@ -1,13 +1,17 @@
 """Model architecture as JSON: Keras 3 form written; Keras 3, tf.keras and Keras 2.2.4 forms read.
 
-Reading builds layers only from graphc's own class table, with plain JSON values as arguments:
-nothing named in a file is imported or executed.
+Reading builds layers only from graphc's own class table (plus layer classes the calling code
+passes as custom_objects), with plain JSON values as arguments: nothing named in a file is imported
+or executed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import warnings
+from collections.abc import Iterator, Mapping
+from contextvars import ContextVar
 from typing import Any
 
 import yaml
@@ -28,6 +32,7 @@ _SEQUENTIAL = ("Sequential",)
 _FUNCTIONAL = ("Functional", "Model")
 # Filled by graphc.frontend.models, which sits above saving: saving builds models without importing them.
 MODEL_CLASSES: dict[str, type] = {}
+_CUSTOM_LAYERS: ContextVar[dict[str, type[Layer]]] = ContextVar("custom_layers", default={})  # noqa: B039
 
 
 def register_model_class(kind: str, cls: type) -> type:
@@ -99,29 +104,48 @@ def model_to_yaml(model: SavableModel, **kwargs: Any) -> str:
 
 # -- reading ---------------------------------------------------------------------------------------
 def model_from_json(json_string: str | bytes, custom_objects: dict[str, Any] | None = None) -> SavableModel:
-    if custom_objects:
-        raise ValueError("custom_objects is not supported: graphc builds models only from its own layers")
     try:
         config = json.loads(json_string)
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise ValueError(f"model_from_json: not valid JSON ({err})") from None
-    return model_from_config(config)
+    return model_from_config(config, custom_objects)
 
 
 def model_from_yaml(yaml_string: str | bytes, custom_objects: dict[str, Any] | None = None) -> SavableModel:
     """Keras 2 removed this for the risk of code in YAML; graphc reads YAML with the safe loader
     only, so a file's `!!python/...` tags are refused instead of run."""
-    if custom_objects:
-        raise ValueError("custom_objects is not supported: graphc builds models only from its own layers")
     try:
         config = yaml.safe_load(yaml_string)
     except yaml.YAMLError as err:
         raise ValueError(f"model_from_yaml: not valid YAML, or a tag that would run code ({err})") from None
-    return model_from_config(config)
+    return model_from_config(config, custom_objects)
 
 
-def model_from_config(config: Any) -> SavableModel:
+@contextlib.contextmanager
+def custom_object_scope(custom_objects: Mapping[str, Any] | None) -> Iterator[None]:
+    """Layer classes given by the calling code (never by the file) that configs may name, as
+    Keras's `custom_objects=` and `keras.utils.custom_object_scope`; entries that are not layer
+    classes (custom losses, activations) are left to the code that uses them."""
+    layers = {name: cls for name, cls in (custom_objects or {}).items()
+              if isinstance(cls, type) and issubclass(cls, Layer)}
+    token = _CUSTOM_LAYERS.set({**_CUSTOM_LAYERS.get(), **layers})
+    try:
+        yield
+    finally:
+        _CUSTOM_LAYERS.reset(token)
+
+
+def _layer_classes() -> Mapping[str, type[Layer]]:
+    return {**LAYER_CLASSES, **_CUSTOM_LAYERS.get()}
+
+
+def model_from_config(config: Any, custom_objects: Mapping[str, Any] | None = None) -> SavableModel:
     """A model from {"class_name": "Sequential" | "Functional" | "Model", "config": ...}."""
+    with custom_object_scope(custom_objects):
+        return _model_from_config(config)
+
+
+def _model_from_config(config: Any) -> SavableModel:
     if not isinstance(config, dict) or "class_name" not in config:
         raise ValueError(f"a model config is a dict with 'class_name' and 'config', got {_short(config)}")
     class_name = config["class_name"]
@@ -216,7 +240,7 @@ def _check_layer_classes(entries: list[Any]) -> None:
     unknown: dict[str, list[str]] = {}
     for entry in entries:
         if isinstance(entry, dict) and isinstance(entry.get("class_name"), str) \
-                and entry["class_name"] not in LAYER_CLASSES:
+                and entry["class_name"] not in _layer_classes():
             config = entry.get("config")
             name = config.get("name") if isinstance(config, dict) else None
             unknown.setdefault(entry["class_name"], []).append(repr(name or entry.get("name") or "?"))
@@ -224,7 +248,8 @@ def _check_layer_classes(entries: list[Any]) -> None:
         found = "; ".join(f"{cls!r} (layer{'s' if len(names) > 1 else ''} {', '.join(names)})"
                           for cls, names in unknown.items())
         raise ValueError(f"unknown layer class{'es' if len(unknown) > 1 else ''} in the model config, not "
-                         f"supported by graphc yet: {found}. graphc can load {sorted(LAYER_CLASSES)}")
+                         f"supported by graphc yet: {found}. graphc can load {sorted(_layer_classes())} "
+                         "(custom layer classes load when given in custom_objects=)")
 
 
 def layer_from_config(entry: Any) -> Layer:
@@ -232,10 +257,10 @@ def layer_from_config(entry: Any) -> Layer:
     if not isinstance(entry, dict) or not isinstance(entry.get("class_name"), str):
         raise ValueError(f"a layer config is a dict with a 'class_name' string, got {_short(entry)}")
     class_name = entry["class_name"]
-    cls = LAYER_CLASSES.get(class_name)
+    cls = _layer_classes().get(class_name)
     if cls is None:
         raise ValueError(f"unknown layer class {class_name!r} in the model config; graphc can load "
-                         f"{sorted(LAYER_CLASSES)}")
+                         f"{sorted(_layer_classes())}")
     config = entry.get("config")
     if not isinstance(config, dict):
         raise ValueError(f"layer {class_name}: 'config' must be a dict, got {_short(config)}")
