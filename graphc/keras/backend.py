@@ -1,6 +1,8 @@
-"""keras.backend: the few session-level helpers tutorials call."""
+"""keras.backend: the session-level helpers tutorials call, and Keras 2's tensor functions that
+custom layers are written with (`K.dot`, `K.sum`, ...; the same functions as keras.ops)."""
 
 import gc
+from typing import Any
 
 from graphc.frontend.layers.image_format import (
     image_data_format,
@@ -9,9 +11,44 @@ from graphc.frontend.layers.image_format import (
     set_image_dim_ordering,
 )
 from graphc.frontend.layers.naming import reset_names
+from graphc.frontend.tensor_ops import (
+    abs,
+    cast,
+    clip,
+    exp,
+    expand_dims,
+    log,
+    matmul,
+    max,
+    maximum,
+    mean,
+    min,
+    minimum,
+    relu,
+    reshape,
+    sigmoid,
+    softmax,
+    softplus,
+    sqrt,
+    square,
+    squeeze,
+    sum,
+    tanh,
+    transpose,
+)
+from graphc.frontend.tensor_ops import concatenate as _concatenate
 
-__all__ = ["clear_session", "epsilon", "floatx", "image_data_format", "image_dim_ordering",
-           "set_image_data_format", "set_image_dim_ordering"]
+dot = matmul
+
+__all__ = ["abs", "cast", "clear_session", "clip", "concatenate", "dot", "epsilon", "exp", "expand_dims",
+           "floatx", "image_data_format", "image_dim_ordering", "log", "max", "maximum", "mean", "min",
+           "minimum", "relu", "reshape", "set_image_data_format", "set_image_dim_ordering", "sigmoid",
+           "softmax", "softplus", "sqrt", "square", "squeeze", "sum", "tanh", "transpose"]
+
+
+def concatenate(tensors: Any, axis: int = -1) -> Any:
+    """Keras 2's default axis is the last one (keras.ops's is 0)."""
+    return _concatenate(tensors, axis)
 
 
 def clear_session() -> None:

@@ -15,8 +15,7 @@ PLANNED = {
     "other": "not implemented yet",
 }
 
-RECURRENT = ("RNN", "LSTMCell", "GRUCell", "SimpleRNNCell",
-             "ConvLSTM2D", "CuDNNLSTM", "CuDNNGRU")
+RECURRENT = ("StackedRNNCells", "ConvLSTM2D", "CuDNNLSTM", "CuDNNGRU")
 OTHER_LAYERS = ("Conv3D", "MaxPooling3D", "AveragePooling3D", "GlobalAveragePooling3D", "GlobalMaxPooling3D",
                 "UpSampling1D", "UpSampling3D", "ZeroPadding1D", "ZeroPadding3D", "Cropping1D", "Cropping3D",
                 "RepeatVector", "GaussianNoise", "GaussianDropout", "AlphaDropout", "SpatialDropout1D",

@@ -156,3 +156,21 @@ def test_time_distributed_dense_applies_per_step() -> None:
     np.testing.assert_array_equal(again.predict(x, verbose=0), model.predict(x, verbose=0))
     with pytest.raises(NotImplementedError, match="wrapping Conv2D"):
         L.TimeDistributed(L.Conv2D(2, 3))
+
+
+@pytest.mark.parametrize("cell, layer, cell_name", [
+    (L.LSTMCell, L.LSTM, "lstm_cell"), (L.GRUCell, L.GRU, "gru_cell"),
+    (L.SimpleRNNCell, L.SimpleRNN, "simple_rnn_cell")])
+def test_rnn_of_a_cell_is_its_layer(cell: type, layer: type, cell_name: str) -> None:
+    backend.clear_session()
+    x = RNG.normal(size=(3, 4, 2)).astype(np.float32)
+    wrapped = Sequential([L.RNN(cell(3), return_sequences=True, go_backwards=True, input_shape=(4, 2))])
+    plain = Sequential([layer(3, return_sequences=True, go_backwards=True, input_shape=(4, 2))])
+    plain.set_weights(wrapped.get_weights())
+    np.testing.assert_array_equal(wrapped.predict(x, verbose=0), plain.predict(x, verbose=0))
+    assert wrapped.weights[0].path == f"rnn/{cell_name}/kernel"
+    again = model_from_json(wrapped.to_json())
+    again.set_weights(wrapped.get_weights())
+    np.testing.assert_array_equal(again.predict(x, verbose=0), wrapped.predict(x, verbose=0))
+    with pytest.raises(NotImplementedError, match="stacked cells"):
+        L.RNN([cell(2), cell(2)])

@@ -1,6 +1,7 @@
 """Keras layers."""
 
 from graphc.frontend.layers.base import CallContext, KerasTensor, Layer, Weight
+from graphc.frontend.layers.cells import RNN, GRUCell, LSTMCell, SimpleRNNCell
 from graphc.frontend.layers.convolutional import Conv1D, Conv2D, Convolution1D, Convolution2D
 from graphc.frontend.layers.core import Activation, Dense, Dropout, Flatten, LeakyReLU, Masking
 from graphc.frontend.layers.depthwise import Conv2DTranspose, DepthwiseConv2D, SeparableConv2D
@@ -85,13 +86,17 @@ LAYER_CLASSES: dict[str, type[Layer]] = (
         )
     }
     | {cls.__name__: cls for cls in (Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply, Subtract)}
-    | {cls.__name__: cls for cls in (GRU, LSTM, SimpleRNN, Masking, Bidirectional, TimeDistributed)}
+    | {cls.__name__: cls for cls in (GRU, LSTM, SimpleRNN, Masking, Bidirectional, TimeDistributed, RNN)}
     | POOLING_ALIASES
     | {"Convolution2DTranspose": Conv2DTranspose, "SeparableConvolution2D": SeparableConv2D}
 )
 
 __all__ = [
     "LAYER_CLASSES",
+    "GRUCell",
+    "LSTMCell",
+    "RNN",
+    "SimpleRNNCell",
     "TimeDistributed",
     "Bidirectional",
     "Masking",

@@ -4,6 +4,7 @@
 from graphc.frontend.layers import (
     GRU,
     LSTM,
+    RNN,
     Activation,
     Add,
     Average,
@@ -28,10 +29,12 @@ from graphc.frontend.layers import (
     GlobalAveragePooling2D,
     GlobalMaxPooling1D,
     GlobalMaxPooling2D,
+    GRUCell,
     Input,
     InputLayer,
     Layer,
     LeakyReLU,
+    LSTMCell,
     Masking,
     Maximum,
     MaxPooling1D,
@@ -42,6 +45,7 @@ from graphc.frontend.layers import (
     Reshape,
     SeparableConv2D,
     SimpleRNN,
+    SimpleRNNCell,
     SpatialDropout2D,
     Subtract,
     TimeDistributed,
@@ -64,6 +68,10 @@ GlobalMaxPool1D, GlobalAvgPool1D = GlobalMaxPooling1D, GlobalAveragePooling1D
 Convolution2DTranspose, SeparableConvolution2D = Conv2DTranspose, SeparableConv2D
 
 __all__ = [
+    "GRUCell",
+    "LSTMCell",
+    "RNN",
+    "SimpleRNNCell",
     "TimeDistributed",
     "Bidirectional",
     "Masking",

@@ -1,8 +1,7 @@
-"""keras.layers.recurrent (the Keras 2 module path): SimpleRNN, LSTM and GRU; the cells and
-wrappers are not supported yet."""
+"""keras.layers.recurrent (the Keras 2 module path): SimpleRNN, LSTM, GRU, their cells and RNN."""
 
-from graphc.frontend.layers import GRU, LSTM, SimpleRNN
+from graphc.frontend.layers import GRU, LSTM, RNN, GRUCell, LSTMCell, SimpleRNN, SimpleRNNCell
 from graphc.keras.unsupported import LAYERS, missing
 
-__all__ = ["GRU", "LSTM", "SimpleRNN"]
+__all__ = ["GRU", "LSTM", "RNN", "GRUCell", "LSTMCell", "SimpleRNN", "SimpleRNNCell"]
 __getattr__ = missing("keras.layers.recurrent", LAYERS)
