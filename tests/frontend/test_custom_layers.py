@@ -139,3 +139,26 @@ def test_a_call_that_returns_no_tensor_names_the_layer() -> None:
 
     with pytest.raises(TypeError, match="'broken'.*must return a tensor"):
         Sequential([Input((3,)), Broken()])
+
+
+def test_keras_2_style_layer_with_backend_functions() -> None:
+    from graphc.keras import backend as K
+
+    class MyDense(L.Layer):
+        def __init__(self, output_dim: int, **kwargs) -> None:
+            self.output_dim = output_dim
+            super().__init__(**kwargs)
+
+        def build(self, input_shape) -> None:
+            self.kernel = self.add_weight(name="kernel", shape=(input_shape[1], self.output_dim),
+                                          initializer="uniform", trainable=True)
+            super().build(input_shape)
+
+        def call(self, x):
+            return K.concatenate([K.dot(x, self.kernel), K.sum(x, axis=1, keepdims=True)])
+
+    backend.clear_session()
+    model = Sequential([Input((4,)), MyDense(2)])
+    (kernel,) = model.get_weights()
+    expected = np.concatenate([X @ kernel, X.sum(axis=1, keepdims=True)], axis=1)
+    np.testing.assert_allclose(model.predict(X, verbose=0), expected, rtol=1e-5, atol=1e-6)
