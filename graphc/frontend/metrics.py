@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 
 from graphc.frontend import losses
+from graphc.frontend.confusion_metrics import BY_STRING as CONFUSION_BY_STRING
+from graphc.frontend.confusion_metrics import ConfusionMetric
 from graphc.ir.graph import Graph, Node
 from graphc.ir.types import Dim, TensorType
 from graphc.ops import builders as b
@@ -125,10 +127,15 @@ class Metric:
         return f"<Metric {self.name}: {self.fn.__name__}>"
 
 
-def resolve(identifier: Any, y_true_shape: Sequence[Dim], y_pred_shape: Sequence[Dim]) -> Metric:
+def resolve(identifier: Any, y_true_shape: Sequence[Dim],
+            y_pred_shape: Sequence[Dim]) -> Metric | ConfusionMetric:
     """The metric for a compile() entry, given the label data and prediction shapes (K3 rules)."""
-    if isinstance(identifier, Metric):
+    if isinstance(identifier, (Metric, ConfusionMetric)):
         return identifier
+    if isinstance(identifier, type) and issubclass(identifier, ConfusionMetric):
+        return identifier()
+    if isinstance(identifier, str) and identifier in CONFUSION_BY_STRING:
+        return CONFUSION_BY_STRING[identifier]()
     if isinstance(identifier, MeanMetricWrapper):
         return Metric(identifier.name, identifier.fn, **identifier.fn_kwargs)
     if isinstance(identifier, str):

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from graphc.frontend import saving
+from graphc.frontend.eager import EagerArray
 from graphc.frontend.layers.base import KerasTensor, Layer, Weight
 from graphc.frontend.layers.input_layer import InputLayer
 from graphc.frontend.layers.naming import to_snake_case, unique_name
@@ -16,14 +17,6 @@ from graphc.frontend.trainer import Trainer
 from graphc.ir.types import Dim, format_shape
 
 Operation = tuple[Layer, list[KerasTensor], KerasTensor]
-
-
-class EagerArray(np.ndarray):
-    """The result of calling a model on data: a numpy array that also has `.numpy()`, as the tensors
-    Keras returns do."""
-
-    def numpy(self) -> np.ndarray:
-        return np.asarray(self)
 
 
 class Model(Trainer):

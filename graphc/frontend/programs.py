@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from graphc.frontend.confusion_metrics import ConfusionMetric
 from graphc.frontend.layers.base import RNG_STATE, CallContext, KerasTensor, Layer, Weight
 from graphc.frontend.seeding import global_rng
 from graphc.ir.graph import Graph, Node
@@ -38,6 +39,7 @@ LABELS = "y"
 SAMPLE_WEIGHT = "sample_weight"
 WEIGHTED = {"train_step": "train_step_weighted", "eval_step": "eval_step_weighted"}
 METRIC_PREFIX = "metric/"
+COUNT_PREFIX = "count/"  # a confusion metric's per-batch counts, added up by fit (confusion_metrics.py)
 
 
 @dataclass
@@ -144,7 +146,11 @@ def _loss_and_metrics(model: RecordableModel, graph: Graph, spec: LossSpec, trai
         graph.outputs[LOSS] = loss
     with graph.scope(role="metric"):
         for metric in spec.metrics:
-            graph.outputs[METRIC_PREFIX + metric.name] = b.reduce_mean(metric(y_true, y_pred))
+            if isinstance(metric, ConfusionMetric):
+                for key, count in metric.count_nodes(y_true, y_pred).items():
+                    graph.outputs[f"{COUNT_PREFIX}{metric.name}/{key}"] = count
+            else:
+                graph.outputs[METRIC_PREFIX + metric.name] = b.reduce_mean(metric(y_true, y_pred))
     return loss
 
 

@@ -14,6 +14,7 @@ from graphc.frontend import metrics as metrics_mod
 from graphc.frontend import optimizers as optimizers_mod
 from graphc.frontend.batch_sources import BatchSource, is_batch_source
 from graphc.frontend.callbacks import CallbackList, History
+from graphc.frontend.confusion_metrics import ConfusionMetric
 from graphc.frontend.data import (
     as_float_array,
     batches,
@@ -27,6 +28,7 @@ from graphc.frontend.data import (
 from graphc.frontend.engine import CompiledModel
 from graphc.frontend.optimizers.step import ITERATIONS, OPTIMIZER_STATE_PREFIX
 from graphc.frontend.programs import (
+    COUNT_PREFIX,
     LABELS,
     LOSS,
     METRIC_PREFIX,
@@ -192,6 +194,11 @@ class Trainer:
         return [(name, shape) for name, shape in shapes.items()
                 if name.startswith(OPTIMIZER_STATE_PREFIX) and name != ITERATIONS]
 
+    def _count_results(self) -> dict[str, Callable[[dict[str, np.ndarray]], float]]:
+        """How each compiled confusion metric turns its summed counts into its value."""
+        metrics = self._spec.metrics if self._spec is not None else []
+        return {m.name: m.result_from for m in metrics if isinstance(m, ConfusionMetric)}
+
     def _restore_optimizer_slots(self, values: Mapping[str, np.ndarray]) -> None:
         """Slot values (`optimizer/<slot>` names, as saved) to start the next training step from."""
         with self._engine_lock:
@@ -254,7 +261,7 @@ class Trainer:
         callback_list.on_train_begin()
         for epoch in range(initial_epoch, epochs):
             callback_list.on_epoch_begin(epoch)
-            tracker = _RunningMeans()
+            tracker = _RunningMeans(self._count_results())
             done = 0
             train = None
             for step, (xb, yb, wb) in enumerate(epoch_batches()):
@@ -329,7 +336,7 @@ class Trainer:
 
     def _evaluate_batches(self, batches_in: Iterator[Batch3],
                           callback_list: CallbackList | None = None) -> dict[str, float]:
-        tracker = _RunningMeans()
+        tracker = _RunningMeans(self._count_results())
         program = None
         for step, (xb, yb, wb) in enumerate(batches_in):
             if program is None:
@@ -449,7 +456,7 @@ class Trainer:
         inputs = {"x": xb, LABELS: yb}
         if wb is not None:
             inputs[SAMPLE_WEIGHT] = wb
-        tracker = _RunningMeans()
+        tracker = _RunningMeans(self._count_results())
         program = engine.program(program_name if wb is None else WEIGHTED[program_name])
         tracker.add(program(len(xb), **inputs, **feeds), len(xb))
         if program_name == "train_step":
@@ -495,24 +502,39 @@ def sample_weights(y: np.ndarray, sample_weight: Any, class_weight: Any, what: s
 
 
 class _RunningMeans:
-    """Sample-weighted means over the batches seen so far, as Keras's Mean trackers keep them."""
+    """Sample-weighted means over the batches seen so far, as Keras's Mean trackers keep them, and
+    the summed counts of confusion metrics, whose results `results` computes from the totals."""
 
-    def __init__(self) -> None:
-        self.totals: dict[str, float] = {}
+    def __init__(self, results: Mapping[str, Callable[[dict[str, np.ndarray]], float]] | None = None) -> None:
+        self.totals: dict[str, Any] = {}
         self.count = 0
+        self.results = results or {}
 
     def add(self, outputs: dict[str, np.ndarray], batch: int) -> None:
         for name, value in outputs.items():
             if name == LOSS or name.startswith(METRIC_PREFIX):
                 self.totals[name] = self.totals.get(name, 0.0) + float(value) * batch
+            elif name.startswith(COUNT_PREFIX):
+                self.totals[name] = self.totals.get(name, 0.0) + np.asarray(value, dtype=np.float64)
         self.count += batch
 
     def logs(self) -> dict[str, float]:
-        """Metrics first, then the loss: the order Keras 3 logs and prints them."""
+        """Metrics first, in compile order, then the loss: the order Keras 3 logs and prints them."""
         if not self.count:
             return {}
-        logs = {name[len(METRIC_PREFIX):]: total / self.count
-                for name, total in self.totals.items() if name.startswith(METRIC_PREFIX)}
+        logs: dict[str, float] = {}
+        counts: dict[str, dict[str, np.ndarray]] = {}
+        for name, total in self.totals.items():
+            if name.startswith(METRIC_PREFIX):
+                logs[name[len(METRIC_PREFIX):]] = total / self.count
+            elif name.startswith(COUNT_PREFIX):
+                metric, key = name[len(COUNT_PREFIX):].rsplit("/", 1)
+                if metric not in counts:
+                    counts[metric] = {}
+                    logs[metric] = 0.0  # its place in the order; the value once all counts are in
+                counts[metric][key] = total
+        for metric, values in counts.items():
+            logs[metric] = self.results[metric](values)
         logs[LOSS] = self.totals[LOSS] / self.count
         return logs
 

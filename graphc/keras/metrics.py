@@ -1,5 +1,14 @@
 """keras.metrics"""
 
+from graphc.frontend.confusion_metrics import (
+    AUC,
+    FalseNegatives,
+    FalsePositives,
+    Precision,
+    Recall,
+    TrueNegatives,
+    TruePositives,
+)
 from graphc.frontend.metrics import (
     Accuracy,
     BinaryAccuracy,
@@ -18,6 +27,13 @@ from graphc.frontend.metrics import (
 )
 
 __all__ = [
+    "AUC",
+    "FalseNegatives",
+    "FalsePositives",
+    "Precision",
+    "Recall",
+    "TrueNegatives",
+    "TruePositives",
     "Accuracy",
     "BinaryAccuracy",
     "CategoricalAccuracy",
