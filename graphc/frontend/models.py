@@ -37,9 +37,9 @@ class Model(Trainer):
             self._set_graph(_as_list(inputs, "inputs"), _as_list(outputs, "outputs"))
 
     def _set_graph(self, inputs: list[KerasTensor], outputs: list[KerasTensor]) -> None:
-        if len(inputs) != 1 or len(outputs) != 1:
-            raise ValueError(f"model {self.name!r}: graphc supports one input and one output, got "
-                             f"{len(inputs)} inputs and {len(outputs)} outputs")
+        if not inputs or len(outputs) != 1:
+            raise ValueError(f"model {self.name!r}: graphc supports models with one output (and any number "
+                             f"of inputs), got {len(inputs)} inputs and {len(outputs)} outputs")
         operations = _trace(inputs, outputs)
         self.inputs, self.outputs, self.operations = inputs, outputs, operations
         self._layers = [t.layer for t in inputs] + [op[0] for op in operations]
@@ -81,6 +81,13 @@ class Model(Trainer):
         The first layer that cannot take the data raises, so the message names that layer,
         as Keras's does.
         """
+        if len(self.inputs) > 1:
+            expected_all = tuple(tuple(tensor.shape[1:]) for tensor in self.inputs)
+            for index, (given, want) in enumerate(zip(sample_shape, expected_all, strict=True)):
+                if tuple(given) != want:
+                    raise ValueError(f'Input {index} of model "{self.name}" is incompatible: expected shape '
+                                     f"{format_shape((None, *want))}, got {format_shape((None, *given))}")
+            return
         expected = tuple(self.inputs[0].shape[1:])
         if tuple(sample_shape) == expected:
             return

@@ -26,6 +26,7 @@ from graphc.frontend.data import (
     split_validation,
 )
 from graphc.frontend.engine import CompiledModel
+from graphc.frontend.model_inputs import ModelInputs
 from graphc.frontend.optimizers.step import ITERATIONS, OPTIMIZER_STATE_PREFIX
 from graphc.frontend.programs import (
     COUNT_PREFIX,
@@ -37,6 +38,7 @@ from graphc.frontend.programs import (
     WEIGHTED,
     LossSpec,
     build_programs,
+    input_name,
     train_graph,
 )
 from graphc.frontend.seeding import global_rng
@@ -127,22 +129,36 @@ class Trainer:
         self._check_input_values(x)
         return engine
 
-    def _as_input(self, x: Any) -> np.ndarray:
-        """x as float32; a 1-D x for a model whose input is one feature becomes a column (Keras 2's habit)."""
+    def _as_input(self, x: Any) -> Any:
+        """x as float32; a 1-D x for a model whose input is one feature becomes a column (Keras 2's habit).
+        A model with several inputs takes a list (or a dict by input name): a ModelInputs."""
+        if len(self.inputs) > 1:
+            return ModelInputs.of(x, [tensor.layer.name for tensor in self.inputs])
         array = as_float_array(x, "x")
         if array.ndim == 1 and self.inputs and tuple(self.inputs[0].shape[1:]) == (1,):
             return array[:, None]
         return array
 
-    def _check_input_values(self, x: np.ndarray) -> None:
+    def _check_input_values(self, x: Any) -> None:
         """The layers that read the model input directly check its values (Embedding's ids)."""
-        inputs = {id(tensor) for tensor in self.inputs}
+        arrays = x.arrays if isinstance(x, ModelInputs) else (x,)
+        inputs = {id(tensor): index for index, tensor in enumerate(self.inputs)}
         for layer, sources, _ in self.operations:
             if not layer.takes_list and id(sources[0]) in inputs:
-                layer.check_input_values(x, "input x")
+                index = inputs[id(sources[0])]
+                what = "input x" if len(arrays) == 1 else f"input x[{index}]"
+                layer.check_input_values(arrays[index], what)
 
-    def _input_sample_shape(self) -> tuple[int | None, ...] | None:
+    def _input_sample_shape(self) -> tuple[Any, ...] | None:
+        if len(self.inputs) > 1:
+            return tuple(tuple(tensor.shape[1:]) for tensor in self.inputs)
         return tuple(self.inputs[0].shape[1:]) if self.inputs else None
+
+    def _input_feeds(self, x: Any) -> dict[str, np.ndarray]:
+        """The predict/train/eval programs' input arguments for this x."""
+        if isinstance(x, ModelInputs):
+            return {input_name(i, len(x.arrays)): array for i, array in enumerate(x.arrays)}
+        return {"x": x}
 
     def _engine_for_locked(self, x: np.ndarray, y: np.ndarray | None) -> CompiledModel:
         self.build_for_input(tuple(x.shape[1:]))
@@ -269,7 +285,9 @@ class Trainer:
                     name = "train_step" if wb is None else WEIGHTED["train_step"]
                     train = self._engine_for(xb[:1], yb[:1]).program(name)
                 callback_list.on_train_batch_begin(step)
-                feeds = {"x": xb, LABELS: yb} if wb is None else {"x": xb, LABELS: yb, SAMPLE_WEIGHT: wb}
+                feeds = {**self._input_feeds(xb), LABELS: yb}
+                if wb is not None:
+                    feeds[SAMPLE_WEIGHT] = wb
                 outputs = train(len(xb), **feeds, **self.optimizer.feeds())
                 self.optimizer.count_step()
                 tracker.add(outputs, len(xb))
@@ -309,7 +327,7 @@ class Trainer:
         if is_batch_source(data):
             source = BatchSource(data, steps, "fit() validation data", need_labels=True)
             return lambda: self._evaluate_batches((xb, yb, None) for xb, yb in self._source_batches(source))
-        x_val, y_raw = _unpack_validation(data)
+        x_val, y_raw = _unpack_validation(data, self._as_input)
         check_not_empty(x_val, "fit() validation data")
         self.build_for_input(tuple(x_val.shape[1:]))
         # Checked now when the loss is known (array training data), else after the first training batch.
@@ -344,7 +362,9 @@ class Trainer:
                 program = self._engine_for(xb[:1], yb[:1]).program(name)
             if callback_list is not None:
                 callback_list.on_test_batch_begin(step)
-            feeds = {"x": xb, LABELS: yb} if wb is None else {"x": xb, LABELS: yb, SAMPLE_WEIGHT: wb}
+            feeds = {**self._input_feeds(xb), LABELS: yb}
+            if wb is not None:
+                feeds[SAMPLE_WEIGHT] = wb
             tracker.add(program(len(xb), **feeds), len(xb))
             if callback_list is not None:
                 callback_list.on_test_batch_end(step, tracker.logs())
@@ -406,7 +426,8 @@ class Trainer:
         results = []
         for step, xb in enumerate(inputs):
             callback_list.on_predict_batch_begin(step)
-            results.append(self._engine_for(xb).program("predict")(len(xb), x=xb)[PREDICTION])
+            predict = self._engine_for(xb).program("predict")
+            results.append(predict(len(xb), **self._input_feeds(xb))[PREDICTION])
             callback_list.on_predict_batch_end(step, {})
         callback_list.on_predict_end()
         if not results:
@@ -441,7 +462,7 @@ class Trainer:
 
     def predict_on_batch(self, x: Any) -> np.ndarray:
         x_all = self._as_input(x)
-        return self._engine_for(x_all).program("predict")(len(x_all), x=x_all)[PREDICTION]
+        return self._engine_for(x_all).program("predict")(len(x_all), **self._input_feeds(x_all))[PREDICTION]
 
     def _one_batch(self, program_name: str, x: Any, y: Any, sample_weight: Any, class_weight: Any,
                    return_dict: bool) -> Any:
@@ -453,7 +474,7 @@ class Trainer:
         engine = self._engine_for(xb, yb)
         yb = self._labels(yb)
         feeds = self.optimizer.feeds() if program_name == "train_step" else {}
-        inputs = {"x": xb, LABELS: yb}
+        inputs = {**self._input_feeds(xb), LABELS: yb}
         if wb is not None:
             inputs[SAMPLE_WEIGHT] = wb
         tracker = _RunningMeans(self._count_results())
@@ -554,10 +575,10 @@ def _should_validate(epoch: int, freq: int | Sequence[int]) -> bool:
     return epoch + 1 in freq
 
 
-def _unpack_validation(data: Any) -> tuple[np.ndarray, np.ndarray]:
+def _unpack_validation(data: Any, as_input: Callable[[Any], Any]) -> tuple[Any, np.ndarray]:
     if not isinstance(data, (tuple, list)) or len(data) != 2:
         raise ValueError("`validation_data` must be a tuple (x_val, y_val)")
-    x_val = as_float_array(data[0], "validation_data[0]")
+    x_val = as_input(data[0]) if not isinstance(data[0], ModelInputs) else data[0]
     y_val = as_float_array(data[1], "validation_data[1]")
     check_same_length(x_val, y_val)
     return x_val, y_val
