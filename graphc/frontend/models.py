@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -10,7 +11,7 @@ import numpy as np
 from graphc.frontend import saving
 from graphc.frontend.eager import EagerArray
 from graphc.frontend.layers.base import KerasTensor, Layer, Weight
-from graphc.frontend.layers.input_layer import InputLayer
+from graphc.frontend.layers.input_layer import Input, InputLayer
 from graphc.frontend.layers.naming import to_snake_case, unique_name
 from graphc.frontend.summary import SummaryRow, default_line_length, format_summary
 from graphc.frontend.trainer import Trainer
@@ -79,8 +80,11 @@ class Model(Trainer):
         """Functional models are built at construction; data of another shape is an input error.
 
         The first layer that cannot take the data raises, so the message names that layer,
-        as Keras's does.
+        as Keras's does. A subclass that defines call() is built on its first data instead.
         """
+        if not self.outputs and callable(getattr(self, "call", None)):
+            self._trace_call(sample_shape)
+            return
         if len(self.inputs) > 1:
             expected_all = tuple(tuple(tensor.shape[1:]) for tensor in self.inputs)
             for index, (given, want) in enumerate(zip(sample_shape, expected_all, strict=True)):
@@ -99,6 +103,24 @@ class Model(Trainer):
             f'Input 0 of model "{self.name}" is incompatible: expected shape '
             f"{format_shape((None, *expected))}, got {format_shape((None, *sample_shape))}"
         )
+
+    def _trace_call(self, sample_shape: tuple[int, ...]) -> None:
+        """A Keras-style subclass (layers made in __init__, used in call()) becomes the functional graph
+        that call() builds when given a symbolic input of the data's shape: layer calls only, so
+        keras.ops on the symbolic tensors are not supported there."""
+        inputs = Input(shape=tuple(sample_shape))
+        parameters = inspect.signature(self.call).parameters
+        try:
+            outputs = self.call(inputs, **({"training": None} if "training" in parameters else {}))
+        except TypeError as err:
+            raise TypeError(f"model {self.name!r}: graphc builds subclassed models from the layer calls in "
+                            f"call(); arithmetic or ops on their symbolic tensors is not supported yet, "
+                            f"write it as a layer ({err})") from None
+        if not isinstance(outputs, KerasTensor):
+            raise TypeError(f"model {self.name!r}: call() must return the output of a layer call (graphc "
+                            f"builds subclassed models from their layer calls), got {type(outputs).__name__}")
+        self._set_graph([inputs], [outputs])
+        self._layers = [layer for layer, _, _ in self.operations]  # Keras lists a subclass's own layers
 
     def build(self, input_shape: Sequence[Dim]) -> None:
         """Keras's model.build(input_shape=(None, ...)): the batch axis first, then one sample's shape."""

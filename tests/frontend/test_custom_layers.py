@@ -162,3 +162,52 @@ def test_keras_2_style_layer_with_backend_functions() -> None:
     (kernel,) = model.get_weights()
     expected = np.concatenate([X @ kernel, X.sum(axis=1, keepdims=True)], axis=1)
     np.testing.assert_allclose(model.predict(X, verbose=0), expected, rtol=1e-5, atol=1e-6)
+
+
+class TwoLayer(Model):
+    """The Keras guide's subclassed model: layers made in __init__, used in call()."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.hidden = L.Dense(6, activation="tanh")
+        self.dropout = L.Dropout(0.5)
+        self.out = L.Dense(1, activation="sigmoid")
+
+    def call(self, inputs, training=None):
+        return self.out(self.dropout(self.hidden(inputs), training=training))
+
+
+def test_a_subclassed_model_is_built_from_its_call_on_first_data() -> None:
+    backend.clear_session()
+    model = TwoLayer(name="two")
+    model.compile(SGD(0.5), "binary_crossentropy")
+    assert model.predict(X, verbose=0).shape == (12, 1)
+    assert [type(layer).__name__ for layer in model.layers] == ["Dense", "Dropout", "Dense"]
+    kernel, bias, out_kernel, out_bias = model.get_weights()
+    expected = 1 / (1 + np.exp(-(np.tanh(X @ kernel + bias) @ out_kernel + out_bias)))
+    np.testing.assert_allclose(model(X), expected, rtol=1e-5, atol=1e-6)
+    twin = Sequential([Input((4,)), L.Dense(6, activation="tanh"), L.Dropout(0.5),
+                       L.Dense(1, activation="sigmoid")])
+    twin.compile(SGD(0.5), "binary_crossentropy")
+    twin.set_weights(model.get_weights())
+    backend.clear_session()
+    first = model.evaluate(X, Y, verbose=0)
+    assert first == pytest.approx(twin.evaluate(X, Y, verbose=0), rel=1e-6)
+    model.fit(X, Y, epochs=3, verbose=0)
+    assert model.evaluate(X, Y, verbose=0) < first
+
+
+def test_a_subclassed_call_must_return_a_layer_output() -> None:
+    class Raw(Model):
+        def call(self, inputs):
+            return inputs * 2
+
+    with pytest.raises(TypeError, match="from the layer calls in call"):
+        Raw().predict(X, verbose=0)
+
+    class Identity(Model):
+        def call(self, inputs):
+            return np.zeros(3)
+
+    with pytest.raises(TypeError, match="output of a layer call"):
+        Identity().predict(X, verbose=0)

@@ -257,7 +257,9 @@ class Layer:
             raise ValueError(f"layer {self.name!r} ({type(self).__name__}) cannot take input of shape "
                              f"{format_shape(tuple(input_shape))}: {err}") from None
 
-    def __call__(self, inputs: KerasTensor) -> KerasTensor:
+    def __call__(self, inputs: KerasTensor, training: Any = None, **kwargs: Any) -> KerasTensor:
+        """`training` (and Keras's other call arguments) are accepted and left to the programs: the
+        training program records training behaviour, predict the other."""
         if not isinstance(inputs, KerasTensor):
             raise TypeError(
                 f"layer {self.name!r} must be called on a symbolic tensor from Input(), got "

@@ -25,7 +25,7 @@ class Merge(Layer):
     supports_masking = True
     arity: int | None = None  # an exact number of inputs, where the layer needs one
 
-    def __call__(self, inputs: Any) -> KerasTensor:  # type: ignore[override]
+    def __call__(self, inputs: Any, training: Any = None, **kwargs: Any) -> KerasTensor:  # type: ignore[override]
         if (not isinstance(inputs, (list, tuple)) or not inputs
                 or not all(isinstance(t, KerasTensor) for t in inputs)):
             raise ValueError(f"layer {self.name!r} ({type(self).__name__}): a merge layer should be called "
