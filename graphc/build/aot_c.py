@@ -13,6 +13,7 @@ import graphc
 from graphc.build.aot_c_template import HEADER, SOURCE, STATUS_CODES
 from graphc.build.aot_source import ModelPrograms, StateInfo
 from graphc.build.aot_weights import HEADER_BYTES, MAGIC, VERSION, layout_hash
+from graphc.frontend.optimizers.step import COMPLEMENT_PREFIX
 
 ALIGN_FLOATS = 16  # every state starts on a 64-byte boundary
 HP_PREFIX = "hp/"
@@ -151,6 +152,10 @@ def _tables(prefix: str, programs: ModelPrograms, offsets: Mapping[str, int], st
     lines += _array("static const char *const HP_NAMES", [f"    {_c_string(n)}," for n in hp_names], "    0")
     lines += _array("static const float HP_DEFAULTS",
                     [f"    {_float(v)}," for v in programs.hyperparameters.values()], "    0")
+    base = {name: i for i, name in enumerate(hp_names)}
+    complement_of = [base.get(name.removeprefix(COMPLEMENT_PREFIX), -1) if name.startswith(COMPLEMENT_PREFIX)
+                     else -1 for name in hp_names]
+    lines += _array("static const int32_t HP_COMPLEMENT_OF", [f"    {i}," for i in complement_of], "    -1")
     log_names = [name.removeprefix("metric/") for name in programs.logs]
     lines += _array("static const char *const LOG_NAMES", [f"    {_c_string(n)}," for n in log_names],
                     "    0")

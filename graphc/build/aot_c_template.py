@@ -416,10 +416,11 @@ const char *@P@_log_name(int32_t index) {
     return index >= 0 && index < @PU@_NUM_LOGS ? LOG_NAMES[index] : NULL;
 }
 
+/* Named hyperparameters only: the derived `1-<name>` entries follow their base (set below). */
 static int32_t hp_index(const char *name) {
     if (name == NULL) return -2;
     for (int32_t i = 0; i < NUM_HP; i++) {
-        if (strcmp(HP_NAMES[i], name) == 0) return i;
+        if (HP_COMPLEMENT_OF[i] < 0 && strcmp(HP_NAMES[i], name) == 0) return i;
     }
     return -1;
 }
@@ -430,6 +431,9 @@ int32_t @P@_set_hyperparameter(@P@_context *ctx, const char *name, float value) 
     if (index < 0) return @PU@_HAS_TRAINING ? GRAPHC_MODEL_BAD_NAME : GRAPHC_MODEL_NOT_TRAINABLE;
     if (!(value - value == 0.0f)) return GRAPHC_MODEL_BAD_VALUE;
     ctx->hp[index] = value;
+    for (int32_t i = 0; i < NUM_HP; i++) {  /* 1 - value in double, as Keras's Python computes it */
+        if (HP_COMPLEMENT_OF[i] == index) ctx->hp[i] = (float)(1.0 - (double)value);
+    }
     return GRAPHC_MODEL_OK;
 }
 

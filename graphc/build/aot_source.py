@@ -12,6 +12,7 @@ import numpy as np
 
 from graphc.build.programs import model_programs
 from graphc.frontend.models import Model
+from graphc.frontend.optimizers.step import hyperparameter_value
 from graphc.frontend.programs import LOSS, METRIC_PREFIX
 from graphc.ir.graph import Graph
 
@@ -60,7 +61,7 @@ def aot_programs(model: Model, with_training: bool) -> ModelPrograms:
     if with_training:
         train = graphs["train_step"]
         hp = model.optimizer.hyperparameters
-        result.hyperparameters = {name: float(hp.get(key, 0.0)) for name, key
+        result.hyperparameters = {name: hyperparameter_value(hp, key) for name, key
                                   in program_set.hyperparameter_inputs.items() if name in train.inputs}
         result.logs = [name for name in train.outputs if name == LOSS or name.startswith(METRIC_PREFIX)]
     return result

@@ -16,6 +16,7 @@ from graphc_runtime.deploy import DeployError, load
 from graphc.build.aot import compile_model
 from graphc.frontend.programs import predict_graph
 from graphc.interpreter import evaluate
+from graphc.keras import optimizers as keras_optimizers
 from graphc.keras.layers import (
     GRU,
     LSTM,
@@ -99,6 +100,23 @@ def test_train_step_equals_in_process_training(tmp_path: Path) -> None:
     assert all(np.array_equal(a, b) for a, b in zip(before, deployed.get_weights(), strict=True))
     deployed.set_weights([np.zeros_like(w) for w in before])
     assert np.allclose(deployed.predict(x), 0.2)
+
+
+def test_a_hyperparameter_set_through_the_c_api_moves_its_complement(tmp_path: Path) -> None:
+    """Adam's `1 - beta_1` is its own input (computed in double, as Keras does); setting beta_1
+    through the C API must move it too, and `1-beta_1` is not a name the API takes."""
+    model = _model()
+    model.compile(keras_optimizers.Adam(0.01), "sparse_categorical_crossentropy")
+    deployed = load(compile_model(model, tmp_path, name="net", with_training=True).directory)
+    deployed.set_hyperparameter("beta_1", 0.5)
+    model.optimizer.beta_1 = 0.5
+    x, y = RNG.random((6, 3, 4), dtype=np.float32), RNG.integers(0, 5, 6).astype(np.float32)
+    for _ in range(2):
+        assert deployed.train_step(x, y)["loss"] == model.train_on_batch(x, y)
+    for got, want in zip(deployed.get_weights(), model.get_weights(), strict=True):
+        np.testing.assert_array_equal(got, want)
+    with pytest.raises(DeployError):
+        deployed.set_hyperparameter("1-beta_1", 0.1)
 
 
 def test_an_image_model_builds_and_trains_like_in_process(tmp_path: Path) -> None:

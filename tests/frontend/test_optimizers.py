@@ -243,7 +243,7 @@ def test_other_hyperparameters_are_runtime_inputs_too():
     assert not np.allclose(changed, reference.step())
     assert trainer.plan.hyperparameter_inputs == {
         "hp/learning_rate": "learning_rate", "hp/beta_1": "beta_1", "hp/beta_2": "beta_2",
-        "hp/epsilon": "epsilon"}
+        "hp/epsilon": "epsilon", "hp/1-beta_1": "1-beta_1", "hp/1-beta_2": "1-beta_2"}
 
 
 def test_structural_switches_refuse_changes_the_built_graph_cannot_follow():
@@ -440,10 +440,38 @@ def test_feeds_follow_the_built_step():
         opt.feeds()
     Trainer(opt)
     feeds = opt.feeds()
-    assert set(feeds) == {"hp/learning_rate", "hp/rho", "hp/epsilon"}
+    assert set(feeds) == {"hp/learning_rate", "hp/rho", "hp/1-rho", "hp/epsilon"}
     assert feeds["hp/rho"].dtype == np.float32 and feeds["hp/rho"].shape == ()
+    assert feeds["hp/1-rho"] == np.float32(1.0 - 0.9)  # from the double, not 1 - float32(0.9)
     opt.rho = 0.5
-    assert opt.feeds()["hp/rho"] == 0.5
+    assert opt.feeds()["hp/rho"] == 0.5 and opt.feeds()["hp/1-rho"] == 0.5
+
+
+def test_adam_in_float32_takes_keras_3s_steps_exactly():
+    """Keras 3 writes `1 - self.beta_1` with Python floats (double) and casts the result once; in
+    float32 that differs from 1 - float32(0.9) by 2.4e-8, which grew to 2e-6 in the weights after
+    three steps of rate 0.1 when graphc computed it in float32."""
+    from graphc.keras import Sequential, backend
+    from graphc.keras.layers import Dense
+
+    backend.clear_session()
+    model = Sequential([Dense(1, use_bias=False, input_shape=(2,))])
+    model.compile(Adam(0.1), "mse")
+    w = np.array([[0.7], [-1.3]], dtype=np.float32)
+    model.set_weights([w])
+    x = np.array([[1.0, 2.0], [-0.5, 0.25], [3.0, -1.0]], dtype=np.float32)
+    y = np.array([[0.5], [-1.0], [2.0]], dtype=np.float32)
+    f32 = np.float32
+    m = np.zeros_like(w)
+    v = np.zeros_like(w)
+    for t in range(1, 4):
+        g = (f32(2.0) * x.T @ (x @ w - y) / f32(3.0)).astype(np.float32)
+        lr_t = f32(0.1) * np.sqrt(f32(1) - f32(0.999) ** f32(t)) / (f32(1) - f32(0.9) ** f32(t))
+        m = m + (g - m) * f32(1 - 0.9)
+        v = v + (g * g - v) * f32(1 - 0.999)
+        w = w - m * lr_t / (np.sqrt(v) + f32(1e-7))
+        model.train_on_batch(x, y)
+    np.testing.assert_allclose(model.get_weights()[0], w, rtol=3e-7, atol=0)
 
 
 def test_no_trainable_weights_gives_an_empty_plan():

@@ -33,9 +33,9 @@ class Adadelta(Optimizer):
         for name, w, g in params:
             acc_grad = step.slot("accumulated_grad", name, w)
             acc_delta = step.slot("accumulated_delta_var", name, w)
-            acc_grad = step.assign(acc_grad, rho * acc_grad + (1.0 - rho) * (g * g))
+            acc_grad = step.assign(acc_grad, rho * acc_grad + step.one_minus("rho") * (g * g))
             delta = -(b.sqrt(acc_delta + eps) * g / b.sqrt(acc_grad + eps))
-            step.assign(acc_delta, rho * acc_delta + (1.0 - rho) * (delta * delta))
+            step.assign(acc_delta, rho * acc_delta + step.one_minus("rho") * (delta * delta))
             step.assign(name, w + lr * delta)
 
     def _own_config(self) -> dict[str, Any]:

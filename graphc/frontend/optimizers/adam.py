@@ -39,8 +39,8 @@ class Adam(Optimizer):
         for name, w, g in params:
             m = step.slot("momentum", name, w)
             v = step.slot("velocity", name, w)
-            m = step.assign(m, m + (g - m) * (1.0 - beta_1))
-            v = step.assign(v, v + (g * g - v) * (1.0 - beta_2))
+            m = step.assign(m, m + (g - m) * step.one_minus("beta_1"))
+            v = step.assign(v, v + (g * g - v) * step.one_minus("beta_2"))
             if self.amsgrad:
                 v_hat = step.slot("velocity_hat", name, w)
                 v = step.assign(v_hat, b.maximum(v_hat, v))

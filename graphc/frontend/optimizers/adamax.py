@@ -37,7 +37,7 @@ class Adamax(Optimizer):
         for name, w, g in params:
             m = step.slot("momentum", name, w)
             u = step.slot("norm", name, w)
-            m = step.assign(m, m + (g - m) * (1.0 - beta_1))
+            m = step.assign(m, m + (g - m) * step.one_minus("beta_1"))
             u = step.assign(u, b.maximum(beta_2 * u, b.abs_(g)))
             step.assign(name, w - lr * m / (correction * (u + eps)))
 

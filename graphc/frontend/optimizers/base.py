@@ -13,7 +13,7 @@ import numpy as np
 
 from graphc.frontend.optimizers import clipping, schedules
 from graphc.frontend.optimizers.hyperparameters import Hyperparameter, check_float
-from graphc.frontend.optimizers.step import ITERATIONS, UpdateStep
+from graphc.frontend.optimizers.step import ITERATIONS, UpdateStep, hyperparameter_value
 from graphc.ir.graph import Graph, Node
 
 # Keys of Keras 2/3 optimizer configs that do not change the math.
@@ -145,7 +145,8 @@ class Optimizer:
         values = self._hyperparameters
         source = (self._plan_inputs, values, dtype)
         if self._feeds_made_from != source:  # made once per change, not per step (~1 us)
-            self._feeds = {name: dtype(values.get(hp, 0.0)) for name, hp in self._plan_inputs.items()}
+            self._feeds = {name: dtype(hyperparameter_value(values, hp))
+                           for name, hp in self._plan_inputs.items()}
             self._feeds_made_from = (self._plan_inputs, dict(values), dtype)
         return dict(self._feeds)
 

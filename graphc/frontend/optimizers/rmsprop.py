@@ -38,10 +38,10 @@ class RMSprop(Optimizer):
         momentum = step.hp("momentum") if self._built_on("momentum") else None
         for name, w, g in params:
             v = step.slot("velocity", name, w)
-            v = step.assign(v, rho * v + (1.0 - rho) * (g * g))
+            v = step.assign(v, rho * v + step.one_minus("rho") * (g * g))
             if self.centered:
                 avg = step.slot("average_gradient", name, w)
-                avg = step.assign(avg, rho * avg + (1.0 - rho) * g)
+                avg = step.assign(avg, rho * avg + step.one_minus("rho") * g)
                 denominator = v - avg * avg + eps
             else:
                 denominator = v + eps

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 from graphc.ir.graph import Graph, Node
 from graphc.ir.types import Dim, TensorType
@@ -11,6 +12,15 @@ from graphc.ops import builders as b
 OPTIMIZER_STATE_PREFIX = "optimizer/"
 ITERATIONS = f"{OPTIMIZER_STATE_PREFIX}iterations"
 HYPERPARAMETER_PREFIX = "hp/"
+COMPLEMENT_PREFIX = "1-"  # `hp/1-beta_1`: 1 - beta_1, computed in double as Keras's Python does
+
+
+def hyperparameter_value(values: Mapping[str, float], key: str) -> float:
+    """The value fed for `key`: a hyperparameter, or `1-<name>` computed from the double it was set to
+    (Keras 3 writes `1 - self.beta_1` with Python floats, then casts once to float32)."""
+    if key.startswith(COMPLEMENT_PREFIX):
+        return 1.0 - float(values.get(key[len(COMPLEMENT_PREFIX):], 0.0))
+    return float(values.get(key, 0.0))
 
 
 class UpdateStep:
@@ -40,6 +50,10 @@ class UpdateStep:
         if input_name in self.graph.inputs:
             return self.graph.inputs[input_name]
         return self.graph.input(input_name, TensorType(()))
+
+    def one_minus(self, name: str) -> Node:
+        """1 - the hyperparameter `name`, as an input of its own (see hyperparameter_value)."""
+        return self.hp(COMPLEMENT_PREFIX + name)
 
     def state(self, name: str, shape: tuple[Dim, ...], initial: float | int = 0.0,
               dtype: str = "float32") -> Node:
