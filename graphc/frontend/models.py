@@ -259,7 +259,9 @@ class Sequential(Model):
         if isinstance(layer, KerasTensor):
             layer = layer.layer
         if not isinstance(layer, Layer):
-            raise TypeError(f"Sequential.add expects a Layer, got {type(layer).__name__}")
+            hint = (": it works on strings, which the compiled model does not take; call it on the texts "
+                    "(or in Dataset.map) and start the model at the ids" if hasattr(layer, "adapt") else "")
+            raise TypeError(f"Sequential.add expects a Layer, got {type(layer).__name__}{hint}")
         if isinstance(layer, InputLayer) and self._stack:
             raise ValueError("an InputLayer can only be the first layer of a Sequential model")
         if layer.name in self._names:

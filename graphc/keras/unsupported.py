@@ -22,7 +22,7 @@ OTHER_LAYERS = ("Conv3D", "MaxPooling3D", "AveragePooling3D", "GlobalAveragePool
                 "PReLU",
                 "ELU", "ReLU", "Softmax", "ThresholdedReLU", "LayerNormalization", "Normalization",
                 "MultiHeadAttention", "Attention", "Conv1DTranspose", "SeparableConv1D", "DepthwiseConv1D",
-                "LocallyConnected1D", "LocallyConnected2D", "TextVectorization", "StringLookup",
+                "LocallyConnected1D", "LocallyConnected2D", "StringLookup",
                 "IntegerLookup", "Rescaling", "Resizing", "RandomFlip", "RandomRotation", "RandomZoom")
 LAYERS = {**dict.fromkeys(RECURRENT, "recurrent"), "Lambda": "custom",
           **dict.fromkeys(OTHER_LAYERS, "other")}

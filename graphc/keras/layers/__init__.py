@@ -60,6 +60,7 @@ from graphc.frontend.layers import (
     multiply,
     subtract,
 )
+from graphc.frontend.text_vectorization import TextVectorization
 from graphc.keras.unsupported import LAYERS, missing
 
 MaxPool2D, AvgPool2D, MaxPool1D, AvgPool1D = MaxPooling2D, AveragePooling2D, MaxPooling1D, AveragePooling1D
@@ -68,6 +69,7 @@ GlobalMaxPool1D, GlobalAvgPool1D = GlobalMaxPooling1D, GlobalAveragePooling1D
 Convolution2DTranspose, SeparableConvolution2D = Conv2DTranspose, SeparableConv2D
 
 __all__ = [
+    "TextVectorization",
     "GRUCell",
     "LSTMCell",
     "RNN",
