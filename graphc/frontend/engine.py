@@ -12,7 +12,7 @@ import numpy as np
 from graphc_runtime import ArgSpec, Library, Program, StateStore
 
 from graphc.codegen.recorded import build_recorded
-from graphc.frontend.layers.base import Weight
+from graphc.frontend.layers.base import RNG_STATE, Weight
 from graphc.frontend.programs import ProgramSet
 
 
@@ -34,8 +34,10 @@ class CompiledModel:
         self._name = _safe(name)
         self._libraries: dict[str, Library] = {}
         self._compiling = threading.Lock()
-        declared = (ArgSpec("state", state, tuple(node.shape), node.type.dtype)
-                    for graph in programs.recorded.values() for state, node in graph.states.items())
+        declared = [ArgSpec("state", state, tuple(node.shape), node.type.dtype)
+                    for graph in programs.recorded.values() for state, node in graph.states.items()]
+        # the dropout counter, also for the programs recorded later (model(x, training=True))
+        declared.append(ArgSpec("state", RNG_STATE, (), "int64"))
         self.store = StateStore(declared)
         for state_name, value in programs.initial_values.items():
             if state_name in self.store:

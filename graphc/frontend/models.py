@@ -131,10 +131,11 @@ class Model(Trainer):
         self.build_for_input(tuple(int(d) for d in shape[1:]))  # type: ignore[arg-type]
 
     def __call__(self, x: Any, training: bool = False) -> np.ndarray:
-        """The model on a batch of data, eagerly: the compiled predict program (inference mode)."""
+        """The model on a batch of data, eagerly: the compiled predict program, or with training=True
+        the forward pass in training mode (new dropout masks, BatchNormalization's statistics
+        updated), as Keras's eager call."""
         if training:
-            raise NotImplementedError(f"model {self.name!r}: calling a model with training=True is not "
-                                      "supported yet; use train_on_batch, or call it without training")
+            return self.predict_on_batch(x, training=True).view(EagerArray)
         return self.predict_on_batch(x).view(EagerArray)
 
     # -- weights --------------------------------------------------------------------------

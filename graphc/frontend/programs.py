@@ -38,6 +38,7 @@ LOSS = "loss"
 LABELS = "y"
 SAMPLE_WEIGHT = "sample_weight"
 WEIGHTED = {"train_step": "train_step_weighted", "eval_step": "eval_step_weighted"}
+TRAINING_CALL = "predict_training"  # model(x, training=True)
 METRIC_PREFIX = "metric/"
 COUNT_PREFIX = "count/"  # a confusion metric's per-batch counts, added up by fit (confusion_metrics.py)
 
@@ -127,9 +128,13 @@ def _all(masks: list[Node]) -> Node:
     return merged
 
 
-def predict_graph(model: RecordableModel) -> Graph:
-    graph = Graph(f"{model.name}/predict")
-    graph.outputs[PREDICTION] = record_forward(model, graph, training=False)
+def predict_graph(model: RecordableModel, training: bool = False) -> Graph:
+    """The forward pass; with `training`, as `model(x, training=True)` runs it: dropout draws new
+    masks (the random counter advances) and BatchNormalization updates its moving statistics."""
+    graph = Graph(f"{model.name}/predict{'_training' if training else ''}")
+    graph.outputs[PREDICTION] = record_forward(model, graph, training=training)
+    if training and RNG_STATE in graph.states:
+        graph.updates[RNG_STATE] = graph.states[RNG_STATE] + 1
     return graph
 
 
@@ -206,13 +211,13 @@ def build_programs(
     recorded = {"predict": predict_graph(model)}
     initial: dict[str, float | int] = {}
     hyperparameters: dict[str, str] = {}
-    deferred: dict[str, Callable[[], Graph]] = {}
+    deferred: dict[str, Callable[[], Graph]] = {TRAINING_CALL: lambda: predict_graph(model, training=True)}
     if spec is not None:
         recorded["eval_step"] = eval_graph(model, spec)
         recorded["train_step"], plan = train_graph(model, spec, optimizer)
         initial = dict(plan.initial_values)
         initial[RNG_STATE] = int(global_rng().integers(0, 2**62))  # far from wrapping in any run
         hyperparameters = dict(plan.hyperparameter_inputs)
-        deferred = {WEIGHTED["eval_step"]: lambda: eval_graph(model, spec, weighted=True),
-                    WEIGHTED["train_step"]: lambda: train_graph(model, spec, optimizer, weighted=True)[0]}
+        deferred[WEIGHTED["eval_step"]] = lambda: eval_graph(model, spec, weighted=True)
+        deferred[WEIGHTED["train_step"]] = lambda: train_graph(model, spec, optimizer, weighted=True)[0]
     return ProgramSet(recorded, initial, hyperparameters, level, tuple(instruments), deferred)

@@ -35,6 +35,7 @@ from graphc.frontend.programs import (
     METRIC_PREFIX,
     PREDICTION,
     SAMPLE_WEIGHT,
+    TRAINING_CALL,
     WEIGHTED,
     LossSpec,
     build_programs,
@@ -460,9 +461,10 @@ class Trainer:
                       return_dict: bool = False) -> Any:
         return self._one_batch("eval_step", x, y, sample_weight, None, return_dict)
 
-    def predict_on_batch(self, x: Any) -> np.ndarray:
+    def predict_on_batch(self, x: Any, training: bool = False) -> np.ndarray:
         x_all = self._as_input(x)
-        return self._engine_for(x_all).program("predict")(len(x_all), **self._input_feeds(x_all))[PREDICTION]
+        program = self._engine_for(x_all).program(TRAINING_CALL if training else "predict")
+        return program(len(x_all), **self._input_feeds(x_all))[PREDICTION]
 
     def _one_batch(self, program_name: str, x: Any, y: Any, sample_weight: Any, class_weight: Any,
                    return_dict: bool) -> Any:
