@@ -540,9 +540,9 @@ class ModelCheckpoint(Callback):
             raise ValueError(f"Unrecognized save_freq: {save_freq}. Expected save_freq are 'epoch' or "
                              "integer values")
         self.filepath = os.fspath(filepath)
-        if not self.filepath.endswith((".h5", ".keras")):
-            raise ValueError("ModelCheckpoint: the filepath must end in `.keras`, `.h5` or `.weights.h5`. "
-                             f"Received: filepath={self.filepath}")
+        if not self.filepath.endswith((".h5", ".keras", ".hdf5")):  # .hdf5: Keras 2's tutorials
+            raise ValueError("ModelCheckpoint: the filepath must end in `.keras`, `.h5` or `.weights.h5` "
+                             f"(or Keras 2's `.hdf5`). Received: filepath={self.filepath}")
         self.monitor = monitor
         self.verbose = verbose
         self.save_best_only = save_best_only

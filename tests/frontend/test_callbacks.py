@@ -355,6 +355,7 @@ def test_checkpoint_save_freq_in_batches(tmp_path):
 def test_checkpoint_argument_errors(tmp_path):
     with pytest.raises(ValueError, match="must end in `.keras`, `.h5` or `.weights.h5`"):
         ModelCheckpoint(str(tmp_path / "model.ckpt"))
+    ModelCheckpoint(str(tmp_path / "weights-{epoch:02d}-{loss:.4f}.hdf5"))  # Keras 2's tutorials
     with pytest.raises(ValueError, match="Unrecognized save_freq: often"):
         ModelCheckpoint(str(tmp_path / "m.keras"), save_freq="often")
     checkpoint = ModelCheckpoint(str(tmp_path / "m-{val_acc:.2f}.keras"))
