@@ -113,6 +113,7 @@ def _defines(upper: str, x_spec: Mapping[str, Any], y_spec: Mapping[str, Any], p
         f"#define {upper}_WEIGHTS_EMBEDDED {int(embedded)}",
         f"#define {upper}_HAS_TRAINING {int(training)}",
         f"#define {upper}_NUM_LOGS {len(programs.logs)}",
+        f"#define {upper}_INPUT_ID_LIMIT {programs.input_id_limit}  /* > 0: inputs are ids in [0, limit) */",
     ]
     if len(x_spec["shape"]) > 1:
         lines.insert(1, f"#define {upper}_INPUT_SHAPE {{{', '.join(map(str, x_spec['shape'][1:]))}}}")

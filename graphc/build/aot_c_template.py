@@ -19,6 +19,7 @@ STATUS_CODES = {
     11: ("GRAPHC_MODEL_NOT_TRAINABLE", "the library was compiled without --with-training"),
     12: ("GRAPHC_MODEL_BAD_LABEL", "a label is not finite, or a class index is not whole or out of range"),
     13: ("GRAPHC_MODEL_BAD_VALUE", "a hyperparameter value is not finite"),
+    14: ("GRAPHC_MODEL_BAD_INPUT", "an input token id is not a whole number in [0, INPUT_ID_LIMIT)"),
 }
 
 HEADER = r"""/*
@@ -38,7 +39,9 @@ HEADER = r"""/*
  * and must be at least what the batch needs; nothing is read or written when the status is
  * not GRAPHC_MODEL_OK. Labels are checked before a training step writes anything: a label that
  * is NaN or infinite, or a class index out of [0, classes) or not whole, gives
- * GRAPHC_MODEL_BAD_LABEL; a NaN or infinite hyperparameter gives GRAPHC_MODEL_BAD_VALUE.
+ * GRAPHC_MODEL_BAD_LABEL; a NaN or infinite hyperparameter gives GRAPHC_MODEL_BAD_VALUE. A model
+ * whose input is token ids (@PU@_INPUT_ID_LIMIT > 0) refuses an id that is not a whole number in
+ * [0, @PU@_INPUT_ID_LIMIT) with GRAPHC_MODEL_BAD_INPUT, before any kernel runs.
  *
  * Threads. Different contexts are independent: any calls on them may run at the same time.
  * On one context, @P@_predict_with_workspace (each thread with its own workspace) and the
@@ -302,11 +305,29 @@ void @P@_destroy(@P@_context *ctx) {
     free(ctx);
 }
 
+/* A model whose input is token ids (an Embedding reads it) takes whole numbers in
+ * [0, INPUT_ID_LIMIT) only: anything else is refused before a kernel runs. */
+static int32_t check_inputs(int64_t batch, const float *x) {
+#if @PU@_INPUT_ID_LIMIT > 0
+    int64_t count = batch * (int64_t)@PU@_INPUT_SIZE;
+    for (int64_t i = 0; i < count; i++) {
+        float v = x[i];
+        if (!(v >= 0.0f && v < (float)@PU@_INPUT_ID_LIMIT) || (float)(int64_t)v != v) {
+            return GRAPHC_MODEL_BAD_INPUT;
+        }
+    }
+#else
+    (void)batch; (void)x;
+#endif
+    return GRAPHC_MODEL_OK;
+}
+
 static int32_t check_predict(int64_t batch, const float *x, int64_t x_len, const float *y, int64_t y_len,
                              int64_t *workspace) {
     int32_t status;
     if (batch < 1) return GRAPHC_MODEL_BAD_BATCH;
     if ((status = check_buffer(batch, x, x_len, @PU@_INPUT_SIZE))) return status;
+    if ((status = check_inputs(batch, x))) return status;
     if ((status = check_buffer(batch, y, y_len, @PU@_OUTPUT_SIZE))) return status;
     return workspace_need(batch, @PU@_WORKSPACE_STATIC_BYTES, @PU@_WORKSPACE_PER_BATCH_BYTES, workspace);
 }
@@ -397,6 +418,7 @@ int32_t @P@_train_step(@P@_context *ctx, int64_t batch, const float *x, int64_t 
     if (ctx == NULL) return GRAPHC_MODEL_NULL_POINTER;
     if (batch < 1) return GRAPHC_MODEL_BAD_BATCH;
     if ((status = check_buffer(batch, x, x_len, @PU@_INPUT_SIZE))) return status;
+    if ((status = check_inputs(batch, x))) return status;
     if ((status = check_buffer(batch, y, y_len, @PU@_LABEL_SIZE))) return status;
     if ((status = check_labels(batch, y))) return status;
     if (logs != NULL && logs_len < @PU@_NUM_LOGS) return GRAPHC_MODEL_BAD_SIZE;

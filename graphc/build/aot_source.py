@@ -34,6 +34,7 @@ class ModelPrograms:
     states: list[StateInfo]  # parameters first, in model.weights order
     hyperparameters: dict[str, float] = field(default_factory=dict)  # train_step input -> initial value
     logs: list[str] = field(default_factory=list)  # train_step outputs: loss, metric/...
+    input_id_limit: int = 0  # > 0: the input is token ids, whole numbers in [0, input_id_limit)
 
     @property
     def params(self) -> list[StateInfo]:
@@ -57,7 +58,7 @@ def aot_programs(model: Model, with_training: bool) -> ModelPrograms:
                 states.append(StateInfo(name, tuple(node.shape), None, fill, node.type.dtype))
     used = {name for graph in graphs.values() for name in graph.states}
     states = [s for s in states if s.name in used]
-    result = ModelPrograms(graphs, states)
+    result = ModelPrograms(graphs, states, input_id_limit=_input_id_limit(model))
     if with_training:
         train = graphs["train_step"]
         hp = model.optimizer.hyperparameters
@@ -65,4 +66,12 @@ def aot_programs(model: Model, with_training: bool) -> ModelPrograms:
                                   in program_set.hyperparameter_inputs.items() if name in train.inputs}
         result.logs = [name for name in train.outputs if name == LOSS or name.startswith(METRIC_PREFIX)]
     return result
+
+
+def _input_id_limit(model: Model) -> int:
+    """The smallest id bound of the layers that read the model input as ids, 0 when none does."""
+    source = model.inputs[0]
+    limits = [limit for layer, sources, _ in model.operations
+              if not layer.takes_list and sources[0] is source and (limit := layer.input_id_limit())]
+    return min(limits, default=0)
 

@@ -154,6 +154,24 @@ def test_a_sequence_model_builds_and_trains_like_in_process(tmp_path: Path) -> N
         np.testing.assert_array_equal(got, want)
 
 
+def test_the_c_api_refuses_token_ids_out_of_range(tmp_path: Path) -> None:
+    """An id the Embedding has no row for (or not a whole number) is a status, before any kernel."""
+    model = Sequential([Embedding(30, 4, input_length=5), LSTM(3), Dense(2, activation="softmax")])
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    deployed = load(compile_model(model, tmp_path, name="ids", with_training=True).directory)
+    good = RNG.integers(0, 30, (4, 5)).astype(np.int32)
+    np.testing.assert_array_equal(deployed.predict(good), model.predict(good, verbose=0))
+    y = np.zeros(4, dtype=np.float32)
+    for bad in (30.0, -1.0, 2.5, np.nan):
+        x = good.astype(np.float32)
+        x[2, 3] = bad
+        with pytest.raises(DeployError, match="token id"):
+            deployed.predict(x)
+        with pytest.raises(DeployError, match="token id"):
+            deployed.train_step(x, y)
+    np.testing.assert_array_equal(deployed.predict(good), model.predict(good, verbose=0))
+
+
 def test_every_image_layer_builds_and_predicts_like_in_process(tmp_path: Path) -> None:
     model = Sequential([ZeroPadding2D(1, input_shape=(9, 8, 2)), DepthwiseConv2D(3, depth_multiplier=2),
                         SeparableConv2D(4, 3, padding="same", activation="relu"), UpSampling2D(2),
@@ -181,8 +199,8 @@ def test_the_runtime_runs_a_build_the_way_fit_runs_its_library(tmp_path: Path) -
         store.assign(name, engine.store.read(name))
     library.bind(store)
     train = library["train_step"]
-    hyperparameters = {name: model.optimizer.hyperparameters[key]
-                       for name, key in engine.hyperparameter_inputs.items() if name in train._input_names}
+    hyperparameters = {name: value for name, value in model.optimizer.feeds().items()
+                       if name in train._input_names}
     for _ in range(3):  # dropout draws new masks each step: the step counters must agree too
         shipped = train(x=x, y=y, **hyperparameters)
         expected = model.train_on_batch(x, y, return_dict=True)

@@ -193,6 +193,11 @@ class Layer:
     def check_input_shape(self, input_shape: tuple[Dim, ...]) -> None:
         """Layers with a fixed input feature size compare it here."""
 
+    def input_id_limit(self) -> int | None:
+        """For a layer that reads model inputs as ids (Embedding): ids must be whole numbers in
+        [0, limit). Deployed C libraries check this; in Python, check_input_values does."""
+        return None
+
     def check_input_values(self, x: np.ndarray, what: str) -> None:
         """Layers fed directly by model data refuse values they cannot take (Embedding: ids out of
         range) here, before any native code runs."""

@@ -91,6 +91,9 @@ class Embedding(Layer):
             return None
         return 1.0 - b.equal(b.cast(x, "float32"), 0.0)
 
+    def input_id_limit(self) -> int | None:
+        return self.input_dim
+
     def check_input_values(self, x: np.ndarray, what: str) -> None:
         """Whole numbers in [0, input_dim), else a ValueError naming the first bad id and its position."""
         bad = ~((x >= 0) & (x < self.input_dim) & (np.trunc(x) == x))
