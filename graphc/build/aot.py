@@ -82,10 +82,11 @@ def compile_model(model_or_path: Model | str | os.PathLike[str], out_dir: str | 
         raise ValueError(f"weights must be one of {WEIGHTS_MODES}, got {weights!r}")
     cpu = cpu_for_target(target)
     model = resolve_model(model_or_path)
-    if len(model.inputs) != 1:
-        raise ValueError(f"graphc compile: model {model.name!r} has {len(model.inputs)} inputs; the C API "
-                         "takes one input array per call, so models with several inputs do not compile "
-                         "ahead of time yet (they train and predict in Python)")
+    if len(model.inputs) != 1 or len(model.outputs) != 1:
+        raise ValueError(f"graphc compile: model {model.name!r} has {len(model.inputs)} inputs and "
+                         f"{len(model.outputs)} outputs; the C API takes one input and one output array per "
+                         "call, so models with several inputs or outputs do not compile ahead of time yet "
+                         "(they train and predict in Python)")
     programs = aot_programs(model, with_training)
     spec, cases = target_spec(cpu), gemm_cases(programs.graphs.values())
     compiled = compile_programs({f"{name}_{p}": g for p, g in programs.graphs.items()}, cpu=cpu,

@@ -25,22 +25,24 @@ class ModelInputs:
                              f"{[len(a) for a in self.arrays]} samples; give every input the same number")
 
     @classmethod
-    def of(cls, x: Any, names: Sequence[str]) -> ModelInputs:
-        """From a list or tuple in the model's input order, or a dict keyed by the Input layers' names."""
+    def of(cls, x: Any, names: Sequence[str], what: str = "inputs") -> ModelInputs:
+        """From a list or tuple in the model's input (or output) order, or a dict keyed by the
+        Input (or output) layers' names."""
         if isinstance(x, ModelInputs):
             return x
         if isinstance(x, Mapping):
             missing = [name for name in names if name not in x]
             extra = [key for key in x if key not in names]
             if missing or extra:
-                raise ValueError(f"the model's inputs are {list(names)}; the dict given has {list(x)}")
+                raise ValueError(f"the model's {what} are {list(names)}; the dict given has {list(x)}")
             x = [x[name] for name in names]
         if not isinstance(x, (list, tuple)) or len(x) != len(names):
             given = f"{len(x)} arrays" if isinstance(x, (list, tuple)) else f"a {type(x).__name__}"
-            raise ValueError(f"the model has {len(names)} inputs {list(names)}: give a list of {len(names)} "
-                             f"arrays (or a dict by input name), got {given}")
+            raise ValueError(f"the model has {len(names)} {what} {list(names)}: give a list of {len(names)} "
+                             f"arrays (or a dict by name), got {given}")
         pairs = enumerate(zip(x, names, strict=True))
-        return cls([as_float_array(array, f"x[{i}] ({name})") for i, (array, name) in pairs])
+        letter = "x" if what == "inputs" else "y"
+        return cls([as_float_array(array, f"{letter}[{i}] ({name})") for i, (array, name) in pairs])
 
     def __len__(self) -> int:
         return len(self.arrays[0])

@@ -38,9 +38,9 @@ class Model(Trainer):
             self._set_graph(_as_list(inputs, "inputs"), _as_list(outputs, "outputs"))
 
     def _set_graph(self, inputs: list[KerasTensor], outputs: list[KerasTensor]) -> None:
-        if not inputs or len(outputs) != 1:
-            raise ValueError(f"model {self.name!r}: graphc supports models with one output (and any number "
-                             f"of inputs), got {len(inputs)} inputs and {len(outputs)} outputs")
+        if not inputs or not outputs:
+            raise ValueError(f"model {self.name!r}: a model needs inputs and outputs, got {len(inputs)} "
+                             f"inputs and {len(outputs)} outputs")
         operations = _trace(inputs, outputs)
         self.inputs, self.outputs, self.operations = inputs, outputs, operations
         self._layers = [t.layer for t in inputs] + [op[0] for op in operations]
@@ -67,8 +67,11 @@ class Model(Trainer):
         return self.inputs[0].shape
 
     @property
-    def output_shape(self) -> tuple[Dim, ...]:
+    def output_shape(self) -> Any:
+        """One shape, or a list of shapes for a model with several outputs (as Keras)."""
         self._require_built("output_shape")
+        if len(self.outputs) > 1:
+            return [tensor.shape for tensor in self.outputs]
         return self.outputs[0].shape
 
     def _require_built(self, what: str) -> None:
@@ -130,13 +133,14 @@ class Model(Trainer):
                              f"got {input_shape!r}")
         self.build_for_input(tuple(int(d) for d in shape[1:]))  # type: ignore[arg-type]
 
-    def __call__(self, x: Any, training: bool = False) -> np.ndarray:
+    def __call__(self, x: Any, training: bool = False) -> Any:
         """The model on a batch of data, eagerly: the compiled predict program, or with training=True
         the forward pass in training mode (new dropout masks, BatchNormalization's statistics
         updated), as Keras's eager call."""
-        if training:
-            return self.predict_on_batch(x, training=True).view(EagerArray)
-        return self.predict_on_batch(x).view(EagerArray)
+        outputs = self.predict_on_batch(x, training=training)
+        if isinstance(outputs, list):
+            return [output.view(EagerArray) for output in outputs]
+        return outputs.view(EagerArray)
 
     # -- weights --------------------------------------------------------------------------
     @property

@@ -53,6 +53,34 @@ class LossSpec:
 
 
 @dataclass
+class MultiLossSpec:
+    """A model with several outputs: one LossSpec per output (metrics already named
+    `<output>_<metric>`, Keras's log names), the outputs' names and the loss weights. The batch
+    loss is the weighted sum; each output's own loss is logged as `<output>_loss`."""
+
+    specs: list[LossSpec]
+    names: list[str]
+    weights: list[float]
+
+    @property
+    def label_shape(self) -> tuple[Any, ...]:
+        """(None, one label sample shape per output): what ModelInputs.shape gives for the labels."""
+        return (None, *(tuple(spec.label_shape[1:]) for spec in self.specs))
+
+    @property
+    def metrics(self) -> list[Any]:
+        return [metric for spec in self.specs for metric in spec.metrics]
+
+
+def label_name(index: int, count: int) -> str:
+    return LABELS if count == 1 else f"{LABELS}{index}"
+
+
+def prediction_name(index: int, count: int) -> str:
+    return PREDICTION if count == 1 else f"{PREDICTION}{index}"
+
+
+@dataclass
 class ProgramSet:
     """`recorded` are the programs as traced; `graphs` the same after the pipeline of `level`.
 
@@ -100,7 +128,13 @@ def input_name(index: int, count: int) -> str:
 
 
 def record_forward(model: RecordableModel, graph: Graph, training: bool) -> Node:
-    """Declare the model inputs in `graph` and append the forward pass; returns the prediction."""
+    """Declare the model inputs in `graph` and append the forward pass; returns the prediction
+    (the first output's, for a model with several: record_outputs gives them all)."""
+    return record_outputs(model, graph, training)[0]
+
+
+def record_outputs(model: RecordableModel, graph: Graph, training: bool) -> list[Node]:
+    """Declare the model inputs in `graph` and append the forward pass; returns every output."""
     ctx = CallContext(graph, training)
     inputs = model.inputs
     values: dict[int, Node] = {}
@@ -117,7 +151,7 @@ def record_forward(model: RecordableModel, graph: Graph, training: bool) -> Node
         with graph.scope(layer=layer.name):
             masks[id(out_tensor)] = layer.compute_mask(x, ctx.mask)
     ctx.mask = None
-    return values[id(model.outputs[0])]
+    return [values[id(tensor)] for tensor in model.outputs]
 
 
 def _all(masks: list[Node]) -> Node:
@@ -132,37 +166,54 @@ def predict_graph(model: RecordableModel, training: bool = False) -> Graph:
     """The forward pass; with `training`, as `model(x, training=True)` runs it: dropout draws new
     masks (the random counter advances) and BatchNormalization updates its moving statistics."""
     graph = Graph(f"{model.name}/predict{'_training' if training else ''}")
-    graph.outputs[PREDICTION] = record_forward(model, graph, training=training)
+    outputs = record_outputs(model, graph, training=training)
+    for index, output in enumerate(outputs):
+        graph.outputs[prediction_name(index, len(outputs))] = output
     if training and RNG_STATE in graph.states:
         graph.updates[RNG_STATE] = graph.states[RNG_STATE] + 1
     return graph
 
 
-def _loss_and_metrics(model: RecordableModel, graph: Graph, spec: LossSpec, training: bool,
+def _loss_and_metrics(model: RecordableModel, graph: Graph, spec: LossSpec | MultiLossSpec, training: bool,
                       weighted: bool = False) -> Node:
-    y_pred = record_forward(model, graph, training)
+    predictions = record_outputs(model, graph, training)
+    specs = spec.specs if isinstance(spec, MultiLossSpec) else [spec]
+    labels = []
     with graph.scope(role="loss"):
-        y_true = graph.input(LABELS, TensorType(spec.label_shape))
-        loss = _weighted_loss(graph, spec, y_true, y_pred) if weighted else spec.loss(y_true, y_pred)
+        sample_weight = graph.input(SAMPLE_WEIGHT, TensorType((None,))) if weighted else None
+        loss = None
+        for index, (output_spec, y_pred) in enumerate(zip(specs, predictions, strict=True)):
+            y_true = graph.input(label_name(index, len(specs)), TensorType(output_spec.label_shape))
+            labels.append(y_true)
+            if weighted:
+                term = _weighted_loss(output_spec, y_true, y_pred, sample_weight)
+            else:
+                term = output_spec.loss(y_true, y_pred)
+            if isinstance(spec, MultiLossSpec):
+                graph.outputs[f"{METRIC_PREFIX}{spec.names[index]}_loss"] = term
+                if spec.weights[index] != 1.0:
+                    term = term * spec.weights[index]
+            loss = term if loss is None else loss + term
         for weight in model.weights:
             if weight.regularizer is not None:
                 with graph.scope(layer=weight.path.split("/")[0]):
                     loss = loss + weight.regularizer(graph.states[weight.path])
         graph.outputs[LOSS] = loss
     with graph.scope(role="metric"):
-        for metric in spec.metrics:
-            if isinstance(metric, ConfusionMetric):
-                for key, count in metric.count_nodes(y_true, y_pred).items():
-                    graph.outputs[f"{COUNT_PREFIX}{metric.name}/{key}"] = count
-            else:
-                graph.outputs[METRIC_PREFIX + metric.name] = b.reduce_mean(metric(y_true, y_pred))
+        for output_spec, y_true, y_pred in zip(specs, labels, predictions, strict=True):
+            for metric in output_spec.metrics:
+                if isinstance(metric, ConfusionMetric):
+                    for key, count in metric.count_nodes(y_true, y_pred).items():
+                        graph.outputs[f"{COUNT_PREFIX}{metric.name}/{key}"] = count
+                else:
+                    graph.outputs[METRIC_PREFIX + metric.name] = b.reduce_mean(metric(y_true, y_pred))
     return loss
 
 
-def _weighted_loss(graph: Graph, spec: LossSpec, y_true: Node, y_pred: Node) -> Node:
+def _weighted_loss(spec: LossSpec, y_true: Node, y_pred: Node, weights: Node) -> Node:
     """Keras's sample weighting: per-sample losses times the weights, then the loss's reduction
     ("sum_over_batch_size" divides by the batch size, not by the weights' sum). Metrics stay unweighted,
-    as Keras 3's `metrics=` are."""
+    as Keras 3's `metrics=` are; with several outputs the one weight array weighs each output's loss."""
     loss = spec.loss
     if not hasattr(loss, "per_sample"):
         raise ValueError(f"sample_weight needs a built-in loss; {loss!r} gives no per-sample values")
@@ -170,7 +221,6 @@ def _weighted_loss(graph: Graph, spec: LossSpec, y_true: Node, y_pred: Node) -> 
     if values.type.rank != 1:
         raise ValueError(f"sample_weight: the loss gives values of shape {values.shape} per batch, "
                          "expected one value per sample")
-    weights = graph.input(SAMPLE_WEIGHT, TensorType((None,)))
     weighted = values * weights
     if loss.reduction == "sum":
         return b.reduce_sum(weighted)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import threading
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -33,13 +34,15 @@ from graphc.frontend.programs import (
     LABELS,
     LOSS,
     METRIC_PREFIX,
-    PREDICTION,
     SAMPLE_WEIGHT,
     TRAINING_CALL,
     WEIGHTED,
     LossSpec,
+    MultiLossSpec,
     build_programs,
     input_name,
+    label_name,
+    prediction_name,
     train_graph,
 )
 from graphc.frontend.seeding import global_rng
@@ -57,7 +60,8 @@ class Trainer:
         self.compiled = False
         self.stop_training = False
         self.history: History | None = None
-        self._metric_ids: list[Any] = []
+        self._metric_ids: Any = []  # a list for every output, or a dict by output name
+        self._loss_weights: Any = None
         self._spec: LossSpec | None = None
         self._engine: CompiledModel | None = None
         self._label_data_shape: tuple[int | None, ...] | None = None
@@ -72,24 +76,29 @@ class Trainer:
             raise TypeError(f"compile() got unexpected keyword arguments {sorted(unknown)}")
         if loss is None:
             raise ValueError("compile() needs a `loss`, e.g. loss='mse' or loss='binary_crossentropy'")
-        if loss_weights is not None:
-            raise ValueError("compile(): loss_weights weighs the losses of several outputs; graphc models "
-                             "have one output")
+        several = len(self.outputs) > 1
+        if loss_weights is not None and not several:
+            raise ValueError("compile(): loss_weights weighs the losses of several outputs; this model has "
+                             "one output")
         if weighted_metrics:
             raise ValueError("compile(): weighted_metrics is not supported yet (sample weights weigh the "
                              "loss; `metrics` stay unweighted, as in Keras 3)")
         resolved_optimizer = optimizers_mod.get(optimizer)
-        if not (isinstance(loss, str) and loss in _CROSSENTROPY_ALIASES):
-            losses_mod.get(loss)
-        if isinstance(metrics, (str, dict)) or (metrics is not None and not isinstance(metrics, Sequence)):
-            metrics = [metrics]
-        metric_ids = list(metrics or [])
-        for identifier in metric_ids:
+        names = self._output_names() if several else ["output"]
+        for each in _per_output(loss, names, "loss").values():
+            if not (isinstance(each, str) and each in _CROSSENTROPY_ALIASES):
+                losses_mod.get(each)
+        weights = _per_output(1.0 if loss_weights is None else loss_weights, names, "loss_weights")
+        if any(isinstance(w, bool) or not isinstance(w, (int, float)) for w in weights.values()):
+            raise ValueError(f"compile(): loss_weights must be numbers, got {loss_weights!r}")
+        metric_ids = _metrics_per_output(metrics, names) if several else _metric_list(metrics)
+        for identifier in (metric_ids if isinstance(metric_ids, list) else sum(metric_ids.values(), [])):
             metrics_mod.resolve(identifier, (None, 1), (None, 1))
         # Everything above may raise; only a compile that succeeds replaces the compiled state.
         with self._engine_lock:
             self.optimizer = resolved_optimizer
             self._metric_ids = metric_ids
+            self._loss_weights = loss_weights
             self.loss = loss
             self.compiled = True
             self._spec = None
@@ -100,16 +109,38 @@ class Trainer:
         the loss asks for (class indices for a sparse loss, the prediction's shape otherwise)."""
         if self._spec is not None:
             return self._spec
+        if len(self.outputs) > 1:
+            guess = (None, *(tuple(t.shape[1:]) for t in self.outputs))
+            return self._resolve_spec(self._resolve_spec(guess).label_shape)
         return self._resolve_spec(self._resolve_spec(tuple(self.outputs[0].shape)).label_shape)
 
-    def _resolve_spec(self, label_data_shape: tuple[int | None, ...]) -> LossSpec:
-        """Resolve the loss and metrics against the label data, as Keras does on the first batch."""
-        pred_shape = self.outputs[0].shape
-        loss_id = self.loss
+    def _resolve_spec(self, label_data_shape: tuple[Any, ...]) -> Any:
+        """Resolve the loss and metrics against the label data, as Keras does on the first batch;
+        with several outputs, per output (label_data_shape is then (None, one shape per output))."""
+        if len(self.outputs) == 1:
+            return self._output_spec(self.loss, self._metric_ids, label_data_shape,
+                                     tuple(self.outputs[0].shape))
+        names = self._output_names()
+        losses = _per_output(self.loss, names, "loss")
+        given_weights = 1.0 if self._loss_weights is None else self._loss_weights
+        weights = _per_output(given_weights, names, "loss_weights")
+        metric_ids = self._metric_ids
+        specs = []
+        for index, (name, tensor) in enumerate(zip(names, self.outputs, strict=True)):
+            ids = metric_ids[name] if isinstance(metric_ids, dict) else metric_ids
+            data_shape = (None, *label_data_shape[index + 1])
+            spec = self._output_spec(losses[name], ids, data_shape, tuple(tensor.shape))
+            spec.metrics = [_renamed(metric, f"{name}_{metric.name}") for metric in spec.metrics]
+            specs.append(spec)
+        return MultiLossSpec(specs, names, [float(weights[name]) for name in names])
+
+    @staticmethod
+    def _output_spec(loss_id: Any, metric_ids: list[Any], label_data_shape: tuple[int | None, ...],
+                     pred_shape: tuple[int | None, ...]) -> LossSpec:
         if isinstance(loss_id, str) and loss_id in _CROSSENTROPY_ALIASES:
             loss_id = metrics_mod.resolve_loss_alias(loss_id, label_data_shape, pred_shape)
         loss = losses_mod.get(loss_id)
-        metrics = [metrics_mod.resolve(m, label_data_shape, pred_shape) for m in self._metric_ids]
+        metrics = [metrics_mod.resolve(m, label_data_shape, pred_shape) for m in metric_ids]
         return LossSpec(loss, metrics, tuple(loss.label_shape(pred_shape)))
 
     # -- engines ----------------------------------------------------------------------------
@@ -155,6 +186,24 @@ class Trainer:
             return tuple(tuple(tensor.shape[1:]) for tensor in self.inputs)
         return tuple(self.inputs[0].shape[1:]) if self.inputs else None
 
+    def _predictions(self, results: Mapping[str, np.ndarray]) -> list[np.ndarray]:
+        count = len(self.outputs)
+        return [results[prediction_name(i, count)] for i in range(count)]
+
+    def _output_names(self) -> list[str]:
+        return [tensor.layer.name for tensor in self.outputs]
+
+    def _as_labels(self, y: Any) -> Any:
+        """y as float32; for several outputs a list or a dict by output layer name: a ModelInputs."""
+        if len(self.outputs) > 1:
+            return ModelInputs.of(y, self._output_names(), what="outputs")
+        return as_float_array(y, "y")
+
+    def _label_feeds(self, y: Any) -> dict[str, np.ndarray]:
+        if isinstance(y, ModelInputs):
+            return {label_name(i, len(y.arrays)): array for i, array in enumerate(y.arrays)}
+        return {LABELS: y}
+
     def _input_feeds(self, x: Any) -> dict[str, np.ndarray]:
         """The predict/train/eval programs' input arguments for this x."""
         if isinstance(x, ModelInputs):
@@ -184,17 +233,23 @@ class Trainer:
                                   f"{type(self.optimizer).__name__} and was not restored", stacklevel=3)
         return self._engine
 
-    def _labels_fit(self, label_data_shape: tuple[int | None, ...]) -> bool:
-        want = tuple(self._spec.label_shape[1:])
-        have = tuple(label_data_shape[1:])
-        return have in (want, want + (1,)) or have + (1,) == want
+    def _labels_fit(self, label_data_shape: tuple[Any, ...]) -> bool:
+        if isinstance(self._spec, MultiLossSpec):
+            return all(_fits(spec.label_shape, (None, *shape))
+                       for spec, shape in zip(self._spec.specs, label_data_shape[1:], strict=True))
+        return _fits(self._spec.label_shape, label_data_shape)
 
-    def _labels(self, y: np.ndarray) -> np.ndarray:
+    def _labels(self, y: Any) -> Any:
         """Labels in the exact shape the compiled loss takes, checked as Keras checks them."""
-        spec = self._spec
+        if isinstance(self._spec, MultiLossSpec):
+            return ModelInputs([self._output_labels(part, spec, tensor.shape[-1]) for part, spec, tensor
+                                in zip(y.arrays, self._spec.specs, self.outputs, strict=True)])
+        return self._output_labels(y, self._spec, self.outputs[0].shape[-1])
+
+    @staticmethod
+    def _output_labels(y: np.ndarray, spec: LossSpec, classes: Any) -> np.ndarray:
         y = fit_labels_to(y, spec.label_shape, spec.loss.name)
-        classes = self.outputs[0].shape[-1] if spec.loss.sparse else None
-        check_labels(y, spec.loss.name, classes)
+        check_labels(y, spec.loss.name, classes if spec.loss.sparse else None)
         return y
 
     def optimizer_slots(self) -> list[tuple[str, tuple[int, ...]]]:
@@ -252,7 +307,7 @@ class Trainer:
             if steps_per_epoch is not None:
                 raise ValueError("fit(): steps_per_epoch applies to generators and Sequences; with arrays, "
                                  "batch_size sets the steps")
-            x_all, y_all = self._as_input(x), as_float_array(y, "y")
+            x_all, y_all = self._as_input(x), self._as_labels(y)
             check_same_length(x_all, y_all)
             check_not_empty(x_all, "fit()")
             w_all = sample_weights(y_all, sample_weight, class_weight, "fit()")
@@ -286,7 +341,7 @@ class Trainer:
                     name = "train_step" if wb is None else WEIGHTED["train_step"]
                     train = self._engine_for(xb[:1], yb[:1]).program(name)
                 callback_list.on_train_batch_begin(step)
-                feeds = {**self._input_feeds(xb), LABELS: yb}
+                feeds = {**self._input_feeds(xb), **self._label_feeds(yb)}
                 if wb is not None:
                     feeds[SAMPLE_WEIGHT] = wb
                 outputs = train(len(xb), **feeds, **self.optimizer.feeds())
@@ -314,7 +369,7 @@ class Trainer:
     def _source_batches(self, source: BatchSource) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """A source's batches checked as array data is: float x, labels in the loss's form."""
         for batch in source.epoch():
-            xb, yb = self._as_input(batch.x), as_float_array(batch.y, "y")
+            xb, yb = self._as_input(batch.x), self._as_labels(batch.y)
             check_same_length(xb, yb)
             check_not_empty(xb, source.what)
             self._engine_for(xb, yb)
@@ -328,7 +383,7 @@ class Trainer:
         if is_batch_source(data):
             source = BatchSource(data, steps, "fit() validation data", need_labels=True)
             return lambda: self._evaluate_batches((xb, yb, None) for xb, yb in self._source_batches(source))
-        x_val, y_raw = _unpack_validation(data, self._as_input)
+        x_val, y_raw = _unpack_validation(data, self._as_input, self._as_labels)
         check_not_empty(x_val, "fit() validation data")
         self.build_for_input(tuple(x_val.shape[1:]))
         # Checked now when the loss is known (array training data), else after the first training batch.
@@ -363,7 +418,7 @@ class Trainer:
                 program = self._engine_for(xb[:1], yb[:1]).program(name)
             if callback_list is not None:
                 callback_list.on_test_batch_begin(step)
-            feeds = {**self._input_feeds(xb), LABELS: yb}
+            feeds = {**self._input_feeds(xb), **self._label_feeds(yb)}
             if wb is not None:
                 feeds[SAMPLE_WEIGHT] = wb
             tracker.add(program(len(xb), **feeds), len(xb))
@@ -386,7 +441,7 @@ class Trainer:
             if steps is not None:
                 raise ValueError("evaluate(): steps applies to generators and Sequences; with arrays, "
                                  "batch_size sets the steps")
-            x_all, y_all = self._as_input(x), as_float_array(y, "y")
+            x_all, y_all = self._as_input(x), self._as_labels(y)
             check_same_length(x_all, y_all)
             check_not_empty(x_all, "evaluate()")
             w_all = sample_weights(y_all, sample_weight, None, "evaluate()")
@@ -402,7 +457,7 @@ class Trainer:
         callback_list.on_test_end(logs)
         if return_dict:
             return logs
-        values = [logs[LOSS]] + [logs[m.name] for m in self._spec.metrics]
+        values = [logs[name] for name in self.metrics_names]
         return values[0] if len(values) == 1 else values
 
     def predict(self, x: Any, batch_size: int | None = None, verbose: Any = "auto", steps: int | None = None,
@@ -428,12 +483,14 @@ class Trainer:
         for step, xb in enumerate(inputs):
             callback_list.on_predict_batch_begin(step)
             predict = self._engine_for(xb).program("predict")
-            results.append(predict(len(xb), **self._input_feeds(xb))[PREDICTION])
+            results.append(self._predictions(predict(len(xb), **self._input_feeds(xb))))
             callback_list.on_predict_batch_end(step, {})
         callback_list.on_predict_end()
         if not results:
-            return np.zeros((0, *self.output_shape[1:]), dtype=np.float32)
-        return np.concatenate(results)
+            empty = [np.zeros((0, *t.shape[1:]), dtype=np.float32) for t in self.outputs]
+            return empty[0] if len(empty) == 1 else empty
+        per_output = [np.concatenate(parts) for parts in zip(*results, strict=True)]
+        return per_output[0] if len(per_output) == 1 else per_output
 
     # -- Keras 2's generator methods ------------------------------------------------------------
     def fit_generator(self, generator: Any, steps_per_epoch: int | None = None, epochs: int = 1,
@@ -464,11 +521,12 @@ class Trainer:
     def predict_on_batch(self, x: Any, training: bool = False) -> np.ndarray:
         x_all = self._as_input(x)
         program = self._engine_for(x_all).program(TRAINING_CALL if training else "predict")
-        return program(len(x_all), **self._input_feeds(x_all))[PREDICTION]
+        outputs = self._predictions(program(len(x_all), **self._input_feeds(x_all)))
+        return outputs[0] if len(outputs) == 1 else outputs
 
     def _one_batch(self, program_name: str, x: Any, y: Any, sample_weight: Any, class_weight: Any,
                    return_dict: bool) -> Any:
-        xb, yb = self._as_input(x), as_float_array(y, "y")
+        xb, yb = self._as_input(x), self._as_labels(y)
         check_same_length(xb, yb)
         what = "train_on_batch()" if program_name == "train_step" else "test_on_batch()"
         check_not_empty(xb, what)
@@ -476,7 +534,7 @@ class Trainer:
         engine = self._engine_for(xb, yb)
         yb = self._labels(yb)
         feeds = self.optimizer.feeds() if program_name == "train_step" else {}
-        inputs = {**self._input_feeds(xb), LABELS: yb}
+        inputs = {**self._input_feeds(xb), **self._label_feeds(yb)}
         if wb is not None:
             inputs[SAMPLE_WEIGHT] = wb
         tracker = _RunningMeans(self._count_results())
@@ -487,11 +545,17 @@ class Trainer:
         logs = tracker.logs()
         if return_dict:
             return logs
-        values = [logs[LOSS]] + [logs[m.name] for m in self._spec.metrics]
+        values = [logs[name] for name in self.metrics_names]
         return values[0] if len(values) == 1 else values
 
     @property
     def metrics_names(self) -> list[str]:
+        """The order evaluate() returns its values in (Keras 3's: the loss, the compiled metrics, then
+        each output's own loss)."""
+        if len(self.outputs) > 1 and self.compiled:
+            spec = self.expected_loss_spec()
+            losses = [f"{name}_loss" for name in spec.names]
+            return [LOSS, *(m.name for m in spec.metrics), *losses]
         return [LOSS] + ([m.name for m in self._spec.metrics] if self._spec else
                          [m if isinstance(m, str) else getattr(m, "name", str(m)) for m in self._metric_ids])
 
@@ -499,11 +563,17 @@ class Trainer:
 Batch3 = tuple[np.ndarray, np.ndarray, "np.ndarray | None"]  # x, y, sample weights (None: unweighted)
 
 
-def sample_weights(y: np.ndarray, sample_weight: Any, class_weight: Any, what: str) -> np.ndarray | None:
+def sample_weights(y: Any, sample_weight: Any, class_weight: Any, what: str) -> np.ndarray | None:
     """One float32 weight per sample from sample_weight, or from class_weight by each label's class
     (the argmax of a one-hot row); classes class_weight does not name weigh 1, as in Keras 3."""
     if sample_weight is not None and class_weight is not None:
         raise ValueError(f"{what}: give sample_weight or class_weight, not both (as Keras)")
+    if class_weight is not None and isinstance(y, ModelInputs):
+        raise ValueError(f"{what}: class_weight is only supported for models with a single output "
+                         "(as Keras); give sample_weight instead")
+    if isinstance(sample_weight, dict) and isinstance(y, ModelInputs):
+        raise ValueError(f"{what}: sample_weight must be one array that weighs every output's loss; weights "
+                         "per output are not supported")
     if class_weight is not None:
         if not isinstance(class_weight, Mapping):
             raise ValueError(f"{what}: class_weight must be a dict {{class index: weight}}, "
@@ -542,7 +612,7 @@ class _RunningMeans:
         self.count += batch
 
     def logs(self) -> dict[str, float]:
-        """Metrics first, in compile order, then the loss: the order Keras 3 logs and prints them."""
+        """Sorted by name: the order Keras 3 logs, prints and records them in History."""
         if not self.count:
             return {}
         logs: dict[str, float] = {}
@@ -552,14 +622,11 @@ class _RunningMeans:
                 logs[name[len(METRIC_PREFIX):]] = total / self.count
             elif name.startswith(COUNT_PREFIX):
                 metric, key = name[len(COUNT_PREFIX):].rsplit("/", 1)
-                if metric not in counts:
-                    counts[metric] = {}
-                    logs[metric] = 0.0  # its place in the order; the value once all counts are in
-                counts[metric][key] = total
+                counts.setdefault(metric, {})[key] = total
         for metric, values in counts.items():
             logs[metric] = self.results[metric](values)
         logs[LOSS] = self.totals[LOSS] / self.count
-        return logs
+        return dict(sorted(logs.items()))
 
 
 def _epoch_order(count: int, batch_size: int, shuffle: bool | str) -> np.ndarray | None:
@@ -577,10 +644,65 @@ def _should_validate(epoch: int, freq: int | Sequence[int]) -> bool:
     return epoch + 1 in freq
 
 
-def _unpack_validation(data: Any, as_input: Callable[[Any], Any]) -> tuple[Any, np.ndarray]:
+def _unpack_validation(data: Any, as_input: Callable[[Any], Any],
+                       as_labels: Callable[[Any], Any]) -> tuple[Any, Any]:
     if not isinstance(data, (tuple, list)) or len(data) != 2:
         raise ValueError("`validation_data` must be a tuple (x_val, y_val)")
     x_val = as_input(data[0]) if not isinstance(data[0], ModelInputs) else data[0]
-    y_val = as_float_array(data[1], "validation_data[1]")
+    y_val = as_labels(data[1]) if not isinstance(data[1], ModelInputs) else data[1]
     check_same_length(x_val, y_val)
     return x_val, y_val
+
+
+def _per_output(value: Any, names: list[str], what: str) -> dict[str, Any]:
+    """compile()'s loss or loss_weights per output: one for all, a list in output order, or a dict by
+    output name (as Keras takes them)."""
+    if isinstance(value, dict) and not ({"class_name", "config"} <= set(value)):
+        unknown = set(value) - set(names)
+        if unknown or len(value) != len(names):
+            raise ValueError(f"compile(): `{what}` names outputs {sorted(value)}; the model's outputs are "
+                             f"{names}")
+        return dict(value)
+    if isinstance(value, (list, tuple)):
+        if len(value) != len(names):
+            raise ValueError(f"compile(): `{what}` has {len(value)} entries; the model has {len(names)} "
+                             f"outputs {names}")
+        return dict(zip(names, value, strict=True))
+    return dict.fromkeys(names, value)
+
+
+def _metrics_per_output(metrics: Any, names: list[str]) -> dict[str, list[Any]]:
+    """compile()'s metrics for a model with several outputs, by output name: a dict by output name,
+    a list with one list per output (Keras 3), or one list every output gets (tf.keras)."""
+    if isinstance(metrics, dict) and not ({"class_name", "config"} <= set(metrics)):
+        unknown = set(metrics) - set(names)
+        if unknown:
+            raise ValueError(f"compile(): `metrics` names outputs {sorted(unknown)}; the model's outputs are "
+                             f"{names}")
+        return {name: _metric_list(metrics.get(name)) for name in names}
+    if (isinstance(metrics, (list, tuple)) and len(metrics) == len(names)
+            and all(entry is None or isinstance(entry, (list, tuple)) for entry in metrics)):
+        return {name: _metric_list(entry) for name, entry in zip(names, metrics, strict=True)}
+    return dict.fromkeys(names, _metric_list(metrics))
+
+
+def _metric_list(metrics: Any) -> list[Any]:
+    if metrics is None:
+        return []
+    if isinstance(metrics, (str, dict)) or not isinstance(metrics, Sequence):
+        return [metrics]
+    return list(metrics)
+
+
+def _renamed(metric: Any, name: str) -> Any:
+    """A copy logged under `name` (`<output>_<metric>`); the metric given to compile is not changed."""
+    renamed = copy.copy(metric)
+    renamed.name = name
+    return renamed
+
+
+def _fits(label_shape: tuple[Any, ...], label_data_shape: tuple[Any, ...]) -> bool:
+    want = tuple(label_shape[1:])
+    have = tuple(label_data_shape[1:])
+    return have in (want, want + (1,)) or have + (1,) == want
+

@@ -22,7 +22,8 @@ class SavableModel(Protocol):
     outputs: list[KerasTensor]
     operations: list[tuple[Layer, list[KerasTensor], KerasTensor]]
     _engine: Any
-    _metric_ids: list[Any]
+    _metric_ids: list[Any] | dict[str, list[Any]]
+    _loss_weights: Any
 
     @property
     def layers(self) -> list[Layer]: ...

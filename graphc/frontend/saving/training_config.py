@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 from graphc.frontend import losses as losses_mod
@@ -15,15 +16,35 @@ def training_config(model: SavableModel) -> dict[str, Any] | None:
     if not model.compiled:
         return None
     try:
-        loss = model.loss if isinstance(model.loss, str) else losses_mod.serialize(losses_mod.get(model.loss))
+        loss = _per_output(model.loss, _serialized_loss)
     except ValueError:
         warnings.warn(f"model {model.name!r}: the loss {model.loss!r} has no Keras name, so the file has no "
                       "training configuration; compile the loaded model yourself", stacklevel=3)
         return None
     optimizer = optimizers_mod.serialize(model.optimizer)
-    return {"loss": loss, "loss_weights": None, "metrics": [_metric_name(m) for m in model._metric_ids],
+    metrics = model._metric_ids
+    if isinstance(metrics, dict):  # several outputs: by output name, as Keras 3 writes them
+        metrics = {name: [_metric_name(m) for m in ids] for name, ids in metrics.items()}
+    else:
+        metrics = [_metric_name(m) for m in metrics]
+    return {"loss": loss, "loss_weights": _per_output(model._loss_weights, float), "metrics": metrics,
             "weighted_metrics": None, "run_eagerly": False, "steps_per_execution": 1, "jit_compile": False,
             "optimizer_config": {"class_name": optimizer["class_name"], "config": optimizer["config"]}}
+
+
+def _serialized_loss(loss: Any) -> Any:
+    return loss if isinstance(loss, str) else losses_mod.serialize(losses_mod.get(loss))
+
+
+def _per_output(value: Any, serialize: Callable[[Any], Any]) -> Any:
+    """A compile() argument given once, as a list in output order or as a dict by output name."""
+    if value is None:
+        return None
+    if isinstance(value, dict) and not ({"class_name", "config"} <= set(value)):
+        return {str(name): serialize(each) for name, each in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [serialize(each) for each in value]
+    return serialize(value)
 
 
 def _metric_name(metric: Any) -> str:
@@ -46,15 +67,27 @@ def compile_from(model: SavableModel, config: Any) -> None:
         name = str(optimizer_config.get("class_name", ""))
         optimizer_config["class_name"] = name.removeprefix("Custom>")
         optimizer = optimizers_mod.deserialize(optimizer_config)
-        metrics = [_metric_entry(m) for m in _flatten(config.get("metrics") or [])]
-        model.compile(optimizer=optimizer, loss=config.get("loss"), metrics=metrics)
+        model.compile(optimizer=optimizer, loss=config.get("loss"), loss_weights=config.get("loss_weights"),
+                      metrics=_metrics(config.get("metrics"), len(model.outputs)))
     except (ValueError, TypeError, NotImplementedError) as err:
         warnings.warn(f"model {model.name!r}: the file's training configuration could not be restored "
                       f"({err}); the model is loaded uncompiled", stacklevel=3)
 
 
+def _metrics(metrics: Any, outputs: int) -> Any:
+    """The file's metrics for compile(): one list for a single output, else a dict by output name or
+    one list per output (tf.keras nests them so: [[m1, m2], [m3]])."""
+    if outputs > 1 and isinstance(metrics, dict):
+        return {str(name): [_metric_entry(m) for m in _flatten(ids if isinstance(ids, list) else [ids])]
+                for name, ids in metrics.items()}
+    if outputs > 1 and isinstance(metrics, list) and len(metrics) == outputs and all(
+            isinstance(ids, list) for ids in metrics):
+        return [[_metric_entry(m) for m in _flatten(ids)] for ids in metrics]
+    return [_metric_entry(m) for m in _flatten(metrics or [])]
+
+
 def _flatten(metrics: Any) -> list[Any]:
-    """tf.keras nests metrics per output: [[m1, m2]]; one output here."""
+    """tf.keras nests a single output's metrics: [[m1, m2]]."""
     if isinstance(metrics, dict):
         metrics = list(metrics.values())
     flat = []
