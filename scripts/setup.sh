@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Idempotent set-up shared by the README's commands: a virtualenv with graphc installed,
-# and graphviz's `dot` for rendering diagrams (DOT text works without it).
+# graphviz's `dot` for rendering diagrams (DOT text works without it), and mpi4py with MPICH for
+# the data-parallel tests (mpirun in .venv/bin).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv
 fi
-if ! .venv/bin/python -c "import graphc, graphc_runtime, pytest, hypothesis, PIL, sklearn" 2>/dev/null \
+if ! .venv/bin/python -c "import graphc, graphc_runtime, pytest, hypothesis, PIL, sklearn, mpi4py" 2>/dev/null \
         || [ pyproject.toml -nt .venv/.graphc-installed ]; then
     .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[test]"
     touch .venv/.graphc-installed

@@ -107,6 +107,11 @@ class Callback:
         """End of ``predict``."""
 
 
+class WritesFiles(Callback):
+    """A callback that writes files: in data-parallel training it runs on rank 0 only, so ranks
+    never race on one path (Horovod scripts add such callbacks on rank 0 by hand)."""
+
+
 class History(Callback):
     """Records the epoch logs; ``fit`` returns it (``history.history['loss']`` ...)."""
 
@@ -528,7 +533,7 @@ class LearningRateScheduler(Callback):
             logs["learning_rate"] = float(self.model.optimizer.learning_rate)
 
 
-class ModelCheckpoint(Callback):
+class ModelCheckpoint(WritesFiles):
     """Saves the model or its weights after every epoch (or every ``save_freq`` batches)."""
 
     def __init__(self, filepath: str | os.PathLike[str], monitor: str = "val_loss", verbose: int = 0,
@@ -660,7 +665,7 @@ class LambdaCallback(Callback):
             setattr(self, name, function)
 
 
-class CSVLogger(Callback):
+class CSVLogger(WritesFiles):
     """Streams one CSV row per epoch: ``epoch`` then the sorted log keys."""
 
     def __init__(self, filename: str | os.PathLike[str], separator: str = ",", append: bool = False) -> None:

@@ -76,6 +76,9 @@ class CompiledModel:
         """The states `program` reads or updates, in its argument order, without compiling it."""
         return list(self._programs.program(program).states)
 
+    def input_names(self, program: str) -> list[str]:
+        return list(self._programs.program(program).inputs)
+
     def _compile(self, name: str) -> Library:
         if not self._programs.has(name):
             known = sorted([*self._programs.recorded, *self._programs.deferred])

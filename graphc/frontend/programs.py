@@ -37,7 +37,8 @@ PREDICTION = "y_pred"
 LOSS = "loss"
 LABELS = "y"
 SAMPLE_WEIGHT = "sample_weight"
-WEIGHTED = {"train_step": "train_step_weighted", "eval_step": "eval_step_weighted"}
+WEIGHTED = {"train_step": "train_step_weighted", "eval_step": "eval_step_weighted",
+            "grad_step": "grad_step_weighted"}
 TRAINING_CALL = "predict_training"  # model(x, training=True)
 METRIC_PREFIX = "metric/"
 COUNT_PREFIX = "count/"  # a confusion metric's per-batch counts, added up by fit (confusion_metrics.py)
@@ -235,6 +236,46 @@ def eval_graph(model: RecordableModel, spec: LossSpec, weighted: bool = False) -
     return graph
 
 
+GRADIENT_PREFIX = "grad/"
+# Data-parallel training splits the step where the gradients are summed across processes.
+GRADIENT_STEP = "grad_step"
+APPLY_STEP = "apply_step"
+
+
+def gradient_graph(model: RecordableModel, spec: LossSpec | MultiLossSpec, weighted: bool = False) -> Graph:
+    """The training step up to the gradients, which it returns as `grad/<weight path>` outputs
+    (the weights the loss depends on): the first half of a data-parallel step. Batch statistics
+    and the dropout counter advance here, as in the whole step."""
+    graph = Graph(f"{model.name}/{GRADIENT_STEP}{'_weighted' if weighted else ''}")
+    loss = _loss_and_metrics(model, graph, spec, training=True, weighted=weighted)
+    params = [graph.states[w.path] for w in model.weights if w.trainable and w.path in graph.states]
+    for param, grad in zip(params, gradients(loss, params), strict=True):
+        graph.outputs[GRADIENT_PREFIX + param.attrs["name"]] = grad
+    if RNG_STATE in graph.states:
+        graph.updates[RNG_STATE] = graph.states[RNG_STATE] + 1
+    return graph
+
+
+def apply_graph(model: RecordableModel, optimizer: Any, paths: Sequence[str]) -> Graph:
+    """The optimizer update of the weights at `paths` from gradients fed as `grad/<path>` inputs
+    (summed across processes by then), then the constraints: the second half of a data-parallel step."""
+    graph = Graph(f"{model.name}/{APPLY_STEP}")
+    by_path = {w.path: w for w in model.weights}
+    with graph.scope(role="update"):
+        params = []
+        for path in paths:
+            weight = by_path[path]
+            param = graph.state(path, TensorType(weight.shape), trainable=True)
+            params.append((path, param, graph.input(GRADIENT_PREFIX + path, TensorType(weight.shape))))
+        plan = optimizer.build(graph, params)
+        graph.updates.update(plan.updates)
+        for path in paths:
+            constraint = by_path[path].constraint
+            if constraint is not None and path in graph.updates:
+                graph.updates[path] = constraint(graph.updates[path])
+    return graph
+
+
 def train_graph(model: RecordableModel, spec: LossSpec, optimizer: Any,
                 weighted: bool = False) -> tuple[Graph, Any]:
     graph = Graph(f"{model.name}/train{'_weighted' if weighted else ''}")
@@ -270,4 +311,8 @@ def build_programs(
         hyperparameters = dict(plan.hyperparameter_inputs)
         deferred[WEIGHTED["eval_step"]] = lambda: eval_graph(model, spec, weighted=True)
         deferred[WEIGHTED["train_step"]] = lambda: train_graph(model, spec, optimizer, weighted=True)[0]
+        deferred[GRADIENT_STEP] = lambda: gradient_graph(model, spec)
+        deferred[WEIGHTED[GRADIENT_STEP]] = lambda: gradient_graph(model, spec, weighted=True)
+        trained = [w.path for w in model.weights if w.trainable and w.path in recorded["train_step"].states]
+        deferred[APPLY_STEP] = lambda: apply_graph(model, optimizer, trained)
     return ProgramSet(recorded, initial, hyperparameters, level, tuple(instruments), deferred)

@@ -14,7 +14,7 @@ from graphc.frontend import losses as losses_mod
 from graphc.frontend import metrics as metrics_mod
 from graphc.frontend import optimizers as optimizers_mod
 from graphc.frontend.batch_sources import BatchSource, is_batch_source
-from graphc.frontend.callbacks import CallbackList, History
+from graphc.frontend.callbacks import Callback, CallbackList, History, WritesFiles
 from graphc.frontend.confusion_metrics import ConfusionMetric
 from graphc.frontend.data import (
     as_float_array,
@@ -25,6 +25,18 @@ from graphc.frontend.data import (
     check_same_length,
     fit_labels_to,
     split_validation,
+)
+from graphc.frontend.data_parallel import (
+    BroadcastsVariables,
+    Collective,
+    DataParallelStep,
+    agree_steps,
+    any_rank,
+    average_states,
+    broadcast_states,
+    check_same_model,
+    collective_of,
+    combine_totals,
 )
 from graphc.frontend.engine import CompiledModel
 from graphc.frontend.model_inputs import ModelInputs
@@ -324,47 +336,102 @@ class Trainer:
                 for index in batches(len(x_train), batch_size, order):
                     yield x_train[index], y_train[index], None if w_all is None else w_all[index]
 
-        validate = self._validation(validation_data, validation_steps, validation_batch_size or batch_size)
+        collective = collective_of(self.optimizer)
+        local_steps = steps
         verbose = 1 if verbose == "auto" else int(verbose)
+        callbacks = _as_callback_sequence(callbacks)
+        if collective is not None:
+            if steps is None:
+                raise ValueError("fit(): data-parallel training runs the same number of steps on every rank; "
+                                 "give steps_per_epoch for a source of unknown length")
+            local_steps, steps = steps, agree_steps(collective, steps)
+            root = next((c.root_rank for c in callbacks if isinstance(c, BroadcastsVariables)), 0)
+            if collective.rank != 0:  # one progress bar and one writer of each file
+                verbose = 0
+                callbacks = [c for c in callbacks if not isinstance(c, WritesFiles)]
+        validate = self._validation(validation_data, validation_steps, validation_batch_size or batch_size,
+                                    collective)
         callback_list = CallbackList(callbacks, add_history=True, add_progbar=verbose != 0, model=self,
                                      verbose=verbose, epochs=epochs, steps=steps)
         self.history = next(c for c in callback_list.callbacks if isinstance(c, History))
         self.stop_training = False
         callback_list.on_train_begin()
+        started = collective is None
         for epoch in range(initial_epoch, epochs):
             callback_list.on_epoch_begin(epoch)
             tracker = _RunningMeans(self._count_results())
             done = 0
             train = None
-            for step, (xb, yb, wb) in enumerate(epoch_batches()):
+            batches_in = epoch_batches() if collective is None else _padded(epoch_batches(), steps)
+            for step, batch in enumerate(batches_in):
+                if batch is None:  # data parallel: this rank's data ran out; the others still step
+                    train.idle(self.optimizer.feeds())
+                    self.optimizer.count_step()
+                    self.stop_training = any_rank(collective, self.stop_training)
+                    if self.stop_training:
+                        break
+                    continue
+                xb, yb, wb = batch
                 if train is None:  # per epoch: a callback may have recompiled the model (a new engine)
-                    name = "train_step" if wb is None else WEIGHTED["train_step"]
-                    train = self._engine_for(xb[:1], yb[:1]).program(name)
+                    engine = self._engine_for(xb[:1], yb[:1])
+                    if not started:
+                        self._start_data_parallel(engine, collective, root)
+                        started = True
+                    train = self._training_step(engine, collective, wb is not None)
                 callback_list.on_train_batch_begin(step)
                 feeds = {**self._input_feeds(xb), **self._label_feeds(yb)}
                 if wb is not None:
                     feeds[SAMPLE_WEIGHT] = wb
-                outputs = train(len(xb), **feeds, **self.optimizer.feeds())
+                outputs = train(len(xb), feeds, self.optimizer.feeds())
                 self.optimizer.count_step()
                 tracker.add(outputs, len(xb))
                 callback_list.on_train_batch_end(step, tracker.logs())
                 done += 1
+                if collective is not None:
+                    self.stop_training = any_rank(collective, self.stop_training)
                 if self.stop_training:
                     break
-            if done == 0 or (steps is not None and done < steps and not self.stop_training):
+            if done == 0 or (local_steps is not None and done < local_steps and not self.stop_training):
                 warnings.warn("fit(): your input ran out of data; interrupting training. Make sure that your "
                               "generator can generate at least `steps_per_epoch * epochs` batches",
                               UserWarning, stacklevel=2)
                 self.stop_training = True
             self._sync_iterations()
+            if collective is not None:
+                tracker.combine(collective)
+                self._average_statistics(collective)
             logs = tracker.logs()
             if validate is not None and done and _should_validate(epoch, validation_freq):
                 logs.update({f"val_{k}": v for k, v in validate().items()})
             callback_list.on_epoch_end(epoch, logs)
+            if collective is not None:
+                self.stop_training = any_rank(collective, self.stop_training)
             if self.stop_training:
                 break
         callback_list.on_train_end()
         return self.history
+
+    def _training_step(self, engine: CompiledModel, collective: Collective | None, weighted: bool
+                       ) -> Any:
+        """The step fit calls per batch: the compiled training step, or with a collective the
+        data-parallel step (gradients summed across ranks between the backward pass and the update)."""
+        if collective is not None:
+            return DataParallelStep(engine, collective, weighted)
+        program = engine.program(WEIGHTED["train_step"] if weighted else "train_step")
+        return lambda batch, feeds, hyperparameters: program(batch, **feeds, **hyperparameters)
+
+    def _start_data_parallel(self, engine: CompiledModel, collective: Collective, root: int) -> None:
+        """Every rank checks that the ranks built the same model, then takes root's weights and
+        optimizer state, so the ranks start equal and, applying equal gradients, stay equal."""
+        check_same_model(collective, self.name, [(w.path, tuple(w.shape)) for w in self.weights])
+        broadcast_states(collective, engine.store, root)
+        self._sync_iterations()
+
+    def _average_statistics(self, collective: Collective) -> None:
+        engine = self._engine
+        if engine is not None:
+            average_states(collective, engine.store,
+                           [w.path for w in self.weights if not w.trainable and w.path in engine.store])
 
     def _source_batches(self, source: BatchSource) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """A source's batches checked as array data is: float x, labels in the loss's form."""
@@ -375,14 +442,15 @@ class Trainer:
             self._engine_for(xb, yb)
             yield xb, self._labels(yb)
 
-    def _validation(self, data: Any, steps: int | None,
-                    batch_size: int) -> Callable[[], dict[str, float]] | None:
+    def _validation(self, data: Any, steps: int | None, batch_size: int,
+                    collective: Collective | None = None) -> Callable[[], dict[str, float]] | None:
         """A function giving the validation logs of the current weights, or None without validation data."""
         if data is None:
             return None
         if is_batch_source(data):
             source = BatchSource(data, steps, "fit() validation data", need_labels=True)
-            return lambda: self._evaluate_batches((xb, yb, None) for xb, yb in self._source_batches(source))
+            return lambda: self._evaluate_batches(((xb, yb, None) for xb, yb in self._source_batches(source)),
+                                                  collective=collective)
         x_val, y_raw = _unpack_validation(data, self._as_input, self._as_labels)
         check_not_empty(x_val, "fit() validation data")
         self.build_for_input(tuple(x_val.shape[1:]))
@@ -392,7 +460,7 @@ class Trainer:
         def validate() -> dict[str, float]:
             if not checked:
                 checked.append(self._labels(y_raw))
-            return self._evaluate_arrays(x_val, checked[0], batch_size)
+            return self._evaluate_arrays(x_val, checked[0], batch_size, collective=collective)
 
         return validate
 
@@ -403,13 +471,16 @@ class Trainer:
 
     # -- evaluate / predict -----------------------------------------------------------------
     def _evaluate_arrays(self, x: np.ndarray, y: np.ndarray, batch_size: int,
-                         callback_list: CallbackList | None = None) -> dict[str, float]:
+                         callback_list: CallbackList | None = None,
+                         collective: Collective | None = None) -> dict[str, float]:
         self._engine_for(x, y)
         return self._evaluate_batches(((x[index], y[index], None) for index in batches(len(x), batch_size)),
-                                      callback_list)
+                                      callback_list, collective)
 
-    def _evaluate_batches(self, batches_in: Iterator[Batch3],
-                          callback_list: CallbackList | None = None) -> dict[str, float]:
+    def _evaluate_batches(self, batches_in: Iterator[Batch3], callback_list: CallbackList | None = None,
+                          collective: Collective | None = None) -> dict[str, float]:
+        """The logs over the batches; with a collective, over every rank's batches (fit's validation
+        in data-parallel training, so every rank's callbacks see the same numbers)."""
         tracker = _RunningMeans(self._count_results())
         program = None
         for step, (xb, yb, wb) in enumerate(batches_in):
@@ -424,6 +495,8 @@ class Trainer:
             tracker.add(program(len(xb), **feeds), len(xb))
             if callback_list is not None:
                 callback_list.on_test_batch_end(step, tracker.logs())
+        if collective is not None:
+            tracker.combine(collective)
         return tracker.logs()
 
     def evaluate(self, x: Any = None, y: Any = None, batch_size: int | None = None, verbose: Any = "auto",
@@ -538,10 +611,13 @@ class Trainer:
         if wb is not None:
             inputs[SAMPLE_WEIGHT] = wb
         tracker = _RunningMeans(self._count_results())
-        program = engine.program(program_name if wb is None else WEIGHTED[program_name])
-        tracker.add(program(len(xb), **inputs, **feeds), len(xb))
         if program_name == "train_step":
+            step = self._training_step(engine, collective_of(self.optimizer), wb is not None)
+            tracker.add(step(len(xb), inputs, feeds), len(xb))
             self._sync_iterations()
+        else:
+            program = engine.program(program_name if wb is None else WEIGHTED[program_name])
+            tracker.add(program(len(xb), **inputs), len(xb))
         logs = tracker.logs()
         if return_dict:
             return logs
@@ -611,6 +687,10 @@ class _RunningMeans:
                 self.totals[name] = self.totals.get(name, 0.0) + np.asarray(value, dtype=np.float64)
         self.count += batch
 
+    def combine(self, collective: Collective) -> None:
+        """Sum the totals over the ranks: the logs become the means over every rank's samples."""
+        self.totals, self.count = combine_totals(collective, self.totals, self.count)
+
     def logs(self) -> dict[str, float]:
         """Sorted by name: the order Keras 3 logs, prints and records them in History."""
         if not self.count:
@@ -652,6 +732,22 @@ def _unpack_validation(data: Any, as_input: Callable[[Any], Any],
     y_val = as_labels(data[1]) if not isinstance(data[1], ModelInputs) else data[1]
     check_same_length(x_val, y_val)
     return x_val, y_val
+
+
+def _padded(batches_in: Iterator[Batch3], steps: int) -> Iterator[Batch3 | None]:
+    """This rank's batches, then None until every rank's `steps` steps are done."""
+    count = 0
+    for batch in batches_in:
+        yield batch
+        count += 1
+    for _ in range(count, steps):
+        yield None
+
+
+def _as_callback_sequence(callbacks: Any) -> list[Any]:
+    if callbacks is None:
+        return []
+    return [callbacks] if isinstance(callbacks, Callback) else list(callbacks)
 
 
 def _per_output(value: Any, names: list[str], what: str) -> dict[str, Any]:
