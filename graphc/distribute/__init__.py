@@ -26,7 +26,7 @@ from graphc.frontend.saving import load_model as _load_model
 __all__ = [
     "Average", "Compression", "DistributedOptimizer", "DistributedTimeout", "Sum", "allgather",
     "allreduce", "broadcast", "broadcast_variables", "callbacks", "cross_rank", "cross_size", "init",
-    "is_initialized", "load_model", "local_rank", "local_size", "rank", "shutdown", "size",
+    "is_initialized", "load_model", "local_rank", "local_size", "rank", "shutdown", "size", "world",
 ]
 
 

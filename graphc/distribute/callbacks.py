@@ -54,7 +54,8 @@ class MetricAverageCallback(Callback):
 
 class _LearningRateCallback(Callback):
     """Sets the learning rate before each batch from `multiplier(epoch)`; with momentum_correction,
-    SGD's momentum is scaled by new_lr/old_lr for the batch where the rate changes (Goyal et al.)."""
+    SGD's momentum is scaled by new_lr/old_lr for the batch where the rate changes (Goyal et al.),
+    at most to 1 (the bound Keras's optimizers check)."""
 
     def __init__(self, initial_lr: float, multiplier: Callable[[float], float], start_epoch: int,
                  end_epoch: int | None, staircase: bool, momentum_correction: bool,
@@ -100,7 +101,7 @@ class _LearningRateCallback(Callback):
         momentum = getattr(optimizer, "momentum", None)
         if self.momentum_correction and momentum and old > 0 and rate != old:
             self._restore_momentum = float(momentum)
-            optimizer.momentum = float(momentum) * rate / old
+            optimizer.momentum = min(float(momentum) * rate / old, 1.0)  # Keras's bound on momentum
 
 
 class LearningRateScheduleCallback(_LearningRateCallback):

@@ -4,6 +4,8 @@ equal:    every optimizer trains 2 epochs on this rank's slice of each global ba
           shorter, so it runs empty steps); rank 0 saves the initial and final weights and the logs.
 batchnorm: a model with BatchNormalization and validation; every rank saves its weights.
 files:    CSVLogger and ModelCheckpoint named by rank; EarlyStopping on the averaged val_loss.
+api:      allreduce/broadcast/allgather, the learning-rate callbacks, broadcast_variables with a
+          train_on_batch loop, load_model; rank 0 saves what it saw.
 mismatch: rank 1 builds a wider model.
 die:      rank 1 kills itself during the second batch.
 hang:     rank 1 sleeps during the second batch.
@@ -97,6 +99,35 @@ def files(out: Path) -> None:
     (out / f"epochs{rank}.txt").write_text(str(len(history.history["loss"])))
 
 
+def api(out: Path) -> None:
+    rank, size = hvd.rank(), hvd.size()
+    seen = {"allreduce": hvd.allreduce(np.array([rank, 10.0 * rank])),
+            "allreduce_sum": hvd.allreduce(float(rank + 1), op=hvd.Sum),
+            "broadcast": hvd.broadcast(np.array([rank + 5.0, 7.0]), root_rank=1),
+            "allgather": hvd.allgather(np.full((rank + 1, 2), rank))}
+    x, y = data(48)
+    utils.set_random_seed(rank)
+    net = model()
+    net.compile(hvd.DistributedOptimizer(optimizers.SGD(0.1, momentum=0.9)),
+                "sparse_categorical_crossentropy")
+    hvd.broadcast_variables(net, root_rank=0)
+    for start in range(rank * 4, 48, 8):
+        net.train_on_batch(x[start:start + 4], y[start:start + 4])
+    seen["loop_weights"] = np.concatenate([w.ravel() for w in net.get_weights()])
+    rates = []
+    probe = callbacks.LambdaCallback(on_batch_begin=lambda batch, logs: rates.append(
+        float(net.optimizer.learning_rate)))
+    warmup = hvd.callbacks.LearningRateWarmupCallback(initial_lr=0.4, warmup_epochs=2)
+    schedule = hvd.callbacks.LearningRateScheduleCallback(initial_lr=0.4, multiplier=0.1, start_epoch=2)
+    net.fit(x[rank::size], y[rank::size], batch_size=6, epochs=3, verbose=0,
+            callbacks=[warmup, schedule, probe])
+    seen["rates"] = np.array(rates)
+    net.save(out / "api.keras")
+    loaded = hvd.load_model(out / "api.keras")
+    seen["reloaded_distributed"] = np.array(getattr(loaded.optimizer, "collective", None) is not None)
+    np.savez(out / f"api{rank}.npz", **seen)
+
+
 def mismatch(out: Path) -> None:
     x, y = data()
     net = model(width=8 + hvd.rank())
@@ -125,7 +156,7 @@ def main() -> None:
     if mode in ("die", "hang"):
         failing(out, mode)
     else:
-        {"equal": equal, "batchnorm": batchnorm, "files": files, "mismatch": mismatch}[mode](out)
+        {"equal": equal, "batchnorm": batchnorm, "files": files, "mismatch": mismatch, "api": api}[mode](out)
 
 
 if __name__ == "__main__":

@@ -85,3 +85,21 @@ def test_a_rank_that_dies_or_hangs_stops_the_job_within_the_timeout(tmp_path: Pa
     assert run.returncode != 0
     if mode == "hang":
         assert "did not complete within 3 s" in run.stderr
+
+
+def test_horovod_api_collectives_callbacks_and_loops(tmp_path: Path) -> None:
+    run = _run("api", tmp_path)
+    assert run.returncode == 0, run.stderr[-3000:]
+    rank0, rank1 = np.load(tmp_path / "api0.npz"), np.load(tmp_path / "api1.npz")
+    for seen in (rank0, rank1):
+        np.testing.assert_array_equal(seen["allreduce"], [0.5, 5.0])  # mean of [0, 0] and [1, 10]
+        assert float(seen["allreduce_sum"]) == 3.0
+        np.testing.assert_array_equal(seen["broadcast"], [6.0, 7.0])  # rank 1's
+        np.testing.assert_array_equal(seen["allgather"], [[0, 0], [1, 1], [1, 1]])
+        # Horovod's warmup: lr = 0.4 / 2 * (e * (2 - 1) / 2 + 1), e = epoch + (batch + 1) / 4 steps;
+        # then the schedule's constant factor 0.1 from epoch 2
+        warmup = [0.2 * (e / 2 + 1) for e in np.arange(1, 9) / 4]
+        np.testing.assert_allclose(seen["rates"], warmup + [0.04] * 4, rtol=1e-6)
+        assert bool(seen["reloaded_distributed"])
+    # a train_on_batch loop after broadcast_variables keeps the ranks equal
+    np.testing.assert_array_equal(rank0["loop_weights"], rank1["loop_weights"])
