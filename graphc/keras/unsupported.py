@@ -11,21 +11,17 @@ from collections.abc import Callable
 
 PLANNED = {
     "recurrent": "recurrent cells, wrappers and masks come with the sequence-models work",
-    "custom": "arbitrary Python code in a model cannot be compiled yet",
     "other": "not implemented yet",
 }
 
 RECURRENT = ("StackedRNNCells", "ConvLSTM2D", "CuDNNLSTM", "CuDNNGRU")
 OTHER_LAYERS = ("Conv3D", "MaxPooling3D", "AveragePooling3D", "GlobalAveragePooling3D", "GlobalMaxPooling3D",
                 "UpSampling1D", "UpSampling3D", "ZeroPadding1D", "ZeroPadding3D", "Cropping1D", "Cropping3D",
-                "RepeatVector", "GaussianNoise", "GaussianDropout", "AlphaDropout", "SpatialDropout1D",
-                "PReLU",
-                "ELU", "ReLU", "Softmax", "ThresholdedReLU", "LayerNormalization", "Normalization",
+                "GaussianNoise", "GaussianDropout", "AlphaDropout", "SpatialDropout1D", "Normalization",
                 "MultiHeadAttention", "Attention", "Conv1DTranspose", "SeparableConv1D", "DepthwiseConv1D",
                 "LocallyConnected1D", "LocallyConnected2D", "StringLookup",
                 "IntegerLookup", "Rescaling", "Resizing", "RandomFlip", "RandomRotation", "RandomZoom")
-LAYERS = {**dict.fromkeys(RECURRENT, "recurrent"), "Lambda": "custom",
-          **dict.fromkeys(OTHER_LAYERS, "other")}
+LAYERS = {**dict.fromkeys(RECURRENT, "recurrent"), **dict.fromkeys(OTHER_LAYERS, "other")}
 CALLBACKS = dict.fromkeys(("TensorBoard", "RemoteMonitor", "BackupAndRestore"), "other")
 
 

@@ -177,7 +177,8 @@ def test_bare_list_and_tf_keras_configs_load() -> None:
 
 @pytest.mark.parametrize("config, needle", [
     ({"class_name": "Sequential", "config": {"layers": [{"class_name": "Lambda",
-                                                         "config": {"function": "x"}}]}}, "'Lambda'"),
+                                                         "config": {"function": "x"}}]}},
+     "calls a function named 'x'"),
     ({"class_name": "Pickled", "config": {}}, "'Pickled'"),
     ({"class_name": "Sequential", "config": {"layers": [
         {"class_name": "Dense", "config": {"units": 2, "kernel_constraint": {"class_name": "Bogus"}}}]}},

@@ -1,5 +1,6 @@
 """Keras layers."""
 
+from graphc.frontend.layers.activation_layers import ELU, PReLU, ReLU, Softmax, ThresholdedReLU
 from graphc.frontend.layers.base import CallContext, KerasTensor, Layer, Weight
 from graphc.frontend.layers.cells import RNN, GRUCell, LSTMCell, SimpleRNNCell
 from graphc.frontend.layers.convolutional import Conv1D, Conv2D, Convolution1D, Convolution2D
@@ -7,6 +8,7 @@ from graphc.frontend.layers.core import Activation, Dense, Dropout, Flatten, Lea
 from graphc.frontend.layers.depthwise import Conv2DTranspose, DepthwiseConv2D, SeparableConv2D
 from graphc.frontend.layers.embedding import Embedding
 from graphc.frontend.layers.input_layer import Input, InputLayer
+from graphc.frontend.layers.lambda_layer import Lambda
 from graphc.frontend.layers.merging import (
     Add,
     Average,
@@ -25,7 +27,7 @@ from graphc.frontend.layers.merging import (
     multiply,
     subtract,
 )
-from graphc.frontend.layers.normalization import BatchNormalization
+from graphc.frontend.layers.normalization import BatchNormalization, LayerNormalization
 from graphc.frontend.layers.pooling import (
     ALIASES as POOLING_ALIASES,
 )
@@ -43,6 +45,7 @@ from graphc.frontend.layers.recurrent import GRU, LSTM, SimpleRNN
 from graphc.frontend.layers.reshaping import (
     Cropping2D,
     Permute,
+    RepeatVector,
     Reshape,
     SpatialDropout2D,
     UpSampling2D,
@@ -87,12 +90,22 @@ LAYER_CLASSES: dict[str, type[Layer]] = (
     }
     | {cls.__name__: cls for cls in (Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply, Subtract)}
     | {cls.__name__: cls for cls in (GRU, LSTM, SimpleRNN, Masking, Bidirectional, TimeDistributed, RNN)}
+    | {cls.__name__: cls for cls in (ELU, PReLU, ReLU, Softmax, ThresholdedReLU, Lambda, LayerNormalization,
+                                      RepeatVector)}
     | POOLING_ALIASES
     | {"Convolution2DTranspose": Conv2DTranspose, "SeparableConvolution2D": SeparableConv2D}
 )
 
 __all__ = [
     "LAYER_CLASSES",
+    "ELU",
+    "PReLU",
+    "ReLU",
+    "Softmax",
+    "ThresholdedReLU",
+    "Lambda",
+    "LayerNormalization",
+    "RepeatVector",
     "GRUCell",
     "LSTMCell",
     "RNN",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from graphc.frontend import initializers, regularizers
+from graphc.frontend import constraints, initializers, regularizers
 from graphc.frontend.layers.base import CallContext, Layer
 from graphc.frontend.layers.legacy import rename_legacy_kwargs
 from graphc.ir.graph import Node
@@ -162,3 +162,77 @@ class BatchNormalization(Layer):
             "beta_constraint": None,
             "gamma_constraint": None,
         }
+
+
+class LayerNormalization(Layer):
+    """y = gamma * (x - mean) / sqrt(var + epsilon) + beta with the mean and (biased) variance of
+    each sample over `axis` (the last by default): the same in training and inference, no state."""
+
+    supports_masking = True
+
+    def __init__(self, axis: Any = -1, epsilon: float = 1e-3, center: bool = True, scale: bool = True,
+                 rms_scaling: bool = False, beta_initializer: Any = "zeros", gamma_initializer: Any = "ones",
+                 beta_regularizer: Any = None, gamma_regularizer: Any = None, beta_constraint: Any = None,
+                 gamma_constraint: Any = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        axes = (axis,) if isinstance(axis, int) and not isinstance(axis, bool) else tuple(axis)
+        if not axes or any(isinstance(a, bool) or not isinstance(a, int) for a in axes):
+            raise ValueError(f"LayerNormalization: `axis` must be an int or a list of ints, got {axis!r}")
+        if float(epsilon) <= 0:
+            raise ValueError(f"LayerNormalization: epsilon must be > 0, got {epsilon!r}")
+        if rms_scaling:
+            raise NotImplementedError("LayerNormalization: rms_scaling=True is not supported yet")
+        self.axis = axes[0] if isinstance(axis, int) else list(axes)
+        self._axes = axes
+        self.epsilon = float(epsilon)
+        self.center = bool(center)
+        self.scale = bool(scale)
+        self.beta_initializer = initializers.get(beta_initializer)
+        self.gamma_initializer = initializers.get(gamma_initializer)
+        self.beta_regularizer = regularizers.get(beta_regularizer)
+        self.gamma_regularizer = regularizers.get(gamma_regularizer)
+        self.beta_constraint = constraints.get(beta_constraint)
+        self.gamma_constraint = constraints.get(gamma_constraint)
+
+    def _normalized(self, rank: int) -> list[int]:
+        axes = sorted({a + rank if a < 0 else a for a in self._axes})
+        if any(not 1 <= a < rank for a in axes):
+            raise ValueError(f"LayerNormalization {self.name!r}: axis {self.axis} is not a sample axis of a "
+                             f"rank-{rank} input")
+        return axes
+
+    def build(self, input_shape: tuple[Dim, ...]) -> None:
+        axes = self._normalized(len(input_shape))
+        if any(input_shape[a] is None for a in axes):
+            raise ValueError(f"LayerNormalization {self.name!r}: the normalized axes of "
+                             f"{format_shape(input_shape)} must have known sizes")
+        shape = tuple(input_shape[a] for a in axes)
+        self.gamma = (self.add_weight("gamma", shape, self.gamma_initializer, self.gamma_regularizer,
+                                      constraint=self.gamma_constraint) if self.scale else None)
+        self.beta = (self.add_weight("beta", shape, self.beta_initializer, self.beta_regularizer,
+                                     constraint=self.beta_constraint) if self.center else None)
+
+    def call(self, x: Node, ctx: CallContext) -> Node:
+        rank = x.type.rank
+        axes = self._normalized(rank)
+        param_shape = tuple(x.shape[a] if a in axes else 1 for a in range(1, rank))
+        mean = b.reduce_mean(x, axes, keepdims=True)
+        centered = x - mean
+        variance = b.reduce_mean(centered * centered, axes, keepdims=True)
+        inverse = 1.0 / b.sqrt(variance + self.epsilon)
+        if self.gamma is not None:
+            inverse = inverse * b.reshape(self.weight_state(ctx, self.gamma), param_shape)
+        y = centered * inverse
+        if self.beta is not None:
+            y = y + b.reshape(self.weight_state(ctx, self.beta), param_shape)
+        return y
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "axis": self.axis, "epsilon": self.epsilon, "center": self.center,
+                "scale": self.scale, "rms_scaling": False,
+                "beta_initializer": initializers.serialize(self.beta_initializer),
+                "gamma_initializer": initializers.serialize(self.gamma_initializer),
+                "beta_regularizer": regularizers.serialize(self.beta_regularizer),
+                "gamma_regularizer": regularizers.serialize(self.gamma_regularizer),
+                "beta_constraint": constraints.serialize(self.beta_constraint),
+                "gamma_constraint": constraints.serialize(self.gamma_constraint)}

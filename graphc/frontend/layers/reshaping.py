@@ -65,6 +65,27 @@ class Permute(Layer):
         return {**super().get_config(), "dims": list(self.dims)}
 
 
+class RepeatVector(Layer):
+    """(batch, features) -> (batch, n, features): the vector repeated n times (the bridge from an
+    encoder's last state to a decoder's steps)."""
+
+    def __init__(self, n: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f"RepeatVector: `n` must be a positive integer, got {n!r}")
+        self.n = n
+
+    def call(self, x: Node, ctx: CallContext) -> Node:
+        if x.type.rank != 2:
+            raise ValueError(f"RepeatVector {self.name!r} takes inputs of shape (batch, features), got "
+                             f"{format_shape(x.shape)}")
+        features = x.shape[1]
+        return b.broadcast_to(b.reshape(x, (x.shape[0], 1, features)), (x.shape[0], self.n, features))
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "n": self.n}
+
+
 def _pairs(value: Any, layer: str, name: str) -> tuple[tuple[int, int], tuple[int, int]]:
     """Keras's forms: n, (rows, cols), or ((top, bottom), (left, right))."""
     if isinstance(value, int) and not isinstance(value, bool):

@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from graphc.frontend.layers import LAYER_CLASSES, InputLayer, KerasTensor, Layer
+from graphc.frontend.layers.lambda_layer import function_name
 from graphc.frontend.saving.host import SavableModel
 
 _DTYPE_POLICY = {"module": "keras", "class_name": "DTypePolicy", "config": {"name": "float32"},
@@ -33,6 +34,7 @@ _FUNCTIONAL = ("Functional", "Model")
 # Filled by graphc.frontend.models, which sits above saving: saving builds models without importing them.
 MODEL_CLASSES: dict[str, type] = {}
 _CUSTOM_LAYERS: ContextVar[dict[str, type[Layer]]] = ContextVar("custom_layers", default={})  # noqa: B039
+_CUSTOM_FUNCTIONS: ContextVar[dict[str, Any]] = ContextVar("custom_functions", default={})  # noqa: B039
 
 
 def register_model_class(kind: str, cls: type) -> type:
@@ -128,11 +130,15 @@ def custom_object_scope(custom_objects: Mapping[str, Any] | None) -> Iterator[No
     classes (custom losses, activations) are left to the code that uses them."""
     layers = {name: cls for name, cls in (custom_objects or {}).items()
               if isinstance(cls, type) and issubclass(cls, Layer)}
+    functions = {name: fn for name, fn in (custom_objects or {}).items()
+                 if callable(fn) and not isinstance(fn, type)}
     token = _CUSTOM_LAYERS.set({**_CUSTOM_LAYERS.get(), **layers})
+    function_token = _CUSTOM_FUNCTIONS.set({**_CUSTOM_FUNCTIONS.get(), **functions})
     try:
         yield
     finally:
         _CUSTOM_LAYERS.reset(token)
+        _CUSTOM_FUNCTIONS.reset(function_token)
 
 
 def _layer_classes() -> Mapping[str, type[Layer]]:
@@ -265,10 +271,32 @@ def layer_from_config(entry: Any) -> Layer:
     if not isinstance(config, dict):
         raise ValueError(f"layer {class_name}: 'config' must be a dict, got {_short(config)}")
     kwargs = _layer_kwargs(class_name, config)
+    if class_name == "Lambda":
+        kwargs["function"] = _lambda_function(config)
+        kwargs.pop("function_type", None)
+        kwargs.pop("output_shape_type", None)
+        kwargs.pop("module", None)
+        kwargs.pop("output_shape_module", None)
     try:
         return cls.from_config(kwargs)
     except TypeError as err:
         raise ValueError(f"layer {class_name} {config.get('name')!r}: bad config ({err})") from None
+
+
+def _lambda_function(config: dict[str, Any]) -> Any:
+    """A Lambda's function, from custom_objects by the name the file gives: a model file is data,
+    so the Python bytecode Keras stores for a `lambda` is never run."""
+    name = function_name(config.get("function"))
+    layer = config.get("name")
+    if name is None or name == "<lambda>":
+        raise ValueError(f"layer Lambda {layer!r}: the file holds its function as Python bytecode, which "
+                         "graphc never runs (a model file is data); rebuild this layer in code, or define "
+                         "the function with def and pass it as custom_objects={name: function}")
+    function = _CUSTOM_FUNCTIONS.get().get(name)
+    if function is None:
+        raise ValueError(f"layer Lambda {layer!r} calls a function named {name!r}: pass it as "
+                         f"custom_objects={{{name!r}: {name}}} (graphc never imports code a file names)")
+    return function
 
 
 def _layer_kwargs(class_name: str, config: dict[str, Any]) -> dict[str, Any]:
