@@ -10,7 +10,7 @@ import numpy as np
 
 from graphc.frontend import saving
 from graphc.frontend.eager import EagerArray
-from graphc.frontend.layers.base import KerasTensor, Layer, Weight
+from graphc.frontend.layers.base import KerasTensor, Layer, Weight, keras_history
 from graphc.frontend.layers.input_layer import Input, InputLayer
 from graphc.frontend.layers.naming import to_snake_case, unique_name
 from graphc.frontend.summary import SummaryRow, default_line_length, format_summary
@@ -43,7 +43,8 @@ class Model(Trainer):
                              f"inputs and {len(outputs)} outputs")
         operations = _trace(inputs, outputs)
         self.inputs, self.outputs, self.operations = inputs, outputs, operations
-        self._layers = [t.layer for t in inputs] + [op[0] for op in operations]
+        layers = [t.layer for t in inputs] + [op[0] for op in operations]
+        self._layers = list({id(layer): layer for layer in layers}.values())  # a shared layer is listed once
 
     @property
     def built(self) -> bool:
@@ -101,7 +102,8 @@ class Model(Trainer):
         shapes = {id(self.inputs[0]): (None, *sample_shape)}
         for layer, sources, out in self.operations:
             given = [shapes[id(source)] for source in sources]
-            shapes[id(out)] = layer.output_shape_for(given if layer.takes_list else given[0])
+            shape = layer.output_shape_for(given if layer.takes_list_in(len(given)) else given[0])
+            shapes[id(out)] = shape[out.index] if out.siblings is not None else shape
         raise ValueError(
             f'Input 0 of model "{self.name}" is incompatible: expected shape '
             f"{format_shape((None, *expected))}, got {format_shape((None, *sample_shape))}"
@@ -123,7 +125,7 @@ class Model(Trainer):
             raise TypeError(f"model {self.name!r}: call() must return the output of a layer call (graphc "
                             f"builds subclassed models from their layer calls), got {type(outputs).__name__}")
         self._set_graph([inputs], [outputs])
-        self._layers = [layer for layer, _, _ in self.operations]  # Keras lists a subclass's own layers
+        self._layers = list({id(layer): layer for layer, _, _ in self.operations}.values())  # its own layers
 
     def build(self, input_shape: Sequence[Dim]) -> None:
         """Keras's model.build(input_shape=(None, ...)): the batch axis first, then one sample's shape."""
@@ -210,7 +212,7 @@ class Model(Trainer):
     def summary(self, line_length: int | None = None, print_fn: Callable[[str], Any] | None = None) -> None:
         connections = None if self._sequential_like() else self._connections()
         rows = [SummaryRow(layer.name, type(layer).__name__,
-                           "?" if layer.output_shape is None else format_shape(layer.output_shape),
+                           _output_shape_text(layer.output_shape),
                            layer.count_params() if layer.built else None,
                            None if connections is None else connections.get(id(layer), "-"))
                 for layer in self._summary_layers()]
@@ -234,14 +236,16 @@ class Model(Trainer):
 
     def _connections(self) -> dict[int, str]:
         """Per layer, its inputs as Keras names them: `layer[node index][tensor index]`."""
-        node_of: dict[int, tuple[str, int]] = {id(t): (t.layer.name, 0) for t in self.inputs}
-        calls: dict[int, int] = {}
+        history = keras_history(self.inputs, self.operations)
         cells: dict[int, list[str]] = {}
+        listed: set[tuple[str, int]] = set()
         for layer, sources, out in self.operations:
+            name, node, _ = history[id(out)]
+            if (name, node) in listed:  # another output of a call already listed
+                continue
+            listed.add((name, node))
             cells.setdefault(id(layer), []).extend(
-                f"{node_of[id(s)][0]}[{node_of[id(s)][1]}][0]" for s in sources)
-            node_of[id(out)] = (layer.name, calls.get(id(layer), 0))
-            calls[id(layer)] = calls.get(id(layer), 0) + 1
+                "{}[{}][{}]".format(*history[id(source)]) for source in sources)
         return {key: ", ".join(value) for key, value in cells.items()}
 
     def __repr__(self) -> str:
@@ -349,6 +353,15 @@ def _as_list(value: KerasTensor | Sequence[KerasTensor] | None, what: str) -> li
             raise TypeError(f"Model `{what}` must be symbolic tensors from Input() and layer calls, "
                             f"got {type(item).__name__}")
     return items
+
+
+def _output_shape_text(shape: Any) -> str:
+    """A layer's output shape in the summary; a list of shapes for a call with several outputs."""
+    if shape is None:
+        return "?"
+    if isinstance(shape, list):
+        return "[" + ", ".join(format_shape(tuple(each)) for each in shape) + "]"
+    return format_shape(shape)
 
 
 def _trace(inputs: list[KerasTensor], outputs: list[KerasTensor]) -> list[Operation]:

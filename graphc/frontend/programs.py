@@ -143,14 +143,25 @@ def record_outputs(model: RecordableModel, graph: Graph, training: bool) -> list
     for index, tensor in enumerate(inputs):
         values[id(tensor)] = graph.input(input_name(index, len(inputs)), TensorType(tensor.shape))
         masks[id(tensor)] = None
+    calls: dict[int, list[Node]] = {}  # a call with several outputs is recorded once, for all of them
     for layer, in_tensors, out_tensor in model.operations:
+        siblings = out_tensor.siblings
+        if siblings is not None and id(siblings) in calls:
+            values[id(out_tensor)] = calls[id(siblings)][out_tensor.index]
+            masks[id(out_tensor)] = None
+            continue
         args = [values[id(source)] for source in in_tensors]
         given = [mask for mask in (masks[id(source)] for source in in_tensors) if mask is not None]
         ctx.mask = None if not given else given[0] if len(given) == 1 else _all(given)
-        x = args if layer.takes_list else args[0]
-        values[id(out_tensor)] = layer.record(x, ctx)
+        x = args if layer.takes_list_in(len(args)) else args[0]
+        result = layer.record(x, ctx)
+        if siblings is not None:
+            calls[id(siblings)] = result
+            result = result[out_tensor.index]
+        values[id(out_tensor)] = result
         with graph.scope(layer=layer.name):
-            masks[id(out_tensor)] = layer.compute_mask(x, ctx.mask)
+            mask = layer.compute_mask(x, ctx.mask)
+        masks[id(out_tensor)] = mask if out_tensor.index == 0 else None
     ctx.mask = None
     return [values[id(tensor)] for tensor in model.outputs]
 

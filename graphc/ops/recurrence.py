@@ -15,22 +15,28 @@ step in processing order, the new h first and then what the backward pass needs:
 `gru` is Keras's reset_after=True (the reset gate scales the recurrent product, with its own
 bias rb); `gru_v1` is reset_after=False (the reset gate scales h_prev before the product; rb is
 then the input bias). With `reverse` the steps read z from the last time step backwards
-(go_backwards), and s stays in processing order, as Keras returns it. The state starts at zero.
+(go_backwards), and s stays in processing order, as Keras returns it.
 
 An optional fourth input `mask` (N, T), 1.0 or 0.0 per time step, skips steps as Keras skips
 masked ones (Embedding(mask_zero=True)): at a masked step the state (h, and c) carries over
 unchanged, so the saved h is the previous output, as Keras returns it (zero_output_for_mask=False).
 
+The state starts at zero, or, with the attribute `initial_state=True` (Keras's
+`initial_state=[h0, c0]`: a seq2seq decoder starting from its encoder's state), at the last
+operands: h0 (N, H) and, for an LSTM only, c0 (N, H), after the mask if there is one.
+
 `recurrence_grad` gives the gradient for z (per step the pre-activation gradient of each gate);
 the weight gradients are built from it by `recurrence`'s gradient rule with existing ops (a 1x1
 filter-gradient convolution sums h_prev^T dz over batch and time), so compile time and program
-size do not depend on T.
+size do not depend on T. With an initial state it takes the same h0 (and c0) operands, which the
+first step's gradients read, and its output has one row more, T: the gradient of h0 in its first
+H values, of c0 (LSTM) in the next H, zeros after, so the state's gradient needs no second output.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -42,6 +48,8 @@ from graphc.ops.registry import EvalContext, Fusion, OpDef, OpKind, register
 
 GATES = {"simple": 1, "lstm": 4, "gru": 3, "gru_v1": 3}
 SAVED = {"simple": 1, "lstm": 6, "gru": 5, "gru_v1": 4}
+STATES = {"simple": 1, "lstm": 2, "gru": 1, "gru_v1": 1}  # the initial state's operands: h0 (and c0)
+Operand = TypeVar("Operand")  # a TensorType, Node or array: the rules split all three alike
 HARD_SIGMOID_SLOPE, HARD_SIGMOID_OFFSET = 1.0 / 6.0, 0.5  # Keras 3's relu6(x + 3) / 6
 
 
@@ -60,6 +68,18 @@ ACTIVATIONS: dict[str, tuple[Callable[[np.ndarray], np.ndarray], Callable[[np.nd
 }
 
 
+def initial_states(attrs: Mapping[str, Any]) -> int:
+    """How many initial-state operands a node takes: none (a missing attribute, as graphs made
+    before the attribute existed), h0, or h0 and c0 for an LSTM."""
+    return STATES[attrs["cell"]] if attrs.get("initial_state", False) else 0
+
+
+def split_extras(extras: Sequence[Operand], attrs: Mapping[str, Any]) -> tuple[list[Operand], list[Operand]]:
+    """(the optional mask, the initial state) among the operands after the first three."""
+    cut = len(extras) - initial_states(attrs)
+    return list(extras[:cut]), list(extras[cut:])
+
+
 def _check_attrs(attrs: Mapping[str, Any], what: str) -> str:
     cell = attrs["cell"]
     if cell not in GATES:
@@ -67,7 +87,23 @@ def _check_attrs(attrs: Mapping[str, Any], what: str) -> str:
     for key in ("activation", "recurrent_activation"):
         if attrs[key] not in ACTIVATIONS:
             raise ShapeError(f"{what}: {key} must be one of {sorted(ACTIVATIONS)}, got {attrs[key]!r}")
+    if not isinstance(attrs.get("initial_state", False), bool):
+        raise ShapeError(f"{what}: initial_state must be a bool, got {attrs['initial_state']!r}")
     return cell
+
+
+def _check_operands(types: Sequence[TensorType], attrs: Mapping[str, Any], first: str, what: str) -> None:
+    """The operand count: three, an optional mask, and the initial state the attributes ask for."""
+    states = ["h0", "c0"][:initial_states(attrs)]
+    if len(types) - len(states) not in (3, 4):
+        wanted = f"{first}, an optional mask" + "".join(f", {name}" for name in states)
+        raise ShapeError(f"{what}: takes {wanted}, got {len(types)} operands")
+
+
+def _check_initial(types: Sequence[TensorType], batch: Any, hidden: int, what: str) -> None:
+    for name, state in zip(("h0", "c0"), types, strict=False):
+        if state.shape != (batch, hidden) or not state.is_float:
+            raise ShapeError(f"{what}: the initial state {name} must be float32 (N, {hidden}), got {state}")
 
 
 def _sizes(z: TensorType, u: TensorType, cell: str, what: str) -> tuple[int, int]:
@@ -84,21 +120,20 @@ def _sizes(z: TensorType, u: TensorType, cell: str, what: str) -> tuple[int, int
 
 
 def _check_mask(types: Sequence[TensorType], batch: Any, steps: int, what: str) -> None:
-    if len(types) == 1 and (types[0].shape != (batch, steps) or not types[0].is_float):
+    if types and (types[0].shape != (batch, steps) or not types[0].is_float):
         raise ShapeError(f"{what}: the mask must be float32 (N, {steps}), got {types[0]}")
-    if len(types) > 1:
-        raise ShapeError(f"{what}: takes at most one mask, got {len(types)} extra operands")
 
 
 def _infer(types: Sequence[TensorType], attrs: Mapping[str, Any]) -> TensorType:
-    if len(types) not in (3, 4):
-        raise ShapeError(f"recurrence: takes z, u, rb and an optional mask, got {len(types)} operands")
-    z, u, rb = types[:3]
     cell = _check_attrs(attrs, "recurrence")
+    _check_operands(types, attrs, "z, u, rb", "recurrence")
+    z, u, rb = types[:3]
     steps, hidden = _sizes(z, u, cell, "recurrence")
     if rb.shape != (GATES[cell] * hidden,):
         raise ShapeError(f"recurrence: rb must be ({GATES[cell] * hidden},), got {rb}")
-    _check_mask(types[3:], z.shape[0], steps, "recurrence")
+    mask, initial = split_extras(types[3:], attrs)
+    _check_mask(mask, z.shape[0], steps, "recurrence")
+    _check_initial(initial, z.shape[0], hidden, "recurrence")
     return TensorType((z.shape[0], steps, SAVED[cell] * hidden))
 
 
@@ -107,15 +142,23 @@ def _order(attrs: Mapping[str, Any], steps: int) -> range:
     return range(steps - 1, -1, -1) if attrs["reverse"] else range(steps)
 
 
+def _start(attrs: Mapping[str, Any], n: int, hidden: int, dtype: Any,
+           extras: Sequence[np.ndarray]) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
+    """(the mask or None, h0, c0) from the operands after the first three; zeros for a state not given."""
+    mask, initial = split_extras(extras, attrs)
+    zeros = [np.zeros((n, hidden), dtype=dtype)] * 2
+    h0, c0 = (initial + zeros)[:2]
+    return (mask[0] if mask else None), h0, c0
+
+
 def _reference(attrs: Mapping[str, Any], ctx: EvalContext, z: np.ndarray, u: np.ndarray,
-               rb: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+               rb: np.ndarray, *extras: np.ndarray) -> np.ndarray:
     cell = attrs["cell"]
     act, rec = ACTIVATIONS[attrs["activation"]][0], ACTIVATIONS[attrs["recurrent_activation"]][0]
     n, steps, _ = z.shape
     hidden = u.shape[0]
     out = np.zeros((n, steps, SAVED[cell] * hidden), dtype=z.dtype)
-    h = np.zeros((n, hidden), dtype=z.dtype)
-    c = np.zeros((n, hidden), dtype=z.dtype)
+    mask, h, c = _start(attrs, n, hidden, z.dtype, extras)
     for s, t in enumerate(_order(attrs, steps)):
         keep = np.ones((n, 1), dtype=z.dtype) if mask is None else mask[:, t:t + 1]
         if cell == "simple":
@@ -155,12 +198,17 @@ def _pieces(node_s: Node, cell: str, hidden: int) -> dict[str, Node]:
     return {name: b.slice_(node_s, (0, 0, k * hidden), (None, steps, hidden)) for k, name in enumerate(names)}
 
 
-def _previous(h: Node) -> Node:
-    """h_prev per processing step: zero, then h of the step before."""
+def _previous(h: Node, h0: Node | None) -> Node:
+    """h_prev per processing step: the initial state (zero without one), then h of the step before."""
     steps, hidden = h.shape[1], h.shape[2]
+    if h0 is None:
+        if steps == 1:
+            return h * 0.0
+        return b.pad(b.slice_(h, (0, 0, 0), (None, steps - 1, hidden)), ((0, 0), (1, 0), (0, 0)))
+    first = b.reshape(h0, (None, 1, hidden))
     if steps == 1:
-        return h * 0.0
-    return b.pad(b.slice_(h, (0, 0, 0), (None, steps - 1, hidden)), ((0, 0), (1, 0), (0, 0)))
+        return first
+    return b.concatenate([first, b.slice_(h, (0, 0, 0), (None, steps - 1, hidden))], 1)
 
 
 def _sum_outer(left: Node, right: Node) -> Node:
@@ -175,31 +223,41 @@ def _sum_outer(left: Node, right: Node) -> Node:
     return b.reshape(grad, (left.shape[2], right.shape[2]))
 
 
+def _state_gradients(dz: Node, count: int, steps: int, hidden: int) -> list[Node]:
+    """The gradients of h0 (and c0): row T of recurrence_grad's output, H values each."""
+    return [b.reshape(b.slice_(dz, (0, steps, k * hidden), (None, 1, hidden)), (None, hidden))
+            for k in range(count)]
+
+
 def _gradient(node: Node, g: Node) -> list[Node | None]:
     """dz comes in processing order, aligned with s for the weight gradients, and is put back in
-    time order for z (a gather along time when the steps ran backwards). The mask has none."""
+    time order for z (a gather along time when the steps ran backwards). The mask has none; the
+    initial state's gradients are the row after the last step, and h0 is the first step's h_prev."""
     z, u = node.inputs[:2]
-    mask = list(node.inputs[3:])
+    mask, initial = split_extras(node.inputs[3:], node.attrs)
     cell = node.attrs["cell"]
     hidden = u.shape[0]
     steps = z.shape[1]
-    dz = RECURRENCE_GRAD(u, node, g, *mask, **node.attrs)
-    no_mask: list[Node | None] = [None] * len(mask)
+    dz = RECURRENCE_GRAD(u, node, g, *mask, *initial, **node.attrs)
+    extras: list[Node | None] = [None] * len(mask)
+    extras += _state_gradients(dz, len(initial), steps, hidden)
+    if initial:
+        dz = b.slice_(dz, (0, 0, 0), (None, steps, GATES[cell] * hidden))
     dz_in_time = dz
     if node.attrs["reverse"] and steps > 1:
         dz_in_time = b.gather(dz, node.graph.constant(np.arange(steps - 1, -1, -1, dtype=np.int32)), 1)
     pieces = _pieces(node, cell, hidden)
-    h_prev = _previous(pieces["h"])
+    h_prev = _previous(pieces["h"], initial[0] if initial else None)
     if cell in ("simple", "lstm"):
-        return [dz_in_time, _sum_outer(h_prev, dz), b.reduce_sum(dz, (0, 1)), *no_mask]
+        return [dz_in_time, _sum_outer(h_prev, dz), b.reduce_sum(dz, (0, 1)), *extras]
     dzr = b.slice_(dz, (0, 0, 0), (None, steps, 2 * hidden))
     dh = b.slice_(dz, (0, 0, 2 * hidden), (None, steps, hidden))
     if cell == "gru":  # the reset gate scales the recurrent product; a gradient may reach rh directly
         g_rh = b.slice_(g, (0, 0, 4 * hidden), (None, steps, hidden))
         recurrent = b.concatenate([dzr, dh * pieces["r"] + g_rh], 2)
-        return [dz_in_time, _sum_outer(h_prev, recurrent), b.reduce_sum(recurrent, (0, 1)), *no_mask]
+        return [dz_in_time, _sum_outer(h_prev, recurrent), b.reduce_sum(recurrent, (0, 1)), *extras]
     du = b.concatenate([_sum_outer(h_prev, dzr), _sum_outer(pieces["r"] * h_prev, dh)], 1)
-    return [dz_in_time, du, b.reduce_sum(dz, (0, 1)), *no_mask]
+    return [dz_in_time, du, b.reduce_sum(dz, (0, 1)), *extras]
 
 
 RECURRENCE = register(OpDef(
@@ -210,24 +268,26 @@ RECURRENCE = register(OpDef(
 
 
 def _grad_infer(types: Sequence[TensorType], attrs: Mapping[str, Any]) -> TensorType:
-    if len(types) not in (3, 4):
-        raise ShapeError(f"recurrence_grad: takes u, s, g and an optional mask, got {len(types)} operands")
-    u, s, g = types[:3]
     cell = _check_attrs(attrs, "recurrence_grad")
+    _check_operands(types, attrs, "u, s, g", "recurrence_grad")
+    u, s, g = types[:3]
     if u.rank != 2 or None in u.shape or u.shape[1] != GATES[cell] * u.shape[0]:
         raise ShapeError(f"recurrence_grad: the recurrent kernel must be (H, {GATES[cell]}*H), got {u}")
     hidden = u.shape[0]
     if s.rank != 3 or s.shape[2] != SAVED[cell] * hidden or g.shape != s.shape:
         raise ShapeError(f"recurrence_grad: s and its gradient must both be (N, T, {SAVED[cell] * hidden}), "
                          f"got {s} and {g}")
-    _check_mask(types[3:], s.shape[0], s.shape[1], "recurrence_grad")
-    return TensorType((s.shape[0], s.shape[1], GATES[cell] * hidden))
+    mask, initial = split_extras(types[3:], attrs)
+    _check_mask(mask, s.shape[0], s.shape[1], "recurrence_grad")
+    _check_initial(initial, s.shape[0], hidden, "recurrence_grad")
+    return TensorType((s.shape[0], s.shape[1] + bool(initial), GATES[cell] * hidden))
 
 
 def _grad_reference(attrs: Mapping[str, Any], ctx: EvalContext, u: np.ndarray, s: np.ndarray,
-                    g: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+                    g: np.ndarray, *extras: np.ndarray) -> np.ndarray:
     """Backpropagation through time, last processing step first; g may reach any saved value. A
-    masked step passes the gradients of h (and c) on to the step before unchanged."""
+    masked step passes the gradients of h (and c) on to the step before unchanged. With an initial
+    state, what reaches the state before the first step is row T."""
     cell = attrs["cell"]
     d_act, d_rec = ACTIVATIONS[attrs["activation"]][1], ACTIVATIONS[attrs["recurrent_activation"]][1]
     act = ACTIVATIONS[attrs["activation"]][0]
@@ -235,13 +295,15 @@ def _grad_reference(attrs: Mapping[str, Any], ctx: EvalContext, u: np.ndarray, s
     hidden = u.shape[0]
     parts = np.split(s, SAVED[cell], axis=2)
     grads = np.split(g, SAVED[cell], axis=2)
-    dz = np.zeros((n, steps, GATES[cell] * hidden), dtype=s.dtype)
+    mask, h0, c0 = _start(attrs, n, hidden, s.dtype, extras)
+    states = initial_states(attrs)
+    dz = np.zeros((n, steps + bool(states), GATES[cell] * hidden), dtype=s.dtype)
     dh_next = np.zeros((n, hidden), dtype=s.dtype)
     dc_next = np.zeros((n, hidden), dtype=s.dtype)
     times = list(_order(attrs, steps))
     for step in range(steps - 1, -1, -1):
         keep = np.ones((n, 1), dtype=s.dtype) if mask is None else mask[:, times[step]:times[step] + 1]
-        h_prev = parts[0][:, step - 1] if step else np.zeros((n, hidden), dtype=s.dtype)
+        h_prev = parts[0][:, step - 1] if step else h0
         dh_out = grads[0][:, step] + dh_next
         dh, passed = keep * dh_out, (1.0 - keep) * dh_out
         if cell == "simple":
@@ -250,7 +312,7 @@ def _grad_reference(attrs: Mapping[str, Any], ctx: EvalContext, u: np.ndarray, s
             dh_next = passed + da @ u.T
         elif cell == "lstm":
             c, i, f, gg, o = (p[:, step] for p in parts[1:])
-            c_prev = parts[1][:, step - 1] if step else np.zeros((n, hidden), dtype=s.dtype)
+            c_prev = parts[1][:, step - 1] if step else c0
             act_c = act(c)
             dc_out = grads[1][:, step] + dc_next
             dc = keep * dc_out + dh * o * d_act(act_c)
@@ -280,6 +342,8 @@ def _grad_reference(attrs: Mapping[str, Any], ctx: EvalContext, u: np.ndarray, s
             dpre_z, dpre_r = dgz * d_rec(gate_z), dgr * d_rec(gate_r)
             dz[:, step] = np.concatenate([dpre_z, dpre_r, dpre_h], axis=1)
             dh_next = passed + dh_prev + dpre_z @ uz.T + dpre_r @ ur.T
+    if states:
+        dz[:, steps, :states * hidden] = np.concatenate([dh_next, dc_next][:states], axis=1)
     return dz
 
 
@@ -287,5 +351,5 @@ RECURRENCE_GRAD = register(OpDef(
     "recurrence_grad", OpKind.CONTRACTION, None, _grad_infer, _grad_reference, None,
     "the gradient of recurrence for its input projection z: the per-step gate pre-activation "
     "gradients in processing order, computed from the last step to the first (backpropagation "
-    "through time)",
+    "through time); with an initial state, a last row holding the gradients of h0 (and c0)",
     fusion=Fusion.KERNEL))

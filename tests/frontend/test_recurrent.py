@@ -128,8 +128,6 @@ def test_training_learns_a_sequence_task() -> None:
 
 
 def test_bad_arguments_name_the_layer() -> None:
-    with pytest.raises(NotImplementedError, match="return_state"):
-        L.LSTM(3, return_state=True)
     with pytest.raises(NotImplementedError, match="stateful"):
         L.GRU(3, stateful=True)
     with pytest.raises(ValueError, match="'rnn'.*`activation` must be one of"):
@@ -141,7 +139,7 @@ def test_bad_arguments_name_the_layer() -> None:
     with pytest.warns(UserWarning, match="recurrent_dropout is not applied"):
         L.LSTM(3, recurrent_dropout=0.2)
     with pytest.raises(ValueError, match="merge_mode"):
-        L.Bidirectional(L.LSTM(3), merge_mode=None)
+        L.Bidirectional(L.LSTM(3), merge_mode="max")
 
 
 def test_time_distributed_dense_applies_per_step() -> None:

@@ -15,7 +15,7 @@ from graphc.ir.graph import Graph, Node
 from graphc.ir.types import Dim, TensorType
 from graphc.ops import builders as b
 from graphc.ops.convolution import CONV2D, CONV2D_FILTER_GRAD, CONV2D_INPUT_GRAD, POOL2D, POOL2D_GRAD, Window
-from graphc.ops.recurrence import GATES, RECURRENCE, RECURRENCE_GRAD, SAVED
+from graphc.ops.recurrence import GATES, RECURRENCE, RECURRENCE_GRAD, SAVED, STATES
 
 
 @dataclass(frozen=True)
@@ -63,6 +63,36 @@ RECURRENT_CELLS = [  # (label, attrs): every cell, both directions, every activa
                        "reverse": False}),
 ]
 RECURRENT_STEPS, RECURRENT_UNITS = 4, 3
+
+
+def _recurrence_from_state(label: str, attrs: dict, masked: bool) -> OpCase:
+    """recurrence starting from h0 (and c0), operands z, u, rb, h0, [c0], [mask]: the mask last
+    for the draw, put before the state as the op takes it."""
+    width, states = GATES[attrs["cell"]] * RECURRENT_UNITS, STATES[attrs["cell"]]
+    shapes = [(None, RECURRENT_STEPS, width), (RECURRENT_UNITS, width), (width,),
+              *[(None, RECURRENT_UNITS)] * states, *[(None, RECURRENT_STEPS)] * masked]
+
+    def record(z: Node, u: Node, rb: Node, *rest: Node) -> Node:
+        return RECURRENCE(z, u, rb, *rest[states:], *rest[:states], initial_state=True, **attrs)
+
+    return OpCase("recurrence", shapes, record, "mask_last" if masked else "normal",
+                  label=f"{label}-initial{'-masked' if masked else ''}")
+
+
+def _recurrence_grad_from_state(label: str, attrs: dict, masked: bool) -> OpCase:
+    """recurrence_grad of a recurrence from h0 (and c0), operands u, z, g, h0, [c0], [mask]."""
+    width, states = GATES[attrs["cell"]] * RECURRENT_UNITS, STATES[attrs["cell"]]
+    shapes = [(RECURRENT_UNITS, width), (None, RECURRENT_STEPS, width),
+              (None, RECURRENT_STEPS, SAVED[attrs["cell"]] * RECURRENT_UNITS),
+              *[(None, RECURRENT_UNITS)] * states, *[(None, RECURRENT_STEPS)] * masked]
+
+    def record(u: Node, z: Node, g: Node, *rest: Node) -> Node:
+        extras = [*rest[states:], *rest[:states]]
+        s = RECURRENCE(z, u, b.reduce_sum(u, (0,)), *extras, initial_state=True, **attrs)
+        return RECURRENCE_GRAD(u, s, g, *extras, initial_state=True, **attrs)
+
+    return OpCase("recurrence_grad", shapes, record, "mask_last" if masked else "normal",
+                  differentiable=False, label=f"{label}-initial{'-masked' if masked else ''}")
 
 
 def _conv_out(height: int, width: int, kh: int, kw: int, geometry: dict) -> tuple[int, int]:
@@ -184,6 +214,10 @@ CASES: list[OpCase] = [
                  u, RECURRENCE(z, u, b.reduce_sum(u, (0,)), m, **attrs), g, m, **attrs),
              "mask_last", label=f"{label}-masked", differentiable=False)
       for label, attrs in RECURRENT_CELLS[1::2]],
+    *[_recurrence_from_state(label, attrs, masked=False) for label, attrs in RECURRENT_CELLS],
+    *[_recurrence_from_state(label, attrs, masked=True) for label, attrs in RECURRENT_CELLS[1::2]],
+    *[_recurrence_grad_from_state(label, attrs, masked=False) for label, attrs in RECURRENT_CELLS[::2]],
+    *[_recurrence_grad_from_state(label, attrs, masked=True) for label, attrs in RECURRENT_CELLS[1::2]],
 ]
 
 

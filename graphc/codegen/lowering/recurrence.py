@@ -20,6 +20,11 @@ layer built from pointwise ops). States, gate sums and the gradients the product
 private stack rows, so those loops read and write distinct objects (no run-time overlap checks)
 and a group's missing samples read zeros, not another task's memory. The backward pass needs no
 pre-activations: every activation's derivative follows from its saved value.
+
+With an initial state a group copies its members' rows of h0 (and c0) into their state rows
+before the first step (a missing sample keeps zeros and reads nothing), the backward pass reads
+them as the first step's h_prev (c_prev), and once a group's steps are done it writes the
+gradients left in its dh (dc) rows, those of the initial state, into row T of its samples.
 """
 
 from __future__ import annotations
@@ -57,6 +62,7 @@ from graphc.ops.recurrence import (
     RECURRENCE,
     RECURRENCE_GRAD,
     SAVED,
+    split_extras,
 )
 
 GROUP = 4  # samples stepped side by side, sharing each load of u
@@ -105,6 +111,11 @@ def _row(b: ir.IRBuilder, count: int, name: str) -> ir.Value:
 def _zero(b: ir.IRBuilder, row: ir.Value, count: int) -> None:
     with counted_loop(b, i64(count), name="zero") as k:
         store_f32(b, f32(0.0), row, k)
+
+
+def _copy(b: ir.IRBuilder, source: ir.Value, target: ir.Value, count: int) -> None:
+    with counted_loop(b, i64(count), name="copy") as k:
+        store_f32(b, load_f32(b, source, k), target, k)
 
 
 def _lanes(count: int) -> ir.Constant | None:
@@ -195,10 +206,10 @@ def _row_block(b: ir.IRBuilder, pairs: Pairs, u: ir.Value, ld: int, cols: int, k
 class _Recurrence:
     """A recurrence node's sizes and attributes, and where a step's rows are."""
 
-    def __init__(self, node: Node, u: Node) -> None:
+    def __init__(self, node: Node, u: Node, steps: int) -> None:
         attrs = node.attrs
         self.cell = attrs["cell"]
-        self.steps = node.shape[1]
+        self.steps = steps
         self.units = u.shape[0]
         self.width = GATES[self.cell] * self.units  # floats per step of z (and dz)
         self.saved = SAVED[self.cell] * self.units  # floats per step of s (and g)
@@ -222,9 +233,16 @@ class _Recurrence:
 
         split_range(ctx, Sym(1, 1), Sym(work), samples)
 
-    def row(self, b: ir.IRBuilder, base: ir.Value, n: ir.Value, step: ir.Value, width: int) -> ir.Value:
-        """The row of sample n at time or processing step `step` in an (N, T, width) buffer."""
-        return element_ptr(b, base, b.mul(b.add(b.mul(n, i64(self.steps)), step), i64(width)))
+    def row(self, b: ir.IRBuilder, base: ir.Value, n: ir.Value, step: ir.Value, width: int,
+            rows: int | None = None) -> ir.Value:
+        """The row of sample n at time or processing step `step` in an (N, rows, width) buffer,
+        rows = T unless given (recurrence_grad's output has a row T for the initial state)."""
+        rows = self.steps if rows is None else rows
+        return element_ptr(b, base, b.mul(b.add(b.mul(n, i64(rows)), step), i64(width)))
+
+    def sample(self, b: ir.IRBuilder, base: ir.Value, n: ir.Value) -> ir.Value:
+        """The row of sample n in an (N, H) buffer (h0, c0)."""
+        return element_ptr(b, base, b.mul(n, i64(self.units)))
 
     def time(self, b: ir.IRBuilder, step: ir.Value) -> ir.Value:
         """The time step that processing step `step` reads."""
@@ -293,10 +311,12 @@ class _Forward:
 
     def __init__(self, sub: KernelContext, node: Node) -> None:
         z, u, rb = node.inputs[:3]
+        mask, initial = split_extras(node.inputs[3:], node.attrs)
         self.b = b = sub.builder
-        self.r = r = _Recurrence(node, u)
+        self.r = r = _Recurrence(node, u, node.shape[1])
         self.z, self.u, self.rb, self.s = sub.ptr(z), sub.ptr(u), sub.ptr(rb), sub.ptr(node)
-        self.mask = sub.ptr(node.inputs[3]) if len(node.inputs) == 4 else None
+        self.mask = sub.ptr(mask[0]) if mask else None
+        self.initial = [sub.ptr(state) for state in initial]  # h0 (and c0)
         self.acc = _row(b, GROUP * r.width, "acc")
         self.h = _row(b, GROUP * r.units, "h")
         self.c = _row(b, GROUP * r.units, "c")  # lstm's; LLVM drops the rows a cell leaves unused
@@ -307,8 +327,19 @@ class _Forward:
         _zero(b, self.acc, GROUP * r.width)
         _zero(b, self.h, GROUP * r.units)
         _zero(b, self.c, GROUP * r.units)
+        self._load_initial(first, count)
         with counted_loop(b, i64(r.steps), name="step") as step:
             getattr(self, r.cell)(partial(self._each, first, count, step))  # the cell's step
+
+    def _load_initial(self, first: ir.Value, count: ir.Value) -> None:
+        """Each present member's h (and c) from its row of h0 (and c0)."""
+        if not self.initial:
+            return
+        b, r = self.b, self.r
+        with counted_loop(b, count, name="member") as g:
+            n = b.add(first, g)
+            for source, state in zip(self.initial, (self.h, self.c), strict=False):
+                _copy(b, r.sample(b, source, n), element_ptr(b, state, b.mul(g, i64(r.units))), r.units)
 
     @contextlib.contextmanager
     def _each(self, first: ir.Value, count: ir.Value, step: ir.Value) -> Iterator[_Step]:
@@ -419,10 +450,12 @@ class _Grads:
     dh: ir.Value
     dc: ir.Value
     drh: ir.Value
+    initial: Sequence[ir.Value]  # the sample's rows of h0 (and c0); none for a zero initial state
 
     def h_prev(self, b: ir.IRBuilder, part: int, k: ir.Value) -> ir.Value:
-        """The step before's saved value; 0 (the initial state) at the first step."""
-        return b.select(self.has_prev, self.prev[part, k], f32(0.0))
+        """The step before's saved h (part 0) or c (part 1); the initial state at the first step."""
+        first = load_f32(b, self.initial[part], k) if self.initial else f32(0.0)
+        return b.select(self.has_prev, self.prev[part, k], first)
 
 
 Grads = Callable[[], contextlib.AbstractContextManager[_Grads]]  # a loop over a group's members
@@ -433,10 +466,13 @@ class _Backward:
 
     def __init__(self, sub: KernelContext, node: Node) -> None:
         u, s, g = node.inputs[:3]
+        mask, initial = split_extras(node.inputs[3:], node.attrs)
         self.b = b = sub.builder
-        self.r = r = _Recurrence(node, u)
+        self.r = r = _Recurrence(node, u, s.shape[1])
         self.u, self.s, self.g, self.dz = sub.ptr(u), sub.ptr(s), sub.ptr(g), sub.ptr(node)
-        self.mask = sub.ptr(node.inputs[3]) if len(node.inputs) == 4 else None
+        self.mask = sub.ptr(mask[0]) if mask else None
+        self.initial = [sub.ptr(state) for state in initial]  # h0 (and c0)
+        self.dz_rows = node.shape[1]  # T, or T + 1 with the initial state's row
         self.da = _row(b, GROUP * r.width, "da")
         self.dh = _row(b, GROUP * r.units, "dh")
         self.dc = _row(b, GROUP * r.units, "dc")  # lstm's; LLVM drops the rows a cell leaves unused
@@ -450,6 +486,22 @@ class _Backward:
         with counted_loop(b, i64(r.steps), name="step") as back:
             step = b.sub(i64(r.steps - 1), back)
             getattr(self, r.cell)(partial(self._each, first, count, step))  # the cell's step
+        self._store_initial(first, count)
+
+    def _store_initial(self, first: ir.Value, count: ir.Value) -> None:
+        """Row T of each present member: the gradients the steps left for h (and c), the initial
+        state's, then zeros."""
+        if not self.initial:
+            return
+        b, r = self.b, self.r
+        carried = len(self.initial) * r.units
+        with counted_loop(b, count, name="member") as g:
+            out = r.row(b, self.dz, b.add(first, g), i64(r.steps), r.width, self.dz_rows)
+            for q, state in enumerate((self.dh, self.dc)[:len(self.initial)]):
+                _copy(b, element_ptr(b, state, b.mul(g, i64(r.units))), element_ptr(b, out, i64(q * r.units)),
+                      r.units)
+            if r.width > carried:
+                _zero(b, element_ptr(b, out, i64(carried)), r.width - carried)
 
     @contextlib.contextmanager
     def _each(self, first: ir.Value, count: ir.Value, step: ir.Value) -> Iterator[_Grads]:
@@ -462,14 +514,15 @@ class _Backward:
             def mine(row: ir.Value, width: int) -> ir.Value:
                 return element_ptr(b, row, b.mul(g, i64(width)))
 
-            def saved(base: ir.Value, at: ir.Value, width: int) -> _Parts:
-                return _Parts(b, r.row(b, base, n, at, width), r.units)
+            def saved(base: ir.Value, at: ir.Value, width: int, rows: int | None = None) -> _Parts:
+                return _Parts(b, r.row(b, base, n, at, width, rows), r.units)
 
             yield _Grads(saved(self.s, step, r.saved),
                          saved(self.s, b.select(has_prev, b.sub(step, i64(1)), step), r.saved), has_prev,
-                         saved(self.g, step, r.saved), saved(self.dz, step, r.width),
+                         saved(self.g, step, r.saved), saved(self.dz, step, r.width, self.dz_rows),
                          r.keep(b, self.mask, n, step), _Parts(b, mine(self.da, r.width), r.units),
-                         mine(self.dh, r.units), mine(self.dc, r.units), mine(self.drh, r.units))
+                         mine(self.dh, r.units), mine(self.dc, r.units), mine(self.drh, r.units),
+                         [r.sample(b, state, n) for state in self.initial])
 
     def _recurrent(self, cols: int, out: ir.Value, accumulate: bool = True, offset: int = 0) -> None:
         """out (+)= da[offset:offset+cols] @ u[:, offset:offset+cols]^T for every member."""
@@ -552,9 +605,10 @@ class _Backward:
 
 @kernel_lowering(RECURRENCE)
 def _recurrence(ctx: KernelContext, node: Node) -> None:
-    _Recurrence(node, node.inputs[1]).run_groups(ctx, lambda sub: _Forward(sub, node).group)
+    _Recurrence(node, node.inputs[1], node.shape[1]).run_groups(ctx, lambda sub: _Forward(sub, node).group)
 
 
 @kernel_lowering(RECURRENCE_GRAD)
 def _recurrence_grad(ctx: KernelContext, node: Node) -> None:
-    _Recurrence(node, node.inputs[0]).run_groups(ctx, lambda sub: _Backward(sub, node).group)
+    steps = node.inputs[1].shape[1]
+    _Recurrence(node, node.inputs[0], steps).run_groups(ctx, lambda sub: _Backward(sub, node).group)

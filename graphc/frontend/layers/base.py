@@ -111,10 +111,24 @@ UNSEEDED_STREAMS = 1 << 30  # unseeded streams start here, away from the small s
 class KerasTensor:
     """A symbolic tensor of the functional API: a shape and the layer call that produced it."""
 
-    def __init__(self, shape: tuple[Dim, ...], layer: Layer, inputs: Sequence[KerasTensor]) -> None:
+    def __init__(self, shape: tuple[Dim, ...], layer: Layer, inputs: Sequence[KerasTensor], index: int = 0,
+                 siblings: list[KerasTensor] | None = None) -> None:
         self.shape = tuple(shape)
         self.layer = layer
         self.inputs = list(inputs)
+        # A layer call with several outputs (an RNN's return_state) makes one tensor per output; they
+        # share `siblings` (the call's outputs in order), and `index` is this one's place there.
+        self.index = index
+        self.siblings = siblings
+
+    @staticmethod
+    def outputs_of(shapes: Sequence[tuple[Dim, ...]], layer: Layer, inputs: Sequence[KerasTensor]
+                   ) -> list[KerasTensor]:
+        """The tensors of one call with several outputs."""
+        siblings: list[KerasTensor] = []
+        siblings.extend(KerasTensor(shape, layer, inputs, index, siblings)
+                        for index, shape in enumerate(shapes))
+        return siblings
 
     @property
     def dtype(self) -> str:
@@ -124,13 +138,30 @@ class KerasTensor:
         return f"<KerasTensor shape={format_shape(self.shape)} from {self.layer.name}>"
 
 
+def keras_history(inputs: Sequence[KerasTensor], operations: Sequence[tuple[Layer, list[KerasTensor],
+                                                                          KerasTensor]]
+                  ) -> dict[int, tuple[str, int, int]]:
+    """Per tensor (by id), Keras's (layer name, node index, tensor index): the node index counts the
+    layer's calls, the tensor index a call's outputs; configs and summaries name tensors so."""
+    history = {id(tensor): (tensor.layer.name, 0, 0) for tensor in inputs}
+    calls: dict[int, int] = {}
+    nodes: dict[int, int] = {}
+    for layer, _, out in operations:
+        key = id(out.siblings) if out.siblings is not None else id(out)
+        if key not in nodes:
+            nodes[key] = calls.get(id(layer), 0)
+            calls[id(layer)] = nodes[key] + 1
+        history[id(out)] = (layer.name, nodes[key], out.index)
+    return history
+
+
 _BASE_KWARGS = ("name", "trainable", "dtype", "input_shape", "input_dim", "batch_input_shape", "batch_size")
 
 
 class Layer:
     """A Keras layer: records its computation into graphs, owns its weights."""
 
-    takes_list = False  # merge layers take a list of inputs; the others one tensor
+    takes_list = False  # merge layers take a list of inputs; the others one tensor (or a list per call)
     supports_masking = False  # passes its input's mask on unchanged (Keras's attribute)
 
     def __init__(self, **kwargs: Any) -> None:
@@ -237,6 +268,19 @@ class Layer:
                             f"from its inputs with graphc.keras.ops, got {type(result).__name__}")
         return result
 
+    def takes_list_in(self, count: int) -> bool:
+        """Whether one call with `count` inputs records them as a list (a merge always; an RNN given
+        initial states too)."""
+        return self.takes_list or count > 1
+
+    def call_on(self, inputs: Sequence[KerasTensor]) -> Any:
+        """Call this layer again on the tensors a saved config gives one of its calls."""
+        return self(list(inputs) if self.takes_list else inputs[0])
+
+    def call_arguments(self, refs: list[Any]) -> dict[str, Any]:
+        """One call's inputs in a Keras 3 config's inbound node: {"args": ..., "kwargs": ...}."""
+        return {"args": [refs] if self.takes_list else refs, "kwargs": {}}
+
     def saved_weight_groups(self) -> list[tuple[str, str, list[Weight]]]:
         """Where Keras 3's object tree (`.weights.h5`) keeps this layer's weights: (path below the
         layer's group, the name its `vars` group carries, the weights in order)."""
@@ -257,7 +301,8 @@ class Layer:
         graph = Graph(f"shape-of-{self.name}")
         x = graph.input("x", TensorType(tuple(input_shape)))
         try:
-            return self.record(x, CallContext(graph, training=False)).shape
+            result = self.record(x, CallContext(graph, training=False))
+            return [node.shape for node in result] if isinstance(result, list) else result.shape
         except ShapeError as err:
             raise ValueError(f"layer {self.name!r} ({type(self).__name__}) cannot take input of shape "
                              f"{format_shape(tuple(input_shape))}: {err}") from None
@@ -272,6 +317,8 @@ class Layer:
             )
         shape = self.output_shape_for(inputs.shape)
         self.output_shape = shape
+        if isinstance(shape, list):  # a call with several outputs
+            return KerasTensor.outputs_of(shape, self, [inputs])  # type: ignore[return-value]
         return KerasTensor(shape, self, [inputs])
 
     def weight_state(self, ctx: CallContext, weight: Weight) -> Node:

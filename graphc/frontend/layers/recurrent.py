@@ -11,15 +11,16 @@ accepted and gives the same numbers.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from graphc.frontend import activations, constraints, initializers, regularizers
-from graphc.frontend.layers.base import CallContext, Layer
+from graphc.frontend.layers.base import CallContext, KerasTensor, Layer
 from graphc.frontend.layers.core import last_axis_matmul
-from graphc.ir.graph import Node
-from graphc.ir.types import Dim, format_shape
+from graphc.ir.graph import Graph, Node
+from graphc.ir.types import Dim, ShapeError, TensorType, format_shape
 from graphc.ops import builders as b
 from graphc.ops.recurrence import ACTIVATIONS, GATES, RECURRENCE
 
@@ -50,9 +51,8 @@ class _RNN(Layer):
         if isinstance(units, bool) or not isinstance(units, int) or units <= 0:
             raise ValueError(f"{layer}: `units` must be a positive integer, got {units!r}")
         super().__init__(**kwargs)
-        for key, value in (("return_state", return_state), ("stateful", stateful)):
-            if value:
-                raise NotImplementedError(f"{layer} {self.name!r}: {key}=True is not supported by graphc yet")
+        if stateful:
+            raise NotImplementedError(f"{layer} {self.name!r}: stateful=True is not supported by graphc yet")
         if activity_regularizer is not None:
             raise NotImplementedError(f"{layer} {self.name!r}: activity_regularizer is not supported yet")
         for key, rate in (("dropout", dropout), ("recurrent_dropout", recurrent_dropout)):
@@ -127,7 +127,67 @@ class _RNN(Layer):
             raise ValueError(f'Input 0 of layer "{self.name}" is incompatible with the layer: expected '
                              f"{self.kernel.shape[0]} features per step, got {format_shape(input_shape)}")
 
-    def call(self, x: Node, ctx: CallContext) -> Node:
+    @property
+    def state_count(self) -> int:
+        """The states a call takes as initial_state and returns with return_state: h (and c)."""
+        return 2 if self.cell == "lstm" else 1
+
+    def __call__(self, inputs: Any, initial_state: Any = None, training: Any = None,  # type: ignore[override]
+                 mask: Any = None, **kwargs: Any) -> Any:
+        """Keras's call: `initial_state` (a list of h, and c for an LSTM) starts the recurrence from
+        those tensors; with return_state the call returns [output, h, (c)], the final states."""
+        if isinstance(inputs, (list, tuple)):  # Keras 2 also takes [x, *initial_state]
+            inputs, initial_state = inputs[0], list(inputs[1:]) or initial_state
+        if not isinstance(inputs, KerasTensor):
+            raise TypeError(f"layer {self.name!r} must be called on a symbolic tensor from Input(), got "
+                            f"{type(inputs).__name__}")
+        states = self._initial_states(initial_state)
+        sources = [inputs, *states]
+        shapes = self.output_shape_for([t.shape for t in sources] if states else inputs.shape)
+        self.output_shape = shapes
+        if self.return_state:
+            return KerasTensor.outputs_of(shapes, self, sources)
+        return KerasTensor(shapes, self, sources)
+
+    def _initial_states(self, initial_state: Any) -> list[KerasTensor]:
+        if initial_state is None:
+            return []
+        states = list(initial_state) if isinstance(initial_state, (list, tuple)) else [initial_state]
+        wanted = "[h, c]" if self.state_count == 2 else "[h]"
+        if len(states) != self.state_count or not all(isinstance(t, KerasTensor) for t in states):
+            raise ValueError(f"{type(self).__name__} {self.name!r}: initial_state must be {wanted}, symbolic "
+                             f"tensors of shape (batch, {self.units}); got {initial_state!r}")
+        for state in states:
+            if tuple(state.shape[1:]) != (self.units,):
+                raise ValueError(f"{type(self).__name__} {self.name!r}: each initial state must have shape "
+                                 f"(batch, {self.units}), got {format_shape(state.shape)}")
+        return states
+
+    def call_on(self, inputs: Sequence[KerasTensor]) -> Any:
+        return self(inputs[0], initial_state=list(inputs[1:]) or None)
+
+    def call_arguments(self, refs: list[Any]) -> dict[str, Any]:
+        if len(refs) == 1:
+            return super().call_arguments(refs)
+        return {"args": refs[:1], "kwargs": {"initial_state": refs[1:]}}
+
+    def output_shape_for(self, input_shape: Any) -> Any:
+        """The output's shape, or with return_state the list [output, h, (c)] of shapes; a list of
+        input shapes means x and its initial states."""
+        several = bool(input_shape) and isinstance(input_shape[0], (tuple, list))
+        shapes = list(input_shape) if several else [input_shape]
+        self.ensure_built(tuple(shapes[0]))
+        graph = Graph(f"shape-of-{self.name}")
+        xs = [graph.input(f"x{i}", TensorType(tuple(shape))) for i, shape in enumerate(shapes)]
+        try:
+            result = self.record(xs if len(xs) > 1 else xs[0], CallContext(graph, training=False))
+        except ShapeError as err:
+            raise ValueError(f"layer {self.name!r} ({type(self).__name__}) cannot take inputs of shapes "
+                             f"{[format_shape(tuple(s)) for s in shapes]}: {err}") from None
+        return [node.shape for node in result] if isinstance(result, list) else result.shape
+
+    def call(self, x: Any, ctx: CallContext) -> Any:
+        x, states = (x[0], list(x[1:])) if isinstance(x, list) else (x, [])
         steps, features = x.shape[1], x.shape[2]
         if ctx.training and 0 < self.dropout < 1:  # one mask per sequence, shared by the steps (Keras 3)
             stream = self.seed if self.seed is not None else ctx.next_stream()
@@ -139,15 +199,28 @@ class _RNN(Layer):
         z = last_axis_matmul(x, self.weight_state(ctx, self.kernel))
         z, recurrent_bias = self.split_bias(z, ctx)
         mask = [] if ctx.mask is None else [ctx.mask]
-        s = RECURRENCE(z, self.weight_state(ctx, self.recurrent_kernel), recurrent_bias, *mask,
+        attrs = {"initial_state": True} if states else {}
+        s = RECURRENCE(z, self.weight_state(ctx, self.recurrent_kernel), recurrent_bias, *mask, *states,
                        cell=self.cell, activation=self.activation,
-                       recurrent_activation=self.recurrent_activation, reverse=self.go_backwards)
+                       recurrent_activation=self.recurrent_activation, reverse=self.go_backwards, **attrs)
         if self.return_sequences:
-            return b.slice_(s, (0, 0, 0), (None, steps, self.units))
-        return b.reshape(b.slice_(s, (0, steps - 1, 0), (None, 1, self.units)), (None, self.units))
+            output = b.slice_(s, (0, 0, 0), (None, steps, self.units))
+        else:
+            output = self._last_step(s, 0)
+        if not self.return_state:
+            return output
+        # the last processing step holds the final h (and c): masked steps carry the state over
+        return [output, *(self._last_step(s, part) for part in range(self.state_count))]
+
+    def _last_step(self, s: Node, part: int) -> Node:
+        """Part `part` (0: h, 1: c) of the recurrence's saved values at its last processing step."""
+        steps = s.shape[1]
+        return b.reshape(b.slice_(s, (0, steps - 1, part * self.units), (None, 1, self.units)),
+                         (None, self.units))
 
     def compute_mask(self, x: Any, mask: Node | None) -> Node | None:
-        """The sequence keeps its mask for the next recurrent layer; the last step consumes it."""
+        """The sequence keeps its mask for the next recurrent layer; the last step consumes it (the
+        final states of return_state carry none)."""
         return mask if self.return_sequences else None
 
     def split_bias(self, z: Node, ctx: CallContext) -> tuple[Node, Node]:

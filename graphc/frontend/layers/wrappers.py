@@ -44,10 +44,12 @@ class Bidirectional(Layer):
             layer = _recurrent_from_config(layer, "Bidirectional")
         if not isinstance(layer, _RNN):
             raise ValueError(f"Bidirectional: `layer` must be a SimpleRNN, LSTM or GRU layer, got {layer!r}")
-        if merge_mode not in MERGE_MODES:
-            raise ValueError(f"Bidirectional {self.name!r}: merge_mode must be one of {MERGE_MODES} in "
-                             "graphc (None, a list of both outputs, is not supported yet), got "
-                             f"{merge_mode!r}")
+        if layer.return_state:
+            raise NotImplementedError(f"Bidirectional {self.name!r}: a wrapped layer with return_state=True "
+                                      "is not supported yet")
+        if merge_mode is not None and merge_mode not in MERGE_MODES:
+            raise ValueError(f"Bidirectional {self.name!r}: merge_mode must be one of {MERGE_MODES} or None "
+                             f"(both outputs as a list), got {merge_mode!r}")
         self.merge_mode = merge_mode
         self.forward_layer = self._copy(layer, "forward", layer.go_backwards)
         if isinstance(backward_layer, dict):
@@ -77,12 +79,14 @@ class Bidirectional(Layer):
     def check_input_shape(self, input_shape: tuple[Dim, ...]) -> None:
         self.forward_layer.check_input_shape(input_shape)
 
-    def call(self, x: Node, ctx: CallContext) -> Node:
+    def call(self, x: Node, ctx: CallContext) -> Node | list[Node]:
         forward = self.forward_layer.call(x, ctx)
         backward = self.backward_layer.call(x, ctx)
         steps = x.shape[1]
         if self.return_sequences and steps > 1:  # the backward layer's outputs come last step first
             backward = b.gather(backward, x.graph.constant(np.arange(steps - 1, -1, -1, dtype=np.int32)), 1)
+        if self.merge_mode is None:
+            return [forward, backward]
         if self.merge_mode == "concat":
             return b.concatenate([forward, backward], forward.type.rank - 1)
         if self.merge_mode == "sum":

@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from graphc.frontend.layers import LAYER_CLASSES, InputLayer, KerasTensor, Layer
+from graphc.frontend.layers.base import keras_history
 from graphc.frontend.layers.lambda_layer import function_name
 from graphc.frontend.saving.host import SavableModel
 
@@ -69,29 +70,28 @@ def _layer_entry(layer: Layer) -> dict[str, Any]:
 
 
 def _functional_config(model: SavableModel) -> dict[str, Any]:
-    history: dict[int, tuple[str, int]] = {}
-    calls: dict[str, int] = {}
+    history = keras_history(model.inputs, model.operations)
     entries: dict[str, dict[str, Any]] = {}
     for tensor in model.inputs:
         layer = tensor.layer
         entries[layer.name] = {**_layer_entry(layer), "name": layer.name, "inbound_nodes": []}
-        history[id(tensor)] = (layer.name, 0)
+    written: set[tuple[str, int]] = set()
     for layer, sources, out in model.operations:
         fresh = {**_layer_entry(layer), "name": layer.name, "inbound_nodes": []}
         entry = entries.setdefault(layer.name, fresh)
-        args = [_tensor_ref(t, history) for t in sources]
-        entry["inbound_nodes"].append({"args": [args] if layer.takes_list else args, "kwargs": {}})
-        history[id(out)] = (layer.name, calls.get(layer.name, 0))
-        calls[layer.name] = calls.get(layer.name, 0) + 1
+        name, node, _ = history[id(out)]
+        if (name, node) not in written:  # one node per call, whatever its number of outputs
+            written.add((name, node))
+            entry["inbound_nodes"].append(layer.call_arguments([_tensor_ref(t, history) for t in sources]))
     return {"name": model.name, "trainable": model.trainable, "layers": list(entries.values()),
-            "input_layers": [[*history[id(t)], 0] for t in model.inputs],
-            "output_layers": [[*history[id(t)], 0] for t in model.outputs]}
+            "input_layers": [list(history[id(t)]) for t in model.inputs],
+            "output_layers": [list(history[id(t)]) for t in model.outputs]}
 
 
-def _tensor_ref(tensor: KerasTensor, history: dict[int, tuple[str, int]]) -> dict[str, Any]:
-    name, node = history[id(tensor)]
+def _tensor_ref(tensor: KerasTensor, history: dict[int, tuple[str, int, int]]) -> dict[str, Any]:
     return {"class_name": "__keras_tensor__",
-            "config": {"shape": list(tensor.shape), "dtype": "float32", "keras_history": [name, node, 0]}}
+            "config": {"shape": list(tensor.shape), "dtype": "float32",
+                       "keras_history": list(history[id(tensor)])}}
 
 
 def model_to_json(model: SavableModel, **kwargs: Any) -> str:
@@ -183,34 +183,38 @@ def _functional(body: Any, cls: type) -> SavableModel:
     if not isinstance(body, dict) or not isinstance(body.get("layers"), list):
         raise ValueError(f"Functional config needs a 'layers' list, got {_short(body)}")
     _check_layer_classes(body["layers"])
-    tensors: dict[tuple[str, int], KerasTensor] = {}
+    tensors: dict[tuple[str, int, int], KerasTensor] = {}
     for entry in body["layers"]:
         layer = layer_from_config(entry)
         name = entry.get("name", layer.name)
         if isinstance(layer, InputLayer):
-            tensors[(name, 0)] = layer.output
+            tensors[(name, 0, 0)] = layer.output
             continue
         for index, node in enumerate(entry.get("inbound_nodes") or []):
             sources = _node_sources(node, name)
-            if len(sources) != 1 and not layer.takes_list:
+            if len(sources) != 1 and not layer.takes_list_in(len(sources)):
                 raise ValueError(f"layer {name!r} takes one input, the config gives {len(sources)}")
             for source in sources:
                 if source not in tensors:
                     raise ValueError(f"layer {name!r} takes the output of {source}, which is not defined "
                                      "before it")
-            args = [tensors[source] for source in sources]
-            tensors[(name, index)] = layer(args if layer.takes_list else args[0])
+            result = layer.call_on([tensors[source] for source in sources])
+            for position, tensor in enumerate(result if isinstance(result, list) else [result]):
+                tensors[(name, index, position)] = tensor
     inputs = [_lookup(tensors, ref, "input_layers") for ref in _refs(body.get("input_layers"))]
     outputs = [_lookup(tensors, ref, "output_layers") for ref in _refs(body.get("output_layers"))]
     return cls(inputs, outputs, name=body.get("name"))
 
 
-def _node_sources(node: Any, layer: str) -> list[tuple[str, int]]:
-    """The (layer, node index) each input of one call comes from; Keras 3 and Keras 2 node forms."""
+def _node_sources(node: Any, layer: str) -> list[tuple[str, int, int]]:
+    """The (layer, node index, tensor index) each input of one call comes from, in Keras 3's and
+    Keras 2's node forms; an RNN's initial states (Keras 3's `initial_state` kwarg) come after x."""
     if isinstance(node, dict):  # Keras 3: {"args": [keras tensor...], "kwargs": {}}; a merge: [[...]]
         args = node.get("args") or []
         if len(args) == 1 and isinstance(args[0], list):
             args = args[0]
+        states = (node.get("kwargs") or {}).get("initial_state") or []
+        args = [*args, *(states if isinstance(states, list) else [states])]
         refs = [a.get("config", {}).get("keras_history") for a in args if isinstance(a, dict)]
     elif isinstance(node, list):  # Keras 2: [[layer, node, tensor, kwargs], ...]
         refs = node
@@ -220,7 +224,7 @@ def _node_sources(node: Any, layer: str) -> list[tuple[str, int]]:
     for ref in refs:
         if not isinstance(ref, list) or len(ref) < 2 or not isinstance(ref[0], str):
             raise ValueError(f"layer {layer!r}: cannot read inbound node {_short(node)}")
-        sources.append((ref[0], int(ref[1])))
+        sources.append((ref[0], int(ref[1]), int(ref[2]) if len(ref) > 2 and isinstance(ref[2], int) else 0))
     if not sources:
         raise ValueError(f"layer {layer!r}: inbound node {_short(node)} names no input")
     return sources
@@ -234,10 +238,11 @@ def _refs(value: Any) -> list[list[Any]]:
     return value
 
 
-def _lookup(tensors: dict[tuple[str, int], KerasTensor], ref: list[Any], what: str) -> KerasTensor:
-    key = (ref[0], int(ref[1]))
+def _lookup(tensors: dict[tuple[str, int, int], KerasTensor], ref: list[Any], what: str) -> KerasTensor:
+    key = (ref[0], int(ref[1]), int(ref[2]) if len(ref) > 2 else 0)
     if key not in tensors:
-        raise ValueError(f"{what} names {ref[0]!r} (node {ref[1]}), which the config does not define")
+        raise ValueError(f"{what} names {ref[0]!r} (node {ref[1]}, tensor {key[2]}), which the config does "
+                         "not define")
     return tensors[key]
 
 

@@ -1,0 +1,196 @@
+"""Recurrent layers' states: return_state gives the final h (and c), initial_state starts the
+recurrence from given tensors (the encoder-decoder pattern), with numpy written from Keras's cell
+formulas as the oracle, gradients into the initial state against finite differences, and
+configs in Keras 3's (kwargs) and Keras 2's (extra inputs) forms."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from graphc.keras import Input, Model, backend
+from graphc.keras import layers as L
+from graphc.keras.models import load_model, model_from_json
+from graphc.keras.optimizers import SGD
+
+RNG = np.random.default_rng(23)
+X = RNG.normal(size=(5, 6, 3)).astype(np.float32)
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1 / (1 + np.exp(-x))
+
+
+def _lstm(x: np.ndarray, weights: list[np.ndarray], h: np.ndarray | None = None, c: np.ndarray | None = None,
+          mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Keras's LSTM cell step by step (gates i, f, c, o); masked steps keep the state. Returns the
+    sequence of h and the final h and c."""
+    kernel, recurrent, bias = (w.astype(np.float64) for w in weights)
+    units = recurrent.shape[0]
+    h = np.zeros((len(x), units)) if h is None else h.astype(np.float64)
+    c = np.zeros_like(h) if c is None else c.astype(np.float64)
+    outputs = []
+    for t in range(x.shape[1]):
+        a = x[:, t] @ kernel + h @ recurrent + bias
+        i, f, o = _sigmoid(a[:, :units]), _sigmoid(a[:, units:2 * units]), _sigmoid(a[:, 3 * units:])
+        new_c = f * c + i * np.tanh(a[:, 2 * units:3 * units])
+        new_h = o * np.tanh(new_c)
+        keep = np.ones((len(x), 1)) if mask is None else mask[:, t:t + 1]
+        h, c = keep * new_h + (1 - keep) * h, keep * new_c + (1 - keep) * c
+        outputs.append(h)
+    return np.stack(outputs, axis=1), h, c
+
+
+def _gru(x: np.ndarray, weights: list[np.ndarray], h: np.ndarray | None = None) -> np.ndarray:
+    """Keras 3's GRU (reset_after=True): gates z, r, h; bias rows (input, recurrent)."""
+    kernel, recurrent, bias = (w.astype(np.float64) for w in weights)
+    units = recurrent.shape[0]
+    h = np.zeros((len(x), units)) if h is None else h.astype(np.float64)
+    for t in range(x.shape[1]):
+        xz, xr, xh = np.split(x[:, t] @ kernel + bias[0], 3, axis=1)
+        rz, rr, rh = np.split(h @ recurrent + bias[1], 3, axis=1)
+        z, r = _sigmoid(xz + rz), _sigmoid(xr + rr)
+        h = z * h + (1 - z) * np.tanh(xh + r * rh)
+    return h
+
+
+def test_return_state_gives_the_final_states() -> None:
+    backend.clear_session()
+    inputs = Input((6, 3))
+    sequence, h, c = L.LSTM(4, return_sequences=True, return_state=True)(inputs)
+    model = Model(inputs, [sequence, h, c])
+    got = model.predict(X, verbose=0)
+    want = _lstm(X, model.layers[1].get_weights())
+    for a, b in zip(got, want, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    gru_in = Input((6, 3))
+    last, state = L.GRU(3, return_state=True)(gru_in)
+    gru = Model(gru_in, [last, state])
+    got_last, got_state = gru.predict(X, verbose=0)
+    np.testing.assert_allclose(got_state, _gru(X, gru.layers[1].get_weights()), rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(got_last, got_state)
+
+
+def test_masked_steps_leave_the_final_state_where_the_sequence_ended() -> None:
+    backend.clear_session()
+    ids = Input((6,))
+    embedded = L.Embedding(10, 3, mask_zero=True)(ids)
+    _, h, c = L.LSTM(4, return_state=True)(embedded)
+    model = Model(ids, [h, c])
+    tokens = RNG.integers(1, 10, size=(5, 6)).astype(np.float32)
+    tokens[:, 4:] = 0  # padding at the end
+    tokens[0, 2:] = 0
+    table = model.layers[1].get_weights()[0]
+    vectors = table[tokens.astype(int)]
+    mask = (tokens != 0).astype(np.float64)
+    _, want_h, want_c = _lstm(vectors, model.layers[2].get_weights(), mask=mask)
+    got_h, got_c = model.predict(tokens, verbose=0)
+    np.testing.assert_allclose(got_h, want_h, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(got_c, want_c, rtol=1e-5, atol=1e-6)
+
+
+def _seq2seq() -> Model:
+    """Keras's encoder-decoder: the encoder's final states start the decoder."""
+    backend.clear_session()
+    encoder_inputs = Input((6, 3), name="encoder_inputs")
+    _, state_h, state_c = L.LSTM(4, return_state=True, name="encoder")(encoder_inputs)
+    decoder_inputs = Input((5, 2), name="decoder_inputs")
+    decoder_outputs, _, _ = L.LSTM(4, return_sequences=True, return_state=True, name="decoder")(
+        decoder_inputs, initial_state=[state_h, state_c])
+    outputs = L.Dense(2, name="head")(decoder_outputs)
+    model = Model([encoder_inputs, decoder_inputs], outputs)
+    model.compile(SGD(1.0), "mse")
+    return model
+
+
+DECODER_X = RNG.normal(size=(5, 5, 2)).astype(np.float32)
+TARGET = RNG.normal(size=(5, 5, 2)).astype(np.float32)
+
+
+def _seq2seq_numpy(weights: list[np.ndarray]) -> np.ndarray:
+    _, h, c = _lstm(X, weights[0:3])
+    sequence, _, _ = _lstm(DECODER_X, weights[3:6], h, c)
+    return sequence @ weights[6] + weights[7]
+
+
+def test_initial_state_starts_the_decoder_from_the_encoder() -> None:
+    model = _seq2seq()
+    np.testing.assert_allclose(model.predict([X, DECODER_X], verbose=0), _seq2seq_numpy(model.get_weights()),
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_training_reaches_the_encoder_through_the_initial_state() -> None:
+    """One SGD step of rate 1 subtracts the gradient; the encoder's weights get theirs only through
+    the decoder's initial state. Central differences in float64 numpy as the oracle."""
+    model = _seq2seq()
+    start = [w.astype(np.float64) for w in model.get_weights()]
+    model.train_on_batch([X, DECODER_X], TARGET)
+    steps = [w0 - w1 for w0, w1 in zip(start, model.get_weights(), strict=True)]
+
+    def loss(weights: list[np.ndarray]) -> float:
+        return float(((_seq2seq_numpy(weights) - TARGET) ** 2).mean())
+
+    eps = 1e-6
+    for index in (0, 1, 2, 4):  # the encoder's kernel, recurrent kernel and bias; the decoder's U
+        numeric = np.zeros(start[index].shape)
+        for position in np.ndindex(start[index].shape):
+            up, down = [w.copy() for w in start], [w.copy() for w in start]
+            up[index][position] += eps
+            down[index][position] -= eps
+            numeric[position] = (loss(up) - loss(down)) / (2 * eps)
+        np.testing.assert_allclose(steps[index], numeric, rtol=1e-3, atol=1e-5, err_msg=f"weight {index}")
+
+
+def test_configs_keep_the_states_in_keras_3_and_keras_2_forms(tmp_path: Path) -> None:
+    model = _seq2seq()
+    expected = model.predict([X, DECODER_X], verbose=0)
+    config = json.loads(model.to_json())
+    decoder = next(entry for entry in config["config"]["layers"] if entry["name"] == "decoder")
+    node = decoder["inbound_nodes"][0]
+    assert [ref["config"]["keras_history"] for ref in node["kwargs"]["initial_state"]] == [
+        ["encoder", 0, 1], ["encoder", 0, 2]]
+    again = model_from_json(model.to_json())
+    again.set_weights(model.get_weights())
+    np.testing.assert_allclose(again.predict([X, DECODER_X], verbose=0), expected, rtol=1e-6)
+    model.save(tmp_path / "seq2seq.keras")
+    np.testing.assert_allclose(load_model(tmp_path / "seq2seq.keras").predict([X, DECODER_X], verbose=0),
+                               expected, rtol=1e-6)
+    # Keras 2 writes the initial states as more inputs of the call: [[x], [h], [c]]
+    decoder["inbound_nodes"] = [[["decoder_inputs", 0, 0, {}], ["encoder", 0, 1, {}], ["encoder", 0, 2, {}]]]
+    keras2 = model_from_json(json.dumps(config))
+    keras2.set_weights(model.get_weights())
+    np.testing.assert_allclose(keras2.predict([X, DECODER_X], verbose=0), expected, rtol=1e-6)
+
+
+def test_bidirectional_without_merge_returns_both_directions() -> None:
+    backend.clear_session()
+    inputs = Input((6, 3))
+    forward, backward = L.Bidirectional(L.LSTM(4, return_sequences=True), merge_mode=None)(inputs)
+    model = Model(inputs, [forward, backward])
+    concat = Model(inputs, L.Concatenate()([forward, backward]))
+    weights = model.layers[1].get_weights()
+    want_forward, _, _ = _lstm(X, weights[:3])
+    want_backward, _, _ = _lstm(X[:, ::-1], weights[3:])
+    got_forward, got_backward = model.predict(X, verbose=0)
+    np.testing.assert_allclose(got_forward, want_forward, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(got_backward, want_backward[:, ::-1], rtol=1e-5, atol=1e-6)  # in time order
+    np.testing.assert_allclose(concat.predict(X, verbose=0), np.concatenate([got_forward, got_backward], -1),
+                               rtol=1e-6)
+    again = model_from_json(model.to_json())
+    again.set_weights(model.get_weights())
+    np.testing.assert_allclose(again.predict(X, verbose=0)[1], got_backward, rtol=1e-6)
+
+
+def test_bad_states_name_the_layer() -> None:
+    backend.clear_session()
+    inputs = Input((6, 3))
+    h = Input((4,))
+    with pytest.raises(ValueError, match=r"'decoder': initial_state must be \[h, c\]"):
+        L.LSTM(4, name="decoder")(inputs, initial_state=[h])
+    with pytest.raises(ValueError, match=r"each initial state must have shape \(batch, 5\)"):
+        L.GRU(5)(inputs, initial_state=[h])
+    with pytest.raises(NotImplementedError, match="return_state"):
+        L.Bidirectional(L.LSTM(3, return_state=True))
