@@ -87,6 +87,10 @@ def compile_model(model_or_path: Model | str | os.PathLike[str], out_dir: str | 
                          f"{len(model.outputs)} outputs; the C API takes one input and one output array per "
                          "call, so models with several inputs or outputs do not compile ahead of time yet "
                          "(they train and predict in Python)")
+    stateful = [layer.name for layer in model.layers if layer.stateful]
+    if stateful:
+        raise ValueError(f"graphc compile: model {model.name!r} has stateful layers {stateful}; the C API "
+                         "has no call to carry or reset their states, so they do not compile ahead of time")
     programs = aot_programs(model, with_training)
     spec, cases = target_spec(cpu), gemm_cases(programs.graphs.values())
     compiled = compile_programs({f"{name}_{p}": g for p, g in programs.graphs.items()}, cpu=cpu,

@@ -314,8 +314,11 @@ class Sequential(Model):
             return first
         declared = first._batch_input_shape
         if declared is not None:
-            if self._auto_input is None or self._auto_input.batch_shape != declared:
-                self._auto_input = InputLayer(batch_shape=declared, name=f"{first.name}_input")
+            auto = self._auto_input
+            if (auto is None or auto.batch_shape != declared
+                    or auto.fixed_batch_size != first.declared_batch_size):
+                self._auto_input = InputLayer(batch_shape=(first.declared_batch_size, *declared[1:]),
+                                              name=f"{first.name}_input")
             return self._auto_input
         return None
 

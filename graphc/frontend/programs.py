@@ -136,8 +136,9 @@ def record_forward(model: RecordableModel, graph: Graph, training: bool) -> Node
 
 def record_outputs(model: RecordableModel, graph: Graph, training: bool) -> list[Node]:
     """Declare the model inputs in `graph` and append the forward pass; returns every output."""
-    ctx = CallContext(graph, training)
     inputs = model.inputs
+    declared = [getattr(tensor.layer, "fixed_batch_size", None) for tensor in inputs]
+    ctx = CallContext(graph, training, batch_size=next((size for size in declared if size), None))
     values: dict[int, Node] = {}
     masks: dict[int, Node | None] = {}
     for index, tensor in enumerate(inputs):

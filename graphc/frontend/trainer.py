@@ -39,6 +39,7 @@ from graphc.frontend.data_parallel import (
     combine_totals,
 )
 from graphc.frontend.engine import CompiledModel
+from graphc.frontend.layers.base import STATE_ROWS
 from graphc.frontend.model_inputs import ModelInputs
 from graphc.frontend.optimizers.step import ITERATIONS, OPTIMIZER_STATE_PREFIX
 from graphc.frontend.programs import (
@@ -217,10 +218,28 @@ class Trainer:
         return {LABELS: y}
 
     def _input_feeds(self, x: Any) -> dict[str, np.ndarray]:
-        """The predict/train/eval programs' input arguments for this x."""
+        """The predict/train/eval programs' input arguments for this x (and the rows a stateful
+        recurrent layer reads its states with, for a batch of exactly its declared size)."""
         if isinstance(x, ModelInputs):
-            return {input_name(i, len(x.arrays)): array for i, array in enumerate(x.arrays)}
-        return {"x": x}
+            feeds = {input_name(i, len(x.arrays)): array for i, array in enumerate(x.arrays)}
+        else:
+            feeds = {"x": x}
+        stateful = [layer for layer in self.layers if layer.stateful]
+        if stateful:
+            sizes = (getattr(tensor.layer, "fixed_batch_size", None) for tensor in self.inputs)
+            declared = next((size for size in sizes if size), None)
+            if len(x) != declared:
+                raise ValueError(f"layer {stateful[0].name!r} is stateful with batch size {declared}: every "
+                                 f"batch must hold {declared} samples, got {len(x)} (pass batch_size="
+                                 f"{declared} to fit, evaluate and predict, with a sample count it divides)")
+            feeds[STATE_ROWS] = np.arange(len(x), dtype=np.int32)
+        return feeds
+
+    def reset_states(self) -> None:
+        """Zero the carried states of every stateful layer (Keras's model.reset_states)."""
+        for layer in self.layers:
+            if layer.stateful:
+                layer.reset_states()
 
     def _engine_for_locked(self, x: np.ndarray, y: np.ndarray | None) -> CompiledModel:
         self.build_for_input(tuple(x.shape[1:]))
@@ -237,6 +256,8 @@ class Trainer:
             programs = build_programs(self, self._spec if self.compiled and self._spec else None,
                                       self.optimizer)
             self._engine = CompiledModel(programs, self.weights, self.name)
+            for layer in self.layers:
+                layer.bind_state_store(self._engine.store)
             if self._pending_slots and self._engine.has("train_step"):
                 pending, self._pending_slots = self._pending_slots, {}  # tried once, even if it raises
                 unused = self._engine.load_states(pending)

@@ -128,8 +128,6 @@ def test_training_learns_a_sequence_task() -> None:
 
 
 def test_bad_arguments_name_the_layer() -> None:
-    with pytest.raises(NotImplementedError, match="stateful"):
-        L.GRU(3, stateful=True)
     with pytest.raises(ValueError, match="'rnn'.*`activation` must be one of"):
         L.SimpleRNN(3, activation="softmax", name="rnn")
     with pytest.raises(ValueError, match="units"):

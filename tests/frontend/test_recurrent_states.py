@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from graphc.build.aot import compile_model
 from graphc.keras import Input, Model, backend
 from graphc.keras import layers as L
 from graphc.keras.models import load_model, model_from_json
@@ -194,3 +195,79 @@ def test_bad_states_name_the_layer() -> None:
         L.GRU(5)(inputs, initial_state=[h])
     with pytest.raises(NotImplementedError, match="return_state"):
         L.Bidirectional(L.LSTM(3, return_state=True))
+
+
+def _stateful(batch: int = 2) -> Model:
+    backend.clear_session()
+    from graphc.keras import Sequential
+
+    model = Sequential([L.LSTM(4, batch_input_shape=(batch, 6, 3), stateful=True, name="memory"), L.Dense(1)])
+    model.compile(SGD(1.0), "mse")
+    return model
+
+
+def test_stateful_layers_carry_their_states_from_batch_to_batch() -> None:
+    """Sample i of a batch starts from the final state of sample i of the batch before, until
+    reset_states(); numpy with the carried states as the oracle."""
+    model = _stateful()
+    weights = model.get_weights()
+    x = np.concatenate([X, X[:1]])  # 6 samples: 3 batches of 2
+    got = model.predict(x, batch_size=2, verbose=0)
+    h = c = np.zeros((2, 4))
+    want = []
+    for start in range(0, 6, 2):
+        _, h, c = _lstm(x[start:start + 2], weights[:3], h, c)
+        want.append(h @ weights[3] + weights[4])
+    np.testing.assert_allclose(got, np.concatenate(want), rtol=1e-5, atol=1e-6)
+    model.reset_states()
+    np.testing.assert_allclose(model.predict(x[:2], batch_size=2, verbose=0), want[0], rtol=1e-5, atol=1e-6)
+    model.layers[0].reset_states()  # the layer's own reset
+    np.testing.assert_allclose(model.predict(x[:2], batch_size=2, verbose=0), want[0], rtol=1e-5, atol=1e-6)
+
+
+def test_a_stateful_training_step_starts_from_the_carried_state() -> None:
+    """The gradient of a step flows within the batch only (the carried state is a constant input),
+    as Keras truncates backpropagation at the batch boundary."""
+    model = _stateful()
+    start = [w.astype(np.float64) for w in model.get_weights()]
+    target = RNG.normal(size=(2, 1)).astype(np.float32)
+    model.predict(X[:2], batch_size=2, verbose=0)  # the first batch sets the state
+    model.train_on_batch(X[2:4], target)
+    steps = [w0 - w1 for w0, w1 in zip(start, model.get_weights(), strict=True)]
+    _, h0, c0 = _lstm(X[:2], start[:3])
+
+    def loss(weights: list[np.ndarray]) -> float:
+        _, h, _ = _lstm(X[2:4], weights[:3], h0, c0)
+        return float(((h @ weights[3] + weights[4] - target) ** 2).mean())
+
+    eps = 1e-6
+    for index in (0, 1, 2):
+        numeric = np.zeros(start[index].shape)
+        for position in np.ndindex(start[index].shape):
+            up, down = [w.copy() for w in start], [w.copy() for w in start]
+            up[index][position] += eps
+            down[index][position] -= eps
+            numeric[position] = (loss(up) - loss(down)) / (2 * eps)
+        np.testing.assert_allclose(steps[index], numeric, rtol=1e-3, atol=1e-6, err_msg=f"weight {index}")
+
+
+def test_stateful_configs_and_errors(tmp_path: Path) -> None:
+    model = _stateful(batch=3)
+    config = json.loads(model.to_json())
+    entry = config["config"]["layers"][0]
+    assert entry["config"]["batch_shape"] == [3, 6, 3] and config["config"]["layers"][1]["config"]["stateful"]
+    again = model_from_json(model.to_json())
+    again.set_weights(model.get_weights())
+    x = np.concatenate([X, X[:1]])
+    np.testing.assert_allclose(again.predict(x, batch_size=3, verbose=0),
+                               model.predict(x, batch_size=3, verbose=0), rtol=1e-6)
+    with pytest.raises(ValueError, match="'memory' is stateful with batch size 3: every batch must hold 3"):
+        model.predict(X, verbose=0)
+    backend.clear_session()
+    with pytest.raises(ValueError, match="is stateful, so it needs to know its batch size"):
+        inputs = Input((6, 3))
+        Model(inputs, L.LSTM(2, stateful=True)(inputs)).predict(X, verbose=0)
+    with pytest.raises(AttributeError, match="is not stateful"):
+        L.LSTM(2).reset_states()
+    with pytest.raises(ValueError, match="stateful layers \\['memory'\\]"):
+        compile_model(model, tmp_path)

@@ -79,6 +79,11 @@ class CallContext:
     # The Keras mask of the layer's input ((N, T) of 1.0/0.0, e.g. from Embedding(mask_zero=True)),
     # set by the recording loop before each layer; None when the input carries none.
     mask: Node | None = None
+    # The model's declared batch size (Input(batch_shape=...), batch_input_shape=...), which stateful
+    # recurrent layers size their carried states by; None when the model declares none.
+    batch_size: int | None = None
+    # Recording into a scratch graph only to learn the output shape (no program runs it).
+    for_shape: bool = False
     _seed: Node | None = field(default=None, repr=False)
     _random_layers: int = field(default=0, repr=False)
 
@@ -88,6 +93,15 @@ class CallContext:
         if self._seed is None:
             self._seed = self.graph.state(RNG_STATE, TensorType((), "int64"))
         return self._seed
+
+    def state_rows(self) -> Node:
+        """The program input `state_rows` (0..N-1, int32, fed by the trainer): stateful layers read
+        their carried states with it (a gather from the (batch, units) state) and write them back
+        (a scatter), so the states keep their declared batch size while the program's stays N."""
+        existing = self.graph.inputs.get(STATE_ROWS)
+        if existing is None:
+            existing = self.graph.input(STATE_ROWS, TensorType((None,), "int32"))
+        return existing
 
     def update_state(self, weight: Weight, value: Node) -> None:
         """The value a non-trainable weight takes after this step (BatchNormalization's moving
@@ -105,6 +119,7 @@ class CallContext:
 
 
 RNG_STATE = "rng/step"
+STATE_ROWS = "state_rows"
 UNSEEDED_STREAMS = 1 << 30  # unseeded streams start here, away from the small seeds users pick
 
 
@@ -162,6 +177,7 @@ class Layer:
     """A Keras layer: records its computation into graphs, owns its weights."""
 
     takes_list = False  # merge layers take a list of inputs; the others one tensor (or a list per call)
+    stateful = False  # carries states from batch to batch (recurrent layers with stateful=True)
     supports_masking = False  # passes its input's mask on unchanged (Keras's attribute)
 
     def __init__(self, **kwargs: Any) -> None:
@@ -174,6 +190,7 @@ class Layer:
         if dtype not in (None, "float32"):
             raise ValueError(f"layer {self.name!r}: dtype must be 'float32', got {dtype!r}")
         self._batch_input_shape = _batch_input_shape(self.name, kwargs)
+        self.declared_batch_size = _declared_batch_size(self.name, kwargs)
         self.built = False
         self._weights: list[Weight] = []
         self.weight_prefix = self.name  # a wrapped layer's weights live under its wrapper's name
@@ -273,6 +290,10 @@ class Layer:
         initial states too)."""
         return self.takes_list or count > 1
 
+    def bind_state_store(self, store: Any) -> None:
+        """A compiled model's state store, for layers that reset states of their own there
+        (stateful recurrent layers' reset_states)."""
+
     def call_on(self, inputs: Sequence[KerasTensor]) -> Any:
         """Call this layer again on the tensors a saved config gives one of its calls."""
         return self(list(inputs) if self.takes_list else inputs[0])
@@ -301,7 +322,7 @@ class Layer:
         graph = Graph(f"shape-of-{self.name}")
         x = graph.input("x", TensorType(tuple(input_shape)))
         try:
-            result = self.record(x, CallContext(graph, training=False))
+            result = self.record(x, CallContext(graph, training=False, for_shape=True))
             return [node.shape for node in result] if isinstance(result, list) else result.shape
         except ShapeError as err:
             raise ValueError(f"layer {self.name!r} ({type(self).__name__}) cannot take input of shape "
@@ -356,7 +377,7 @@ class Layer:
     def get_config(self) -> dict[str, Any]:
         config: dict[str, Any] = {"name": self.name, "trainable": self.trainable, "dtype": "float32"}
         if self._batch_input_shape is not None:
-            config["batch_input_shape"] = list(self._batch_input_shape)
+            config["batch_input_shape"] = [self.declared_batch_size, *self._batch_input_shape[1:]]
         return config
 
     @classmethod
@@ -385,6 +406,17 @@ def _batch_input_shape(name: str, kwargs: dict[str, Any]) -> tuple[Dim, ...] | N
         if not isinstance(dim, (int, np.integer)) or dim <= 0:
             raise ValueError(f"layer {name!r}: input_shape must be positive integers, got {shape}")
     return (None,) + tuple(int(d) for d in shape)
+
+
+def _declared_batch_size(name: str, kwargs: dict[str, Any]) -> int | None:
+    """The batch size of batch_input_shape=(batch, ...) or batch_size=: only stateful recurrent
+    layers need it; shapes keep a free batch axis."""
+    declared = kwargs.get("batch_input_shape")
+    batch = tuple(declared)[0] if declared is not None and len(tuple(declared)) else kwargs.get("batch_size")
+    whole = isinstance(batch, (int, np.integer)) and not isinstance(batch, bool)
+    if batch is not None and (not whole or batch <= 0):
+        raise ValueError(f"layer {name!r}: the batch size must be a positive integer, got {batch!r}")
+    return None if batch is None else int(batch)
 
 
 def _takes_context(call: Any) -> bool:

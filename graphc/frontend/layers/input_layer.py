@@ -37,6 +37,12 @@ class InputLayer(Layer):
         self.input_dtype = dtype or "float32"
         if batch_shape is not None:
             shape = tuple(batch_shape)[1:]
+            batch_size = tuple(batch_shape)[0] if batch_shape else None
+        if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int)
+                                       or batch_size <= 0):
+            raise ValueError(f"InputLayer: the batch size must be a positive integer, got {batch_size!r}")
+        # A declared batch size matters only to stateful recurrent layers; shapes keep a free batch axis.
+        self.fixed_batch_size: int | None = batch_size
         if shape is None:
             raise ValueError("InputLayer needs `shape` (the shape of one sample, without the batch)")
         shape = (shape,) if isinstance(shape, int) else tuple(shape)
@@ -52,7 +58,7 @@ class InputLayer(Layer):
 
     def get_config(self) -> dict[str, Any]:
         return {
-            "batch_shape": list(self.batch_shape),
+            "batch_shape": [self.fixed_batch_size, *self.batch_shape[1:]],
             "dtype": self.input_dtype,
             "sparse": False,
             "ragged": False,

@@ -11,6 +11,7 @@ accepted and gives the same numbers.
 from __future__ import annotations
 
 import warnings
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -51,8 +52,6 @@ class _RNN(Layer):
         if isinstance(units, bool) or not isinstance(units, int) or units <= 0:
             raise ValueError(f"{layer}: `units` must be a positive integer, got {units!r}")
         super().__init__(**kwargs)
-        if stateful:
-            raise NotImplementedError(f"{layer} {self.name!r}: stateful=True is not supported by graphc yet")
         if activity_regularizer is not None:
             raise NotImplementedError(f"{layer} {self.name!r}: activity_regularizer is not supported yet")
         for key, rate in (("dropout", dropout), ("recurrent_dropout", recurrent_dropout)):
@@ -79,6 +78,7 @@ class _RNN(Layer):
         self.return_sequences, self.return_state = bool(return_sequences), bool(return_state)
         self.go_backwards, self.stateful, self.unroll = bool(go_backwards), bool(stateful), bool(unroll)
         self.seed = seed
+        self._state_stores: weakref.WeakSet[Any] = weakref.WeakSet()
 
     def _activation(self, identifier: Any, key: str) -> str:
         name = activations.serialize(activations.get(identifier))
@@ -142,6 +142,9 @@ class _RNN(Layer):
             raise TypeError(f"layer {self.name!r} must be called on a symbolic tensor from Input(), got "
                             f"{type(inputs).__name__}")
         states = self._initial_states(initial_state)
+        if states and self.stateful:
+            raise NotImplementedError(f"{type(self).__name__} {self.name!r}: initial_state with "
+                                      "stateful=True is not supported yet")
         sources = [inputs, *states]
         shapes = self.output_shape_for([t.shape for t in sources] if states else inputs.shape)
         self.output_shape = shapes
@@ -180,7 +183,8 @@ class _RNN(Layer):
         graph = Graph(f"shape-of-{self.name}")
         xs = [graph.input(f"x{i}", TensorType(tuple(shape))) for i, shape in enumerate(shapes)]
         try:
-            result = self.record(xs if len(xs) > 1 else xs[0], CallContext(graph, training=False))
+            ctx = CallContext(graph, training=False, for_shape=True)
+            result = self.record(xs if len(xs) > 1 else xs[0], ctx)
         except ShapeError as err:
             raise ValueError(f"layer {self.name!r} ({type(self).__name__}) cannot take inputs of shapes "
                              f"{[format_shape(tuple(s)) for s in shapes]}: {err}") from None
@@ -199,6 +203,10 @@ class _RNN(Layer):
         z = last_axis_matmul(x, self.weight_state(ctx, self.kernel))
         z, recurrent_bias = self.split_bias(z, ctx)
         mask = [] if ctx.mask is None else [ctx.mask]
+        carried = self._carried_states(ctx) if self.stateful else []
+        if carried:
+            rows = ctx.state_rows()
+            states = [b.gather(state, rows, 0) for state in carried]
         attrs = {"initial_state": True} if states else {}
         s = RECURRENCE(z, self.weight_state(ctx, self.recurrent_kernel), recurrent_bias, *mask, *states,
                        cell=self.cell, activation=self.activation,
@@ -207,10 +215,50 @@ class _RNN(Layer):
             output = b.slice_(s, (0, 0, 0), (None, steps, self.units))
         else:
             output = self._last_step(s, 0)
+        for part, state in enumerate(carried):  # the final states are the next batch's initial ones
+            zeros = x.graph.constant(np.zeros(state.shape, dtype=np.float32))
+            ctx.graph.updates[state.attrs["name"]] = b.scatter_add(zeros, rows, self._last_step(s, part), 0)
         if not self.return_state:
             return output
         # the last processing step holds the final h (and c): masked steps carry the state over
         return [output, *(self._last_step(s, part) for part in range(self.state_count))]
+
+    def state_names(self) -> list[str]:
+        """The runtime states a stateful layer carries from batch to batch: h (and c)."""
+        return [f"{self.weight_prefix}/states/{part}" for part in ("h", "c")[:self.state_count]]
+
+    def _carried_states(self, ctx: CallContext) -> list[Node]:
+        batch = ctx.batch_size or self.declared_batch_size
+        if batch is None and ctx.for_shape:
+            batch = 1  # any size gives the output's shape
+        if batch is None:
+            raise ValueError(f"{type(self).__name__} {self.name!r} is stateful, so it needs to know its "
+                             "batch size: give the model's first layer batch_input_shape=(batch, timesteps, "
+                             "features), or Input(batch_shape=...)")
+        return [ctx.graph.state(name, TensorType((batch, self.units))) for name in self.state_names()]
+
+    def bind_state_store(self, store: Any) -> None:
+        """A new compiled model (e.g. the first fit after a predict) continues from the states the
+        layer carries in the stores it already had."""
+        if not self.stateful:
+            return
+        for previous in list(self._state_stores):
+            for name in self.state_names():
+                if name in previous and name in store and previous[name].shape == store[name].shape:
+                    store.assign(name, previous.read(name))
+        self._state_stores.add(store)
+
+    def reset_states(self, states: Any = None) -> None:
+        """Zero the carried states (Keras's reset_states; given values are not supported)."""
+        if states is not None:
+            raise NotImplementedError(f"{type(self).__name__} {self.name!r}: reset_states(states) with "
+                                      "values is not supported; reset_states() zeroes them")
+        if not self.stateful:
+            raise AttributeError(f"layer {self.name!r} is not stateful; it has no states to reset")
+        for store in list(self._state_stores):
+            for name in self.state_names():
+                if name in store:
+                    store.assign(name, np.zeros(store[name].shape, dtype=np.float32))
 
     def _last_step(self, s: Node, part: int) -> Node:
         """Part `part` (0: h, 1: c) of the recurrence's saved values at its last processing step."""

@@ -44,6 +44,9 @@ class Bidirectional(Layer):
             layer = _recurrent_from_config(layer, "Bidirectional")
         if not isinstance(layer, _RNN):
             raise ValueError(f"Bidirectional: `layer` must be a SimpleRNN, LSTM or GRU layer, got {layer!r}")
+        if layer.stateful:
+            raise NotImplementedError(f"Bidirectional {self.name!r}: a wrapped layer with stateful=True is "
+                                      "not supported yet")
         if layer.return_state:
             raise NotImplementedError(f"Bidirectional {self.name!r}: a wrapped layer with return_state=True "
                                       "is not supported yet")
