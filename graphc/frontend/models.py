@@ -13,6 +13,7 @@ from graphc.frontend.eager import EagerArray
 from graphc.frontend.layers.base import KerasTensor, Layer, Weight, keras_history
 from graphc.frontend.layers.input_layer import Input, InputLayer
 from graphc.frontend.layers.naming import to_snake_case, unique_name
+from graphc.frontend.layers.operation import TensorOperation
 from graphc.frontend.summary import SummaryRow, default_line_length, format_summary
 from graphc.frontend.trainer import Trainer
 from graphc.ir.types import Dim, format_shape
@@ -111,21 +112,22 @@ class Model(Trainer):
 
     def _trace_call(self, sample_shape: tuple[int, ...]) -> None:
         """A Keras-style subclass (layers made in __init__, used in call()) becomes the functional graph
-        that call() builds when given a symbolic input of the data's shape: layer calls only, so
-        keras.ops on the symbolic tensors are not supported there."""
+        that call() builds when given a symbolic input of the data's shape: its layer calls, and
+        arithmetic or keras.ops on the symbolic tensors as operation layers."""
         inputs = Input(shape=tuple(sample_shape))
         parameters = inspect.signature(self.call).parameters
         try:
             outputs = self.call(inputs, **({"training": None} if "training" in parameters else {}))
         except TypeError as err:
-            raise TypeError(f"model {self.name!r}: graphc builds subclassed models from the layer calls in "
-                            f"call(); arithmetic or ops on their symbolic tensors is not supported yet, "
-                            f"write it as a layer ({err})") from None
+            raise TypeError(f"model {self.name!r}: graphc builds subclassed models by calling call() once "
+                            f"on a symbolic input; Python control flow on its tensors or other libraries' "
+                            f"functions cannot be recorded ({err})") from None
         if not isinstance(outputs, KerasTensor):
             raise TypeError(f"model {self.name!r}: call() must return the output of a layer call (graphc "
                             f"builds subclassed models from their layer calls), got {type(outputs).__name__}")
         self._set_graph([inputs], [outputs])
-        self._layers = list({id(layer): layer for layer, _, _ in self.operations}.values())  # its own layers
+        own = [layer for layer, _, _ in self.operations if not isinstance(layer, TensorOperation)]
+        self._layers = list({id(layer): layer for layer in own}.values())  # Keras lists its own layers
 
     def build(self, input_shape: Sequence[Dim]) -> None:
         """Keras's model.build(input_shape=(None, ...)): the batch axis first, then one sample's shape."""

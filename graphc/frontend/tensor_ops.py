@@ -2,7 +2,8 @@
 graphc traces (graph nodes), so a custom layer records into the compiled step like a built-in one.
 
 Each function takes nodes, Python numbers or numpy arrays (made constants of the graph they meet);
-on numbers and arrays alone it computes eagerly with numpy, as Keras's ops do on concrete values.
+on numbers and arrays alone it computes eagerly with numpy, as Keras's ops do on concrete values;
+on the symbolic tensors of a functional model it records an operation layer (layers/operation.py).
 Axes follow Keras: None for every axis, negative from the end.
 """
 
@@ -16,6 +17,7 @@ import numpy as np
 
 from graphc.frontend import activations
 from graphc.frontend.layers.core import last_axis_matmul
+from graphc.frontend.layers.operation import symbolic
 from graphc.ir.graph import Node
 from graphc.ops import builders as b
 
@@ -202,3 +204,14 @@ def cast(x: Any, dtype: str) -> Any:
     if not isinstance(x, Node):
         return np.asarray(x, dtype=dtype)
     return x if x.type.dtype == dtype else b.cast(x, dtype)
+
+
+def _registered() -> None:
+    """Every public op also records a TensorOperation when given symbolic tensors (functional
+    models, subclassed models' call), under its Keras name."""
+    names = globals()
+    for name in __all__:
+        names[name] = symbolic(name)(names[name])
+
+
+_registered()

@@ -16,6 +16,7 @@ from graphc.keras import (
     losses,
     metrics,
     models,
+    ops,
     optimizers,
     preprocessing,
     regularizers,
@@ -24,6 +25,7 @@ from graphc.keras import (
 
 __all__ = [
     "Input", "Model", "Sequential", "activations", "backend", "callbacks", "constraints", "datasets",
-    "initializers", "layers", "losses", "metrics", "models", "optimizers", "preprocessing", "regularizers",
+    "initializers", "layers", "losses", "metrics", "models", "ops",
+    "optimizers", "preprocessing", "regularizers",
     "utils",
 ]

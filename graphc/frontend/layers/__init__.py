@@ -28,6 +28,7 @@ from graphc.frontend.layers.merging import (
     subtract,
 )
 from graphc.frontend.layers.normalization import BatchNormalization, LayerNormalization
+from graphc.frontend.layers.operation import TensorOperation
 from graphc.frontend.layers.pooling import (
     ALIASES as POOLING_ALIASES,
 )
@@ -91,7 +92,7 @@ LAYER_CLASSES: dict[str, type[Layer]] = (
     | {cls.__name__: cls for cls in (Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply, Subtract)}
     | {cls.__name__: cls for cls in (GRU, LSTM, SimpleRNN, Masking, Bidirectional, TimeDistributed, RNN)}
     | {cls.__name__: cls for cls in (ELU, PReLU, ReLU, Softmax, ThresholdedReLU, Lambda, LayerNormalization,
-                                      RepeatVector)}
+                                      RepeatVector, TensorOperation)}
     | POOLING_ALIASES
     | {"Convolution2DTranspose": Conv2DTranspose, "SeparableConvolution2D": SeparableConv2D}
 )
@@ -106,6 +107,7 @@ __all__ = [
     "Lambda",
     "LayerNormalization",
     "RepeatVector",
+    "TensorOperation",
     "GRUCell",
     "LSTMCell",
     "RNN",

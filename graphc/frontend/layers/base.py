@@ -152,6 +152,50 @@ class KerasTensor:
     def __repr__(self) -> str:
         return f"<KerasTensor shape={format_shape(self.shape)} from {self.layer.name}>"
 
+    __array_ufunc__ = None  # numpy defers to the operators below: `array + tensor` is an operation too
+
+    # Arithmetic records an operation layer (layers/operation.py), as Keras 3 records an op node.
+    def __add__(self, other: Any) -> KerasTensor:
+        return _operation("add", (self, other))
+
+    def __radd__(self, other: Any) -> KerasTensor:
+        return _operation("add", (other, self))
+
+    def __sub__(self, other: Any) -> KerasTensor:
+        return _operation("subtract", (self, other))
+
+    def __rsub__(self, other: Any) -> KerasTensor:
+        return _operation("subtract", (other, self))
+
+    def __mul__(self, other: Any) -> KerasTensor:
+        return _operation("multiply", (self, other))
+
+    def __rmul__(self, other: Any) -> KerasTensor:
+        return _operation("multiply", (other, self))
+
+    def __truediv__(self, other: Any) -> KerasTensor:
+        return _operation("divide", (self, other))
+
+    def __rtruediv__(self, other: Any) -> KerasTensor:
+        return _operation("divide", (other, self))
+
+    def __neg__(self) -> KerasTensor:
+        return _operation("negative", (self,))
+
+
+_operation_factory: Any = None
+
+
+def set_operation_factory(factory: Any) -> None:
+    """layers/operation.py gives the function that records an operation on symbolic tensors (it
+    imports this module, so this module cannot import it)."""
+    global _operation_factory
+    _operation_factory = factory
+
+
+def _operation(op: str, args: tuple[Any, ...]) -> KerasTensor:
+    return _operation_factory(op, args, {})
+
 
 def keras_history(inputs: Sequence[KerasTensor], operations: Sequence[tuple[Layer, list[KerasTensor],
                                                                           KerasTensor]]
