@@ -44,8 +44,9 @@ def is_batch_source(value: Any) -> bool:
 
 @dataclass
 class Batch:
-    x: np.ndarray
-    y: np.ndarray | None
+    x: Any  # an array, or a list/dict of arrays for a model with several inputs
+    y: Any
+    sample_weight: Any = None
 
 
 class BatchSource:
@@ -130,19 +131,33 @@ class BatchSource:
         slots.put(_DONE)
 
     def _unpack(self, raw: Any, index: int) -> Batch:
+        """(x,), (x, y) or (x, y, sample_weight), as Keras reads a source's batches."""
         if isinstance(raw, tuple):
-            if len(raw) == 3 and raw[2] is not None:
-                raise ValueError(f"{self.what}: sample weights from a generator are not supported yet")
             if len(raw) not in (1, 2, 3):
                 raise ValueError(
-                    f"{self.what}: batch {index} is a tuple of {len(raw)} items; expected (x, y)"
+                    f"{self.what}: batch {index} is a tuple of {len(raw)} items; expected (x, y) or "
+                    "(x, y, sample_weight)"
                 )
             x, y = raw[0], raw[1] if len(raw) > 1 else None
+            weights = raw[2] if len(raw) == 3 else None
         else:
-            x, y = raw, None
+            x, y, weights = raw, None, None
         if self.need_labels and y is None:
             raise ValueError(f"{self.what}: batch {index} has no labels; the source must yield (x, y) pairs")
-        return Batch(np.asarray(x), None if y is None else np.asarray(y))
+        return Batch(_arrays(x), None if y is None else _arrays(y),
+                     None if weights is None else np.asarray(weights))
+
+
+def _arrays(value: Any) -> Any:
+    """An array, or for several model inputs (outputs) their list or dict as given."""
+    if isinstance(value, (list, tuple, dict)) and not _is_numbers(value):
+        return value
+    return np.asarray(value)
+
+
+def _is_numbers(value: Any) -> bool:
+    """A plain (nested) list of numbers is one array; a list of arrays is several inputs."""
+    return isinstance(value, (list, tuple)) and not any(isinstance(v, (np.ndarray, dict)) for v in value)
 
 
 class PyDataset:

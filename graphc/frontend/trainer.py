@@ -335,7 +335,7 @@ class Trainer:
             steps = train_source.steps
 
             def epoch_batches() -> Iterator[Batch3]:
-                return ((xb, yb, None) for xb, yb in self._source_batches(train_source))
+                return self._source_batches(train_source)
         else:
             if steps_per_epoch is not None:
                 raise ValueError("fit(): steps_per_epoch applies to generators and Sequences; with arrays, "
@@ -382,7 +382,7 @@ class Trainer:
             callback_list.on_epoch_begin(epoch)
             tracker = _RunningMeans(self._count_results())
             done = 0
-            train = None
+            train, train_weighted = None, False
             batches_in = epoch_batches() if collective is None else _padded(epoch_batches(), steps)
             for step, batch in enumerate(batches_in):
                 if batch is None:  # data parallel: this rank's data ran out; the others still step
@@ -393,12 +393,14 @@ class Trainer:
                         break
                     continue
                 xb, yb, wb = batch
-                if train is None:  # per epoch: a callback may have recompiled the model (a new engine)
+                if train is None or train_weighted != (wb is not None):  # per epoch (a callback may have
+                    # recompiled the model), and when a source's batches start or stop carrying weights
                     engine = self._engine_for(xb[:1], yb[:1])
                     if not started:
                         self._start_data_parallel(engine, collective, root)
                         started = True
                     train = self._training_step(engine, collective, wb is not None)
+                    train_weighted = wb is not None
                 callback_list.on_train_batch_begin(step)
                 feeds = {**self._input_feeds(xb), **self._label_feeds(yb)}
                 if wb is not None:
@@ -454,14 +456,16 @@ class Trainer:
             average_states(collective, engine.store,
                            [w.path for w in self.weights if not w.trainable and w.path in engine.store])
 
-    def _source_batches(self, source: BatchSource) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """A source's batches checked as array data is: float x, labels in the loss's form."""
+    def _source_batches(self, source: BatchSource) -> Iterator[Batch3]:
+        """A source's batches checked as array data is: float x, labels in the loss's form, and the
+        sample weights of (x, y, sample_weight) batches."""
         for batch in source.epoch():
             xb, yb = self._as_input(batch.x), self._as_labels(batch.y)
             check_same_length(xb, yb)
             check_not_empty(xb, source.what)
+            wb = sample_weights(yb, batch.sample_weight, None, source.what)
             self._engine_for(xb, yb)
-            yield xb, self._labels(yb)
+            yield xb, self._labels(yb), wb
 
     def _validation(self, data: Any, steps: int | None, batch_size: int,
                     collective: Collective | None = None) -> Callable[[], dict[str, float]] | None:
@@ -470,8 +474,7 @@ class Trainer:
             return None
         if is_batch_source(data):
             source = BatchSource(data, steps, "fit() validation data", need_labels=True)
-            return lambda: self._evaluate_batches(((xb, yb, None) for xb, yb in self._source_batches(source)),
-                                                  collective=collective)
+            return lambda: self._evaluate_batches(self._source_batches(source), collective=collective)
         x_val, y_raw = _unpack_validation(data, self._as_input, self._as_labels)
         check_not_empty(x_val, "fit() validation data")
         self.build_for_input(tuple(x_val.shape[1:]))
@@ -503,11 +506,9 @@ class Trainer:
         """The logs over the batches; with a collective, over every rank's batches (fit's validation
         in data-parallel training, so every rank's callbacks see the same numbers)."""
         tracker = _RunningMeans(self._count_results())
-        program = None
         for step, (xb, yb, wb) in enumerate(batches_in):
-            if program is None:
-                name = "eval_step" if wb is None else WEIGHTED["eval_step"]
-                program = self._engine_for(xb[:1], yb[:1]).program(name)
+            name = "eval_step" if wb is None else WEIGHTED["eval_step"]
+            program = self._engine_for(xb[:1], yb[:1]).program(name)
             if callback_list is not None:
                 callback_list.on_test_batch_begin(step)
             feeds = {**self._input_feeds(xb), **self._label_feeds(yb)}
@@ -529,7 +530,7 @@ class Trainer:
             if y is not None or sample_weight is not None:
                 raise ValueError("evaluate(): with a generator or Sequence as x, give no y or sample_weight")
             source = BatchSource(x, steps, "evaluate()", need_labels=True)
-            pairs = ((xb, yb, None) for xb, yb in self._source_batches(source))
+            pairs = self._source_batches(source)
             step_count = source.steps
         else:
             if steps is not None:

@@ -72,3 +72,18 @@ def test_configs_round_trip_and_bad_inputs_are_named(tmp_path: Path) -> None:
         model.predict([WIDE, DEEP[:5]], verbose=0)
     with pytest.raises(ValueError, match="several inputs"):
         compile_model(model, tmp_path)
+
+
+def test_generators_yield_a_list_of_inputs() -> None:
+    model, twin = _model(), _model()
+    twin.set_weights(model.get_weights())
+
+    def batches() -> object:
+        while True:
+            for start in range(0, 48, 16):
+                yield [WIDE[start:start + 16], DEEP[start:start + 16]], Y[start:start + 16]
+
+    model.fit(batches(), steps_per_epoch=3, epochs=1, verbose=0)
+    twin.fit([WIDE, DEEP], Y, batch_size=16, epochs=1, shuffle=False, verbose=0)
+    for a, b in zip(model.get_weights(), twin.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)

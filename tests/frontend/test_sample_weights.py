@@ -125,3 +125,36 @@ def test_bad_weights_are_named() -> None:
         model.fit(x, y, class_weight=[1.0, 2.0], verbose=0)
     with pytest.raises(ValueError, match="finite"):
         model.evaluate(x, y, sample_weight=np.full(len(x), np.nan), verbose=0)
+
+
+def test_generators_may_yield_sample_weights() -> None:
+    """(x, y, sample_weight) batches train and evaluate as the same arrays with sample_weight do;
+    a source may mix weighted and unweighted batches (those weigh 1)."""
+    x, y, w = _data()
+    by_arrays, by_source = _model(), _model()
+
+    def batches() -> object:
+        for start in range(0, 40, 10):
+            part = slice(start, start + 10)
+            yield (x[part], y[part], w[part]) if start != 20 else (x[part], y[part])
+
+    ones = w.copy()
+    ones[20:30] = 1.0
+    by_arrays.fit(x, y, sample_weight=ones, batch_size=10, epochs=2, shuffle=False, verbose=0)
+    by_source.fit(_Repeat(batches), steps_per_epoch=4, epochs=2, verbose=0)
+    for a, b in zip(by_arrays.get_weights(), by_source.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+    loss = by_source.evaluate(_Repeat(batches), steps=4, verbose=0)[0]
+    assert loss == pytest.approx(by_arrays.evaluate(x, y, sample_weight=ones, batch_size=10, verbose=0)[0],
+                                 rel=1e-6)
+
+
+class _Repeat:
+    """An endless generator of the same epoch, as Keras 2 tutorials write them."""
+
+    def __init__(self, make: object) -> None:
+        self.make = make
+
+    def __iter__(self) -> object:
+        while True:
+            yield from self.make()
