@@ -134,8 +134,6 @@ def test_bad_arguments_name_the_layer() -> None:
         L.LSTM(0)
     with pytest.raises(ValueError, match=r"\(batch, timesteps, features\)"):
         Sequential([L.LSTM(3, input_shape=(4,))])
-    with pytest.warns(UserWarning, match="recurrent_dropout is not applied"):
-        L.LSTM(3, recurrent_dropout=0.2)
     with pytest.raises(ValueError, match="merge_mode"):
         L.Bidirectional(L.LSTM(3), merge_mode="max")
 

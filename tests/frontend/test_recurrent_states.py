@@ -271,3 +271,25 @@ def test_stateful_configs_and_errors(tmp_path: Path) -> None:
         L.LSTM(2).reset_states()
     with pytest.raises(ValueError, match="stateful layers \\['memory'\\]"):
         compile_model(model, tmp_path)
+
+
+def test_recurrent_dropout_masks_h_with_one_mask_per_sequence() -> None:
+    """SimpleRNN with identity kernels and no activation turns inputs [1, 0, 0] into h1 = 1,
+    h2 = m * h1 = m and h3 = m * h2 = m**2: the output shows Keras 3's recurrent dropout mask m
+    (0 or 1/(1-rate), one per sample and unit, the same at every step). Inference uses none."""
+    backend.clear_session()
+    units, rate = 50, 0.3
+    inputs = Input((3, units))
+    layer = L.SimpleRNN(units, activation="linear", use_bias=False, return_sequences=True,
+                        recurrent_dropout=rate, kernel_initializer="identity",
+                        recurrent_initializer="identity")
+    model = Model(inputs, layer(inputs))
+    x = np.zeros((200, 3, units), dtype=np.float32)
+    x[:, 0] = 1.0
+    out = np.asarray(model(x, training=True))
+    mask = out[:, 1]
+    np.testing.assert_allclose(np.unique(mask), [0.0, 1 / (1 - rate)], rtol=1e-6)
+    assert abs(float((mask == 0).mean()) - rate) < 0.03
+    np.testing.assert_allclose(out[:, 2], mask ** 2, rtol=1e-6)
+    assert not np.array_equal(np.asarray(model(x, training=True))[:, 1], mask)  # a new mask per call
+    np.testing.assert_array_equal(model.predict(x, verbose=0), np.ones_like(out))  # inference: no dropout

@@ -25,6 +25,12 @@ With an initial state a group copies its members' rows of h0 (and c0) into their
 before the first step (a missing sample keeps zeros and reads nothing), the backward pass reads
 them as the first step's h_prev (c_prev), and once a group's steps are done it writes the
 gradients left in its dh (dc) rows, those of the initial state, into row T of its samples.
+
+With recurrent dropout a group copies its members' rows of rmask once into a private row (zeros
+for missing samples) and multiplies h_prev by it where the cell does: forward, every step first
+makes the group's h * rmask, the row the products (and a GRU's blend) read; backward, the steps
+gather what reaches h_prev * rmask in a row of their own, which the products add to and which
+then reaches dh times rmask, beside what a masked step passes on unmasked.
 """
 
 from __future__ import annotations
@@ -241,8 +247,27 @@ class _Recurrence:
         return element_ptr(b, base, b.mul(b.add(b.mul(n, i64(rows)), step), i64(width)))
 
     def sample(self, b: ir.IRBuilder, base: ir.Value, n: ir.Value) -> ir.Value:
-        """The row of sample n in an (N, H) buffer (h0, c0)."""
+        """The row of sample n in an (N, H) buffer (h0, c0, rmask)."""
         return element_ptr(b, base, b.mul(n, i64(self.units)))
+
+    def gather(self, b: ir.IRBuilder, pairs: Pairs, first: ir.Value, count: ir.Value) -> None:
+        """Each present member's row of each (N, H) source into its row of the private target."""
+        if not pairs:
+            return
+        with counted_loop(b, count, name="member") as g:
+            n = b.add(first, g)
+            for source, target in pairs:
+                _copy(b, self.sample(b, source, n), element_ptr(b, target, b.mul(g, i64(self.units))),
+                      self.units)
+
+    def scale(self, b: ir.IRBuilder, row: ir.Value, by: ir.Value, out: ir.Value,
+              add: ir.Value | None = None) -> None:
+        """out = row * by (+ add) over a whole group's private rows of units, missing members too."""
+        with counted_loop(b, i64(GROUP * self.units), name="scale") as k:
+            value = b.fmul(load_f32(b, row, k), load_f32(b, by, k))
+            if add is not None:
+                value = b.fadd(load_f32(b, add, k), value)
+            store_f32(b, value, out, k)
 
     def time(self, b: ir.IRBuilder, step: ir.Value) -> ir.Value:
         """The time step that processing step `step` reads."""
@@ -299,6 +324,7 @@ class _Step:
     keep: ir.Value | None
     acc: _Parts
     h: ir.Value
+    dropped: ir.Value  # h * rmask, what the products and a GRU's blend see of h_prev (h without dropout)
     c: ir.Value
     reset: ir.Value
 
@@ -311,14 +337,17 @@ class _Forward:
 
     def __init__(self, sub: KernelContext, node: Node) -> None:
         z, u, rb = node.inputs[:3]
-        mask, initial = split_extras(node.inputs[3:], node.attrs)
+        mask, rmask, initial = split_extras(node.inputs[3:], node.attrs)
         self.b = b = sub.builder
         self.r = r = _Recurrence(node, u, node.shape[1])
         self.z, self.u, self.rb, self.s = sub.ptr(z), sub.ptr(u), sub.ptr(rb), sub.ptr(node)
         self.mask = sub.ptr(mask[0]) if mask else None
+        self.rmask = sub.ptr(rmask[0]) if rmask else None
         self.initial = [sub.ptr(state) for state in initial]  # h0 (and c0)
         self.acc = _row(b, GROUP * r.width, "acc")
         self.h = _row(b, GROUP * r.units, "h")
+        self.drop = _row(b, GROUP * r.units, "drop")  # the members' rmask rows (unused, so removed, without)
+        self.dropped = self.h if self.rmask is None else _row(b, GROUP * r.units, "dropped")
         self.c = _row(b, GROUP * r.units, "c")  # lstm's; LLVM drops the rows a cell leaves unused
         self.reset = _row(b, GROUP * r.units, "reset")  # gru_v1's
 
@@ -327,19 +356,14 @@ class _Forward:
         _zero(b, self.acc, GROUP * r.width)
         _zero(b, self.h, GROUP * r.units)
         _zero(b, self.c, GROUP * r.units)
-        self._load_initial(first, count)
+        r.gather(b, list(zip(self.initial, (self.h, self.c), strict=False)), first, count)
+        if self.rmask is not None:
+            _zero(b, self.drop, GROUP * r.units)
+            r.gather(b, [(self.rmask, self.drop)], first, count)
         with counted_loop(b, i64(r.steps), name="step") as step:
+            if self.rmask is not None:
+                r.scale(b, self.h, self.drop, self.dropped)
             getattr(self, r.cell)(partial(self._each, first, count, step))  # the cell's step
-
-    def _load_initial(self, first: ir.Value, count: ir.Value) -> None:
-        """Each present member's h (and c) from its row of h0 (and c0)."""
-        if not self.initial:
-            return
-        b, r = self.b, self.r
-        with counted_loop(b, count, name="member") as g:
-            n = b.add(first, g)
-            for source, state in zip(self.initial, (self.h, self.c), strict=False):
-                _copy(b, r.sample(b, source, n), element_ptr(b, state, b.mul(g, i64(r.units))), r.units)
 
     @contextlib.contextmanager
     def _each(self, first: ir.Value, count: ir.Value, step: ir.Value) -> Iterator[_Step]:
@@ -354,7 +378,7 @@ class _Forward:
             yield _Step(_Parts(b, r.row(b, self.z, n, r.time(b, step), r.width), r.units),
                         _Parts(b, r.row(b, self.s, n, step, r.saved), r.units), r.keep(b, self.mask, n, step),
                         _Parts(b, mine(self.acc, r.width), r.units), mine(self.h, r.units),
-                        mine(self.c, r.units), mine(self.reset, r.units))
+                        mine(self.dropped, r.units), mine(self.c, r.units), mine(self.reset, r.units))
 
     def _start(self, x: _Step, lo: int, hi: int, with_input: bool = True) -> None:
         """acc[j] = z[j] + rb[j] (rb[j] alone without the input) for lo <= j < hi."""
@@ -375,7 +399,7 @@ class _Forward:
         b, r = self.b, self.r
         with each() as x:
             self._start(x, 0, r.width)
-        self._recurrent(self.h, r.width)
+        self._recurrent(self.dropped, r.width)
         with each() as x, counted_loop(b, i64(r.units), name="unit") as k:
             h = _blend(b, x.keep, r.act(b, x.acc[0, k]), load_f32(b, x.h, k))
             store_f32(b, h, x.h, k)
@@ -385,7 +409,7 @@ class _Forward:
         b, r = self.b, self.r
         with each() as x:
             self._start(x, 0, r.width)
-        self._recurrent(self.h, r.width)
+        self._recurrent(self.dropped, r.width)
         with each() as x, counted_loop(b, i64(r.units), name="unit") as k:
             i, f, g, o = (fn(b, x.acc[q, k]) for q, fn in enumerate((r.rec, r.rec, r.act, r.rec)))
             c_prev = load_f32(b, x.c, k)
@@ -403,13 +427,12 @@ class _Forward:
         with each() as x:
             self._start(x, 0, 2 * r.units)
             self._start(x, 2 * r.units, r.width, with_input=False)
-        self._recurrent(self.h, r.width)
+        self._recurrent(self.dropped, r.width)
         with each() as x, counted_loop(b, i64(r.units), name="unit") as k:
             gate_z, gate_r, rh = r.rec(b, x.acc[0, k]), r.rec(b, x.acc[1, k]), x.acc[2, k]
             hh = r.act(b, b.fadd(x.z[2, k], b.fmul(gate_r, rh)))
-            h_prev = load_f32(b, x.h, k)
-            h = b.fadd(b.fmul(gate_z, h_prev), b.fmul(b.fsub(f32(1.0), gate_z), hh))
-            h = _blend(b, x.keep, h, h_prev)
+            h = b.fadd(b.fmul(gate_z, load_f32(b, x.dropped, k)), b.fmul(b.fsub(f32(1.0), gate_z), hh))
+            h = _blend(b, x.keep, h, load_f32(b, x.h, k))
             store_f32(b, h, x.h, k)
             for part, value in enumerate((h, gate_z, gate_r, hh, rh)):
                 x.s[part, k] = value
@@ -420,17 +443,17 @@ class _Forward:
         units = r.units
         with each() as x:
             self._start(x, 0, r.width)
-        self._recurrent(self.h, 2 * units)
+        self._recurrent(self.dropped, 2 * units)
         with each() as x, counted_loop(b, i64(units), name="gates") as k:
             gate_z, gate_r = r.rec(b, x.acc[0, k]), r.rec(b, x.acc[1, k])
-            store_f32(b, b.fmul(gate_r, load_f32(b, x.h, k)), x.reset, k)
+            store_f32(b, b.fmul(gate_r, load_f32(b, x.dropped, k)), x.reset, k)
             x.s[1, k], x.s[2, k] = gate_z, gate_r
         self._recurrent(self.reset, units, 2 * units)
         with each() as x, counted_loop(b, i64(units), name="unit") as k:
             hh = r.act(b, x.acc[2, k])
-            gate_z, h_prev = x.s[1, k], load_f32(b, x.h, k)
-            h = b.fadd(b.fmul(gate_z, h_prev), b.fmul(b.fsub(f32(1.0), gate_z), hh))
-            h = _blend(b, x.keep, h, h_prev)
+            gate_z = x.s[1, k]
+            h = b.fadd(b.fmul(gate_z, load_f32(b, x.dropped, k)), b.fmul(b.fsub(f32(1.0), gate_z), hh))
+            h = _blend(b, x.keep, h, load_f32(b, x.h, k))
             store_f32(b, h, x.h, k)
             x.s[0, k], x.s[3, k] = h, hh
 
@@ -438,7 +461,8 @@ class _Forward:
 @dataclass
 class _Grads:
     """One sample's rows at one backward step: s, the step before's s (read only when there is
-    one), g and dz in the buffers; the gradients the products read (da) and make (dh, dc, drh)."""
+    one), g and dz in the buffers; the gradients the products read (da) and make (dh, dc, drh, and
+    with recurrent dropout d_dropped, that of h_prev * rmask, which is dh without)."""
 
     s: _Parts
     prev: _Parts
@@ -450,12 +474,19 @@ class _Grads:
     dh: ir.Value
     dc: ir.Value
     drh: ir.Value
+    d_dropped: ir.Value
+    drop: ir.Value | None  # the member's rmask row; None without recurrent dropout
     initial: Sequence[ir.Value]  # the sample's rows of h0 (and c0); none for a zero initial state
 
     def h_prev(self, b: ir.IRBuilder, part: int, k: ir.Value) -> ir.Value:
         """The step before's saved h (part 0) or c (part 1); the initial state at the first step."""
         first = load_f32(b, self.initial[part], k) if self.initial else f32(0.0)
         return b.select(self.has_prev, self.prev[part, k], first)
+
+    def dropped(self, b: ir.IRBuilder, k: ir.Value) -> ir.Value:
+        """h_prev * rmask, as the forward step's products and GRU blend saw it."""
+        h = self.h_prev(b, 0, k)
+        return h if self.drop is None else b.fmul(h, load_f32(b, self.drop, k))
 
 
 Grads = Callable[[], contextlib.AbstractContextManager[_Grads]]  # a loop over a group's members
@@ -466,23 +497,30 @@ class _Backward:
 
     def __init__(self, sub: KernelContext, node: Node) -> None:
         u, s, g = node.inputs[:3]
-        mask, initial = split_extras(node.inputs[3:], node.attrs)
+        mask, rmask, initial = split_extras(node.inputs[3:], node.attrs)
         self.b = b = sub.builder
         self.r = r = _Recurrence(node, u, s.shape[1])
         self.u, self.s, self.g, self.dz = sub.ptr(u), sub.ptr(s), sub.ptr(g), sub.ptr(node)
         self.mask = sub.ptr(mask[0]) if mask else None
+        self.rmask = sub.ptr(rmask[0]) if rmask else None
         self.initial = [sub.ptr(state) for state in initial]  # h0 (and c0)
         self.dz_rows = node.shape[1]  # T, or T + 1 with the initial state's row
         self.da = _row(b, GROUP * r.width, "da")
         self.dh = _row(b, GROUP * r.units, "dh")
         self.dc = _row(b, GROUP * r.units, "dc")  # lstm's; LLVM drops the rows a cell leaves unused
         self.drh = _row(b, GROUP * r.units, "drh")  # gru_v1's
+        self.drop = _row(b, GROUP * r.units, "drop")  # the members' rmask rows (unused, so removed, without)
+        self.d_dropped = self.dh if self.rmask is None else _row(b, GROUP * r.units, "d_dropped")
 
     def group(self, first: ir.Value, count: ir.Value) -> None:
         b, r = self.b, self.r
         _zero(b, self.da, GROUP * r.width)
         _zero(b, self.dh, GROUP * r.units)
         _zero(b, self.dc, GROUP * r.units)
+        if self.rmask is not None:
+            _zero(b, self.drop, GROUP * r.units)
+            _zero(b, self.d_dropped, GROUP * r.units)
+            r.gather(b, [(self.rmask, self.drop)], first, count)
         with counted_loop(b, i64(r.steps), name="step") as back:
             step = b.sub(i64(r.steps - 1), back)
             getattr(self, r.cell)(partial(self._each, first, count, step))  # the cell's step
@@ -517,11 +555,13 @@ class _Backward:
             def saved(base: ir.Value, at: ir.Value, width: int, rows: int | None = None) -> _Parts:
                 return _Parts(b, r.row(b, base, n, at, width, rows), r.units)
 
+            drop = None if self.rmask is None else mine(self.drop, r.units)
             yield _Grads(saved(self.s, step, r.saved),
                          saved(self.s, b.select(has_prev, b.sub(step, i64(1)), step), r.saved), has_prev,
                          saved(self.g, step, r.saved), saved(self.dz, step, r.width, self.dz_rows),
                          r.keep(b, self.mask, n, step), _Parts(b, mine(self.da, r.width), r.units),
                          mine(self.dh, r.units), mine(self.dc, r.units), mine(self.drh, r.units),
+                         mine(self.d_dropped, r.units), drop,
                          [r.sample(b, state, n) for state in self.initial])
 
     def _recurrent(self, cols: int, out: ir.Value, accumulate: bool = True, offset: int = 0) -> None:
@@ -529,6 +569,24 @@ class _Backward:
         b, r = self.b, self.r
         pairs = list(zip(r.members(b, self.da, r.width, offset), r.members(b, out, r.units), strict=True))
         _dot(b, pairs, element_ptr(b, self.u, i64(offset)), r.width, cols, r.units, accumulate)
+
+    def _carry(self, x: _Grads, k: ir.Value, passed: ir.Value, direct: ir.Value | None = None) -> None:
+        """What reaches h_prev before the products: `passed` (a masked step's, not dropped) into dh,
+        the direct gradient of h_prev * rmask into the row the products add to (one sum in dh
+        without recurrent dropout)."""
+        b = self.b
+        if self.rmask is None:
+            store_f32(b, passed if direct is None else b.fadd(passed, direct), x.dh, k)
+            return
+        store_f32(b, passed, x.dh, k)
+        store_f32(b, f32(0.0) if direct is None else direct, x.d_dropped, k)
+
+    def _to_state(self, cols: int) -> None:
+        """The products of da[:cols] with u[:, :cols]^T reach h_prev * rmask, and all that reaches
+        it reaches dh times rmask, for every member."""
+        self._recurrent(cols, self.d_dropped)
+        if self.rmask is not None:
+            self.r.scale(self.b, self.d_dropped, self.drop, self.dh, add=self.dh)
 
     def _dz(self, x: _Grads, part: int, k: ir.Value, value: ir.Value) -> None:
         """A gate's pre-activation gradient, into dz and into the product's row."""
@@ -540,8 +598,8 @@ class _Backward:
         with each() as x, counted_loop(b, i64(r.units), name="unit") as k:
             dh, passed = _split(b, x.keep, b.fadd(x.g[0, k], load_f32(b, x.dh, k)))
             self._dz(x, 0, k, b.fmul(dh, r.act_slope(b, x.s[0, k])))
-            store_f32(b, passed, x.dh, k)
-        self._recurrent(r.width, self.dh)
+            self._carry(x, k, passed)
+        self._to_state(r.width)
 
     def lstm(self, each: Grads) -> None:
         b, r = self.b, self.r
@@ -560,8 +618,8 @@ class _Backward:
             self._dz(x, 2, k, b.fmul(dg, r.act_slope(b, gg)))
             self._dz(x, 3, k, b.fmul(do, r.rec_slope(b, o)))
             store_f32(b, b.fadd(dc_passed, b.fmul(dc, f)), x.dc, k)
-            store_f32(b, passed, x.dh, k)
-        self._recurrent(r.width, self.dh)
+            self._carry(x, k, passed)
+        self._to_state(r.width)
 
     def gru(self, each: Grads) -> None:
         """The product runs on the gradients of the recurrent parts: z's, r's and rh's."""
@@ -569,7 +627,7 @@ class _Backward:
         with each() as x, counted_loop(b, i64(r.units), name="unit") as k:
             gate_z, gate_r, hh, rh = (x.s[q, k] for q in range(1, 5))
             dh, passed = _split(b, x.keep, b.fadd(x.g[0, k], load_f32(b, x.dh, k)))
-            dgz = b.fadd(b.fmul(dh, b.fsub(x.h_prev(b, 0, k), hh)), x.g[1, k])
+            dgz = b.fadd(b.fmul(dh, b.fsub(x.dropped(b, k), hh)), x.g[1, k])
             dhh = b.fadd(b.fmul(dh, b.fsub(f32(1.0), gate_z)), x.g[3, k])
             dpre_h = b.fmul(dhh, r.act_slope(b, hh))
             dgr = b.fadd(b.fmul(dpre_h, rh), x.g[2, k])
@@ -577,12 +635,12 @@ class _Backward:
             self._dz(x, 1, k, b.fmul(dgr, r.rec_slope(b, gate_r)))
             x.dz[2, k] = dpre_h
             x.da[2, k] = b.fadd(b.fmul(dpre_h, gate_r), x.g[4, k])
-            store_f32(b, b.fadd(passed, b.fmul(dh, gate_z)), x.dh, k)
-        self._recurrent(r.width, self.dh)
+            self._carry(x, k, passed, b.fmul(dh, gate_z))
+        self._to_state(r.width)
 
     def gru_v1(self, each: Grads) -> None:
-        """The candidate's gradient first: its product gives the gradient of r * h_prev, which the
-        reset gate's needs."""
+        """The candidate's gradient first: its product gives the gradient of r * h_prev (* rmask),
+        which the reset gate's needs."""
         b, r = self.b, self.r
         units = r.units
         with each() as x, counted_loop(b, i64(units), name="candidate") as k:
@@ -592,15 +650,15 @@ class _Backward:
         self._recurrent(units, self.drh, accumulate=False, offset=2 * units)
         with each() as x, counted_loop(b, i64(units), name="unit") as k:
             gate_z, gate_r, hh = (x.s[q, k] for q in range(1, 4))
-            h_prev, d_rh = x.h_prev(b, 0, k), load_f32(b, x.drh, k)
+            dropped, d_rh = x.dropped(b, k), load_f32(b, x.drh, k)
             dh, passed = _split(b, x.keep, b.fadd(x.g[0, k], load_f32(b, x.dh, k)))
-            dgz = b.fadd(b.fmul(dh, b.fsub(h_prev, hh)), x.g[1, k])
-            dgr = b.fadd(b.fmul(d_rh, h_prev), x.g[2, k])
+            dgz = b.fadd(b.fmul(dh, b.fsub(dropped, hh)), x.g[1, k])
+            dgr = b.fadd(b.fmul(d_rh, dropped), x.g[2, k])
             self._dz(x, 0, k, b.fmul(dgz, r.rec_slope(b, gate_z)))
             self._dz(x, 1, k, b.fmul(dgr, r.rec_slope(b, gate_r)))
-            dh_prev = b.fadd(b.fmul(dh, gate_z), b.fmul(d_rh, gate_r))
-            store_f32(b, b.fadd(passed, dh_prev), x.dh, k)
-        self._recurrent(2 * units, self.dh)
+            direct = b.fadd(b.fmul(dh, gate_z), b.fmul(d_rh, gate_r))
+            self._carry(x, k, passed, direct)
+        self._to_state(2 * units)
 
 
 @kernel_lowering(RECURRENCE)

@@ -10,7 +10,6 @@ accepted and gives the same numbers.
 
 from __future__ import annotations
 
-import warnings
 import weakref
 from collections.abc import Sequence
 from typing import Any
@@ -57,10 +56,6 @@ class _RNN(Layer):
         for key, rate in (("dropout", dropout), ("recurrent_dropout", recurrent_dropout)):
             if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate <= 1:
                 raise ValueError(f"{layer}: `{key}` must be a number in [0, 1], got {rate!r}")
-        if recurrent_dropout:
-            warnings.warn(f"{layer} {self.name!r}: recurrent_dropout is not applied by graphc yet (the "
-                          "recurrent state is not masked in training); dropout on the inputs is",
-                          UserWarning, stacklevel=3)
         self.units = units
         self.activation = self._activation(activation, "activation")
         self.recurrent_activation = self._activation(recurrent_activation, "recurrent_activation")
@@ -208,8 +203,15 @@ class _RNN(Layer):
             rows = ctx.state_rows()
             states = [b.gather(state, rows, 0) for state in carried]
         attrs = {"initial_state": True} if states else {}
-        s = RECURRENCE(z, self.weight_state(ctx, self.recurrent_kernel), recurrent_bias, *mask, *states,
-                       cell=self.cell, activation=self.activation,
+        rmask = []
+        if ctx.training and 0 < self.recurrent_dropout < 1:  # one mask of h per sequence (Keras 3's cells)
+            stream = self.seed + 1 if self.seed is not None else ctx.next_stream()
+            keep = b.greater_equal(b.random_uniform(ctx.random_seed(), (None, self.units), stream),
+                                   self.recurrent_dropout)
+            rmask = [keep * (1.0 / (1.0 - self.recurrent_dropout))]
+            attrs["recurrent_dropout"] = True
+        s = RECURRENCE(z, self.weight_state(ctx, self.recurrent_kernel), recurrent_bias, *mask, *rmask,
+                       *states, cell=self.cell, activation=self.activation,
                        recurrent_activation=self.recurrent_activation, reverse=self.go_backwards, **attrs)
         if self.return_sequences:
             output = b.slice_(s, (0, 0, 0), (None, steps, self.units))
