@@ -193,8 +193,8 @@ def test_bad_states_name_the_layer() -> None:
         L.LSTM(4, name="decoder")(inputs, initial_state=[h])
     with pytest.raises(ValueError, match=r"each initial state must have shape \(batch, 5\)"):
         L.GRU(5)(inputs, initial_state=[h])
-    with pytest.raises(NotImplementedError, match="return_state"):
-        L.Bidirectional(L.LSTM(3, return_state=True))
+    with pytest.raises(NotImplementedError, match="initial_state is not supported"):
+        L.Bidirectional(L.GRU(4))(inputs, initial_state=[h, h])
 
 
 def _stateful(batch: int = 2) -> Model:
@@ -293,3 +293,26 @@ def test_recurrent_dropout_masks_h_with_one_mask_per_sequence() -> None:
     np.testing.assert_allclose(out[:, 2], mask ** 2, rtol=1e-6)
     assert not np.array_equal(np.asarray(model(x, training=True))[:, 1], mask)  # a new mask per call
     np.testing.assert_array_equal(model.predict(x, verbose=0), np.ones_like(out))  # inference: no dropout
+
+
+def test_bidirectional_return_state_gives_both_directions_states() -> None:
+    """Keras's [output, forward h, forward c, backward h, backward c]; the concatenated states start a
+    decoder twice as wide (the usual bidirectional encoder)."""
+    backend.clear_session()
+    inputs = Input((6, 3))
+    output, fh, fc, bh, bc = L.Bidirectional(L.LSTM(4, return_state=True))(inputs)
+    decoder_inputs = Input((5, 2))
+    decoded = L.LSTM(8, return_sequences=True)(
+        decoder_inputs, initial_state=[L.Concatenate()([fh, bh]), L.Concatenate()([fc, bc])])
+    model = Model([inputs, decoder_inputs], [output, fh, fc, bh, bc, decoded])
+    weights = next(layer for layer in model.layers if layer.name.startswith("bidirectional")).get_weights()
+    got = model.predict([X, DECODER_X], verbose=0)
+    _, want_fh, want_fc = _lstm(X, weights[:3])
+    _, want_bh, want_bc = _lstm(X[:, ::-1], weights[3:])
+    for a, b in zip(got[1:5], (want_fh, want_fc, want_bh, want_bc), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(got[0], np.concatenate([want_fh, want_bh], axis=-1), rtol=1e-5, atol=1e-6)
+    decoder = next(layer for layer in model.layers if layer.name.startswith("lstm"))
+    start = (np.concatenate([want_fh, want_bh], -1), np.concatenate([want_fc, want_bc], -1))
+    np.testing.assert_allclose(got[5], _lstm(DECODER_X, decoder.get_weights(), *start)[0], rtol=1e-5,
+                               atol=1e-6)

@@ -47,9 +47,6 @@ class Bidirectional(Layer):
         if layer.stateful:
             raise NotImplementedError(f"Bidirectional {self.name!r}: a wrapped layer with stateful=True is "
                                       "not supported yet")
-        if layer.return_state:
-            raise NotImplementedError(f"Bidirectional {self.name!r}: a wrapped layer with return_state=True "
-                                      "is not supported yet")
         if merge_mode is not None and merge_mode not in MERGE_MODES:
             raise ValueError(f"Bidirectional {self.name!r}: merge_mode must be one of {MERGE_MODES} or None "
                              f"(both outputs as a list), got {merge_mode!r}")
@@ -64,6 +61,11 @@ class Bidirectional(Layer):
                              "return_sequences")
         self.return_sequences = self.forward_layer.return_sequences
         self._initial_weights = weights
+
+    def __call__(self, inputs: Any, training: Any = None, **kwargs: Any) -> Any:
+        if kwargs.get("initial_state") is not None:
+            raise NotImplementedError(f"Bidirectional {self.name!r}: initial_state is not supported yet")
+        return super().__call__(inputs, training, **kwargs)
 
     def _copy(self, layer: _RNN, direction: str, go_backwards: bool) -> _RNN:
         config = layer.get_config()
@@ -83,13 +85,18 @@ class Bidirectional(Layer):
         self.forward_layer.check_input_shape(input_shape)
 
     def call(self, x: Node, ctx: CallContext) -> Node | list[Node]:
-        forward = self.forward_layer.call(x, ctx)
-        backward = self.backward_layer.call(x, ctx)
+        """The merged output; with return_state, Keras's [output(s), forward states, backward states]."""
+        forward, forward_states = _with_states(self.forward_layer.call(x, ctx))
+        backward, backward_states = _with_states(self.backward_layer.call(x, ctx))
         steps = x.shape[1]
         if self.return_sequences and steps > 1:  # the backward layer's outputs come last step first
             backward = b.gather(backward, x.graph.constant(np.arange(steps - 1, -1, -1, dtype=np.int32)), 1)
-        if self.merge_mode is None:
-            return [forward, backward]
+        merged = [forward, backward] if self.merge_mode is None else [self._merge(forward, backward)]
+        if not self.forward_layer.return_state:
+            return merged if self.merge_mode is None else merged[0]
+        return [*merged, *forward_states, *backward_states]
+
+    def _merge(self, forward: Node, backward: Node) -> Node:
         if self.merge_mode == "concat":
             return b.concatenate([forward, backward], forward.type.rank - 1)
         if self.merge_mode == "sum":
@@ -114,6 +121,11 @@ class Bidirectional(Layer):
 
         return {**super().get_config(), "merge_mode": self.merge_mode, "layer": entry(self.forward_layer),
                 "backward_layer": entry(self.backward_layer)}
+
+
+def _with_states(result: Node | list[Node]) -> tuple[Node, list[Node]]:
+    """A recurrent layer's output and its final states (none without return_state)."""
+    return (result[0], list(result[1:])) if isinstance(result, list) else (result, [])
 
 
 class TimeDistributed(Layer):
