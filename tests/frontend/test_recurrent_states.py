@@ -316,3 +316,26 @@ def test_bidirectional_return_state_gives_both_directions_states() -> None:
     start = (np.concatenate([want_fh, want_bh], -1), np.concatenate([want_fc, want_bc], -1))
     np.testing.assert_allclose(got[5], _lstm(DECODER_X, decoder.get_weights(), *start)[0], rtol=1e-5,
                                atol=1e-6)
+
+
+def test_rnn_of_a_cell_takes_states_as_its_layer_does() -> None:
+    backend.clear_session()
+    inputs, h0, c0 = Input((6, 3)), Input((4,)), Input((4,))
+    output, h, c = L.RNN(L.LSTMCell(4), return_state=True)(inputs, initial_state=[h0, c0])
+    model = Model([inputs, h0, c0], [output, h, c])
+    start_h, start_c = RNG.normal(size=(5, 4)).astype(np.float32), RNG.normal(size=(5, 4)).astype(np.float32)
+    got = model.predict([X, start_h, start_c], verbose=0)
+    _, want_h, want_c = _lstm(X, model.layers[3].get_weights(), start_h, start_c)
+    for a, b in zip(got, (want_h, want_h, want_c), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    again = model_from_json(model.to_json())
+    again.set_weights(model.get_weights())
+    np.testing.assert_allclose(again.predict([X, start_h, start_c], verbose=0)[2], got[2], rtol=1e-6)
+    backend.clear_session()
+    from graphc.keras import Sequential
+
+    stateful = Sequential([L.RNN(L.GRUCell(3), stateful=True, batch_input_shape=(5, 6, 3))])
+    first = stateful.predict(X, batch_size=5, verbose=0)
+    assert not np.allclose(stateful.predict(X, batch_size=5, verbose=0), first)
+    stateful.reset_states()
+    np.testing.assert_allclose(stateful.predict(X, batch_size=5, verbose=0), first, rtol=1e-6)

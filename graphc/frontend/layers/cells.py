@@ -75,6 +75,26 @@ class RNN(Layer):
                                 return_state=return_state, go_backwards=go_backwards, stateful=stateful,
                                 unroll=unroll, name=self.name)
 
+    def __call__(self, inputs: Any, initial_state: Any = None, training: Any = None,  # type: ignore[override]
+                 mask: Any = None, **kwargs: Any) -> Any:
+        return self.layer.symbolic_call(self, inputs, initial_state)
+
+    @property
+    def stateful(self) -> bool:  # type: ignore[override]
+        return self.layer.stateful
+
+    def bind_state_store(self, store: Any) -> None:
+        self.layer.bind_state_store(store)
+
+    def reset_states(self, states: Any = None) -> None:
+        self.layer.reset_states(states)
+
+    def call_on(self, inputs: Any) -> Any:
+        return self.layer.symbolic_call(self, inputs[0], list(inputs[1:]) or None)
+
+    def call_arguments(self, refs: list[Any]) -> dict[str, Any]:
+        return self.layer.call_arguments(refs)
+
     def build(self, input_shape: tuple[Dim, ...]) -> None:
         self.layer.weight_prefix = self.weight_prefix
         self.layer.ensure_built(input_shape)
@@ -83,7 +103,7 @@ class RNN(Layer):
     def check_input_shape(self, input_shape: tuple[Dim, ...]) -> None:
         self.layer.check_input_shape(input_shape)
 
-    def call(self, x: Node, ctx: CallContext) -> Node:
+    def call(self, x: Any, ctx: CallContext) -> Any:
         return self.layer.call(x, ctx)
 
     def compute_mask(self, x: Any, mask: Node | None) -> Node | None:

@@ -131,21 +131,26 @@ class _RNN(Layer):
                  mask: Any = None, **kwargs: Any) -> Any:
         """Keras's call: `initial_state` (a list of h, and c for an LSTM) starts the recurrence from
         those tensors; with return_state the call returns [output, h, (c)], the final states."""
+        return self.symbolic_call(self, inputs, initial_state)
+
+    def symbolic_call(self, owner: Layer, inputs: Any, initial_state: Any) -> Any:
+        """The call's tensors, made by `owner`: this layer, or the RNN(cell) layer wrapping it."""
         if isinstance(inputs, (list, tuple)):  # Keras 2 also takes [x, *initial_state]
             inputs, initial_state = inputs[0], list(inputs[1:]) or initial_state
         if not isinstance(inputs, KerasTensor):
-            raise TypeError(f"layer {self.name!r} must be called on a symbolic tensor from Input(), got "
+            raise TypeError(f"layer {owner.name!r} must be called on a symbolic tensor from Input(), got "
                             f"{type(inputs).__name__}")
         states = self._initial_states(initial_state)
         if states and self.stateful:
             raise NotImplementedError(f"{type(self).__name__} {self.name!r}: initial_state with "
                                       "stateful=True is not supported yet")
         sources = [inputs, *states]
+        owner.ensure_built(tuple(inputs.shape))
         shapes = self.output_shape_for([t.shape for t in sources] if states else inputs.shape)
-        self.output_shape = shapes
+        owner.output_shape = shapes
         if self.return_state:
-            return KerasTensor.outputs_of(shapes, self, sources)
-        return KerasTensor(shapes, self, sources)
+            return KerasTensor.outputs_of(shapes, owner, sources)
+        return KerasTensor(shapes, owner, sources)
 
     def _initial_states(self, initial_state: Any) -> list[KerasTensor]:
         if initial_state is None:
