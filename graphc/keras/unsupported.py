@@ -17,10 +17,10 @@ PLANNED = {
 RECURRENT = ("StackedRNNCells", "ConvLSTM2D", "CuDNNLSTM", "CuDNNGRU")
 OTHER_LAYERS = ("Conv3D", "MaxPooling3D", "AveragePooling3D", "GlobalAveragePooling3D", "GlobalMaxPooling3D",
                 "UpSampling1D", "UpSampling3D", "ZeroPadding1D", "ZeroPadding3D", "Cropping1D", "Cropping3D",
-                "GaussianNoise", "GaussianDropout", "AlphaDropout", "SpatialDropout1D", "Normalization",
+                "GaussianNoise", "GaussianDropout", "AlphaDropout", "SpatialDropout1D",
                 "MultiHeadAttention", "Attention", "Conv1DTranspose", "SeparableConv1D", "DepthwiseConv1D",
                 "LocallyConnected1D", "LocallyConnected2D", "StringLookup",
-                "IntegerLookup", "Rescaling", "Resizing", "RandomFlip", "RandomRotation", "RandomZoom")
+                "IntegerLookup", "Resizing", "RandomFlip", "RandomRotation", "RandomZoom")
 LAYERS = {**dict.fromkeys(RECURRENT, "recurrent"), **dict.fromkeys(OTHER_LAYERS, "other")}
 CALLBACKS = dict.fromkeys(("TensorBoard", "RemoteMonitor", "BackupAndRestore"), "other")
 

@@ -42,6 +42,7 @@ from graphc.frontend.layers.pooling import (
     MaxPooling1D,
     MaxPooling2D,
 )
+from graphc.frontend.layers.preprocessing import Normalization, Rescaling
 from graphc.frontend.layers.recurrent import GRU, LSTM, SimpleRNN
 from graphc.frontend.layers.reshaping import (
     Cropping2D,
@@ -92,7 +93,7 @@ LAYER_CLASSES: dict[str, type[Layer]] = (
     | {cls.__name__: cls for cls in (Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply, Subtract)}
     | {cls.__name__: cls for cls in (GRU, LSTM, SimpleRNN, Masking, Bidirectional, TimeDistributed, RNN)}
     | {cls.__name__: cls for cls in (ELU, PReLU, ReLU, Softmax, ThresholdedReLU, Lambda, LayerNormalization,
-                                      RepeatVector, TensorOperation)}
+                                      RepeatVector, TensorOperation, Normalization, Rescaling)}
     | POOLING_ALIASES
     | {"Convolution2DTranspose": Conv2DTranspose, "SeparableConvolution2D": SeparableConv2D}
 )
@@ -108,6 +109,8 @@ __all__ = [
     "LayerNormalization",
     "RepeatVector",
     "TensorOperation",
+    "Normalization",
+    "Rescaling",
     "GRUCell",
     "LSTMCell",
     "RNN",

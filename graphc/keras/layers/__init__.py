@@ -44,10 +44,12 @@ from graphc.frontend.layers import (
     MaxPooling2D,
     Minimum,
     Multiply,
+    Normalization,
     Permute,
     PReLU,
     ReLU,
     RepeatVector,
+    Rescaling,
     Reshape,
     SeparableConv2D,
     SimpleRNN,
@@ -78,6 +80,8 @@ Convolution2DTranspose, SeparableConvolution2D = Conv2DTranspose, SeparableConv2
 
 __all__ = [
     "TextVectorization",
+    "Normalization",
+    "Rescaling",
     "ELU",
     "Lambda",
     "LayerNormalization",
