@@ -17,7 +17,7 @@ PLANNED = {
 RECURRENT = ("StackedRNNCells", "ConvLSTM2D", "CuDNNLSTM", "CuDNNGRU")
 OTHER_LAYERS = ("Conv3D", "MaxPooling3D", "AveragePooling3D", "GlobalAveragePooling3D", "GlobalMaxPooling3D",
                 "UpSampling1D", "UpSampling3D", "ZeroPadding1D", "ZeroPadding3D", "Cropping1D", "Cropping3D",
-                "GaussianNoise", "GaussianDropout", "AlphaDropout", "SpatialDropout1D",
+                "SpatialDropout1D",
                 "MultiHeadAttention", "Attention", "Conv1DTranspose", "SeparableConv1D", "DepthwiseConv1D",
                 "LocallyConnected1D", "LocallyConnected2D", "StringLookup",
                 "IntegerLookup", "Resizing", "RandomFlip", "RandomRotation", "RandomZoom")

@@ -27,6 +27,7 @@ from graphc.frontend.layers.merging import (
     multiply,
     subtract,
 )
+from graphc.frontend.layers.noise import AlphaDropout, GaussianDropout, GaussianNoise
 from graphc.frontend.layers.normalization import BatchNormalization, LayerNormalization
 from graphc.frontend.layers.operation import TensorOperation
 from graphc.frontend.layers.pooling import (
@@ -93,7 +94,8 @@ LAYER_CLASSES: dict[str, type[Layer]] = (
     | {cls.__name__: cls for cls in (Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply, Subtract)}
     | {cls.__name__: cls for cls in (GRU, LSTM, SimpleRNN, Masking, Bidirectional, TimeDistributed, RNN)}
     | {cls.__name__: cls for cls in (ELU, PReLU, ReLU, Softmax, ThresholdedReLU, Lambda, LayerNormalization,
-                                      RepeatVector, TensorOperation, Normalization, Rescaling)}
+                                      RepeatVector, TensorOperation, Normalization, Rescaling, AlphaDropout,
+                                      GaussianDropout, GaussianNoise)}
     | POOLING_ALIASES
     | {"Convolution2DTranspose": Conv2DTranspose, "SeparableConvolution2D": SeparableConv2D}
 )
@@ -111,6 +113,9 @@ __all__ = [
     "TensorOperation",
     "Normalization",
     "Rescaling",
+    "AlphaDropout",
+    "GaussianDropout",
+    "GaussianNoise",
     "GRUCell",
     "LSTMCell",
     "RNN",

@@ -8,6 +8,7 @@ from graphc.frontend.layers import (
     RNN,
     Activation,
     Add,
+    AlphaDropout,
     Average,
     AveragePooling1D,
     AveragePooling2D,
@@ -26,6 +27,8 @@ from graphc.frontend.layers import (
     Dropout,
     Embedding,
     Flatten,
+    GaussianDropout,
+    GaussianNoise,
     GlobalAveragePooling1D,
     GlobalAveragePooling2D,
     GlobalMaxPooling1D,
@@ -80,6 +83,9 @@ Convolution2DTranspose, SeparableConvolution2D = Conv2DTranspose, SeparableConv2
 
 __all__ = [
     "TextVectorization",
+    "AlphaDropout",
+    "GaussianDropout",
+    "GaussianNoise",
     "Normalization",
     "Rescaling",
     "ELU",
