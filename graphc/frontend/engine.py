@@ -24,7 +24,9 @@ class CompiledModel:
     work). Each program becomes its own native library; all bind to one state store, made up
     front from the states the programs declare, so weights keep their values whichever
     program runs first: binding copies each weight's value into its runtime buffer, which
-    then becomes the weight's storage.
+    then becomes the weight's storage. A weight already stored by another compiled model (a
+    shared layer, or this model before a recompile) lends that buffer instead, and the stores
+    share one lock: every model holding the layer trains and reads one value, as in Keras.
     """
 
     def __init__(self, programs: ProgramSet, weights: Sequence[Weight], name: str) -> None:
@@ -42,9 +44,12 @@ class CompiledModel:
         for state_name, value in programs.initial_values.items():
             if state_name in self.store:
                 self.store[state_name][...] = value
+        shared = next((w.lock for w in weights if w.lock is not None and w.path in self.store), None)
+        if shared is not None:  # layers compiled in another model too: one lock over the shared values
+            self.store.share_lock(shared)
         for weight in weights:
             if weight.path in self.store:
-                weight.bind(self.store[weight.path], self.store.lock)
+                weight.bind(self.store)
         self.hyperparameter_inputs = programs.hyperparameter_inputs
 
     def load_states(self, values: Mapping[str, np.ndarray]) -> list[str]:

@@ -42,6 +42,24 @@ class StateStore:
     def __contains__(self, name: object) -> bool:
         return name in self._buffers
 
+    def share(self, name: str, buffer: np.ndarray) -> None:
+        """Use `buffer` (another store's live buffer of the same state) as this store's, so two
+        programs' stores hold one value: models that share layers share their weights (give the
+        stores one lock too: `share_lock`). Only before any library binds this store, which is when
+        the compiler calls it."""
+        own = self[name]
+        aligned = buffer.ctypes.data % 64 == 0
+        if (buffer.shape != own.shape or buffer.dtype != own.dtype or not buffer.flags.c_contiguous
+                or not aligned):
+            raise ValueError(f"state {name!r}: cannot share a {buffer.dtype}{buffer.shape} buffer for "
+                             f"{own.dtype}{own.shape} (C-contiguous, 64-byte aligned)")
+        self._buffers[name] = buffer
+
+    def share_lock(self, lock: ReadWriteLock) -> None:
+        """Order this store's readers and writers with another store's (one that shares buffers
+        with it); before any weight or library takes this store's lock."""
+        self.lock = lock
+
     def assign(self, name: str, value: np.ndarray) -> None:
         buffer = self[name]
         array = np.asarray(value)

@@ -60,11 +60,22 @@ class Weight:
         with lock.writing():
             self._value[...] = array
 
-    def bind(self, buffer: np.ndarray, lock: ReadWriteLock | None = None) -> None:
-        """Move the value into a runtime-owned buffer, which from now on is the value."""
+    @property
+    def lock(self) -> ReadWriteLock | None:
+        """The lock of the store this weight's buffer lives in (None before a model compiles)."""
+        return self._lock
+
+    def bind(self, store: Any) -> None:
+        """Move the value into the store's runtime-owned buffer, which from now on is the value. A
+        weight already bound (its layer is part of another compiled model too) lends its buffer to
+        the new store instead, so every model sharing the layer trains and reads one value."""
+        if self._lock is not None:
+            store.share(self.path, self._value)
+            return
+        buffer = store[self.path]
         buffer[...] = self._value
         self._value = buffer
-        self._lock = lock
+        self._lock = store.lock
 
     def __repr__(self) -> str:
         return f"<Weight {self.path} shape={self.shape} trainable={self.trainable}>"
