@@ -18,6 +18,7 @@ import iris_softmax  # noqa: E402
 import mnist_cnn  # noqa: E402
 import pima_diabetes  # noqa: E402
 import pima_grid_search  # noqa: E402
+import seq2seq_addition  # noqa: E402
 
 
 def test_pima_tutorial_network_reaches_tutorial_accuracy() -> None:
@@ -57,3 +58,31 @@ def test_cifar_style_cnn_trains_on_augmented_batches() -> None:
     accuracy, _, source = cifar_style_cnn.run(epochs=2, train=1280, test=200, verbose=0)
     assert "synthetic" in source or "CIFAR" in source
     assert accuracy >= 0.6
+
+
+def test_seq2seq_inference_models_decode_what_the_training_model_predicts() -> None:
+    """The encoder and one-step decoder built from the trained layers, fed the teacher-forced
+    characters step by step with their states carried, give the training model's predictions."""
+    import numpy as np
+
+    from graphc.keras import backend
+
+    backend.clear_session()
+    rng = np.random.default_rng(1)
+    questions, answers = seq2seq_addition.problems(256, rng)
+    x_encoder = seq2seq_addition.one_hot(questions, seq2seq_addition.CHARS, seq2seq_addition.QUESTION_LEN)
+    steps = seq2seq_addition.ANSWER_LEN + 1
+    x_decoder = seq2seq_addition.one_hot([seq2seq_addition.START + a + seq2seq_addition.END for a in answers],
+                                         seq2seq_addition.TARGET_CHARS, steps)
+    y = seq2seq_addition.one_hot([a + seq2seq_addition.END for a in answers], seq2seq_addition.TARGET_CHARS,
+                                 steps)
+    model, encoder, decoder = seq2seq_addition.build()
+    model.fit([x_encoder, x_decoder], y, batch_size=64, epochs=1, verbose=0)
+    h, c = encoder.predict(x_encoder, verbose=0)
+    stepped = []
+    for t in range(steps):
+        probabilities, h, c = decoder.predict([x_decoder[:, t:t + 1], h, c], verbose=0)
+        stepped.append(probabilities[:, 0])
+    np.testing.assert_allclose(np.stack(stepped, axis=1), model.predict([x_encoder, x_decoder], verbose=0),
+                               rtol=1e-4, atol=1e-5)
+    assert len(seq2seq_addition.decode(encoder, decoder, x_encoder[:4])) == 4
