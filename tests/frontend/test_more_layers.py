@@ -150,3 +150,28 @@ def test_bad_arguments_name_the_layer() -> None:
         Sequential([L.Lambda(double_plus, output_shape=(7,), input_shape=(4,))])
     with pytest.raises(TypeError, match="`function` must be callable"):
         L.Lambda("double_plus")
+
+
+def euclidean_distance(pair: list) -> object:
+    """The siamese networks' distance layer (keras.io's contrastive-loss example)."""
+    from graphc.keras import backend as K
+
+    left, right = pair
+    return K.sqrt(K.maximum(K.sum(K.square(left - right), axis=1, keepdims=True), K.epsilon()))
+
+
+def test_lambda_on_a_list_of_tensors() -> None:
+    from graphc.keras import Input, Model
+
+    backend.clear_session()
+    first, second = Input((4,)), Input((4,))
+    tower = L.Dense(3, activation="tanh")
+    model = Model([first, second], L.Lambda(euclidean_distance)([tower(first), tower(second)]))
+    other = X[::-1].copy()
+    kernel, bias = model.get_weights()
+    want = np.sqrt(np.maximum(((np.tanh(X @ kernel + bias) - np.tanh(other @ kernel + bias)) ** 2).sum(
+        axis=1, keepdims=True), 1e-7))
+    np.testing.assert_allclose(model.predict([X, other], verbose=0), want, rtol=1e-5, atol=1e-6)
+    again = model_from_json(model.to_json(), custom_objects={"euclidean_distance": euclidean_distance})
+    again.set_weights(model.get_weights())
+    np.testing.assert_allclose(again.predict([X, other], verbose=0), want, rtol=1e-5, atol=1e-6)

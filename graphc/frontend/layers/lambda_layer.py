@@ -6,8 +6,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from graphc.frontend.layers.base import Layer
-from graphc.ir.graph import Node
+from graphc.frontend.layers.base import CallContext, KerasTensor, Layer
+from graphc.ir.graph import Graph, Node
+from graphc.ir.types import ShapeError, TensorType
 
 
 class Lambda(Layer):
@@ -27,9 +28,43 @@ class Lambda(Layer):
             raise NotImplementedError("Lambda: `mask` is not supported yet")
         super().__init__(**kwargs)
         self.function = function
+        self._on_list = False  # called on a list of tensors (set by the call)
         self.arguments = dict(arguments or {})
         declared = None if output_shape is None or callable(output_shape) else tuple(output_shape)
         self.declared_output_shape = declared
+
+    def __call__(self, inputs: Any, training: Any = None, **kwargs: Any) -> Any:
+        """On one tensor, or on a list of tensors (the function then gets the list, as in Keras)."""
+        if isinstance(inputs, (list, tuple)):
+            if not inputs or not all(isinstance(t, KerasTensor) for t in inputs):
+                raise TypeError(f"Lambda {self.name!r}: called on a list, it takes symbolic tensors, got "
+                                f"{[type(t).__name__ for t in inputs]}")
+            self._on_list = True
+            shape = self.output_shape_for([t.shape for t in inputs])
+            self.output_shape = shape
+            return KerasTensor(shape, self, list(inputs))
+        return super().__call__(inputs, training, **kwargs)
+
+    def takes_list_in(self, count: int) -> bool:
+        return self._on_list or count > 1
+
+    def call_on(self, inputs: Any) -> Any:
+        return self(list(inputs) if self._on_list or len(inputs) > 1 else inputs[0])
+
+    def call_arguments(self, refs: list[Any]) -> dict[str, Any]:
+        return {"args": [refs] if self._on_list else refs, "kwargs": {}}
+
+    def output_shape_for(self, input_shape: Any) -> Any:
+        if not self._on_list:
+            return super().output_shape_for(input_shape)
+        graph = Graph(f"shape-of-{self.name}")
+        nodes = [graph.input(f"x{i}", TensorType(tuple(shape))) for i, shape in enumerate(input_shape)]
+        self.built = True
+        try:
+            return self.record(nodes, CallContext(graph, training=False, for_shape=True)).shape
+        except ShapeError as err:
+            raise ValueError(f"Lambda {self.name!r} cannot take tensors of shapes {list(input_shape)}: "
+                             f"{err}") from None
 
     def call(self, inputs: Any, mask: Any = None, training: Any = None) -> Node:
         result = self.function(inputs, **self.arguments)
