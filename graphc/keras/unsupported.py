@@ -14,7 +14,7 @@ PLANNED = {
     "other": "not implemented yet",
 }
 
-RECURRENT = ("StackedRNNCells", "ConvLSTM2D", "CuDNNLSTM", "CuDNNGRU")
+RECURRENT = ("ConvLSTM2D", "CuDNNLSTM", "CuDNNGRU")
 OTHER_LAYERS = ("Conv3D", "MaxPooling3D", "AveragePooling3D", "GlobalAveragePooling3D", "GlobalMaxPooling3D",
                 "UpSampling1D", "UpSampling3D", "ZeroPadding1D", "ZeroPadding3D", "Cropping1D", "Cropping3D",
                 "SpatialDropout1D",

@@ -166,5 +166,5 @@ def test_rnn_of_a_cell_is_its_layer(cell: type, layer: type, cell_name: str) -> 
     again = model_from_json(wrapped.to_json())
     again.set_weights(wrapped.get_weights())
     np.testing.assert_array_equal(again.predict(x, verbose=0), wrapped.predict(x, verbose=0))
-    with pytest.raises(NotImplementedError, match="stacked cells"):
-        L.RNN([cell(2), cell(2)])
+    with pytest.raises(ValueError, match="non-empty list of SimpleRNNCell"):
+        L.RNN([cell(2), "lstm"])

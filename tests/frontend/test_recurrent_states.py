@@ -339,3 +339,31 @@ def test_rnn_of_a_cell_takes_states_as_its_layer_does() -> None:
     assert not np.allclose(stateful.predict(X, batch_size=5, verbose=0), first)
     stateful.reset_states()
     np.testing.assert_allclose(stateful.predict(X, batch_size=5, verbose=0), first, rtol=1e-6)
+
+
+def test_stacked_cells_compute_what_stacked_layers_do(tmp_path: Path) -> None:
+    """Stepping stacked cells equals running their layers one after another (the first reading the
+    sequence backwards with go_backwards); return_state gives every cell's states in order."""
+    backend.clear_session()
+    from graphc.keras import Sequential
+
+    inputs = Input((6, 3))
+    outputs = L.RNN(L.StackedRNNCells([L.LSTMCell(4), L.GRUCell(3)]), return_state=True,
+                    go_backwards=True)(inputs)
+    model = Model(inputs, outputs)
+    chain = Sequential([Input((6, 3)), L.LSTM(4, return_sequences=True, go_backwards=True), L.GRU(3)])
+    chain.set_weights(model.get_weights())
+    last, h1, c1, h2 = model.predict(X, verbose=0)
+    np.testing.assert_allclose(last, chain.predict(X, verbose=0), rtol=1e-6)
+    np.testing.assert_array_equal(last, h2)
+    _, want_h1, want_c1 = _lstm(X[:, ::-1], model.get_weights()[:3])
+    np.testing.assert_allclose(h1, want_h1, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(c1, want_c1, rtol=1e-5, atol=1e-6)
+    listed = Model(inputs, L.RNN([L.SimpleRNNCell(2), L.LSTMCell(2)], return_sequences=True)(inputs))
+    again = model_from_json(listed.to_json())
+    again.set_weights(listed.get_weights())
+    np.testing.assert_allclose(again.predict(X, verbose=0), listed.predict(X, verbose=0), rtol=1e-6)
+    model.save(tmp_path / "stacked.keras")
+    for a, b in zip(load_model(tmp_path / "stacked.keras").predict(X, verbose=0), (last, h1, c1, h2),
+                    strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-6)

@@ -2,7 +2,7 @@
 
 from graphc.frontend.layers.activation_layers import ELU, PReLU, ReLU, Softmax, ThresholdedReLU
 from graphc.frontend.layers.base import CallContext, KerasTensor, Layer, Weight
-from graphc.frontend.layers.cells import RNN, GRUCell, LSTMCell, SimpleRNNCell
+from graphc.frontend.layers.cells import RNN, GRUCell, LSTMCell, SimpleRNNCell, StackedRNNCells
 from graphc.frontend.layers.convolutional import Conv1D, Conv2D, Convolution1D, Convolution2D
 from graphc.frontend.layers.core import Activation, Dense, Dropout, Flatten, LeakyReLU, Masking
 from graphc.frontend.layers.depthwise import Conv2DTranspose, DepthwiseConv2D, SeparableConv2D
@@ -120,6 +120,7 @@ __all__ = [
     "LSTMCell",
     "RNN",
     "SimpleRNNCell",
+    "StackedRNNCells",
     "TimeDistributed",
     "Bidirectional",
     "Masking",

@@ -2,17 +2,18 @@
 recurrent layers: `RNN(LSTMCell(32))` is `LSTM(32)`, with the same weights and numbers.
 
 A cell holds its arguments; RNN runs the matching layer (the recurrence op does the time loop
-whole, not a cell per step). Stacked cells (a list) are not supported yet.
+whole, not a cell per step). Stacked cells (a list, or StackedRNNCells) run their layers one after
+another, which computes what stepping the stack does.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from graphc.frontend.layers.base import CallContext, Layer
+from graphc.frontend.layers.base import CallContext, KerasTensor, Layer
 from graphc.frontend.layers.recurrent import _RNN, GRU, LSTM, SimpleRNN
-from graphc.ir.graph import Node
-from graphc.ir.types import Dim
+from graphc.ir.graph import Graph, Node
+from graphc.ir.types import Dim, TensorType
 
 
 class _Cell:
@@ -53,6 +54,100 @@ class GRUCell(_Cell):
 CELLS = {cls.__name__: cls for cls in (SimpleRNNCell, LSTMCell, GRUCell)}
 
 
+class StackedRNNCells:
+    """Cells applied one after another at every step: `RNN(StackedRNNCells([...]))` is `RNN([...])`."""
+
+    def __init__(self, cells: Any, **kwargs: Any) -> None:
+        self.cells = list(cells)
+        if not self.cells or not all(isinstance(cell, _Cell) for cell in self.cells):
+            raise ValueError(f"StackedRNNCells: `cells` must be a non-empty list of SimpleRNNCell, LSTMCell "
+                             f"or GRUCell, got {cells!r}")
+        self.name = kwargs.get("name")
+
+
+class _Stack:
+    """The layers of stacked cells, one after another: every layer but the last returns its whole
+    sequence (the next cell's input at each step), the first runs backwards when the RNN does
+    (the others then read its outputs in processing order, as the stacked cell steps do), and with
+    return_state the states of every cell come back in cell order."""
+
+    def __init__(self, cells: list[_Cell], return_sequences: bool, return_state: bool, go_backwards: bool,
+                 stateful: bool, unroll: bool, name: str) -> None:
+        last = len(cells) - 1
+        self.cells = cells
+        self.layers = [cell.LAYER(cell.units, **cell.arguments, return_sequences=return_sequences or i < last,
+                                  return_state=return_state, go_backwards=go_backwards and i == 0,
+                                  stateful=stateful, unroll=unroll, name=f"{name}_cell_{i}")
+                       for i, cell in enumerate(cells)]
+        self.return_sequences, self.return_state = return_sequences, return_state
+        self.go_backwards, self.stateful, self.unroll = go_backwards, stateful, unroll
+        self.weight_prefix = name
+
+    @property
+    def weights(self) -> list[Any]:
+        return [w for layer in self.layers for w in layer.weights]
+
+    def ensure_built(self, input_shape: tuple[Dim, ...]) -> None:
+        shape = tuple(input_shape)
+        for index, layer in enumerate(self.layers):
+            layer.weight_prefix = f"{self.weight_prefix}/cells/{index}"
+            layer.ensure_built(shape)
+            shape = (shape[0], shape[1], layer.units)
+
+    def check_input_shape(self, input_shape: tuple[Dim, ...]) -> None:
+        self.layers[0].check_input_shape(input_shape)
+
+    def symbolic_call(self, owner: Layer, inputs: Any, initial_state: Any) -> Any:
+        if isinstance(inputs, (list, tuple)):
+            inputs, initial_state = inputs[0], list(inputs[1:]) or initial_state
+        states = [] if initial_state is None else list(initial_state)
+        wanted = sum(layer.state_count for layer in self.layers)
+        if states and len(states) != wanted:
+            raise ValueError(f"RNN {owner.name!r}: initial_state must hold the {wanted} states of its "
+                             f"stacked cells in order, got {len(states)}")
+        sources = [inputs, *states]
+        owner.ensure_built(tuple(inputs.shape))
+        graph = Graph(f"shape-of-{owner.name}")
+        nodes = [graph.input(f"x{i}", TensorType(tuple(t.shape))) for i, t in enumerate(sources)]
+        result = self.call(nodes if states else nodes[0], CallContext(graph, training=False, for_shape=True))
+        shapes = [node.shape for node in result] if isinstance(result, list) else result.shape
+        owner.output_shape = shapes
+        if self.return_state:
+            return KerasTensor.outputs_of(shapes, owner, sources)
+        return KerasTensor(shapes, owner, sources)
+
+    def call(self, x: Any, ctx: CallContext) -> Any:
+        x, states = (x[0], list(x[1:])) if isinstance(x, list) else (x, [])
+        finals: list[Node] = []
+        for layer in self.layers:
+            mine, states = states[:layer.state_count], states[layer.state_count:]
+            result = layer.call([x, *mine] if mine else x, ctx)
+            x, final = (result[0], result[1:]) if isinstance(result, list) else (result, [])
+            finals.extend(final)
+        return [x, *finals] if self.return_state else x
+
+    def compute_mask(self, x: Any, mask: Node | None) -> Node | None:
+        return mask if self.return_sequences else None
+
+    def call_arguments(self, refs: list[Any]) -> dict[str, Any]:
+        return self.layers[0].call_arguments(refs)
+
+    def saved_weight_groups(self) -> list[tuple[str, str, list[Any]]]:
+        groups = [("", self.weight_prefix.rsplit("/", 1)[-1], [])]
+        for index, layer in enumerate(self.layers):
+            groups += [(f"cell/cells/{index}/{path}".rstrip("/"), name, weights)
+                       for path, name, weights in layer.saved_weight_groups() if weights]
+        return groups
+
+    def bind_state_store(self, store: Any) -> None:
+        for layer in self.layers:
+            layer.bind_state_store(store)
+
+    def reset_states(self, states: Any = None) -> None:
+        for layer in self.layers:
+            layer.reset_states(states)
+
+
 class RNN(Layer):
     """`RNN(cell, return_sequences, go_backwards, unroll, ...)`: the cell's layer, under this name."""
 
@@ -64,9 +159,14 @@ class RNN(Layer):
         super().__init__(**kwargs)
         if isinstance(cell, dict):
             cell = _cell_from_config(cell)
+        if isinstance(cell, StackedRNNCells):
+            cell = cell.cells
         if isinstance(cell, (list, tuple)):
-            raise NotImplementedError(f"RNN {self.name!r}: stacked cells (a list) are not supported by "
-                                      "graphc yet; stack RNN layers with return_sequences=True instead")
+            stack = StackedRNNCells(cell)
+            self.cell: Any = stack
+            self.layer: Any = _Stack(stack.cells, return_sequences, return_state, go_backwards, stateful,
+                                     unroll, self.name)
+            return
         if not isinstance(cell, _Cell):
             raise ValueError(f"RNN {self.name!r}: `cell` must be a SimpleRNNCell, LSTMCell or GRUCell, got "
                              f"{cell!r}")
@@ -114,15 +214,28 @@ class RNN(Layer):
 
     def get_config(self) -> dict[str, Any]:
         layer = self.layer
-        cell = {"module": "keras.layers", "class_name": type(self.cell).__name__,
-                "config": self.cell.get_config(), "registered_name": None}
+        cell = _cell_entry(self.cell)
         return {**super().get_config(), "return_sequences": layer.return_sequences,
                 "return_state": layer.return_state, "go_backwards": layer.go_backwards,
                 "stateful": layer.stateful, "unroll": layer.unroll, "zero_output_for_mask": False,
                 "cell": cell}
 
 
-def _cell_from_config(entry: dict[str, Any]) -> _Cell:
+def _cell_entry(cell: Any) -> dict[str, Any]:
+    if isinstance(cell, StackedRNNCells):
+        config: dict[str, Any] = {"cells": [_cell_entry(each) for each in cell.cells]}
+    else:
+        config = cell.get_config()
+    return {"module": "keras.layers", "class_name": type(cell).__name__, "config": config,
+            "registered_name": None}
+
+
+def _cell_from_config(entry: dict[str, Any]) -> Any:
+    if entry.get("class_name") == "StackedRNNCells":
+        cells = (entry.get("config") or {}).get("cells")
+        if not isinstance(cells, list):
+            raise ValueError(f"RNN: StackedRNNCells needs a list of cells, got {str(entry)[:80]}")
+        return StackedRNNCells([_cell_from_config(each) for each in cells])
     cls = CELLS.get(entry.get("class_name"))  # type: ignore[arg-type]
     if cls is None:
         raise ValueError(f"RNN: the cell must be one of {sorted(CELLS)}, got {str(entry)[:80]}")

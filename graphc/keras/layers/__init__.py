@@ -59,6 +59,7 @@ from graphc.frontend.layers import (
     SimpleRNNCell,
     Softmax,
     SpatialDropout2D,
+    StackedRNNCells,
     Subtract,
     ThresholdedReLU,
     TimeDistributed,
@@ -83,6 +84,7 @@ Convolution2DTranspose, SeparableConvolution2D = Conv2DTranspose, SeparableConv2
 
 __all__ = [
     "TextVectorization",
+    "StackedRNNCells",
     "AlphaDropout",
     "GaussianDropout",
     "GaussianNoise",
