@@ -66,7 +66,7 @@ def test_legacy_optimizers() -> None:
 
 @pytest.mark.parametrize("statement, name", [
     ("from graphc.keras.layers import ConvLSTM2D", "keras.layers.ConvLSTM2D"),
-    ("from graphc.keras.layers.recurrent import StackedRNNCells", "keras.layers.recurrent.StackedRNNCells"),
+    ("from graphc.keras.layers.recurrent import ConvLSTM2D", "keras.layers.recurrent.ConvLSTM2D"),
     ("from graphc.keras.layers import Attention", "keras.layers.Attention"),
     ("from graphc.keras.callbacks import TensorBoard", "keras.callbacks.TensorBoard"),
 ])
