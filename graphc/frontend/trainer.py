@@ -475,7 +475,7 @@ class Trainer:
         if is_batch_source(data):
             source = BatchSource(data, steps, "fit() validation data", need_labels=True)
             return lambda: self._evaluate_batches(self._source_batches(source), collective=collective)
-        x_val, y_raw = _unpack_validation(data, self._as_input, self._as_labels)
+        x_val, y_raw, w_val = _unpack_validation(data, self._as_input, self._as_labels)
         check_not_empty(x_val, "fit() validation data")
         self.build_for_input(tuple(x_val.shape[1:]))
         # Checked now when the loss is known (array training data), else after the first training batch.
@@ -484,7 +484,7 @@ class Trainer:
         def validate() -> dict[str, float]:
             if not checked:
                 checked.append(self._labels(y_raw))
-            return self._evaluate_arrays(x_val, checked[0], batch_size, collective=collective)
+            return self._evaluate_arrays(x_val, checked[0], batch_size, collective=collective, weights=w_val)
 
         return validate
 
@@ -495,11 +495,11 @@ class Trainer:
 
     # -- evaluate / predict -----------------------------------------------------------------
     def _evaluate_arrays(self, x: np.ndarray, y: np.ndarray, batch_size: int,
-                         callback_list: CallbackList | None = None,
-                         collective: Collective | None = None) -> dict[str, float]:
+                         callback_list: CallbackList | None = None, collective: Collective | None = None,
+                         weights: np.ndarray | None = None) -> dict[str, float]:
         self._engine_for(x, y)
-        return self._evaluate_batches(((x[index], y[index], None) for index in batches(len(x), batch_size)),
-                                      callback_list, collective)
+        return self._evaluate_batches(((x[index], y[index], None if weights is None else weights[index])
+                                       for index in batches(len(x), batch_size)), callback_list, collective)
 
     def _evaluate_batches(self, batches_in: Iterator[Batch3], callback_list: CallbackList | None = None,
                           collective: Collective | None = None) -> dict[str, float]:
@@ -747,13 +747,16 @@ def _should_validate(epoch: int, freq: int | Sequence[int]) -> bool:
 
 
 def _unpack_validation(data: Any, as_input: Callable[[Any], Any],
-                       as_labels: Callable[[Any], Any]) -> tuple[Any, Any]:
-    if not isinstance(data, (tuple, list)) or len(data) != 2:
-        raise ValueError("`validation_data` must be a tuple (x_val, y_val)")
+                       as_labels: Callable[[Any], Any]) -> tuple[Any, Any, np.ndarray | None]:
+    """(x_val, y_val) or Keras's (x_val, y_val, val_sample_weight)."""
+    if not isinstance(data, (tuple, list)) or len(data) not in (2, 3):
+        raise ValueError("`validation_data` must be a tuple (x_val, y_val) or (x_val, y_val, "
+                         "val_sample_weight)")
     x_val = as_input(data[0]) if not isinstance(data[0], ModelInputs) else data[0]
     y_val = as_labels(data[1]) if not isinstance(data[1], ModelInputs) else data[1]
     check_same_length(x_val, y_val)
-    return x_val, y_val
+    weights = data[2] if len(data) == 3 else None
+    return x_val, y_val, sample_weights(y_val, weights, None, "fit() validation data")
 
 
 def _padded(batches_in: Iterator[Batch3], steps: int) -> Iterator[Batch3 | None]:

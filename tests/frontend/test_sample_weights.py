@@ -158,3 +158,14 @@ class _Repeat:
     def __iter__(self) -> object:
         while True:
             yield from self.make()
+
+
+def test_validation_data_may_carry_sample_weights() -> None:
+    x, y, w = _data()
+    model = _model()
+    history = model.fit(x[:30], y[:30], validation_data=(x[30:], y[30:], w[30:]), epochs=1, verbose=0)
+    weighted = model.evaluate(x[30:], y[30:], sample_weight=w[30:], verbose=0)[0]
+    assert history.history["val_loss"][-1] == pytest.approx(weighted, rel=1e-6)
+    assert weighted != pytest.approx(model.evaluate(x[30:], y[30:], verbose=0)[0], rel=1e-3)
+    with pytest.raises(ValueError, match="sample_weight must hold one weight per sample"):
+        model.fit(x[:30], y[:30], validation_data=(x[30:], y[30:], w[:3]), verbose=0)
