@@ -194,6 +194,20 @@ class KerasTensor:
         return _operation("negative", (self,))
 
 
+def shape_of_list_call(layer: Layer, input_shapes: Sequence[tuple[Dim, ...]], what: str) -> Any:
+    """The output shape(s) of `layer` called on a list of tensors of these shapes: recorded into a
+    scratch graph, the one source of truth for shapes; `what` names the layer in the error."""
+    graph = Graph(f"shape-of-{layer.name}")
+    nodes = [graph.input(f"x{i}", TensorType(tuple(shape))) for i, shape in enumerate(input_shapes)]
+    layer.built = True
+    try:
+        result = layer.record(nodes, CallContext(graph, training=False, for_shape=True))
+    except ShapeError as err:
+        shapes = ", ".join(format_shape(tuple(shape)) for shape in input_shapes)
+        raise ValueError(f"{what} cannot take tensors of shapes [{shapes}]: {err}") from None
+    return [node.shape for node in result] if isinstance(result, list) else result.shape
+
+
 _operation_factory: Any = None
 
 

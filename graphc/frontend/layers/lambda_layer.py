@@ -6,9 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from graphc.frontend.layers.base import CallContext, KerasTensor, Layer
-from graphc.ir.graph import Graph, Node
-from graphc.ir.types import ShapeError, TensorType
+from graphc.frontend.layers.base import KerasTensor, Layer, shape_of_list_call
+from graphc.ir.graph import Node
 
 
 class Lambda(Layer):
@@ -57,14 +56,7 @@ class Lambda(Layer):
     def output_shape_for(self, input_shape: Any) -> Any:
         if not self._on_list:
             return super().output_shape_for(input_shape)
-        graph = Graph(f"shape-of-{self.name}")
-        nodes = [graph.input(f"x{i}", TensorType(tuple(shape))) for i, shape in enumerate(input_shape)]
-        self.built = True
-        try:
-            return self.record(nodes, CallContext(graph, training=False, for_shape=True)).shape
-        except ShapeError as err:
-            raise ValueError(f"Lambda {self.name!r} cannot take tensors of shapes {list(input_shape)}: "
-                             f"{err}") from None
+        return shape_of_list_call(self, input_shape, f"Lambda {self.name!r}")
 
     def call(self, inputs: Any, mask: Any = None, training: Any = None) -> Node:
         result = self.function(inputs, **self.arguments)

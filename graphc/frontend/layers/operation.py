@@ -14,10 +14,15 @@ from typing import Any
 
 import numpy as np
 
-from graphc.frontend.layers.base import CallContext, KerasTensor, Layer, set_operation_factory
+from graphc.frontend.layers.base import (
+    CallContext,
+    KerasTensor,
+    Layer,
+    set_operation_factory,
+    shape_of_list_call,
+)
 from graphc.frontend.layers.naming import unique_name
-from graphc.ir.graph import Graph, Node
-from graphc.ir.types import ShapeError, TensorType, format_shape
+from graphc.ir.graph import Node
 
 OPS: dict[str, Callable[..., Any]] = {
     "add": lambda a, c: a + c,
@@ -52,15 +57,7 @@ class TensorOperation(Layer):
         return KerasTensor(shape, self, tensors)
 
     def output_shape_for(self, input_shape: Any) -> Any:
-        graph = Graph(f"shape-of-{self.name}")
-        nodes = [graph.input(f"x{i}", TensorType(tuple(shape))) for i, shape in enumerate(input_shape)]
-        self.built = True
-        try:
-            return self.record(nodes, CallContext(graph, training=False, for_shape=True)).shape
-        except ShapeError as err:
-            shapes = ", ".join(format_shape(tuple(shape)) for shape in input_shape)
-            raise ValueError(f"operation {self.name!r} ({self.op}) cannot take tensors of shapes [{shapes}]: "
-                             f"{err}") from None
+        return shape_of_list_call(self, input_shape, f"operation {self.name!r} ({self.op})")
 
     def call(self, x: Any, ctx: CallContext) -> Node:
         tensors = list(x)
