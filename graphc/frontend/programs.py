@@ -128,6 +128,13 @@ def input_name(index: int, count: int) -> str:
     return "x" if count == 1 else f"x{index}"
 
 
+def declared_batch_size(model: RecordableModel) -> int | None:
+    """The batch size the model's inputs declare (Input(batch_shape=...), batch_input_shape=...),
+    which sizes stateful layers' carried states; None when none does."""
+    sizes = (getattr(tensor.layer, "fixed_batch_size", None) for tensor in model.inputs)
+    return next((size for size in sizes if size), None)
+
+
 def record_forward(model: RecordableModel, graph: Graph, training: bool) -> Node:
     """Declare the model inputs in `graph` and append the forward pass; returns the prediction
     (the first output's, for a model with several: record_outputs gives them all)."""
@@ -137,8 +144,7 @@ def record_forward(model: RecordableModel, graph: Graph, training: bool) -> Node
 def record_outputs(model: RecordableModel, graph: Graph, training: bool) -> list[Node]:
     """Declare the model inputs in `graph` and append the forward pass; returns every output."""
     inputs = model.inputs
-    declared = [getattr(tensor.layer, "fixed_batch_size", None) for tensor in inputs]
-    ctx = CallContext(graph, training, batch_size=next((size for size in declared if size), None))
+    ctx = CallContext(graph, training, batch_size=declared_batch_size(model))
     values: dict[int, Node] = {}
     masks: dict[int, Node | None] = {}
     for index, tensor in enumerate(inputs):

@@ -53,6 +53,7 @@ from graphc.frontend.programs import (
     LossSpec,
     MultiLossSpec,
     build_programs,
+    declared_batch_size,
     input_name,
     label_name,
     prediction_name,
@@ -79,6 +80,7 @@ class Trainer:
         self._engine: CompiledModel | None = None
         self._label_data_shape: tuple[int | None, ...] | None = None
         self._pending_slots: dict[str, np.ndarray] = {}
+        self._stateful: tuple[str, int | None] | None = None
         self._engine_lock = threading.RLock()  # compile and engine swaps, never held around a step
 
     # -- compile ----------------------------------------------------------------------------
@@ -224,14 +226,12 @@ class Trainer:
             feeds = {input_name(i, len(x.arrays)): array for i, array in enumerate(x.arrays)}
         else:
             feeds = {"x": x}
-        stateful = [layer for layer in self.layers if layer.stateful]
-        if stateful:
-            sizes = (getattr(tensor.layer, "fixed_batch_size", None) for tensor in self.inputs)
-            declared = next((size for size in sizes if size), None)
+        if self._stateful is not None:
+            layer, declared = self._stateful
             if len(x) != declared:
-                raise ValueError(f"layer {stateful[0].name!r} is stateful with batch size {declared}: every "
-                                 f"batch must hold {declared} samples, got {len(x)} (pass batch_size="
-                                 f"{declared} to fit, evaluate and predict, with a sample count it divides)")
+                raise ValueError(f"layer {layer!r} is stateful with batch size {declared}: every batch must "
+                                 f"hold {declared} samples, got {len(x)} (pass batch_size={declared} to fit, "
+                                 "evaluate and predict, with a sample count it divides)")
             feeds[STATE_ROWS] = np.arange(len(x), dtype=np.int32)
         return feeds
 
@@ -256,6 +256,9 @@ class Trainer:
             programs = build_programs(self, self._spec if self.compiled and self._spec else None,
                                       self.optimizer)
             self._engine = CompiledModel(programs, self.weights, self.name)
+            stateful = [layer.name for layer in self.layers if layer.stateful]
+            # (first stateful layer, the batch size every batch must have): checked per batch
+            self._stateful = (stateful[0], declared_batch_size(self)) if stateful else None
             for layer in self.layers:
                 layer.bind_state_store(self._engine.store)
             if self._pending_slots and self._engine.has("train_step"):
@@ -506,9 +509,12 @@ class Trainer:
         """The logs over the batches; with a collective, over every rank's batches (fit's validation
         in data-parallel training, so every rank's callbacks see the same numbers)."""
         tracker = _RunningMeans(self._count_results())
+        programs: dict[bool, Any] = {}  # by weighted: a source's batches may start or stop carrying weights
         for step, (xb, yb, wb) in enumerate(batches_in):
-            name = "eval_step" if wb is None else WEIGHTED["eval_step"]
-            program = self._engine_for(xb[:1], yb[:1]).program(name)
+            program = programs.get(wb is not None)
+            if program is None:
+                name = "eval_step" if wb is None else WEIGHTED["eval_step"]
+                program = programs[wb is not None] = self._engine_for(xb[:1], yb[:1]).program(name)
             if callback_list is not None:
                 callback_list.on_test_batch_begin(step)
             feeds = {**self._input_feeds(xb), **self._label_feeds(yb)}

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from graphc.frontend.layers.base import CallContext, KerasTensor, Layer
+from graphc.frontend.layers.base import CallContext, KerasTensor, Layer, shape_of_list_call
 from graphc.frontend.layers.recurrent import _RNN, GRU, LSTM, SimpleRNN
-from graphc.ir.graph import Graph, Node
-from graphc.ir.types import Dim, TensorType
+from graphc.ir.graph import Node
+from graphc.ir.types import Dim
 
 
 class _Cell:
@@ -107,10 +107,7 @@ class _Stack:
                              f"stacked cells in order, got {len(states)}")
         sources = [inputs, *states]
         owner.ensure_built(tuple(inputs.shape))
-        graph = Graph(f"shape-of-{owner.name}")
-        nodes = [graph.input(f"x{i}", TensorType(tuple(t.shape))) for i, t in enumerate(sources)]
-        result = self.call(nodes if states else nodes[0], CallContext(graph, training=False, for_shape=True))
-        shapes = [node.shape for node in result] if isinstance(result, list) else result.shape
+        shapes = shape_of_list_call(owner, [t.shape for t in sources], f"RNN {owner.name!r}")
         owner.output_shape = shapes
         if self.return_state:
             return KerasTensor.outputs_of(shapes, owner, sources)

@@ -17,10 +17,10 @@ from typing import Any
 import numpy as np
 
 from graphc.frontend import activations, constraints, initializers, regularizers
-from graphc.frontend.layers.base import CallContext, KerasTensor, Layer
+from graphc.frontend.layers.base import CallContext, KerasTensor, Layer, shape_of_list_call
 from graphc.frontend.layers.core import last_axis_matmul
-from graphc.ir.graph import Graph, Node
-from graphc.ir.types import Dim, ShapeError, TensorType, format_shape
+from graphc.ir.graph import Node
+from graphc.ir.types import Dim, TensorType, format_shape
 from graphc.ops import builders as b
 from graphc.ops.recurrence import ACTIVATIONS, GATES, RECURRENCE
 
@@ -180,15 +180,7 @@ class _RNN(Layer):
         several = bool(input_shape) and isinstance(input_shape[0], (tuple, list))
         shapes = list(input_shape) if several else [input_shape]
         self.ensure_built(tuple(shapes[0]))
-        graph = Graph(f"shape-of-{self.name}")
-        xs = [graph.input(f"x{i}", TensorType(tuple(shape))) for i, shape in enumerate(shapes)]
-        try:
-            ctx = CallContext(graph, training=False, for_shape=True)
-            result = self.record(xs if len(xs) > 1 else xs[0], ctx)
-        except ShapeError as err:
-            raise ValueError(f"layer {self.name!r} ({type(self).__name__}) cannot take inputs of shapes "
-                             f"{[format_shape(tuple(s)) for s in shapes]}: {err}") from None
-        return [node.shape for node in result] if isinstance(result, list) else result.shape
+        return shape_of_list_call(self, shapes, f"layer {self.name!r} ({type(self).__name__})")
 
     def call(self, x: Any, ctx: CallContext) -> Any:
         x, states = (x[0], list(x[1:])) if isinstance(x, list) else (x, [])
