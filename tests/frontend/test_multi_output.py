@@ -170,3 +170,18 @@ def test_arguments_that_do_not_fit_the_outputs_are_named() -> None:
 def test_ahead_of_time_compilation_refuses_several_outputs(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="3 outputs; the C API takes one input and one output"):
         compile_model(_model(), tmp_path)
+
+
+def test_fit_takes_the_steps_of_a_train_on_batch_loop() -> None:
+    model, twin = _model(), _model()
+    twin.set_weights(model.get_weights())
+    for each in (model, twin):
+        each.compile(optimizers.Adam(0.01), loss=LOSSES, loss_weights=WEIGHTS, metrics={"kind": "accuracy"})
+    model.fit(X, {"flag": FLAG, "kind": KIND, "level": LEVEL}, batch_size=16, epochs=2, shuffle=False,
+              verbose=0)
+    for _ in range(2):
+        for start in range(0, 40, 16):
+            part = slice(start, start + 16)
+            twin.train_on_batch(X[part], [FLAG[part], KIND[part], LEVEL[part]])
+    for a, b in zip(model.get_weights(), twin.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
