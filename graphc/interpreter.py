@@ -7,7 +7,10 @@ from collections.abc import Mapping
 import numpy as np
 
 from graphc.ir.graph import Graph, Node
-from graphc.ops.registry import EvalContext, get_op
+from graphc.ops.evaluation import run_nodes, value_dtype
+from graphc.ops.registry import EvalContext
+
+__all__ = ["evaluate", "infer_batch", "value_dtype"]
 
 
 def infer_batch(graph: Graph, feeds: Mapping[str, np.ndarray]) -> int:
@@ -34,23 +37,14 @@ def evaluate(
     state = state or {}
     ctx = EvalContext(batch if batch is not None else infer_batch(graph, feeds), dtype)
     values: dict[Node, np.ndarray] = {}
-    for node in graph.nodes:
-        if node.op == "input":
-            values[node] = _checked(node, feeds, ctx)
-        elif node.op == "state":
-            values[node] = _checked(node, state, ctx)
-        else:
-            args = [values[i] for i in node.inputs]
-            result = get_op(node.op).reference(node.attrs, ctx, *args)
-            values[node] = np.asarray(result, dtype=value_dtype(node, ctx))
+    for node in graph.inputs.values():
+        values[node] = _checked(node, feeds, ctx)
+    for node in graph.states.values():
+        values[node] = _checked(node, state, ctx)
+    run_nodes(graph, values, ctx)
     outputs = {name: values[n] for name, n in graph.outputs.items()}
     updates = {name: values[n] for name, n in graph.updates.items()}
     return outputs, updates
-
-
-def value_dtype(node: Node, ctx: EvalContext) -> np.dtype:
-    """Float values in the interpreter's precision; integer values (indices, counters) exactly."""
-    return np.dtype(ctx.dtype) if node.type.is_float else np.dtype(node.type.dtype)
 
 
 def _checked(node: Node, source: Mapping[str, np.ndarray], ctx: EvalContext) -> np.ndarray:

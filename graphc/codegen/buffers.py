@@ -235,10 +235,11 @@ def assign_buffers(graph: Graph, kernels: Sequence[Kernel]) -> BufferPlan:
     scratch_keys: dict[int, tuple[str, int]] = {}
     for p, kernel in enumerate(kernels):
         rule = _scratch_rule(kernel)
-        nbytes = rule(kernel.nodes[0]) if rule is not None else 0
-        if nbytes > 0:
+        wanted = rule(kernel.nodes[0]) if rule is not None else 0
+        size = wanted if isinstance(wanted, Size) else Size(wanted)
+        if size.static > 0 or size.per_batch > 0:
             scratch_keys[p] = ("scratch", p)
-            requests.append((scratch_keys[p], Size(nbytes).aligned(), Interval(p, p)))
+            requests.append((scratch_keys[p], size.aligned(), Interval(p, p)))
     slots, total = pack(requests)
     for node in in_arena:
         home[node] = slots[group[node]]
@@ -265,8 +266,9 @@ def assign_buffers(graph: Graph, kernels: Sequence[Kernel]) -> BufferPlan:
 
 
 def _scratch_rule(kernel: Kernel) -> Any:
-    """The scratch rule of a kernel op alone or at the head of an epilogue kernel (nodes[0])."""
-    if len(kernel.nodes) != 1 and kernel.epilogue_head is None:
+    """The scratch rule of a kernel op alone, at the head of an epilogue kernel or with its values
+    (nodes[0]); it gives a byte count or a Size that grows with N (a scan's body workspace)."""
+    if len(kernel.nodes) != 1 and kernel.epilogue_head is None and not kernel.parts:
         return None
     lowering = find_lowering(kernel.nodes[0].op)
     return lowering.scratch_bytes if lowering is not None else None

@@ -20,6 +20,8 @@ class KernelContext:
     batch: ir.Value
     pointers: Mapping[Node, ir.Value]
     scratch: ir.Value | None = None
+    parts: Sequence[ir.Value] = ()  # a multi-output node's value buffers, by index
+
 
     @property
     def module(self) -> ir.Module:

@@ -29,15 +29,16 @@ STATUS_BAD_BATCH = 1
 class ConstantPool:
     """Module-wide read-only globals for constant arrays, shared when their bytes are equal."""
 
-    def __init__(self, module: ir.Module) -> None:
+    def __init__(self, module: ir.Module, prefix: str = "graphc_const") -> None:
         self.module = module
+        self.prefix = prefix  # a region's program has its own pool in the same module
         self._globals: dict[bytes, ir.GlobalVariable] = {}
 
     def get(self, value: np.ndarray) -> ir.GlobalVariable:
         data = np.ascontiguousarray(value, dtype=value.dtype.newbyteorder("<")).tobytes()
         if data not in self._globals:
             array_type = ir.ArrayType(I8, len(data))
-            var = ir.GlobalVariable(self.module, array_type, f"graphc_const{len(self._globals)}")
+            var = ir.GlobalVariable(self.module, array_type, f"{self.prefix}{len(self._globals)}")
             var.global_constant = True
             var.linkage = "private"
             var.unnamed_addr = True
@@ -47,8 +48,10 @@ class ConstantPool:
         return self._globals[data]
 
 
-def emit_program(module: ir.Module, name: str, graph: Graph, pool: ConstantPool) -> dict[str, Any]:
-    """Emit `graphc_<name>` into `module`; returns the program's manifest entry."""
+def emit_program(module: ir.Module, name: str, graph: Graph, pool: ConstantPool,
+                 internal: bool = False) -> dict[str, Any]:
+    """Emit `graphc_<name>` into `module`; returns the program's manifest entry. An `internal` program
+    (a scan's body, called by its loop) is not exported."""
     kernels = partition(graph)
     plan = assign_buffers(graph, kernels)
     constants = {n.id: n for n in graph.nodes if n.op == "constant"}
@@ -58,6 +61,8 @@ def emit_program(module: ir.Module, name: str, graph: Graph, pool: ConstantPool)
     ]
     entry = ir.Function(module, ir.FunctionType(I32, [I64, PTR, PTR]), f"graphc_{name}")
     entry.attributes.add("nounwind")
+    if internal:
+        entry.linkage = "internal"
     batch, args, workspace = entry.args
     batch.name, args.name, workspace.name = "batch", "args", "workspace"
     builder = ir.IRBuilder(entry.append_basic_block("entry"))
@@ -118,6 +123,7 @@ def _emit_kernel(
     ctx = KernelContext(
         builder, fn.args[0], {n: param_of[plan.locations[n]] for n in touched},
         param_of[scratch] if scratch is not None else None,
+        tuple(param_of[plan.locations[n]] for n in kernel.parts),
     )
     if kernel.is_pointwise:
         emit_pointwise(ctx, kernel)
@@ -125,8 +131,8 @@ def _emit_kernel(
         emit_gemm_epilogue(ctx, kernel, kernel.epilogue_head)
     elif kernel.reduction is not None:
         emit_reduction_group(ctx, kernel)
-    else:
-        (node,) = kernel.nodes
+    else:  # one kernel op (with its tuple_get values, if it has several)
+        node = kernel.nodes[0]
         get_lowering(node.op).emit(ctx, node)
     builder.ret_void()
     return fn, locations

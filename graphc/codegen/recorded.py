@@ -2,7 +2,8 @@
 
 A hit skips the pass pipeline and IR emission as well as LLVM, which is what keeps a warm compile of
 a model fast. The key is a fingerprint of each recorded graph (ops, inputs by position, attrs and
-node meta including the exact bytes of constant arrays, the interface names), the pipeline level,
+node meta including the exact bytes of constant arrays, the interface names, regions recursively), the
+pipeline level,
 the target, the LLVM pipeline, the graphc version and a digest of graphc's own source, so that
 editing a pass or a lowering without bumping the version cannot serve a stale library. Programs
 holding a value the fingerprint cannot encode are simply not cached at this level.
@@ -31,7 +32,7 @@ from graphc.codegen import build_library
 from graphc.codegen import cache as disk_cache
 from graphc.codegen.target import PIPELINE, target_spec
 from graphc.ir.graph import Graph, Node
-from graphc.ir.types import TensorType
+from graphc.ir.types import TensorType, TupleType
 from graphc.passes.pipeline import parse_level
 
 LIBRARY, MANIFEST = ".rec.so", ".rec.json"
@@ -80,6 +81,12 @@ def _encode(value: Any, position: Mapping[Node, int], aliases: Mapping[str, str]
         return head + array.tobytes()
     if isinstance(value, TensorType):
         return f"T{value.shape}{value.dtype};".encode()
+    if isinstance(value, TupleType):
+        parts = b"".join(_encode(p, position, aliases) for p in value.parts)
+        return f"U{len(value)}(".encode() + parts + b")"
+    if isinstance(value, Graph):  # a region: its own nodes, positions and interface
+        inner = fingerprint(value, aliases)
+        return f"G{len(inner)}:".encode() + inner + b";"
     if isinstance(value, str):
         value = aliases.get(value, value)
     if value is None or isinstance(value, (bool, int, float, str)):

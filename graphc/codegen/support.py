@@ -89,6 +89,8 @@ def gemm_cases(graphs: Iterable[Graph]) -> set[GemmCase]:
             lowering = find_lowering(node.op)
             if lowering is not None and lowering.shared is not None:
                 cases.add(lowering.shared(node))
+            if lowering is not None and lowering.regions is not None:
+                cases |= gemm_cases(lowering.regions(node))
     return cases
 
 

@@ -3,7 +3,9 @@
 Each node is drawn by what it is: inputs, parameters (trainable states), other states and
 constants as distinct shapes, computing nodes as boxes filled by role (forward, loss, metric,
 backward, update). Outputs and state updates end in sink nodes named after them. Clusters
-group fused kernels (`node.meta["fusion_group"]`) or the layers nodes came from. Every node
+group fused kernels (`node.meta["fusion_group"]`) or the layers nodes came from; a node holding
+a region (a scan) is drawn in a cluster of its own together with the region's graph, whose
+inputs its node feeds (dotted edges) and whose outputs end in sinks. Every node
 carries a `class` attribute ("op role-backward", "parameter role-forward", ...), which
 Graphviz copies into SVG output.
 """
@@ -15,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from graphc.export.dot import attrs, check_rankdir, digraph, escape_label, plain
 from graphc.ir.graph import ROLES, Graph, Node
+from graphc.ir.types import TupleType
 from graphc.passes.kernels import FUSION_GROUP
 
 if TYPE_CHECKING:
@@ -58,6 +61,8 @@ def node_id(node: Node) -> str:
 
 
 def shape_text(node: Node) -> str:
+    if isinstance(node.type, TupleType):
+        return f"{len(node.type)} values"
     dims = ", ".join("N" if d is None else str(d) for d in node.shape)
     if len(node.shape) == 1:
         dims += ","
@@ -142,12 +147,17 @@ def graph_diagram(graph: Graph, *, title: str | None = None, show_shapes: bool =
                   {"shape": "box", "style": "rounded,filled", "fontname": FONT, "fontsize": 10},
                   {"color": "#555555", "arrowsize": 0.6})
     clustered: set[Node] = set()
+    for node in graph.nodes:
+        if node.regions:
+            _region_cluster(dot, node, show_shapes)
+            clustered.add(node)
     for cluster in _clusters(graph, clusters):
         with dot.subgraph(name=plain(f"cluster_{cluster.name}")) as sub:
             sub.attr("graph", **attrs({"label": escape_label(cluster.label), "style": "rounded,dashed",
                                        "color": "#7f7f7f", "fontsize": 10}))
             for node in cluster.members:
-                sub.node(node_id(node), **attrs(_node_attrs(node, show_shapes)))
+                if node not in clustered:
+                    sub.node(node_id(node), **attrs(_node_attrs(node, show_shapes)))
         clustered.update(cluster.members)
     for node in graph.nodes:
         if node not in clustered:
@@ -160,6 +170,35 @@ def graph_diagram(graph: Graph, *, title: str | None = None, show_shapes: bool =
     if len(roles) > 1:
         _legend(dot, roles)
     return dot
+
+
+def _region_cluster(dot: graphviz.Digraph, owner: Node, show_shapes: bool, prefix: str = "") -> None:
+    """`owner` and the graphs it runs, in one cluster; region node names are prefixed by the owner's."""
+    own_id = prefix + node_id(owner)
+    with dot.subgraph(name=plain(f"cluster_region_{own_id}")) as sub:
+        sub.attr("graph", **attrs({"label": escape_label(f"{owner.op} %{owner.id}"), "style": "rounded",
+                                   "color": "#3c78d8", "fontsize": 10}))
+        sub.node(own_id, **attrs(_node_attrs(owner, show_shapes)))
+        for number, region in enumerate(owner.regions):
+            inner = f"{own_id}r{number}_"
+            with sub.subgraph(name=plain(f"cluster_{inner}body")) as body:
+                body.attr("graph", **attrs({"label": escape_label(f"body {region.name}"),
+                                            "style": "rounded,dashed", "color": "#7f7f7f", "fontsize": 10}))
+                for node in region.nodes:
+                    if node.regions:
+                        _region_cluster(body, node, show_shapes, inner)
+                    else:
+                        body.node(inner + node_id(node), **attrs(_node_attrs(node, show_shapes)))
+                for node in region.nodes:
+                    for src in node.inputs:
+                        body.edge(inner + node_id(src), inner + node_id(node))
+                for index, (name, node) in enumerate(region.outputs.items()):
+                    sink = f"{inner}output_{index}"
+                    body.node(sink, **attrs({"label": escape_label(f"\u2192 {name}"), **SINK_STYLE["output"],
+                                             "class": "output"}))
+                    body.edge(inner + node_id(node), sink)
+            for node in region.inputs.values():
+                sub.edge(own_id, inner + node_id(node), style="dotted")
 
 
 def _sinks(dot: graphviz.Digraph, graph: Graph) -> None:

@@ -16,8 +16,8 @@ from graphc.frontend.seeding import global_rng
 from graphc.ir.graph import Graph, Node
 from graphc.ir.types import Dim, TensorType
 from graphc.ops import builders as b
+from graphc.ops.autodiff import gradients
 from graphc.passes import DEFAULT_LEVEL, Instrument, PipelineResult, VerifyEach, run_pipeline
-from graphc.passes.autodiff import gradients
 
 
 class RecordableModel(Protocol):

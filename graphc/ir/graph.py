@@ -1,4 +1,10 @@
-"""The dataflow graph: single-output nodes in topological order."""
+"""The dataflow graph: nodes in topological order.
+
+A node produces one tensor, or, for a multi-output op (a scan), a tuple of them (TupleType) that
+only `tuple_get` nodes read: `Graph.add_multi` records the node with one `tuple_get` per value,
+so every other node, pass and kernel still sees single tensors. A node may hold nested graphs
+(regions, such as a scan's body) among its attributes: `Node.regions`.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from graphc.ir.signatures import signature
-from graphc.ir.types import TensorType
+from graphc.ir.types import TensorType, TupleType, ValueType
 
 if TYPE_CHECKING:
     import networkx
@@ -34,7 +40,7 @@ class Node:
         op: str,
         inputs: tuple[Node, ...],
         attrs: dict[str, Any],
-        type_: TensorType,
+        type_: ValueType,
         name: str | None,
         layer: str | None,
         role: str,
@@ -53,6 +59,11 @@ class Node:
     @property
     def shape(self) -> tuple[int | None, ...]:
         return self.type.shape
+
+    @property
+    def regions(self) -> list[Graph]:
+        """The nested graphs this node runs (a scan's body), in attribute order."""
+        return [value for value in self.attrs.values() if isinstance(value, Graph)]
 
     def __repr__(self) -> str:
         return f"%{self.id}:{self.op}{self.type}"
@@ -107,6 +118,42 @@ class Node:
 
     def __le__(self, o: Any) -> Node:
         return self._bin("greater_equal", o, swap=True)
+
+    def __getitem__(self, key: Any) -> Node:
+        """numpy basic indexing with unit steps (`z[:, :u]`, `x[0]`): a slice, and a reshape dropping
+        the axes an integer picks; the batch axis is taken whole."""
+        keys = list(key) if isinstance(key, tuple) else [key]
+        if Ellipsis in keys:
+            at = keys.index(Ellipsis)
+            keys[at:at + 1] = [slice(None)] * (self.type.rank - len(keys) + 1)
+        if len(keys) > self.type.rank:
+            raise IndexError(f"{self!r}: {len(keys)} indices for a rank-{self.type.rank} tensor")
+        keys += [slice(None)] * (self.type.rank - len(keys))
+        begin, size, kept = [], [], []
+        for axis, (k, dim) in enumerate(zip(keys, self.shape, strict=True)):
+            if dim is None:
+                if k != slice(None):
+                    raise IndexError(f"{self!r}: the batch axis {axis} can only be taken whole (:)")
+                begin.append(0), size.append(None), kept.append(None)
+                continue
+            if isinstance(k, slice):
+                start, stop, step = k.indices(dim)
+                if step != 1:
+                    raise IndexError(f"{self!r}: only unit steps are supported, got {k}")
+                begin.append(start), size.append(max(stop - start, 0)), kept.append(max(stop - start, 0))
+            elif isinstance(k, (int, np.integer)):
+                index = int(k) + dim if k < 0 else int(k)
+                if not 0 <= index < dim:
+                    raise IndexError(f"{self!r}: index {k} is out of range for axis {axis} of size {dim}")
+                begin.append(index), size.append(1)
+            else:
+                raise IndexError(f"{self!r}: indices must be ints or slices, got {k!r}")
+        result = self
+        if tuple(begin) != (0,) * len(begin) or tuple(size) != self.shape:
+            result = self.graph.add("slice", (self,), {"begin": tuple(begin), "size": tuple(size)})
+        if tuple(kept) != result.shape:
+            result = self.graph.add("reshape", (result,), {"shape": tuple(kept)})
+        return result
 
     def __bool__(self) -> bool:
         raise TypeError(f"{self!r} is a traced tensor: it has no value while the graph is recorded, so "
@@ -166,6 +213,18 @@ class Graph:
         node = Node(self, next(self._ids), op, tuple(inputs), attrs, type_, name, self._layer, self._role)
         self.nodes.append(node)
         return node
+
+    def add_multi(
+        self,
+        op: str,
+        inputs: Sequence[Node] = (),
+        attrs: Mapping[str, Any] | None = None,
+    ) -> list[Node]:
+        """Append a multi-output node and one `tuple_get` per value; returns the tuple_get nodes."""
+        node = self.add(op, inputs, attrs)
+        if not isinstance(node.type, TupleType):
+            raise ValueError(f"{op} gives one value ({node.type}), not a tuple: use add")
+        return [self.add("tuple_get", (node,), {"index": i}) for i in range(len(node.type))]
 
     def input(self, name: str, type_: TensorType) -> Node:
         if name in self.inputs:

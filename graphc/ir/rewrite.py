@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from graphc.ir.graph import Graph, Node
 
@@ -39,6 +39,20 @@ def copy_in_order(graph: Graph, order: Sequence[Node],
     return new, mapping
 
 
+def copy_into(source: Graph, target: Graph, bound: Mapping[Node, Node]) -> dict[Node, Node]:
+    """Copy every node of `source` into `target` (inlining it, e.g. a region into a gradient body):
+    source inputs in `bound` become the given nodes, the others inputs of `target` of the same name."""
+    mapping: dict[Node, Node] = dict(bound)
+    for node in source.nodes:
+        if node in mapping:
+            continue
+        if node.op == "input":
+            mapping[node] = target.input(node.attrs["name"], node.type)
+        else:
+            mapping[node] = _copy(node, [mapping[i] for i in node.inputs], target)
+    return mapping
+
+
 def _copy(node: Node, inputs: list[Node], graph: Graph) -> Node:
     with graph.scope(layer=node.layer, role=node.role):
         if node.op == "constant":
@@ -50,9 +64,11 @@ def _copy(node: Node, inputs: list[Node], graph: Graph) -> Node:
 
 
 def live_nodes(graph: Graph) -> set[Node]:
-    """Nodes that some output or state update depends on."""
+    """Nodes that some output or state update depends on, and every tuple_get of a live multi-output
+    node (its kernel writes all of its values, so each keeps a node to be stored in)."""
     live: set[Node] = set(graph.roots())
     for node in reversed(graph.nodes):
         if node in live:
             live.update(node.inputs)
+    live.update(n for n in graph.nodes if n.op == "tuple_get" and n.inputs[0] in live)
     return live

@@ -1,4 +1,5 @@
-"""Tensor types: static shapes except one symbolic batch dimension."""
+"""Value types: tensors (static shapes except one symbolic batch dimension) and the tuples of them
+that multi-output nodes produce."""
 
 from __future__ import annotations
 
@@ -59,6 +60,51 @@ class TensorType:
     def __str__(self) -> str:
         dims = ",".join("N" if d is None else str(d) for d in self.shape)
         return f"{_SHORT[self.dtype]}[{dims}]"
+
+
+@dataclass(frozen=True)
+class TupleType:
+    """The type of a multi-output node (a scan's final carries and stacked per-step outputs).
+
+    Such a node is never read directly: each of its values is taken by a `tuple_get` node, so
+    passes and code generation that look at `.shape` only ever meet tensors. `static_numel`
+    (the sum over parts) lets size heuristics treat it like any value.
+    """
+
+    parts: tuple[TensorType, ...]
+
+    def __post_init__(self) -> None:
+        if not self.parts or not all(isinstance(p, TensorType) for p in self.parts):
+            raise ShapeError(f"a tuple type holds one or more tensor types, got {self.parts!r}")
+
+    @property
+    def shape(self) -> tuple[Dim, ...]:
+        raise ShapeError(f"{self} has several values: take one with tuple_get")
+
+    @property
+    def dtype(self) -> str:
+        raise ShapeError(f"{self} has several values: take one with tuple_get")
+
+    @property
+    def has_batch(self) -> bool:
+        return any(p.has_batch for p in self.parts)
+
+    @property
+    def static_numel(self) -> int:
+        return sum(p.static_numel for p in self.parts)
+
+    @property
+    def is_float(self) -> bool:
+        return False
+
+    def __len__(self) -> int:
+        return len(self.parts)
+
+    def __str__(self) -> str:
+        return "(" + ", ".join(str(p) for p in self.parts) + ")"
+
+
+ValueType = TensorType | TupleType
 
 
 def scalar() -> TensorType:

@@ -11,6 +11,8 @@ class GraphError(ValueError):
 
 
 def verify(graph: Graph) -> None:
+    """Checks `graph` and, recursively, the regions its nodes hold (their own rules check that a
+    region fits its node's operands)."""
     seen: set[int] = set()
     ids: set[int] = set()
     for node in graph.nodes:
@@ -23,6 +25,11 @@ def verify(graph: Graph) -> None:
         for src in node.inputs:
             if id(src) not in seen:
                 raise GraphError(f"{node!r} uses {src!r} before it is defined")
+        for region in node.regions:
+            try:
+                verify(region)
+            except GraphError as error:
+                raise GraphError(f"in the region of {node!r}: {error}") from error
         expected = opdef.infer([i.type for i in node.inputs], node.attrs)
         if expected != node.type:
             raise GraphError(f"{node!r}: recorded type {node.type} but the rule gives {expected}")

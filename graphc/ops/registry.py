@@ -35,6 +35,7 @@ class OpKind(enum.Enum):
     LAYOUT = "layout"
     RANDOM = "random"
     INDEXING = "indexing"
+    CONTROL = "control"
 
 
 class Fusion(enum.Enum):
@@ -43,13 +44,15 @@ class Fusion(enum.Enum):
     STORAGE: a buffer, no code (inputs, states, constants). VIEW: reinterprets its operand's
     storage (reshape). POINTWISE: one element at a time from operand elements at affine
     positions, so any group of them is one loop nest. KERNEL: emits its own loop nest
-    (reductions, matmul) through a lowering registered in graphc.codegen.lowering.
+    (reductions, matmul, scan) through a lowering registered in graphc.codegen.lowering. PART: one
+    value of a multi-output node (tuple_get), stored by that node's kernel.
     """
 
     STORAGE = "storage"
     VIEW = "view"
     POINTWISE = "pointwise"
     KERNEL = "kernel"
+    PART = "part"
 
 
 InferRule = Callable[[Sequence[TensorType], Mapping[str, Any]], TensorType]
@@ -60,7 +63,7 @@ AccessMap = Callable[["Node", int], Sequence[int]]
 IndexStreams = Callable[["Node"], Sequence[tuple[Sym, ...]]]
 
 _DEFAULT_FUSION = {OpKind.SOURCE: Fusion.STORAGE, OpKind.REDUCTION: Fusion.KERNEL,
-                   OpKind.CONTRACTION: Fusion.KERNEL}
+                   OpKind.CONTRACTION: Fusion.KERNEL, OpKind.CONTROL: Fusion.KERNEL}
 
 
 @dataclass(frozen=True)
@@ -70,7 +73,8 @@ class OpDef:
     `reference(attrs, ctx, *arrays)` computes the value (constant folding and the test oracle);
     `ctx` carries the runtime batch size and the float dtype the interpreter runs in.
     `gradient(node, grad)` returns one vector-Jacobian product per input (None where no
-    gradient flows), built from other ops in the node's graph.
+    gradient flows), built from other ops in the node's graph; for a multi-output node `grad`
+    is a list with one gradient (or None) per value.
 
     Facts for passes and codegen:
     - `fusion`: see Fusion; by default STORAGE for sources, KERNEL for reductions and
@@ -112,7 +116,8 @@ class OpDef:
         if self.fusion is None:
             object.__setattr__(self, "fusion", _DEFAULT_FUSION.get(self.kind, Fusion.POINTWISE))
         if self.foldable is None:
-            object.__setattr__(self, "foldable", self.kind not in (OpKind.SOURCE, OpKind.RANDOM))
+            object.__setattr__(self, "foldable",
+                               self.kind not in (OpKind.SOURCE, OpKind.RANDOM, OpKind.CONTROL))
         if self.scalar is not None and self.fusion is not Fusion.POINTWISE and self.inline is None:
             raise ValueError(f"op {self.name!r}: only POINTWISE and inline ops have a scalar rule")
         if self.accumulates and self.kind is not OpKind.REDUCTION:

@@ -1,6 +1,7 @@
 """Kernels: the groups of nodes that each become one native loop nest.
 
-Every computing node is its own kernel unless nodes carry the same
+Every computing node is its own kernel (a multi-output node together with its tuple_get values,
+which are what it stores) unless nodes carry the same
 `node.meta[FUSION_GROUP]` key: such a group of POINTWISE nodes becomes one loop nest
 (the contract a fusion pass fills in). A group may also end in one accumulating reduction
 (OpDef.accumulates: reduce_sum, reduce_max) of a member: the loop then walks the reduction's input space,
@@ -55,6 +56,12 @@ class Kernel:
         return self.nodes[0] if len(self.nodes) > 1 and get_op(self.nodes[0].op).epilogue else None
 
     @property
+    def parts(self) -> tuple[Node, ...]:
+        """The tuple_get values of a multi-output kernel op, by index (empty for other kernels)."""
+        found = [n for n in self.nodes if get_op(n.op).fusion is Fusion.PART]
+        return tuple(sorted(found, key=lambda n: n.attrs["index"]))
+
+    @property
     def inputs(self) -> tuple[Node, ...]:
         """Values read from outside the kernel, in first-use order."""
         inside = set(self.nodes)
@@ -86,6 +93,9 @@ def partition(graph: Graph) -> list[Kernel]:
         if node.meta.get(EPILOGUE_GROUP) is not None:
             groups.setdefault(("epilogue", node.meta[EPILOGUE_GROUP]), []).append(node)
             continue
+        if fusion is Fusion.PART:  # a value of a multi-output node: stored by that node's kernel
+            groups[node.inputs[0]].append(node)
+            continue
         if key is not None and fusion is not Fusion.POINTWISE and not accumulates(node):
             raise ValueError(f"{node!r}: only pointwise ops can join fusion group {key!r}")
         if fusion in (Fusion.POINTWISE, Fusion.KERNEL):
@@ -109,8 +119,8 @@ def partition(graph: Graph) -> list[Kernel]:
             for user in outside:
                 if index[user] < index[members[-1]]:
                     raise ValueError(f"{user!r} uses {member!r} before the rest of its fusion group runs")
-            if outside or member in roots:
-                outputs.append(member)
+            if outside or member in roots or get_op(member.op).fusion is Fusion.PART:
+                outputs.append(member)  # a kernel op writes all of its values, used or not
         kernels.append(Kernel(tuple(members), tuple(outputs)))
     return kernels
 

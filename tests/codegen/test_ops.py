@@ -12,7 +12,7 @@ from graphc.codegen.lowering import unlowered_ops
 from graphc.ir import Graph, Node, TensorType
 from graphc.ops import all_ops
 from graphc.ops import builders as b
-from graphc.passes.autodiff import gradients
+from graphc.ops.autodiff import gradients
 from tests.codegen.compiled import assert_matches, load
 from tests.ops.op_cases import CASES, build, draw
 

@@ -10,8 +10,8 @@ from graphc_runtime import get_num_threads, set_num_threads
 
 from graphc.ir import Graph, TensorType
 from graphc.ops import builders as b
+from graphc.ops.autodiff import gradients
 from graphc.ops.recurrence import GATES, RECURRENCE, STATES
-from graphc.passes.autodiff import gradients
 from tests.codegen.compiled import assert_matches, load, run_compiled
 
 STEPS, UNITS = 5, 20  # 20 units: a whole vector of columns and a partial one

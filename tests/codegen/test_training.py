@@ -9,7 +9,7 @@ from graphc_runtime import StateStore
 from graphc.interpreter import evaluate
 from graphc.ir import Graph, TensorType
 from graphc.ops import builders as b
-from graphc.passes.autodiff import gradients
+from graphc.ops.autodiff import gradients
 from tests.codegen.compiled import load
 
 IN, OUT = 17, 3

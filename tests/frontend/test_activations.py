@@ -10,7 +10,7 @@ from graphc.interpreter import evaluate
 from graphc.ir.graph import Graph
 from graphc.ir.types import TensorType
 from graphc.ops import builders as b
-from graphc.passes.autodiff import gradients
+from graphc.ops.autodiff import gradients
 
 X = np.array([-30, -5, -3, -2.5, -1, -0.5, -1e-3, 0, 1e-3, 0.5, 1, 2.5, 3, 5, 6, 7, 30], dtype=np.float32)
 

@@ -11,7 +11,7 @@ from graphc.frontend import activations, losses
 from graphc.interpreter import evaluate
 from graphc.ir.graph import Graph
 from graphc.ir.types import TensorType
-from graphc.passes.autodiff import gradients
+from graphc.ops.autodiff import gradients
 
 EPS = 1e-7
 

@@ -14,7 +14,7 @@ from graphc.frontend.optimizers import SGD, Adadelta, Adagrad, Adam, Adamax, Nad
 from graphc.interpreter import evaluate
 from graphc.ir import Graph, TensorType
 from graphc.ops import builders as b
-from graphc.passes.autodiff import gradients
+from graphc.ops.autodiff import gradients
 
 W0 = np.array([1.0, -0.5])
 V0 = np.array([[0.3, -2.0], [0.0, 1.5]])

@@ -16,6 +16,7 @@ from graphc.ir.types import Dim, TensorType
 from graphc.ops import builders as b
 from graphc.ops.convolution import CONV2D, CONV2D_FILTER_GRAD, CONV2D_INPUT_GRAD, POOL2D, POOL2D_GRAD, Window
 from graphc.ops.recurrence import GATES, RECURRENCE, RECURRENCE_GRAD, SAVED, STATES
+from graphc.ops.scan import scan
 
 
 @dataclass(frozen=True)
@@ -320,3 +321,30 @@ def draw(case: OpCase, batch: int, rng: np.random.Generator) -> dict[str, np.nda
             value[np.abs(value) < 0.05] += 0.1
         feeds[f"in{i}"] = value
     return feeds
+
+
+SCAN_STEPS = 3
+
+
+def _rnn_body(units: int, features: int) -> Graph:
+    """h' = tanh(x w + h u); ys: h' and h' * x[:, :1] (a second per-step value)."""
+    body = Graph("cell")
+    h = body.input("h", TensorType((None, units)))
+    x = body.input("x", TensorType((None, features)))
+    w, u = body.input("w", TensorType((features, units))), body.input("u", TensorType((units, units)))
+    new = b.tanh(b.matmul(x, w) + b.matmul(h, u))
+    body.outputs.update(h=new, y=new, gated=new * b.slice_(x, (0, 0), (None, 1)))
+    return body
+
+
+def _scan_case(label: str, pick: int, **flags: bool) -> OpCase:
+    def record(xs: Node, h0: Node, w: Node, u: Node) -> Node:
+        values = scan([h0], [xs], [w, u], _rnn_body(4, 3), **flags)
+        return values[pick] if pick == 0 else values[1] + values[2] * 0.5
+
+    return OpCase("tuple_get" if pick == 0 else "scan", [(SCAN_STEPS, None, 3), (None, 4), (3, 4), (4, 4)],
+                  record, label=label)
+
+
+CASES += [_scan_case("rnn", 1), _scan_case("rnn-reverse-history", 1, reverse=True, history=True),
+          _scan_case("final-carry", 0)]

@@ -13,8 +13,8 @@ from graphc.interpreter import evaluate
 from graphc.ir import ShapeError, TensorType
 from graphc.ir.graph import Graph, Node
 from graphc.ops import builders as b
+from graphc.ops.autodiff import gradients
 from graphc.ops.recurrence import GATES, RECURRENCE, RECURRENCE_GRAD, SAVED, STATES
-from graphc.passes.autodiff import gradients
 
 STEPS, UNITS, BATCH = 3, 4, 5
 

@@ -7,7 +7,7 @@ import numpy as np
 from graphc.interpreter import evaluate
 from graphc.ir import Graph, TensorType, verify
 from graphc.ops import builders as b
-from graphc.passes.autodiff import gradients
+from graphc.ops.autodiff import gradients
 from graphc.passes.dce import eliminate_dead_code
 
 

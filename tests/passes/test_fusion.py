@@ -55,7 +55,7 @@ def _training_step() -> Graph:
     x = g.input("x", TensorType((None, 5)))
     t = g.input("t", TensorType((None, 3)))
     lr = g.input("lr", TensorType(()))
-    from graphc.passes.autodiff import gradients
+    from graphc.ops.autodiff import gradients
 
     params = [g.state("w1", TensorType((5, 4)), True), g.state("b1", TensorType((4,)), True),
               g.state("w2", TensorType((4, 3)), True), g.state("b2", TensorType((3,)), True)]

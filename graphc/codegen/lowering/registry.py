@@ -21,16 +21,17 @@ from typing import TYPE_CHECKING, Any
 from graphc.ops.registry import Fusion, OpDef, all_ops
 
 if TYPE_CHECKING:
-    from graphc.ir.graph import Node
+    from graphc.ir.graph import Graph, Node
 
 
 @dataclass(frozen=True)
 class Lowering:
     op: OpDef
     emit: Callable[..., Any]
-    scratch_bytes: Callable[[Node], int] | None = None
+    scratch_bytes: Callable[[Node], Any] | None = None
     shared: Callable[[Node], Hashable] | None = None
     epilogue: Callable[..., Any] | None = None
+    regions: Callable[[Node], list[Graph]] | None = None
 
 
 _REGISTRY: dict[str, Lowering] = {}
@@ -55,18 +56,21 @@ def pointwise_lowering(op: OpDef) -> Callable[[Callable[..., Any]], Callable[...
 
 
 def kernel_lowering(
-    op: OpDef, scratch_bytes: Callable[[Node], int] | None = None,
+    op: OpDef, scratch_bytes: Callable[[Node], Any] | None = None,
     shared: Callable[[Node], Hashable] | None = None, epilogue: Callable[..., Any] | None = None,
+    regions: Callable[[Node], list[Graph]] | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """`epilogue(ctx, node, Epilogue)`: the node's GEMMs with the fused consumer chain's tile function
-    (gemm_epilogue.py), required of ops whose OpDef says `epilogue`."""
+    (gemm_epilogue.py), required of ops whose OpDef says `epilogue`. `scratch_bytes(node)`: an int, or
+    a buffers.Size for scratch that grows with N. `regions(node)`: the graphs (as compiled) whose code
+    the node's code calls, so the library links what they need too (their GEMM cases)."""
     if op.fusion is not Fusion.KERNEL:
         raise ValueError(f"{op.name!r} is not a KERNEL op")
     if op.epilogue and epilogue is None:
         raise ValueError(f"{op.name!r} fuses an epilogue: its lowering must say how (epilogue=...)")
 
     def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
-        _register(Lowering(op, fn, scratch_bytes, shared, epilogue))
+        _register(Lowering(op, fn, scratch_bytes, shared, epilogue, regions))
         return fn
 
     return wrap

@@ -2,7 +2,8 @@
 recurrent layers: `RNN(LSTMCell(32))` is `LSTM(32)`, with the same weights and numbers.
 
 A cell holds its arguments; RNN runs the matching layer (the recurrence op does the time loop
-whole, not a cell per step). Stacked cells (a list, or StackedRNNCells) run their layers one after
+whole, not a cell per step). A cell the user writes (a Layer with state_size) runs as a scan
+(cell_loop.py). Stacked cells (a list, or StackedRNNCells) run their layers one after
 another, which computes what stepping the stack does.
 """
 
@@ -11,6 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from graphc.frontend.layers.base import CallContext, KerasTensor, Layer, shape_of_list_call
+from graphc.frontend.layers.cell_loop import CellLoop, is_custom_cell
+from graphc.frontend.layers.custom_objects import custom_layer_class
 from graphc.frontend.layers.recurrent import _RNN, GRU, LSTM, SimpleRNN
 from graphc.ir.graph import Node
 from graphc.ir.types import Dim
@@ -164,9 +167,14 @@ class RNN(Layer):
             self.layer: Any = _Stack(stack.cells, return_sequences, return_state, go_backwards, stateful,
                                      unroll, self.name)
             return
+        if is_custom_cell(cell):
+            self.cell = cell
+            self.layer = CellLoop(cell, return_sequences, return_state, go_backwards, stateful, unroll,
+                                  self.name)
+            return
         if not isinstance(cell, _Cell):
-            raise ValueError(f"RNN {self.name!r}: `cell` must be a SimpleRNNCell, LSTMCell or GRUCell, got "
-                             f"{cell!r}")
+            raise ValueError(f"RNN {self.name!r}: `cell` must be a SimpleRNNCell, LSTMCell or GRUCell, or a "
+                             f"Layer with state_size and call(inputs, states); got {cell!r}")
         self.cell = cell
         self.layer = cell.LAYER(cell.units, **cell.arguments, return_sequences=return_sequences,
                                 return_state=return_state, go_backwards=go_backwards, stateful=stateful,
@@ -233,9 +241,11 @@ def _cell_from_config(entry: dict[str, Any]) -> Any:
         if not isinstance(cells, list):
             raise ValueError(f"RNN: StackedRNNCells needs a list of cells, got {str(entry)[:80]}")
         return StackedRNNCells([_cell_from_config(each) for each in cells])
-    cls = CELLS.get(entry.get("class_name"))  # type: ignore[arg-type]
+    name = entry.get("class_name")
+    cls: Any = CELLS.get(name) or custom_layer_class(name)  # type: ignore[arg-type]
     if cls is None:
-        raise ValueError(f"RNN: the cell must be one of {sorted(CELLS)}, got {str(entry)[:80]}")
+        raise ValueError(f"RNN: the cell must be one of {sorted(CELLS)} or a class given in custom_objects, "
+                         f"got {str(entry)[:80]}")
     config = dict(entry.get("config") or {})
     if isinstance(config.get("dtype"), dict):  # Keras 3's dtype policy
         config.pop("dtype")

@@ -11,13 +11,13 @@ import contextlib
 import json
 import warnings
 from collections.abc import Iterator, Mapping
-from contextvars import ContextVar
 from typing import Any
 
 import yaml
 
 from graphc.frontend.layers import LAYER_CLASSES, InputLayer, KerasTensor, Layer
 from graphc.frontend.layers.base import keras_history
+from graphc.frontend.layers.custom_objects import CUSTOM_FUNCTIONS, CUSTOM_LAYERS
 from graphc.frontend.layers.lambda_layer import function_name
 from graphc.frontend.saving.host import SavableModel
 
@@ -34,8 +34,6 @@ _SEQUENTIAL = ("Sequential",)
 _FUNCTIONAL = ("Functional", "Model")
 # Filled by graphc.frontend.models, which sits above saving: saving builds models without importing them.
 MODEL_CLASSES: dict[str, type] = {}
-_CUSTOM_LAYERS: ContextVar[dict[str, type[Layer]]] = ContextVar("custom_layers", default={})  # noqa: B039
-_CUSTOM_FUNCTIONS: ContextVar[dict[str, Any]] = ContextVar("custom_functions", default={})  # noqa: B039
 
 
 def register_model_class(kind: str, cls: type) -> type:
@@ -132,17 +130,17 @@ def custom_object_scope(custom_objects: Mapping[str, Any] | None) -> Iterator[No
               if isinstance(cls, type) and issubclass(cls, Layer)}
     functions = {name: fn for name, fn in (custom_objects or {}).items()
                  if callable(fn) and not isinstance(fn, type)}
-    token = _CUSTOM_LAYERS.set({**_CUSTOM_LAYERS.get(), **layers})
-    function_token = _CUSTOM_FUNCTIONS.set({**_CUSTOM_FUNCTIONS.get(), **functions})
+    token = CUSTOM_LAYERS.set({**CUSTOM_LAYERS.get(), **layers})
+    function_token = CUSTOM_FUNCTIONS.set({**CUSTOM_FUNCTIONS.get(), **functions})
     try:
         yield
     finally:
-        _CUSTOM_LAYERS.reset(token)
-        _CUSTOM_FUNCTIONS.reset(function_token)
+        CUSTOM_LAYERS.reset(token)
+        CUSTOM_FUNCTIONS.reset(function_token)
 
 
 def _layer_classes() -> Mapping[str, type[Layer]]:
-    return {**LAYER_CLASSES, **_CUSTOM_LAYERS.get()}
+    return {**LAYER_CLASSES, **CUSTOM_LAYERS.get()}
 
 
 def model_from_config(config: Any, custom_objects: Mapping[str, Any] | None = None) -> SavableModel:
@@ -297,7 +295,7 @@ def _lambda_function(config: dict[str, Any]) -> Any:
         raise ValueError(f"layer Lambda {layer!r}: the file holds its function as Python bytecode, which "
                          "graphc never runs (a model file is data); rebuild this layer in code, or define "
                          "the function with def and pass it as custom_objects={name: function}")
-    function = _CUSTOM_FUNCTIONS.get().get(name)
+    function = CUSTOM_FUNCTIONS.get().get(name)
     if function is None:
         raise ValueError(f"layer Lambda {layer!r} calls a function named {name!r}: pass it as "
                          f"custom_objects={{{name!r}: {name}}} (graphc never imports code a file names)")

@@ -1,12 +1,17 @@
-"""Reverse-mode differentiation that appends the backward graph as ordinary nodes."""
+"""Reverse-mode differentiation that appends the backward graph as ordinary nodes.
+
+It lives with the op catalogue because ops holding regions differentiate their regions with it
+(a scan's gradient is a reverse scan whose body is the differentiated forward body).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 from graphc.ir.graph import Graph, Node
+from graphc.ir.types import TupleType
 from graphc.ops import builders as b
-from graphc.ops.registry import get_op
+from graphc.ops.registry import Fusion, get_op
 
 
 def gradients(loss: Node, wrt: Sequence[Node]) -> list[Node]:
@@ -16,16 +21,27 @@ def gradients(loss: Node, wrt: Sequence[Node]) -> list[Node]:
         raise ValueError(f"gradients need a scalar loss, got {loss.type}")
     needed = _nodes_between(graph, loss, wrt)
     grads: dict[Node, Node] = {}
+    parts: dict[Node, list[Node | None]] = {}  # multi-output nodes: one gradient per value
     with graph.scope(role="backward"):
         grads[loss] = graph.constant(1.0)
         for node in reversed(graph.nodes[: graph.nodes.index(loss) + 1]):
-            if node not in grads or node not in needed or not node.inputs:
+            if node not in needed or not node.inputs:
+                continue
+            if get_op(node.op).fusion is Fusion.PART:  # one value of a multi-output node
+                if node in grads:
+                    (tuple_node,) = node.inputs
+                    slots = parts.setdefault(tuple_node, [None] * len(tuple_node.type))
+                    index = node.attrs["index"]
+                    slots[index] = grads[node] if slots[index] is None else slots[index] + grads[node]
+                continue
+            multi = isinstance(node.type, TupleType)
+            if (node not in parts) if multi else (node not in grads):
                 continue
             rule = get_op(node.op).gradient
             if rule is None:
                 continue
             with graph.scope(layer=node.layer):
-                contributions = rule(node, grads[node])
+                contributions = rule(node, parts[node] if multi else grads[node])
             for src, contribution in zip(node.inputs, contributions, strict=True):
                 if contribution is None or src not in needed:
                     continue

@@ -1,0 +1,207 @@
+"""`RNN(cell)` for a cell the user writes (a Layer with `state_size` and `call(inputs, states)` in
+keras.ops, as in Keras's custom-cell guide): its step is traced into the body of a scan op, whose
+gradient (backpropagation through time) autodiff builds, and which compiles to one native loop.
+
+The built-in cells keep their dedicated recurrence kernels (faster: the input projection of every
+step is one GEMM before the loop, the weight gradients one GEMM after it); this is the general path.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from graphc.frontend.layers.base import CallContext, KerasTensor, Layer, Weight, shape_of_list_call
+from graphc.ir.graph import Graph, Node
+from graphc.ir.types import Dim, TensorType, format_shape
+from graphc.ops import builders as b
+from graphc.ops.scan import scan
+
+
+def is_custom_cell(cell: Any) -> bool:
+    return isinstance(cell, Layer) and hasattr(cell, "state_size")
+
+
+def _sizes(cell: Layer) -> list[int]:
+    sizes = cell.state_size  # type: ignore[attr-defined]
+    sizes = list(sizes) if isinstance(sizes, (list, tuple)) else [sizes]
+    if not sizes or not all(isinstance(s, (int, np.integer)) and s > 0 for s in sizes):
+        raise ValueError(
+            f"RNN cell {cell.name!r}: state_size must be a positive int or a list of them, "
+            f"got {cell.state_size!r}"
+        )  # type: ignore[attr-defined]
+    return [int(s) for s in sizes]
+
+
+class CellLoop(Layer):
+    """What RNN runs for a custom cell: the cell's step in a scan over time."""
+
+    supports_masking = False
+
+    def __init__(
+        self,
+        cell: Layer,
+        return_sequences: bool,
+        return_state: bool,
+        go_backwards: bool,
+        stateful: bool,
+        unroll: bool,
+        name: str | None,
+    ) -> None:
+        super().__init__(name=name)
+        if stateful:
+            raise NotImplementedError(
+                f"RNN {self.name!r}: stateful=True with a custom cell is not supported yet"
+            )
+        self.cell = cell
+        self.state_sizes = _sizes(cell)
+        self.return_sequences, self.return_state = return_sequences, return_state
+        self.go_backwards, self.unroll, self.stateful = go_backwards, unroll, False
+
+    @property
+    def weights(self) -> list[Weight]:
+        return self.cell.weights
+
+    def build(self, input_shape: tuple[Dim, ...]) -> None:
+        if not self.cell.built:
+            self.cell.weight_prefix = f"{self.weight_prefix}/{self.cell.name}"
+        self.cell.ensure_built((input_shape[0], input_shape[-1]))
+
+    def check_input_shape(self, input_shape: tuple[Dim, ...]) -> None:
+        if len(input_shape) != 3 or None in input_shape[1:]:
+            raise ValueError(
+                f"RNN layer {self.name!r} takes inputs of shape (batch, timesteps, features) "
+                f"with a fixed number of steps, got {format_shape(input_shape)}"
+            )
+
+    def symbolic_call(self, owner: Layer, inputs: Any, initial_state: Any) -> Any:
+        if isinstance(inputs, (list, tuple)):  # Keras 2 also takes [x, *initial_state]
+            inputs, initial_state = inputs[0], list(inputs[1:]) or initial_state
+        if not isinstance(inputs, KerasTensor):
+            raise TypeError(
+                f"layer {owner.name!r} must be called on a symbolic tensor from Input(), got "
+                f"{type(inputs).__name__}"
+            )
+        states = (
+            []
+            if initial_state is None
+            else (list(initial_state) if isinstance(initial_state, (list, tuple)) else [initial_state])
+        )
+        wanted = [(None, s) for s in self.state_sizes]
+        if states and [(None, *t.shape[1:]) for t in states] != wanted:
+            raise ValueError(
+                f"RNN {owner.name!r}: initial_state must be {len(wanted)} tensors of shapes "
+                f"{wanted}, got {[t.shape for t in states]}"
+            )
+        sources = [inputs, *states]
+        owner.ensure_built(tuple(inputs.shape))
+        shapes = self.output_shape_for([t.shape for t in sources] if states else inputs.shape)
+        owner.output_shape = shapes
+        if self.return_state:
+            return KerasTensor.outputs_of(shapes, owner, sources)
+        return KerasTensor(shapes, owner, sources)
+
+    def output_shape_for(self, input_shape: Any) -> Any:
+        several = bool(input_shape) and isinstance(input_shape[0], (tuple, list))
+        shapes = list(input_shape) if several else [input_shape]
+        self.ensure_built(tuple(shapes[0]))
+        return shape_of_list_call(self, shapes, f"layer {self.name!r} (RNN of {type(self.cell).__name__})")
+
+    def call_arguments(self, refs: list[Any]) -> dict[str, Any]:
+        if len(refs) == 1:
+            return super().call_arguments(refs)
+        return {"args": refs[:1], "kwargs": {"initial_state": refs[1:]}}
+
+    def compute_mask(self, x: Any, mask: Node | None) -> Node | None:
+        return None
+
+    def saved_weight_groups(self) -> list[tuple[str, str, list[Any]]]:
+        return [("", self.name, []), ("cell", self.cell.name, self.weights)]
+
+    def reset_states(self, states: Any = None) -> None:
+        raise ValueError(f"RNN {self.name!r} is not stateful: there are no states to reset")
+
+    def call(self, x: Any, ctx: CallContext) -> Any:
+        x, given = (x[0], list(x[1:])) if isinstance(x, list) else (x, [])
+        if ctx.mask is not None:
+            raise NotImplementedError(f"RNN {self.name!r}: masks with a custom cell are not supported yet")
+        steps = x.shape[1]
+        graph = x.graph
+        initial = given or [b.broadcast_to(graph.constant(0.0), (None, s)) for s in self.state_sizes]
+        body, weights = self._step_graph(x.shape[2], ctx.training)
+        constants = [self.weight_state(ctx, w) for w in weights]
+        values = scan(
+            initial,
+            [b.transpose(x, (1, 0, 2))],
+            constants,
+            body,
+            reverse=self.go_backwards,
+            history=ctx.training,
+        )
+        count = len(initial)
+        finals, outputs = values[:count], values[count]
+        if self.go_backwards:  # Keras returns the outputs in processing order: the last step first
+            order = graph.constant(np.arange(steps - 1, -1, -1, dtype=np.int32))
+            outputs = b.gather(outputs, order, axis=0)
+        if self.return_sequences:
+            result = b.transpose(outputs, (1, 0, *range(2, outputs.type.rank)))
+        else:
+            last = b.slice_(outputs, (steps - 1,) + (0,) * (outputs.type.rank - 1), (1, *outputs.shape[1:]))
+            result = b.reshape(last, outputs.shape[1:])
+        return [result, *finals] if self.return_state else result
+
+    def _step_graph(self, features: int, training: bool) -> tuple[Graph, list[Weight]]:
+        """The cell's call on one step, traced with its weights as the body's inputs."""
+        cell = self.cell
+        body = Graph(f"{cell.name}_step")
+        states = [body.input(f"state{i}", TensorType((None, s))) for i, s in enumerate(self.state_sizes)]
+        x = body.input("x", TensorType((None, features)))
+        weights = list(cell.weights)
+        nodes = [body.input(f"weight{i}", TensorType(w.shape)) for i, w in enumerate(weights)]
+        swapped = {
+            name: value
+            for name, value in vars(cell).items()
+            if isinstance(value, Weight) and any(value is w for w in weights)
+        }
+        for name, weight in swapped.items():
+            setattr(cell, name, nodes[next(i for i, w in enumerate(weights) if w is weight)])
+        try:
+            extra = {"training": training} if "training" in inspect.signature(cell.call).parameters else {}
+            with body.scope(layer=cell.name):
+                result = cell.call(x, states, **extra)
+        finally:
+            for name, weight in swapped.items():
+                setattr(cell, name, weight)
+        output, new_states = _step_result(cell, result, len(states))
+        for i, (state, new) in enumerate(zip(states, new_states, strict=True)):
+            if new.type != state.type:
+                raise ValueError(
+                    f"RNN cell {cell.name!r}: state {i} has shape {format_shape(state.shape)}, "
+                    f"call() returned {format_shape(new.shape)}"
+                )
+            body.outputs[f"state{i}"] = new
+        body.outputs["output"] = output
+        return body, weights
+
+
+def _step_result(cell: Layer, result: Any, count: int) -> tuple[Node, Sequence[Node]]:
+    if not (isinstance(result, (tuple, list)) and len(result) == 2):
+        raise TypeError(
+            f"RNN cell {cell.name!r}: call(inputs, states) must return (output, new_states), got "
+            f"{type(result).__name__}"
+        )
+    output, new_states = result
+    new_states = list(new_states) if isinstance(new_states, (list, tuple)) else [new_states]
+    if (
+        not isinstance(output, Node)
+        or len(new_states) != count
+        or not all(isinstance(s, Node) for s in new_states)
+    ):
+        raise TypeError(
+            f"RNN cell {cell.name!r}: call() must return a tensor and {count} state tensor(s) made "
+            "with graphc.keras.ops from its inputs"
+        )
+    return output, new_states
