@@ -339,3 +339,22 @@ def test_two_models_link_statically_into_one_program(tmp_path: Path, trained: Se
     x = (0.1 * np.arange(12, dtype=np.float32) - 0.5).reshape(1, 3, 4)
     np.testing.assert_array_equal(got[0], trained.predict(x, verbose=0)[0])
     np.testing.assert_array_equal(got[1], other.predict(x, verbose=0)[0])
+
+
+def test_a_custom_cell_scan_builds_and_trains_like_in_process(tmp_path: Path) -> None:
+    """RNN(custom cell): the scan's loop and its body (an internal program) and the reverse scan of
+    its gradient run in the C library as in fit."""
+    from graphc.keras.layers import RNN
+    from tests.frontend.test_custom_cells import MinimalRNNCell
+
+    model = Sequential([RNN(MinimalRNNCell(4), return_sequences=True, input_shape=(6, 3)), LSTM(3),
+                        Dense(2, activation="softmax")])
+    model.compile("adam", "sparse_categorical_crossentropy")
+    build = compile_model(model, tmp_path, name="cells", with_training=True)
+    deployed = load(build.directory)
+    x, y = RNG.normal(size=(5, 6, 3)).astype(np.float32), RNG.integers(0, 2, 5).astype(np.float32)
+    np.testing.assert_array_equal(deployed.predict(x), model.predict(x, verbose=0))
+    for _ in range(2):
+        assert deployed.train_step(x, y)["loss"] == model.train_on_batch(x, y)
+    for got, want in zip(deployed.get_weights(), model.get_weights(), strict=True):
+        np.testing.assert_array_equal(got, want)

@@ -150,3 +150,27 @@ def test_a_cell_returning_the_wrong_state_names_it() -> None:
     backend.clear_session()
     with pytest.raises(ValueError, match="state 0 has shape"):
         Sequential([Input((T, F)), L.RNN(Broken(U))])
+
+
+@pytest.mark.parametrize("go_backwards", [False, True])
+def test_unroll_inlines_the_step_with_the_same_numbers(go_backwards) -> None:
+    backend.clear_session()
+    looped = Sequential(
+        [Input((T, F)), L.RNN(MinimalRNNCell(U), return_sequences=True, go_backwards=go_backwards)]
+    )
+    unrolled = Sequential(
+        [
+            Input((T, F)),
+            L.RNN(MinimalRNNCell(U), return_sequences=True, go_backwards=go_backwards, unroll=True),
+        ]
+    )
+    unrolled.set_weights(looped.get_weights())
+    np.testing.assert_allclose(
+        unrolled.predict(X, verbose=0), looped.predict(X, verbose=0), rtol=1e-6, atol=1e-7
+    )
+    for model in (looped, unrolled):
+        model.compile(SGD(0.1), "mse")
+    target = np.repeat(Y[:, None], T, axis=1)
+    np.testing.assert_allclose(
+        unrolled.train_on_batch(X, target), looped.train_on_batch(X, target), rtol=1e-6
+    )

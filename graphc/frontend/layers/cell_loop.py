@@ -16,6 +16,7 @@ import numpy as np
 
 from graphc.frontend.layers.base import CallContext, KerasTensor, Layer, Weight, shape_of_list_call
 from graphc.ir.graph import Graph, Node
+from graphc.ir.rewrite import copy_into
 from graphc.ir.types import Dim, TensorType, format_shape
 from graphc.ops import builders as b
 from graphc.ops.scan import scan
@@ -133,24 +134,26 @@ class CellLoop(Layer):
         initial = given or [b.broadcast_to(graph.constant(0.0), (None, s)) for s in self.state_sizes]
         body, weights = self._step_graph(x.shape[2], ctx.training)
         constants = [self.weight_state(ctx, w) for w in weights]
-        values = scan(
-            initial,
-            [b.transpose(x, (1, 0, 2))],
-            constants,
-            body,
-            reverse=self.go_backwards,
-            history=ctx.training,
-        )
-        count = len(initial)
-        finals, outputs = values[:count], values[count]
-        if self.go_backwards:  # Keras returns the outputs in processing order: the last step first
-            order = graph.constant(np.arange(steps - 1, -1, -1, dtype=np.int32))
-            outputs = b.gather(outputs, order, axis=0)
-        if self.return_sequences:
-            result = b.transpose(outputs, (1, 0, *range(2, outputs.type.rank)))
+        if self.unroll:  # the body inlined once per step (Keras's unroll=True): the same numbers
+            finals, steps_out = _unrolled(x, initial, constants, body, self.go_backwards)
+            last = steps_out[-1]
+            sequence = b.concatenate([b.reshape(o, (None, 1, *o.shape[1:])) for o in steps_out], axis=1)
         else:
-            last = b.slice_(outputs, (steps - 1,) + (0,) * (outputs.type.rank - 1), (1, *outputs.shape[1:]))
-            result = b.reshape(last, outputs.shape[1:])
+            values = scan(
+                initial,
+                [b.transpose(x, (1, 0, 2))],
+                constants,
+                body,
+                reverse=self.go_backwards,
+                history=ctx.training,
+            )
+            finals, outputs = values[: len(initial)], values[len(initial)]
+            if self.go_backwards:  # Keras returns the outputs in processing order: the last step first
+                order = graph.constant(np.arange(steps - 1, -1, -1, dtype=np.int32))
+                outputs = b.gather(outputs, order, axis=0)
+            sequence = b.transpose(outputs, (1, 0, *range(2, outputs.type.rank)))
+            last = outputs[steps - 1]
+        result = sequence if self.return_sequences else last
         return [result, *finals] if self.return_state else result
 
     def _step_graph(self, features: int, training: bool) -> tuple[Graph, list[Weight]]:
@@ -185,6 +188,19 @@ class CellLoop(Layer):
             body.outputs[f"state{i}"] = new
         body.outputs["output"] = output
         return body, weights
+
+
+def _unrolled(
+    x: Node, initial: list[Node], constants: list[Node], body: Graph, backwards: bool
+) -> tuple[list[Node], list[Node]]:
+    """(final states, each step's output in processing order) with the body copied in once per step."""
+    states, outputs = initial, []
+    count, inputs, results = len(initial), list(body.inputs.values()), list(body.outputs.values())
+    for t in reversed(range(x.shape[1])) if backwards else range(x.shape[1]):
+        mapping = copy_into(body, x.graph, dict(zip(inputs, [*states, x[:, t], *constants], strict=True)))
+        states = [mapping[node] for node in results[:count]]
+        outputs.append(mapping[results[count]])
+    return states, outputs
 
 
 def _step_result(cell: Layer, result: Any, count: int) -> tuple[Node, Sequence[Node]]:
