@@ -90,3 +90,29 @@ def test_to_networkx_holds_every_node_operand_and_interface_name() -> None:
     assert net.nodes[x.id]["interface"] == ["input:x"] and net.nodes[w.id]["interface"] == ["state:w"]
     assert sorted(d["operand"] for _, _, d in net.in_edges(squared.id, data=True)) == [0, 1]
     assert net.nodes[g.outputs["y"].id]["shape"] == (None, 3) and net.nodes[w.id]["dtype"] == "float32"
+
+
+def test_basic_indexing_of_traced_tensors_is_slice_and_reshape() -> None:
+    g = Graph("index")
+    x = g.input("x", TensorType((None, 4, 6)))
+    g.outputs.update(a=x[:, 1:3], b=x[:, -1], c=x[..., 2:], d=x[:, 2, 5])
+    value = np.arange(2 * 4 * 6, dtype=np.float32).reshape(2, 4, 6)
+    out, _ = evaluate(g, {"x": value})
+    expected = {"a": value[:, 1:3], "b": value[:, -1], "c": value[..., 2:], "d": value[:, 2, 5]}
+    for name, want in expected.items():
+        np.testing.assert_array_equal(out[name], want)
+    for bad, message in ((lambda: x[0], "batch axis"), (lambda: x[:, ::2], "unit steps"),
+                         (lambda: x[:, 9], "out of range")):
+        with pytest.raises(IndexError, match=message):
+            bad()
+
+
+def test_regions_change_the_recorded_fingerprint() -> None:
+    from graphc.codegen.recorded import fingerprint
+    from tests.ops.test_scan import build
+
+    first, second = build(), build()
+    assert fingerprint(first) == fingerprint(second)
+    body = next(n for n in second.nodes if n.op == "scan").attrs["body"]
+    body.outputs["y2"] = body.outputs["y"]
+    assert fingerprint(first) != fingerprint(second)
