@@ -169,3 +169,12 @@ def test_dot_dump_draws_the_graph_after_every_pass(tmp_path) -> None:
     last = parse_dot(files[-1].read_text())
     assert last.graph_attrs["label"] == f"{graph.name} {names[-1]}"
     assert {n for n in last.nodes if n.startswith("n")} == {f"n{n.id}" for n in result.graph.nodes}
+
+
+def test_a_scan_is_drawn_as_a_cluster_holding_its_body() -> None:
+    from graphc.export.graph_dot import graph_to_dot
+    from tests.ops.test_scan import build
+
+    text = graph_to_dot(build())
+    assert text.count("subgraph cluster_region_") == 3  # forward, recomputed history, reverse scan
+    assert "body cell_grad" in text and "tanh" in text and "style=dotted" in text
