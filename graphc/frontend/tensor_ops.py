@@ -16,10 +16,10 @@ from typing import Any
 import numpy as np
 
 from graphc.frontend import activations
-from graphc.frontend.layers.core import last_axis_matmul
 from graphc.frontend.layers.operation import symbolic
 from graphc.ir.graph import Node
 from graphc.ops import builders as b
+from graphc.ops.convolution import last_axis_matmul
 
 __all__ = [
     "abs", "add", "cast", "clip", "concatenate", "divide", "dot", "elu", "exp", "expand_dims", "leaky_relu",

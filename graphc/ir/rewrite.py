@@ -39,12 +39,15 @@ def copy_in_order(graph: Graph, order: Sequence[Node],
     return new, mapping
 
 
-def copy_into(source: Graph, target: Graph, bound: Mapping[Node, Node]) -> dict[Node, Node]:
+def copy_into(source: Graph, target: Graph, bound: Mapping[Node, Node],
+              skip: Iterable[Node] = ()) -> dict[Node, Node]:
     """Copy every node of `source` into `target` (inlining it, e.g. a region into a gradient body):
-    source inputs in `bound` become the given nodes, the others inputs of `target` of the same name."""
+    source nodes in `bound` become the given nodes, unbound inputs become inputs of `target` of the
+    same name, and nodes in `skip` (inputs no one reads) are left out."""
     mapping: dict[Node, Node] = dict(bound)
+    left_out = set(skip)
     for node in source.nodes:
-        if node in mapping:
+        if node in mapping or node in left_out:
             continue
         if node.op == "input":
             mapping[node] = target.input(node.attrs["name"], node.type)

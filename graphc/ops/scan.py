@@ -25,16 +25,19 @@ cotangents per step, and returns the sequences' gradients as its ys.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from graphc.ir.graph import Graph, Node
-from graphc.ir.rewrite import copy_into
+from graphc.ir.rewrite import copy_into, live_nodes
 from graphc.ir.types import ShapeError, TensorType, TupleType
 from graphc.ops import builders as b
 from graphc.ops.autodiff import gradients
+from graphc.ops.convolution import last_axis_matmul
 from graphc.ops.evaluation import run_nodes
+from graphc.ops.recurrence import sum_outer
 from graphc.ops.registry import EvalContext, Fusion, OpDef, OpKind, register
 
 
@@ -93,8 +96,14 @@ def _scan_infer(types: Sequence[TensorType], attrs: Mapping[str, Any]) -> TupleT
     for i, (given, declared) in enumerate(zip(constants, body_constants, strict=True)):
         if given != declared:
             raise ShapeError(f"scan constant {i}: body input {declared}, operand {given}")
-    if attrs.get("history") and [n for n in outputs[len(outputs) - k :]] != inputs[:k]:
-        raise ShapeError("a scan with history returns its carry inputs as its last outputs")
+    residuals = attrs.get("residuals", 0)
+    if (
+        attrs.get("history")
+        and outputs[len(outputs) - k - residuals : len(outputs) - residuals] != inputs[:k]
+    ):
+        raise ShapeError(
+            "a scan with history returns its carry inputs before its residuals, as its last outputs"
+        )
     ys = [TensorType((length, *y.shape), y.type.dtype) for y in outputs[k:]]
     return TupleType(tuple(carries) + tuple(ys))
 
@@ -121,14 +130,17 @@ def _scan_reference(
     return tuple(carries) + tuple(ys)
 
 
-def with_history(body: Graph, carries: int) -> Graph:
-    """A copy of `body` that also returns its carry inputs as its last outputs (the `history` form)."""
+def with_history(body: Graph, carries: int, residuals: Sequence[Node] = ()) -> Graph:
+    """A copy of `body` that also returns its carry inputs and then the `residuals` (nodes of `body`)
+    as its last outputs: what its gradient reads per step (the `history` form)."""
     copy = Graph(f"{body.name}_history")
     mapping = copy_into(body, copy, {})
     for name, node in body.outputs.items():
         copy.outputs[name] = mapping[node]
     for i, node in enumerate(list(body.inputs.values())[:carries]):
         copy.outputs[f"history{i}"] = mapping[node]
+    for r, node in enumerate(residuals):
+        copy.outputs[f"residual{r}"] = mapping[node]
     return copy
 
 
@@ -142,24 +154,92 @@ def scan(
     history: bool = False,
     length: int | None = None,
 ) -> list[Node]:
-    """The scan's values (final carries, then stacked ys, then with `history` the carry history)."""
+    """The scan's values: final carries, stacked ys, then with `history` the carry history and the
+    residuals (the body's intermediate values its gradient reads, so the reverse scan does not
+    compute the forward step again)."""
     if length is None:
         if not sequences:
             raise ValueError("a scan without sequences needs its length")
         length = sequences[0].shape[0]
+    sequences, constants, body = _hoisted(list(carries), list(sequences), list(constants), body)
     operands = [*carries, *sequences, *constants]
     graph = operands[0].graph
-    if history:
-        body = with_history(body, len(carries))
-    attrs = {
-        "body": body,
+    attrs: dict[str, Any] = {
         "carries": len(carries),
         "sequences": len(sequences),
         "length": length,
         "reverse": reverse,
         "history": history,
+        "residuals": 0,
     }
-    return graph.add_multi("scan", operands, attrs)
+    if history:
+        residuals = _residuals(body, attrs)
+        body = with_history(body, len(carries), residuals)
+        attrs["residuals"] = len(residuals)
+    return graph.add_multi("scan", operands, {"body": body, **attrs})
+
+
+def _hoisted(
+    carries: list[Node], sequences: list[Node], constants: list[Node], body: Graph
+) -> tuple[list[Node], list[Node], Graph]:
+    """Loop-invariant code motion: a product of a step's element with a constant (the input
+    projection x_t @ w) is computed for every step before the loop, by one GEMM over T*N rows, and
+    read per step as a new sequence; inputs the body no longer reads are dropped."""
+    k, s = len(carries), len(sequences)
+    inputs = list(body.inputs.values())
+    if k + s + len(constants) != len(inputs):
+        return sequences, constants, body  # the shape rule names the mismatch
+    elements, weights = inputs[k : k + s], inputs[k + s :]
+    projections = [
+        n
+        for n in body.nodes
+        if n.op == "matmul"
+        and not n.attrs["transpose_a"]
+        and not n.attrs["transpose_b"]
+        and n.inputs[0] in elements
+        and n.inputs[1] in weights
+        and n.inputs[0].type.rank == 2
+        and n.inputs[0].shape[0] is None
+    ]
+    if not projections:
+        return sequences, constants, body
+    new = Graph(body.name)
+    bound: dict[Node, Node] = {}
+    for node in inputs[: k + s]:
+        bound[node] = new.input(node.attrs["name"], node.type)
+    for number, node in enumerate(projections):
+        bound[node] = new.input(f"projected{number}", node.type)
+        x = sequences[elements.index(node.inputs[0])]
+        w = constants[weights.index(node.inputs[1])]
+        batch_major = last_axis_matmul(b.transpose(x, (1, 0, 2)), w)
+        sequences = [*sequences, b.transpose(batch_major, (1, 0, 2))]
+    for node in weights:
+        bound[node] = new.input(node.attrs["name"], node.type)
+    mapping = copy_into(body, new, bound)
+    for name, node in body.outputs.items():
+        new.outputs[name] = mapping[node]
+    return _without_unused(carries, sequences, constants, new)
+
+
+def _without_unused(
+    carries: list[Node], sequences: list[Node], constants: list[Node], body: Graph
+) -> tuple[list[Node], list[Node], Graph]:
+    """The body without the element and constant inputs nothing reads, and the operands that fed them."""
+    read = {src for node in body.nodes for src in node.inputs} | set(body.outputs.values())
+    inputs = list(body.inputs.values())
+    k, s = len(carries), len(sequences)
+    keep = [i for i, node in enumerate(inputs) if i < k or node in read]
+    if len(keep) == len(inputs):
+        return sequences, constants, body
+    operands = [*carries, *sequences, *constants]
+    pruned = Graph(body.name)
+    bound = {inputs[i]: pruned.input(inputs[i].attrs["name"], inputs[i].type) for i in keep}
+    mapping = copy_into(body, pruned, bound, skip=[n for i, n in enumerate(inputs) if i not in keep])
+    for name, node in body.outputs.items():
+        pruned.outputs[name] = mapping[node]
+    kept = [operands[i] for i in keep]
+    count = sum(1 for i in keep if k <= i < k + s)
+    return kept[k : k + count], kept[k + count :], pruned
 
 
 def _values(node: Node) -> list[Node]:
@@ -171,63 +251,188 @@ def _values(node: Node) -> list[Node]:
     return [found[i] for i in range(len(node.type))]
 
 
-def _carry_history(node: Node) -> list[Node]:
-    k = node.attrs["carries"]
-    if node.attrs.get("history"):
-        return _values(node)[len(node.type) - k :]
-    carries, sequences, constants = _split(node.inputs, node.attrs)
-    again = scan(
-        carries,
-        sequences,
-        constants,
-        node.attrs["body"],
-        reverse=node.attrs.get("reverse", False),
-        history=True,
-        length=node.attrs["length"],
-    )
-    return again[len(again) - k :]
+def _saved(node: Node) -> tuple[Node, list[Node], list[Node]]:
+    """(the scan with history: this one or a recomputing one, its carry history, its residuals)."""
+    if not node.attrs.get("history"):
+        carries, sequences, constants = _split(node.inputs, node.attrs)
+        again = scan(
+            carries,
+            sequences,
+            constants,
+            node.attrs["body"],
+            reverse=node.attrs.get("reverse", False),
+            history=True,
+            length=node.attrs["length"],
+        )
+        node = again[0].inputs[0]
+    values = _values(node)
+    k, r = node.attrs["carries"], node.attrs["residuals"]
+    return node, values[len(values) - k - r : len(values) - r], values[len(values) - r :]
 
 
 def _zeros(like: TensorType, graph: Graph) -> Node:
     return b.broadcast_to(graph.constant(0.0), like.shape)
 
 
-def _backward_body(node: Node, cotangent_ys: Sequence[int]) -> tuple[Graph, list[int], list[int], list[int]]:
-    """The reverse scan's body and which forward carries, sequences and constants have gradients."""
-    body: Graph = node.attrs["body"]
-    k = node.attrs["carries"]
+@dataclass
+class _Trial:
+    """The forward step copied into a new graph and differentiated there."""
+
+    graph: Graph
+    inputs: dict[str, Node]  # by name: dcarry{i}, carry{i}, x{j}, dy{m}, residual{r}, const{j}
+    copies: dict[Node, Node]  # forward body node -> its copy
+    carries: list[int]  # forward carries, sequences and constants with a gradient
+    sequences: list[int]
+    constants: list[int]
+    found: list[Node]  # their gradients, in that order
+
+
+def _differentiate(body: Graph, attrs: Mapping[str, Any], cotangent_ys: Sequence[int]) -> _Trial:
+    k = attrs["carries"]
     inputs, outputs = list(body.inputs.values()), list(body.outputs.values())
-    carry_in, elements, constants = _split(inputs, node.attrs)
-    float_carries = [i for i, c in enumerate(carry_in) if c.type.is_float]
-    float_sequences = [j for j, x in enumerate(elements) if x.type.is_float]
-    float_constants = [j for j, c in enumerate(constants) if c.type.is_float]
-    grad = Graph(f"{body.name}_grad")
-    dcarry = [grad.input(f"dcarry{i}", carry_in[i].type) for i in float_carries]
-    dconst = [grad.input(f"dconst{j}", constants[j].type) for j in float_constants]
-    saved = [grad.input(f"carry{i}", c.type) for i, c in enumerate(carry_in)]
-    xs = [grad.input(f"x{j}", x.type) for j, x in enumerate(elements)]
-    dys = [grad.input(f"dy{m}", outputs[k + m].type) for m in cotangent_ys]
-    consts = [grad.input(f"const{j}", c.type) for j, c in enumerate(constants)]
-    mapping = copy_into(body, grad, dict(zip(inputs, saved + xs + consts, strict=True)))
-    terms = [b.reduce_sum(mapping[outputs[i]] * d) for i, d in zip(float_carries, dcarry, strict=True)]
-    terms += [b.reduce_sum(mapping[outputs[k + m]] * d) for m, d in zip(cotangent_ys, dys, strict=True)]
-    objective = terms[0] if terms else grad.constant(0.0)
+    carry_in, elements, constants = _split(inputs, attrs)
+    carries = [i for i, c in enumerate(carry_in) if c.type.is_float]
+    sequences = [j for j, x in enumerate(elements) if x.type.is_float]
+    floats = [j for j, c in enumerate(constants) if c.type.is_float]
+    residuals = [n for name, n in body.outputs.items() if name.startswith("residual")]
+    graph = Graph(f"{body.name}_grad")
+    named: dict[str, Node] = {}
+    for i in carries:
+        named[f"dcarry{i}"] = graph.input(f"dcarry{i}", carry_in[i].type)
+    for i, c in enumerate(carry_in):
+        named[f"carry{i}"] = graph.input(f"carry{i}", c.type)
+    for j, x in enumerate(elements):
+        named[f"x{j}"] = graph.input(f"x{j}", x.type)
+    for m in cotangent_ys:
+        named[f"dy{m}"] = graph.input(f"dy{m}", outputs[k + m].type)
+    for r, node in enumerate(residuals):
+        named[f"residual{r}"] = graph.input(f"residual{r}", node.type)
+    for j, c in enumerate(constants):
+        named[f"const{j}"] = graph.input(f"const{j}", c.type)
+    bound = [named[f"carry{i}"] for i in range(len(carry_in))] + [
+        named[f"x{j}"] for j in range(len(elements))
+    ]
+    bound += [named[f"const{j}"] for j in range(len(constants))]
+    copies = copy_into(body, graph, dict(zip(inputs, bound, strict=True)))
+    terms = [b.reduce_sum(copies[outputs[i]] * named[f"dcarry{i}"]) for i in carries]
+    terms += [b.reduce_sum(copies[outputs[k + m]] * named[f"dy{m}"]) for m in cotangent_ys]
+    objective = terms[0] if terms else graph.constant(0.0)
     for term in terms[1:]:
         objective = objective + term
-    wrt = (
-        [saved[i] for i in float_carries]
-        + [xs[j] for j in float_sequences]
-        + [consts[j] for j in float_constants]
-    )
-    found = gradients(objective, wrt)
-    n_c, n_x = len(float_carries), len(float_sequences)
-    for i, g in zip(float_carries, found[:n_c], strict=True):
-        grad.outputs[f"dcarry{i}"] = g
-    for j, acc, g in zip(float_constants, dconst, found[n_c + n_x :], strict=True):
-        grad.outputs[f"dconst{j}"] = acc + g
-    for j, g in zip(float_sequences, found[n_c : n_c + n_x], strict=True):
-        grad.outputs[f"dx{j}"] = g
-    return grad, float_carries, float_sequences, float_constants
+    wrt = [named[f"carry{i}"] for i in carries] + [named[f"x{j}"] for j in sequences]
+    found = gradients(objective, wrt + [named[f"const{j}"] for j in floats])
+    return _Trial(graph, named, copies, carries, sequences, floats, found)
+
+
+def _residuals(body: Graph, attrs: Mapping[str, Any]) -> list[Node]:
+    """The body's computed values that its differentiated step reads (saved per step by a scan
+    with history instead of being computed again in the reverse scan)."""
+    k = attrs["carries"]
+    outputs = list(body.outputs.values())
+    trial = _differentiate(body, attrs, [m for m in range(len(outputs) - k) if outputs[k + m].type.is_float])
+    for n, g in enumerate(trial.found):
+        trial.graph.outputs[f"g{n}"] = g
+    forward = {copy: node for node, copy in trial.copies.items() if node.op not in ("input", "constant")}
+    live = live_nodes(trial.graph)
+    used = {src for user in trial.graph.nodes if user in live and user not in forward for src in user.inputs}
+    return [forward[copy] for copy in trial.graph.nodes if copy in forward and copy in used]
+
+
+Reference = tuple[
+    str, str
+]  # ("input", name of a reverse-body input) or ("output", name of a reverse-body output)
+
+
+@dataclass
+class _Reverse:
+    """The reverse scan's body and where each forward operand's gradient comes from."""
+
+    body: Graph
+    carries: list[int]  # forward carries whose cotangent the reverse scan carries
+    sequences: list[int]  # forward sequences whose gradient is a per-step output dx{j}
+    accumulated: list[int]  # constants whose gradient is carried and summed step by step
+    hoisted: dict[int, list[tuple[str, list[Reference]]]]  # constant -> terms summed after the loop
+
+
+def _reverse_body(body: Graph, attrs: Mapping[str, Any], cotangent_ys: Sequence[int]) -> _Reverse:
+    """Autodiff of the step, then two rewrites: residual values read per step instead of computed again,
+    and weight-gradient terms that are sums over the batch of per-step values (matmul(a, b,
+    transpose_a) and reduce_sum over axis 0: what autodiff makes of x @ w and + bias) hoisted out of
+    the loop, where one product over all steps does the work of T small ones."""
+    trial = _differentiate(body, attrs, cotangent_ys)
+    n_c, n_x = len(trial.carries), len(trial.sequences)
+    per_input = {node: ("input", name) for name, node in trial.inputs.items()}
+    steps: dict[Node, Reference] = {}
+
+    def ref(node: Node) -> Reference:
+        if node in per_input:
+            return per_input[node]
+        return steps.setdefault(node, ("output", f"step{len(steps)}"))
+
+    accumulated, rest, hoisted = [], {}, {}
+    for j, g in zip(trial.constants, trial.found[n_c + n_x :], strict=True):
+        kept = []
+        for term in _terms(g):
+            kind = _sum_over_batch(term)
+            if kind is None:
+                kept.append(term)
+            else:
+                hoisted.setdefault(j, []).append((kind, [ref(operand) for operand in term.inputs]))
+        if kept:
+            accumulated.append(j)
+            rest[j] = kept
+    residual_copies = {
+        trial.copies[node]: trial.inputs[f"residual{r}"]
+        for r, node in enumerate(n for name, n in body.outputs.items() if name.startswith("residual"))
+    }
+    grad = Graph(trial.graph.name)
+    new: dict[Node, Node] = {}
+    order = [f"dcarry{i}" for i in trial.carries] + [f"dconst{j}" for j in accumulated]
+    accumulators = {}
+    for name in order[: len(trial.carries)]:
+        new[trial.inputs[name]] = grad.input(name, trial.inputs[name].type)
+    for j in accumulated:
+        accumulators[j] = grad.input(f"dconst{j}", trial.inputs[f"const{j}"].type)
+    for name, node in trial.inputs.items():
+        if not name.startswith("dcarry"):
+            new[node] = grad.input(name, node.type)
+    new.update({copy: new[inp] for copy, inp in residual_copies.items()})
+    new = copy_into(trial.graph, grad, new)
+    for i, g in zip(trial.carries, trial.found[:n_c], strict=True):
+        grad.outputs[f"dcarry{i}"] = new[g]
+    for j in accumulated:
+        total = accumulators[j]
+        for term in rest[j]:
+            total = total + new[term]
+        grad.outputs[f"dconst{j}"] = total
+    for j, g in zip(trial.sequences, trial.found[n_c : n_c + n_x], strict=True):
+        grad.outputs[f"dx{j}"] = new[g]
+    for node, (_, name) in steps.items():
+        grad.outputs[name] = new[node]
+    return _Reverse(grad, trial.carries, trial.sequences, accumulated, hoisted)
+
+
+def _terms(node: Node) -> list[Node]:
+    """The summands of a chain of adds (autodiff sums the gradient of a constant used twice)."""
+    if node.op == "add" and node.inputs[0].shape == node.inputs[1].shape == node.shape:
+        return _terms(node.inputs[0]) + _terms(node.inputs[1])
+    return [node]
+
+
+def _sum_over_batch(node: Node) -> str | None:
+    """ "outer" for a^T b over the batch rows (matmul(a, b, transpose_a)), "sum" for a sum over the
+    batch axis (reduce_sum over axis 0), None for anything else."""
+    batch_rows = all(i.type.rank == 2 and i.shape[0] is None for i in node.inputs)
+    if node.op == "matmul" and node.attrs["transpose_a"] and not node.attrs["transpose_b"] and batch_rows:
+        return "outer"
+    if (
+        node.op == "reduce_sum"
+        and tuple(node.attrs["axes"]) == (0,)
+        and not node.attrs["keepdims"]
+        and batch_rows
+    ):
+        return "sum"
+    return None
 
 
 def _scan_gradient(node: Node, grads: Sequence[Node | None]) -> list[Node | None]:
@@ -236,27 +441,43 @@ def _scan_gradient(node: Node, grads: Sequence[Node | None]) -> list[Node | None
     carries, sequences, constants = _split(node.inputs, node.attrs)
     ys_grads = list(grads[k:])
     cotangent_ys = [m for m, g in enumerate(ys_grads) if g is not None and node.type.parts[k + m].is_float]
-    body, float_carries, float_sequences, float_constants = _backward_body(node, cotangent_ys)
-    init = [grads[i] if grads[i] is not None else _zeros(carries[i].type, graph) for i in float_carries]
-    init += [_zeros(constants[j].type, graph) for j in float_constants]
-    steps = _carry_history(node) + list(sequences) + [ys_grads[m] for m in cotangent_ys]
+    saved_node, history, residuals = _saved(node)
+    reverse = _reverse_body(saved_node.attrs["body"], saved_node.attrs, cotangent_ys)
+    init = [grads[i] if grads[i] is not None else _zeros(carries[i].type, graph) for i in reverse.carries]
+    init += [_zeros(constants[j].type, graph) for j in reverse.accumulated]
+    stacked = {f"carry{i}": h for i, h in enumerate(history)} | {f"x{j}": x for j, x in enumerate(sequences)}
+    stacked |= {f"dy{m}": ys_grads[m] for m in cotangent_ys} | {
+        f"residual{r}": v for r, v in enumerate(residuals)
+    }
+    body_inputs = list(reverse.body.inputs)
+    step_inputs = [name for name in body_inputs if name in stacked]
     results = scan(
         init,
-        steps,
+        [stacked[name] for name in step_inputs],
         constants,
-        body,
+        reverse.body,
         reverse=not node.attrs.get("reverse", False),
         length=node.attrs["length"],
     )
-    n_c, n_k = len(float_carries), len(float_constants)
+    by_name = dict(zip(reverse.body.outputs, results, strict=True))
     out: list[Node | None] = [None] * len(node.inputs)
-    for i, g in zip(float_carries, results[:n_c], strict=True):
-        out[i] = g
-    for j, g in zip(float_constants, results[n_c : n_c + n_k], strict=True):
-        out[k + len(sequences) + j] = g
-    for j, g in zip(float_sequences, results[n_c + n_k :], strict=True):
-        out[k + j] = g
+    for i in reverse.carries:
+        out[i] = by_name[f"dcarry{i}"]
+    for j in reverse.sequences:
+        out[k + j] = by_name[f"dx{j}"]
+    for j in set(reverse.accumulated) | set(reverse.hoisted):
+        total = by_name.get(f"dconst{j}")
+        for kind, refs in reverse.hoisted.get(j, []):
+            values = [stacked[name] if where == "input" else by_name[name] for where, name in refs]
+            term = sum_outer_time_major(*values) if kind == "outer" else b.reduce_sum(values[0], (0, 1))
+            total = term if total is None else total + term
+        out[k + len(sequences) + j] = total
     return out
+
+
+def sum_outer_time_major(left: Node, right: Node) -> Node:
+    """sum over steps and batch of left[t]^T right[t] for (T, N, F) and (T, N, G) stacks: one product."""
+    return sum_outer(b.transpose(left, (1, 0, 2)), b.transpose(right, (1, 0, 2)))
 
 
 SCAN = register(

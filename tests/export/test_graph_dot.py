@@ -177,4 +177,4 @@ def test_a_scan_is_drawn_as_a_cluster_holding_its_body() -> None:
 
     text = graph_to_dot(build())
     assert text.count("subgraph cluster_region_") == 3  # forward, recomputed history, reverse scan
-    assert "body cell_grad" in text and "tanh" in text and "style=dotted" in text
+    assert "body cell_history_grad" in text and "tanh" in text and "style=dotted" in text

@@ -135,7 +135,7 @@ def test_gradient_is_a_reverse_scan_matching_finite_differences(reverse, history
 def test_region_and_tuple_values_are_checked_and_printed() -> None:
     graph = build()
     text = format_graph(graph)
-    assert "graph cell (" in text and "graph cell_grad (" in text and "tuple_get" in text
+    assert "graph cell (" in text and "graph cell_history_grad (" in text and "tuple_get" in text
     scan_node = next(n for n in graph.nodes if n.op == "scan")
     scan_node.attrs["body"].outputs["h"].type = f32((None, H + 1))
     with pytest.raises(GraphError, match="in the region of"):

@@ -12,7 +12,7 @@ from graphc.frontend.layers.legacy import rename_legacy_kwargs
 from graphc.ir.graph import Node
 from graphc.ir.types import Dim, format_shape
 from graphc.ops import builders as b
-from graphc.ops.convolution import CONV2D
+from graphc.ops.convolution import last_axis_matmul
 
 _DENSE_LEGACY = {
     "output_dim": "units",
@@ -23,18 +23,6 @@ _DENSE_LEGACY = {
     "W_constraint": "kernel_constraint",
     "b_constraint": "bias_constraint",
 }
-
-
-def last_axis_matmul(x: Node, kernel: Node) -> Node:
-    """x @ kernel along x's last axis for (N, F), (N, T, F) or (N, H, W, F): the IR has one batch
-    axis, so the steps are not folded into it; a 1x1 convolution is the same GEMM over N*T rows."""
-    if x.type.rank == 2:
-        return b.matmul(x, kernel)
-    features, units = kernel.shape
-    image = x if x.type.rank == 4 else b.reshape(x, (None, x.shape[1], 1, features))
-    y = CONV2D(image, b.reshape(kernel, (1, 1, features, units)), strides=(1, 1), dilation=(1, 1),
-               padding=((0, 0), (0, 0)))
-    return y if x.type.rank == 4 else b.reshape(y, (None, x.shape[1], units))
 
 
 class Dense(Layer):

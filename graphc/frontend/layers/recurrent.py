@@ -18,10 +18,10 @@ import numpy as np
 
 from graphc.frontend import activations, constraints, initializers, regularizers
 from graphc.frontend.layers.base import CallContext, KerasTensor, Layer, shape_of_list_call
-from graphc.frontend.layers.core import last_axis_matmul
 from graphc.ir.graph import Node
 from graphc.ir.types import Dim, TensorType, format_shape
 from graphc.ops import builders as b
+from graphc.ops.convolution import last_axis_matmul
 from graphc.ops.recurrence import ACTIVATIONS, GATES, RECURRENCE
 
 _IGNORED = ("implementation", "zero_output_for_mask", "use_cudnn", "time_major")  # engine choices in Keras
