@@ -15,7 +15,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 # Lowest first. `graphc` itself (its __init__: the version) is a leaf every layer may read.
 LAYERS = ("ir", "ops", "interpreter", "passes", "codegen", "frontend", "data", "export", "build", "keras",
-          "distribute", "commands", "cli")
+          "tf", "distribute", "commands", "cli")
 RANK = {name: rank for rank, name in enumerate(LAYERS)}
 
 

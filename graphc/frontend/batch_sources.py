@@ -145,7 +145,7 @@ class BatchSource:
         if self.need_labels and y is None:
             raise ValueError(f"{self.what}: batch {index} has no labels; the source must yield (x, y) pairs")
         return Batch(_arrays(x), None if y is None else _arrays(y),
-                     None if weights is None else np.asarray(weights))
+                     None if weights is None else _arrays(weights))
 
 
 def _arrays(value: Any) -> Any:

@@ -173,6 +173,14 @@ def _class_count(y_pred: Node) -> int:
 
 # -- Loss objects ---------------------------------------------------------------------------------
 _REDUCTIONS = ("sum_over_batch_size", "mean", "mean_with_sample_weight", "sum", "none", None)
+# How a loss object called on values that are not graph nodes (tape tensors in a custom training
+# loop, arrays) computes: installed by graphc.frontend.recording, which sits above this module.
+_value_call: Callable[..., Any] | None = None
+
+
+def set_value_call(call: Callable[..., Any]) -> None:
+    global _value_call
+    _value_call = call
 
 
 class Loss:
@@ -196,13 +204,34 @@ class Loss:
     def per_sample(self, y_true: Node, y_pred: Node) -> Node:
         return self.fn(y_true, y_pred, **self.fn_kwargs)
 
-    def __call__(self, y_true: Node, y_pred: Node) -> Node:
+    def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> Any:
+        """The batch loss: a graph node for nodes; for other values (tape tensors, arrays) what the
+        installed value call gives, as Keras computes a loss object called on tensors."""
+        if not (isinstance(y_true, Node) and isinstance(y_pred, Node)) and _value_call is not None:
+            return _value_call(self, y_true, y_pred, sample_weight)
+        if sample_weight is not None:
+            return self.weighted(y_true, y_pred, sample_weight)
         values = self.per_sample(y_true, y_pred)
         if self.reduction in ("none", None):
             return values
         if self.reduction == "sum":
             return b.reduce_sum(values)
         return b.reduce_mean(values)
+
+    def weighted(self, y_true: Node, y_pred: Node, sample_weight: Node) -> Node:
+        """The batch loss with one weight per sample (Keras 3's reduce_weighted_values): the per-sample
+        values times the weights, summed, then divided by the batch size ("sum_over_batch_size", and
+        "mean"), by the weights' sum ("mean_with_sample_weight"), or not at all ("sum")."""
+        values = self.per_sample(y_true, y_pred)
+        if values.type.rank != 1:
+            raise ValueError(f"sample_weight: the loss {self.name!r} gives values of shape {values.shape} "
+                             "per batch, expected one value per sample")
+        weighted = values * sample_weight
+        if self.reduction == "sum":
+            return b.reduce_sum(weighted)
+        if self.reduction == "mean_with_sample_weight":
+            return b.reduce_sum(weighted) / b.reduce_sum(sample_weight)
+        return b.reduce_mean(weighted)
 
     def label_shape(self, pred_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
         """The shape of the labels the training graph takes for predictions of `pred_shape`."""

@@ -1,20 +1,25 @@
 """Keras metrics: per-sample graph functions, compile-time name resolution, and numpy-side means.
 
-Inside `fit` a metric is a graph function giving one value per sample, averaged by the caller.
-The stateful classes (`Mean`, `BinaryAccuracy`, ...) are the standalone Keras objects; they run
-the same graph functions through the reference interpreter, so each formula is written once.
+Inside `fit` a metric is a graph function giving one value per sample, averaged by the caller; a
+weighted metric (`WeightedMean`) gives the batch's weighted sum and weight total instead, since a
+weighted mean over the epoch is a ratio of sums. The stateful classes (`Mean`, `BinaryAccuracy`,
+...) are the standalone Keras objects; they run the same graph functions through the reference
+interpreter, so each formula is written once.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
 from graphc.frontend import losses
+from graphc.frontend.compile_metrics import identifier_name
 from graphc.frontend.confusion_metrics import BY_STRING as CONFUSION_BY_STRING
 from graphc.frontend.confusion_metrics import ConfusionMetric
+from graphc.frontend.eager import EagerArray
 from graphc.ir.graph import Graph, Node
 from graphc.ir.types import Dim, TensorType
 from graphc.ops import builders as b
@@ -68,6 +73,43 @@ def sparse_categorical_accuracy(y_true: Node, y_pred: Node) -> Node:
     return b.equal(y_true, b.argmax(y_pred, -1))
 
 
+def top_k_categorical_accuracy(y_true: Node, y_pred: Node, k: int = 5) -> Node:
+    """1.0 where the class argmax(y_true) is among the k highest predictions (one-hot labels)."""
+    if y_true.shape != y_pred.shape or y_pred.type.rank == 0:
+        raise ValueError(f"top_k_categorical_accuracy: y_true and y_pred must have the same shape, got "
+                         f"{y_true.shape} and {y_pred.shape}")
+    return _in_top_k(b.argmax(y_true, -1), y_pred, k)
+
+
+def sparse_top_k_categorical_accuracy(y_true: Node, y_pred: Node, k: int = 5,
+                                      from_sorted_ids: bool = False) -> Node:
+    """1.0 where the class index y_true is among the k highest predictions; with from_sorted_ids,
+    y_pred holds class ids best first and y_true must be one of its first k."""
+    want = y_pred.shape[:-1]
+    if y_true.shape == want + (1,):
+        y_true = b.reshape(y_true, want)
+    if y_pred.type.rank == 0 or y_true.shape != want:
+        raise ValueError(f"sparse_top_k_categorical_accuracy: y_true must have shape {want} for y_pred "
+                         f"{y_pred.shape}, got {y_true.shape}")
+    if not from_sorted_ids:
+        return _in_top_k(y_true, y_pred, k)
+    first = min(int(k), y_pred.shape[-1])
+    best = b.slice_(y_pred, (0,) * y_pred.type.rank, (*want, first))
+    return b.reduce_max(b.equal(b.reshape(y_true, (*want, 1)), best), (-1,))
+
+
+def _in_top_k(target: Node, y_pred: Node, k: int) -> Node:
+    """TensorFlow's in_top_k: fewer than k predictions strictly above the target's, so classes tied at
+    the k-th place all count as in the top k."""
+    classes = y_pred.shape[-1]
+    if classes is None:
+        raise ValueError(f"top-k accuracy: the class axis of y_pred {y_pred.shape} must not be the batch "
+                         "axis")
+    at_target = b.reduce_sum(b.one_hot(target, classes) * y_pred, (-1,), keepdims=True)
+    above = b.reduce_sum(b.greater(y_pred, at_target), (-1,))
+    return 1.0 - b.greater_equal(above, float(k))
+
+
 mean_squared_error = losses.mean_squared_error
 mean_absolute_error = losses.mean_absolute_error
 mean_absolute_percentage_error = losses.mean_absolute_percentage_error
@@ -81,7 +123,8 @@ squared_hinge = losses.squared_hinge
 _FUNCTIONS: dict[str, MetricFn] = {
     fn.__name__: fn
     for fn in (accuracy, binary_accuracy, categorical_accuracy, sparse_categorical_accuracy,
-               mean_squared_error, mean_absolute_error, mean_absolute_percentage_error,
+               top_k_categorical_accuracy, sparse_top_k_categorical_accuracy, mean_squared_error,
+               mean_absolute_error, mean_absolute_percentage_error,
                mean_squared_logarithmic_error, binary_crossentropy, categorical_crossentropy,
                sparse_categorical_crossentropy, hinge, squared_hinge)
 }
@@ -158,6 +201,37 @@ def resolve(identifier: Any, y_true_shape: Sequence[Dim],
     raise ValueError(f"cannot interpret {identifier!r} as a metric")
 
 
+class WeightedMean:
+    """A compiled metric of `weighted_metrics` that Keras averages with a Mean: a batch gives
+    sum(w * value) and sum(w) (the sample count when unweighted); fit adds them up and logs their
+    ratio, Keras's sample-weighted mean over the epoch (not a mean of batch means)."""
+
+    def __init__(self, metric: Metric) -> None:
+        self.metric = metric
+        self.name = metric.name
+
+    def count_nodes(self, y_true: Node, y_pred: Node, sample_weight: Node | None = None) -> dict[str, Node]:
+        values = self.metric(y_true, y_pred)
+        if values.type.rank == 0:
+            values = b.broadcast_to(values, (None,))
+        if sample_weight is None:
+            return {"total": b.reduce_sum(values), "count": b.reduce_sum(values * 0.0 + 1.0)}
+        return {"total": b.reduce_sum(values * sample_weight), "count": b.reduce_sum(sample_weight)}
+
+    @staticmethod
+    def result_from(counts: dict[str, np.ndarray]) -> float:
+        count = float(counts["count"])
+        return float(counts["total"]) / count if count else 0.0
+
+    def __repr__(self) -> str:
+        return f"<WeightedMean {self.name}: {self.metric.fn.__name__}>"
+
+
+def weighted(metric: Metric | ConfusionMetric) -> WeightedMean | ConfusionMetric:
+    """A resolved metric as `weighted_metrics` compiles it: counts take the weights as they are."""
+    return metric if isinstance(metric, ConfusionMetric) else WeightedMean(metric)
+
+
 def resolve_loss_alias(identifier: str, y_true_shape: Sequence[Dim], y_pred_shape: Sequence[Dim]) -> str:
     """'crossentropy'/'ce' become the binary, sparse or categorical crossentropy by the K3 shape rule."""
     if identifier not in ("crossentropy", "ce"):
@@ -198,8 +272,9 @@ class Mean:
         else:
             self.count += values.shape[0] if values.ndim >= 1 else 1
 
-    def result(self) -> float:
-        return self.total / self.count if self.count else 0.0
+    def result(self) -> EagerArray:
+        """A float32 scalar with `.numpy()`, as Keras returns a tensor (`train_acc.result().numpy()`)."""
+        return np.asarray(self.total / self.count if self.count else 0.0, dtype=np.float32).view(EagerArray)
 
     def reset_state(self) -> None:
         self.total = 0.0
@@ -277,3 +352,52 @@ class MeanSquaredError(MeanMetricWrapper):
 class MeanAbsoluteError(MeanMetricWrapper):
     def __init__(self, name: str = "mean_absolute_error", dtype: Any = None) -> None:
         super().__init__(mean_absolute_error, name, dtype)
+
+
+class TopKCategoricalAccuracy(MeanMetricWrapper):
+    def __init__(self, k: int = 5, name: str = "top_k_categorical_accuracy", dtype: Any = None) -> None:
+        super().__init__(top_k_categorical_accuracy, name, dtype, k=int(k))
+
+
+class SparseTopKCategoricalAccuracy(MeanMetricWrapper):
+    def __init__(self, k: int = 5, name: str = "sparse_top_k_categorical_accuracy", dtype: Any = None,
+                 from_sorted_ids: bool = False) -> None:
+        super().__init__(sparse_top_k_categorical_accuracy, name, dtype, k=int(k),
+                         from_sorted_ids=bool(from_sorted_ids))
+
+
+# -- saved compile configurations -------------------------------------------------------------------
+_SAVED_CLASSES: dict[str, type] = {
+    cls.__name__: cls
+    for cls in (Accuracy, BinaryAccuracy, CategoricalAccuracy, SparseCategoricalAccuracy,
+                TopKCategoricalAccuracy, SparseTopKCategoricalAccuracy, MeanSquaredError, MeanAbsoluteError,
+                *CONFUSION_BY_STRING.values())
+}
+
+
+def serialize(identifier: Any) -> Any:
+    """A compile() metric entry as Keras 3 saves it: names stay names, the metric objects whose
+    class graphc knows become {"module", "class_name", "config", "registered_name"} (so their
+    arguments survive a save; a class is saved as its default object), anything else its name."""
+    if isinstance(identifier, type) and _SAVED_CLASSES.get(identifier.__name__) is identifier:
+        identifier = identifier()
+    if not isinstance(identifier, str) and _SAVED_CLASSES.get(type(identifier).__name__) is type(identifier):
+        return {"module": "keras.metrics", "class_name": type(identifier).__name__,
+                "config": identifier.get_config(), "registered_name": None}
+    return identifier_name(identifier)
+
+
+def deserialize(entry: Any) -> Any:
+    """A saved metric entry for compile(): a name, or an object of a known class rebuilt from its
+    config; other configs (tf.keras's MeanMetricWrapper entries) by their metric's name."""
+    if isinstance(entry, str):
+        return entry
+    if isinstance(entry, dict):
+        config = dict(entry.get("config") or {})
+        cls = _SAVED_CLASSES.get(str(entry.get("class_name")))
+        if cls is not None:  # arguments of other Keras versions that graphc's class lacks are left out
+            accepted = inspect.signature(cls).parameters
+            return cls(**{key: value for key, value in config.items() if key in accepted})
+        if isinstance(config.get("name"), str):
+            return config["name"]
+    raise ValueError(f"cannot read metric {entry!r}")

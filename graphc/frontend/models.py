@@ -14,6 +14,7 @@ from graphc.frontend.layers.base import KerasTensor, Layer, Weight, keras_histor
 from graphc.frontend.layers.input_layer import Input, InputLayer
 from graphc.frontend.layers.naming import to_snake_case, unique_name
 from graphc.frontend.layers.operation import TensorOperation
+from graphc.frontend.recording import active_recording, on_tensors
 from graphc.frontend.summary import SummaryRow, default_line_length, format_summary
 from graphc.frontend.trainer import Trainer
 from graphc.ir.types import Dim, format_shape
@@ -140,7 +141,11 @@ class Model(Trainer):
     def __call__(self, x: Any, training: bool = False) -> Any:
         """The model on a batch of data, eagerly: the compiled predict program, or with training=True
         the forward pass in training mode (new dropout masks, BatchNormalization's statistics
-        updated), as Keras's eager call."""
+        updated), as Keras's eager call. Under a GradientTape the call is recorded instead and gives
+        Tensors (frontend/recording.py)."""
+        recording = active_recording()
+        if recording is not None:
+            return recording.call_model(self, x, bool(training))
         outputs = self.predict_on_batch(x, training=training)
         if isinstance(outputs, list):
             return [output.view(EagerArray) for output in outputs]
@@ -150,6 +155,12 @@ class Model(Trainer):
     @property
     def weights(self) -> list[Weight]:
         return [w for layer in self.layers for w in layer.weights]
+
+    @property
+    def losses(self) -> list[Any]:
+        """The weights' regularization penalties, as Keras's `model.losses` (a custom training loop adds
+        their sum to its loss): recorded on an open GradientTape, else their values."""
+        return [on_tensors(w.regularizer)(w) for w in self.weights if w.regularizer is not None]
 
     @property
     def variables(self) -> list[Weight]:

@@ -41,16 +41,18 @@ WEIGHTED = {"train_step": "train_step_weighted", "eval_step": "eval_step_weighte
             "grad_step": "grad_step_weighted"}
 TRAINING_CALL = "predict_training"  # model(x, training=True)
 METRIC_PREFIX = "metric/"
-COUNT_PREFIX = "count/"  # a confusion metric's per-batch counts, added up by fit (confusion_metrics.py)
+COUNT_PREFIX = "count/"  # per-batch counts fit adds up: confusion counts, weighted means' sums
 
 
 @dataclass
 class LossSpec:
-    """What compile() resolved: the loss, the metrics, and the label shape the graphs take."""
+    """What compile() resolved: the loss, the metrics, the label shape the graphs take, and the
+    weighted metrics (counted with the sample weights: confusion metrics or metrics.WeightedMean)."""
 
     loss: Any
     metrics: list[Any]
     label_shape: tuple[Dim, ...]
+    weighted_metrics: list[Any] = field(default_factory=list)
 
 
 @dataclass
@@ -72,9 +74,18 @@ class MultiLossSpec:
     def metrics(self) -> list[Any]:
         return [metric for spec in self.specs for metric in spec.metrics]
 
+    @property
+    def weighted_metrics(self) -> list[Any]:
+        return [metric for spec in self.specs for metric in spec.weighted_metrics]
+
 
 def label_name(index: int, count: int) -> str:
     return LABELS if count == 1 else f"{LABELS}{index}"
+
+
+def sample_weight_name(index: int, count: int) -> str:
+    """The weighted programs' input of output `index`'s sample weights."""
+    return SAMPLE_WEIGHT if count == 1 else f"{SAMPLE_WEIGHT}{index}"
 
 
 def prediction_name(index: int, count: int) -> str:
@@ -141,14 +152,20 @@ def record_forward(model: RecordableModel, graph: Graph, training: bool) -> Node
     return record_outputs(model, graph, training)[0]
 
 
-def record_outputs(model: RecordableModel, graph: Graph, training: bool) -> list[Node]:
-    """Declare the model inputs in `graph` and append the forward pass; returns every output."""
+def record_outputs(model: RecordableModel, graph: Graph, training: bool, given: Sequence[Node] | None = None,
+                   ctx: CallContext | None = None) -> list[Node]:
+    """Declare the model inputs in `graph` and append the forward pass; returns every output.
+
+    A GradientTape records several calls into one graph (frontend/recording.py): it passes the
+    nodes that feed the model inputs (`given`) and a context of its own (its random seed is an input).
+    """
     inputs = model.inputs
-    ctx = CallContext(graph, training, batch_size=declared_batch_size(model))
+    ctx = ctx or CallContext(graph, training, batch_size=declared_batch_size(model))
     values: dict[int, Node] = {}
     masks: dict[int, Node | None] = {}
     for index, tensor in enumerate(inputs):
-        values[id(tensor)] = graph.input(input_name(index, len(inputs)), TensorType(tensor.shape))
+        values[id(tensor)] = (given[index] if given is not None
+                              else graph.input(input_name(index, len(inputs)), TensorType(tensor.shape)))
         masks[id(tensor)] = None
     calls: dict[int, list[Node]] = {}  # a call with several outputs is recorded once, for all of them
     for layer, in_tensors, out_tensor in model.operations:
@@ -199,13 +216,14 @@ def _loss_and_metrics(model: RecordableModel, graph: Graph, spec: LossSpec | Mul
     specs = spec.specs if isinstance(spec, MultiLossSpec) else [spec]
     labels = []
     with graph.scope(role="loss"):
-        sample_weight = graph.input(SAMPLE_WEIGHT, TensorType((None,))) if weighted else None
+        sample_weights = [graph.input(sample_weight_name(index, len(specs)), TensorType((None,))) if weighted
+                          else None for index in range(len(specs))]
         loss = None
         for index, (output_spec, y_pred) in enumerate(zip(specs, predictions, strict=True)):
             y_true = graph.input(label_name(index, len(specs)), TensorType(output_spec.label_shape))
             labels.append(y_true)
-            if weighted:
-                term = _weighted_loss(output_spec, y_true, y_pred, sample_weight)
+            if sample_weights[index] is not None:
+                term = output_spec.loss.weighted(y_true, y_pred, sample_weights[index])
             else:
                 term = output_spec.loss(y_true, y_pred)
             if isinstance(spec, MultiLossSpec):
@@ -219,33 +237,18 @@ def _loss_and_metrics(model: RecordableModel, graph: Graph, spec: LossSpec | Mul
                     loss = loss + weight.regularizer(graph.states[weight.path])
         graph.outputs[LOSS] = loss
     with graph.scope(role="metric"):
-        for output_spec, y_true, y_pred in zip(specs, labels, predictions, strict=True):
+        outputs = zip(specs, labels, predictions, sample_weights, strict=True)
+        for output_spec, y_true, y_pred, weights in outputs:
             for metric in output_spec.metrics:
                 if isinstance(metric, ConfusionMetric):
                     for key, count in metric.count_nodes(y_true, y_pred).items():
                         graph.outputs[f"{COUNT_PREFIX}{metric.name}/{key}"] = count
                 else:
                     graph.outputs[METRIC_PREFIX + metric.name] = b.reduce_mean(metric(y_true, y_pred))
+            for metric in output_spec.weighted_metrics:  # sums fit adds up: weighted means are ratios
+                for key, count in metric.count_nodes(y_true, y_pred, weights).items():
+                    graph.outputs[f"{COUNT_PREFIX}{metric.name}/{key}"] = count
     return loss
-
-
-def _weighted_loss(spec: LossSpec, y_true: Node, y_pred: Node, weights: Node) -> Node:
-    """Keras's sample weighting: per-sample losses times the weights, then the loss's reduction
-    ("sum_over_batch_size" divides by the batch size, not by the weights' sum). Metrics stay unweighted,
-    as Keras 3's `metrics=` are; with several outputs the one weight array weighs each output's loss."""
-    loss = spec.loss
-    if not hasattr(loss, "per_sample"):
-        raise ValueError(f"sample_weight needs a built-in loss; {loss!r} gives no per-sample values")
-    values = loss.per_sample(y_true, y_pred)
-    if values.type.rank != 1:
-        raise ValueError(f"sample_weight: the loss gives values of shape {values.shape} per batch, "
-                         "expected one value per sample")
-    weighted = values * weights
-    if loss.reduction == "sum":
-        return b.reduce_sum(weighted)
-    if loss.reduction == "mean_with_sample_weight":
-        return b.reduce_sum(weighted) / b.reduce_sum(weights)
-    return b.reduce_mean(weighted)
 
 
 def eval_graph(model: RecordableModel, spec: LossSpec, weighted: bool = False) -> Graph:
@@ -274,9 +277,10 @@ def gradient_graph(model: RecordableModel, spec: LossSpec | MultiLossSpec, weigh
     return graph
 
 
-def apply_graph(model: RecordableModel, optimizer: Any, paths: Sequence[str]) -> Graph:
+def apply_graph(model: RecordableModel, optimizer: Any, paths: Sequence[str]) -> tuple[Graph, Any]:
     """The optimizer update of the weights at `paths` from gradients fed as `grad/<path>` inputs
-    (summed across processes by then), then the constraints: the second half of a data-parallel step."""
+    (summed across processes by then), then the constraints: the second half of a data-parallel step,
+    and `optimizer.apply_gradients`. Returns the graph and the optimizer's UpdatePlan."""
     graph = Graph(f"{model.name}/{APPLY_STEP}")
     by_path = {w.path: w for w in model.weights}
     with graph.scope(role="update"):
@@ -291,7 +295,7 @@ def apply_graph(model: RecordableModel, optimizer: Any, paths: Sequence[str]) ->
             constraint = by_path[path].constraint
             if constraint is not None and path in graph.updates:
                 graph.updates[path] = constraint(graph.updates[path])
-    return graph
+    return graph, plan
 
 
 def train_graph(model: RecordableModel, spec: LossSpec, optimizer: Any,
@@ -332,5 +336,5 @@ def build_programs(
         deferred[GRADIENT_STEP] = lambda: gradient_graph(model, spec)
         deferred[WEIGHTED[GRADIENT_STEP]] = lambda: gradient_graph(model, spec, weighted=True)
         trained = [w.path for w in model.weights if w.trainable and w.path in recorded["train_step"].states]
-        deferred[APPLY_STEP] = lambda: apply_graph(model, optimizer, trained)
+        deferred[APPLY_STEP] = lambda: apply_graph(model, optimizer, trained)[0]
     return ProgramSet(recorded, initial, hyperparameters, level, tuple(instruments), deferred)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import threading
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -10,12 +9,12 @@ from typing import Any
 
 import numpy as np
 
+from graphc.frontend import compile_metrics
 from graphc.frontend import losses as losses_mod
 from graphc.frontend import metrics as metrics_mod
 from graphc.frontend import optimizers as optimizers_mod
 from graphc.frontend.batch_sources import BatchSource, is_batch_source
 from graphc.frontend.callbacks import Callback, CallbackList, History, WritesFiles
-from graphc.frontend.confusion_metrics import ConfusionMetric
 from graphc.frontend.data import (
     as_float_array,
     batches,
@@ -47,7 +46,6 @@ from graphc.frontend.programs import (
     LABELS,
     LOSS,
     METRIC_PREFIX,
-    SAMPLE_WEIGHT,
     TRAINING_CALL,
     WEIGHTED,
     LossSpec,
@@ -59,6 +57,7 @@ from graphc.frontend.programs import (
     prediction_name,
     train_graph,
 )
+from graphc.frontend.sample_weights import sample_weights, weight_feeds
 from graphc.frontend.seeding import global_rng
 
 _CROSSENTROPY_ALIASES = ("crossentropy", "ce")
@@ -75,6 +74,7 @@ class Trainer:
         self.stop_training = False
         self.history: History | None = None
         self._metric_ids: Any = []  # a list for every output, or a dict by output name
+        self._weighted_metric_ids: Any = []  # the same forms, for compile(weighted_metrics=...)
         self._loss_weights: Any = None
         self._spec: LossSpec | None = None
         self._engine: CompiledModel | None = None
@@ -95,9 +95,6 @@ class Trainer:
         if loss_weights is not None and not several:
             raise ValueError("compile(): loss_weights weighs the losses of several outputs; this model has "
                              "one output")
-        if weighted_metrics:
-            raise ValueError("compile(): weighted_metrics is not supported yet (sample weights weigh the "
-                             "loss; `metrics` stay unweighted, as in Keras 3)")
         resolved_optimizer = optimizers_mod.get(optimizer)
         names = self._output_names() if several else ["output"]
         for each in _per_output(loss, names, "loss").values():
@@ -106,13 +103,20 @@ class Trainer:
         weights = _per_output(1.0 if loss_weights is None else loss_weights, names, "loss_weights")
         if any(isinstance(w, bool) or not isinstance(w, (int, float)) for w in weights.values()):
             raise ValueError(f"compile(): loss_weights must be numbers, got {loss_weights!r}")
-        metric_ids = _metrics_per_output(metrics, names) if several else _metric_list(metrics)
-        for identifier in (metric_ids if isinstance(metric_ids, list) else sum(metric_ids.values(), [])):
-            metrics_mod.resolve(identifier, (None, 1), (None, 1))
+        if several:
+            metric_ids: Any = compile_metrics.per_output(metrics, names, "metrics")
+            weighted_ids: Any = compile_metrics.per_output(weighted_metrics, names, "weighted_metrics")
+        else:
+            metric_ids = compile_metrics.as_list(metrics)
+            weighted_ids = compile_metrics.as_list(weighted_metrics)
+        for ids in (metric_ids, weighted_ids):
+            for identifier in (ids if isinstance(ids, list) else sum(ids.values(), [])):
+                metrics_mod.resolve(identifier, (None, 1), (None, 1))
         # Everything above may raise; only a compile that succeeds replaces the compiled state.
         with self._engine_lock:
             self.optimizer = resolved_optimizer
             self._metric_ids = metric_ids
+            self._weighted_metric_ids = weighted_ids
             self._loss_weights = loss_weights
             self.loss = loss
             self.compiled = True
@@ -133,30 +137,33 @@ class Trainer:
         """Resolve the loss and metrics against the label data, as Keras does on the first batch;
         with several outputs, per output (label_data_shape is then (None, one shape per output))."""
         if len(self.outputs) == 1:
-            return self._output_spec(self.loss, self._metric_ids, label_data_shape,
+            spec = self._output_spec(self.loss, self._metric_ids, self._weighted_metric_ids, label_data_shape,
                                      tuple(self.outputs[0].shape))
+            compile_metrics.name_metrics([spec], [None])
+            return spec
         names = self._output_names()
         losses = _per_output(self.loss, names, "loss")
         given_weights = 1.0 if self._loss_weights is None else self._loss_weights
         weights = _per_output(given_weights, names, "loss_weights")
-        metric_ids = self._metric_ids
         specs = []
         for index, (name, tensor) in enumerate(zip(names, self.outputs, strict=True)):
-            ids = metric_ids[name] if isinstance(metric_ids, dict) else metric_ids
             data_shape = (None, *label_data_shape[index + 1])
-            spec = self._output_spec(losses[name], ids, data_shape, tuple(tensor.shape))
-            spec.metrics = [_renamed(metric, f"{name}_{metric.name}") for metric in spec.metrics]
-            specs.append(spec)
+            specs.append(self._output_spec(losses[name], self._metric_ids[name],
+                                           self._weighted_metric_ids[name], data_shape, tuple(tensor.shape)))
+        compile_metrics.name_metrics(specs, names)
         return MultiLossSpec(specs, names, [float(weights[name]) for name in names])
 
     @staticmethod
-    def _output_spec(loss_id: Any, metric_ids: list[Any], label_data_shape: tuple[int | None, ...],
-                     pred_shape: tuple[int | None, ...]) -> LossSpec:
+    def _output_spec(loss_id: Any, metric_ids: list[Any], weighted_ids: list[Any],
+                     label_data_shape: tuple[int | None, ...], pred_shape: tuple[int | None, ...]
+                     ) -> LossSpec:
         if isinstance(loss_id, str) and loss_id in _CROSSENTROPY_ALIASES:
             loss_id = metrics_mod.resolve_loss_alias(loss_id, label_data_shape, pred_shape)
         loss = losses_mod.get(loss_id)
         metrics = [metrics_mod.resolve(m, label_data_shape, pred_shape) for m in metric_ids]
-        return LossSpec(loss, metrics, tuple(loss.label_shape(pred_shape)))
+        weighted = [metrics_mod.weighted(metrics_mod.resolve(m, label_data_shape, pred_shape))
+                    for m in weighted_ids]
+        return LossSpec(loss, metrics, tuple(loss.label_shape(pred_shape)), weighted)
 
     # -- engines ----------------------------------------------------------------------------
     def _engine_for(self, x: np.ndarray, y: np.ndarray | None = None) -> CompiledModel:
@@ -213,6 +220,9 @@ class Trainer:
         if len(self.outputs) > 1:
             return ModelInputs.of(y, self._output_names(), what="outputs")
         return as_float_array(y, "y")
+
+    def _sample_weights(self, y: Any, sample_weight: Any, class_weight: Any, what: str) -> Any:
+        return sample_weights(y, sample_weight, class_weight, what, self._output_names())
 
     def _label_feeds(self, y: Any) -> dict[str, np.ndarray]:
         if isinstance(y, ModelInputs):
@@ -303,9 +313,11 @@ class Trainer:
                 if name.startswith(OPTIMIZER_STATE_PREFIX) and name != ITERATIONS]
 
     def _count_results(self) -> dict[str, Callable[[dict[str, np.ndarray]], float]]:
-        """How each compiled confusion metric turns its summed counts into its value."""
-        metrics = self._spec.metrics if self._spec is not None else []
-        return {m.name: m.result_from for m in metrics if isinstance(m, ConfusionMetric)}
+        """How each counted metric (confusion metrics, and every weighted metric) turns its summed
+        counts into its value."""
+        spec = self._spec
+        metrics = [*spec.metrics, *spec.weighted_metrics] if spec is not None else []
+        return {m.name: m.result_from for m in metrics if hasattr(m, "result_from")}
 
     def _restore_optimizer_slots(self, values: Mapping[str, np.ndarray]) -> None:
         """Slot values (`optimizer/<slot>` names, as saved) to start the next training step from."""
@@ -346,9 +358,13 @@ class Trainer:
             x_all, y_all = self._as_input(x), self._as_labels(y)
             check_same_length(x_all, y_all)
             check_not_empty(x_all, "fit()")
-            w_all = sample_weights(y_all, sample_weight, class_weight, "fit()")
+            w_all = self._sample_weights(y_all, sample_weight, class_weight, "fit()")
             if validation_data is None and validation_split:
                 x_all, y_all, *held_out = split_validation(x_all, y_all, validation_split)
+                # Keras 3 splits sample_weight with x and y and validates with the held-out part;
+                # class_weight weighs the training batches only.
+                if sample_weight is not None:
+                    held_out.append(w_all[len(x_all):])
                 validation_data = tuple(held_out)
                 w_all = None if w_all is None else w_all[:len(x_all)]
             self._engine_for(x_all, y_all)
@@ -405,9 +421,7 @@ class Trainer:
                     train = self._training_step(engine, collective, wb is not None)
                     train_weighted = wb is not None
                 callback_list.on_train_batch_begin(step)
-                feeds = {**self._input_feeds(xb), **self._label_feeds(yb)}
-                if wb is not None:
-                    feeds[SAMPLE_WEIGHT] = wb
+                feeds = {**self._input_feeds(xb), **self._label_feeds(yb), **weight_feeds(wb)}
                 outputs = train(len(xb), feeds, self.optimizer.feeds())
                 self.optimizer.count_step()
                 tracker.add(outputs, len(xb))
@@ -466,7 +480,7 @@ class Trainer:
             xb, yb = self._as_input(batch.x), self._as_labels(batch.y)
             check_same_length(xb, yb)
             check_not_empty(xb, source.what)
-            wb = sample_weights(yb, batch.sample_weight, None, source.what)
+            wb = self._sample_weights(yb, batch.sample_weight, None, source.what)
             self._engine_for(xb, yb)
             yield xb, self._labels(yb), wb
 
@@ -478,7 +492,7 @@ class Trainer:
         if is_batch_source(data):
             source = BatchSource(data, steps, "fit() validation data", need_labels=True)
             return lambda: self._evaluate_batches(self._source_batches(source), collective=collective)
-        x_val, y_raw, w_val = _unpack_validation(data, self._as_input, self._as_labels)
+        x_val, y_raw, w_val = _unpack_validation(data, self._as_input, self._as_labels, self._sample_weights)
         check_not_empty(x_val, "fit() validation data")
         self.build_for_input(tuple(x_val.shape[1:]))
         # Checked now when the loss is known (array training data), else after the first training batch.
@@ -517,9 +531,7 @@ class Trainer:
                 program = programs[wb is not None] = self._engine_for(xb[:1], yb[:1]).program(name)
             if callback_list is not None:
                 callback_list.on_test_batch_begin(step)
-            feeds = {**self._input_feeds(xb), **self._label_feeds(yb)}
-            if wb is not None:
-                feeds[SAMPLE_WEIGHT] = wb
+            feeds = {**self._input_feeds(xb), **self._label_feeds(yb), **weight_feeds(wb)}
             tracker.add(program(len(xb), **feeds), len(xb))
             if callback_list is not None:
                 callback_list.on_test_batch_end(step, tracker.logs())
@@ -545,7 +557,7 @@ class Trainer:
             x_all, y_all = self._as_input(x), self._as_labels(y)
             check_same_length(x_all, y_all)
             check_not_empty(x_all, "evaluate()")
-            w_all = sample_weights(y_all, sample_weight, None, "evaluate()")
+            w_all = self._sample_weights(y_all, sample_weight, None, "evaluate()")
             self._engine_for(x_all, y_all)
             y_all = self._labels(y_all)
             pairs = ((x_all[index], y_all[index], None if w_all is None else w_all[index])
@@ -631,13 +643,11 @@ class Trainer:
         check_same_length(xb, yb)
         what = "train_on_batch()" if program_name == "train_step" else "test_on_batch()"
         check_not_empty(xb, what)
-        wb = sample_weights(yb, sample_weight, class_weight, what)
+        wb = self._sample_weights(yb, sample_weight, class_weight, what)
         engine = self._engine_for(xb, yb)
         yb = self._labels(yb)
         feeds = self.optimizer.feeds() if program_name == "train_step" else {}
-        inputs = {**self._input_feeds(xb), **self._label_feeds(yb)}
-        if wb is not None:
-            inputs[SAMPLE_WEIGHT] = wb
+        inputs = {**self._input_feeds(xb), **self._label_feeds(yb), **weight_feeds(wb)}
         tracker = _RunningMeans(self._count_results())
         if program_name == "train_step":
             step = self._training_step(engine, collective_of(self.optimizer), wb is not None)
@@ -654,53 +664,28 @@ class Trainer:
 
     @property
     def metrics_names(self) -> list[str]:
-        """The order evaluate() returns its values in (Keras 3's: the loss, the compiled metrics, then
-        each output's own loss)."""
+        """The order evaluate() returns its values in (Keras 3's: the loss, the compiled metrics, the
+        weighted metrics, then each output's own loss)."""
         if len(self.outputs) > 1 and self.compiled:
             spec = self.expected_loss_spec()
             losses = [f"{name}_loss" for name in spec.names]
-            return [LOSS, *(m.name for m in spec.metrics), *losses]
-        return [LOSS] + ([m.name for m in self._spec.metrics] if self._spec else
-                         [m if isinstance(m, str) else getattr(m, "name", str(m)) for m in self._metric_ids])
+            return [LOSS, *(m.name for m in [*spec.metrics, *spec.weighted_metrics]), *losses]
+        if self._spec is not None:
+            return [LOSS, *(m.name for m in [*self._spec.metrics, *self._spec.weighted_metrics])]
+        plain, weighted = compile_metrics.log_names(  # before the first batch resolves them
+            [[compile_metrics.identifier_name(m) for m in self._metric_ids]],
+            [[compile_metrics.identifier_name(m) for m in self._weighted_metric_ids]], [None])
+        return [LOSS, *plain[0], *weighted[0]]
 
 
-Batch3 = tuple[np.ndarray, np.ndarray, "np.ndarray | None"]  # x, y, sample weights (None: unweighted)
-
-
-def sample_weights(y: Any, sample_weight: Any, class_weight: Any, what: str) -> np.ndarray | None:
-    """One float32 weight per sample from sample_weight, or from class_weight by each label's class
-    (the argmax of a one-hot row); classes class_weight does not name weigh 1, as in Keras 3."""
-    if sample_weight is not None and class_weight is not None:
-        raise ValueError(f"{what}: give sample_weight or class_weight, not both (as Keras)")
-    if class_weight is not None and isinstance(y, ModelInputs):
-        raise ValueError(f"{what}: class_weight is only supported for models with a single output "
-                         "(as Keras); give sample_weight instead")
-    if isinstance(sample_weight, dict) and isinstance(y, ModelInputs):
-        raise ValueError(f"{what}: sample_weight must be one array that weighs every output's loss; weights "
-                         "per output are not supported")
-    if class_weight is not None:
-        if not isinstance(class_weight, Mapping):
-            raise ValueError(f"{what}: class_weight must be a dict {{class index: weight}}, "
-                             f"got {class_weight!r}")
-        classes = y.argmax(axis=-1) if y.ndim > 1 and y.shape[-1] > 1 else y.reshape(len(y))
-        table = {int(k): float(v) for k, v in class_weight.items()}
-        sample_weight = np.array([table.get(int(c), 1.0) for c in classes], dtype=np.float32)
-    if sample_weight is None:
-        return None
-    weights = np.asarray(sample_weight, dtype=np.float32)
-    if weights.ndim == 2 and weights.shape[1] == 1:
-        weights = weights[:, 0]
-    if weights.shape != (len(y),):
-        raise ValueError(f"{what}: sample_weight must hold one weight per sample ({len(y)}), got shape "
-                         f"{weights.shape}")
-    if not np.all(np.isfinite(weights)):
-        raise ValueError(f"{what}: sample_weight must be finite")
-    return np.ascontiguousarray(weights)
+# x, y, sample weights (one array, one per output, or None: unweighted)
+Batch3 = tuple[np.ndarray, np.ndarray, "np.ndarray | ModelInputs | None"]
 
 
 class _RunningMeans:
     """Sample-weighted means over the batches seen so far, as Keras's Mean trackers keep them, and
-    the summed counts of confusion metrics, whose results `results` computes from the totals."""
+    the summed counts of counted metrics (confusion metrics, weighted metrics), whose results
+    `results` computes from the totals."""
 
     def __init__(self, results: Mapping[str, Callable[[dict[str, np.ndarray]], float]] | None = None) -> None:
         self.totals: dict[str, Any] = {}
@@ -752,8 +737,8 @@ def _should_validate(epoch: int, freq: int | Sequence[int]) -> bool:
     return epoch + 1 in freq
 
 
-def _unpack_validation(data: Any, as_input: Callable[[Any], Any],
-                       as_labels: Callable[[Any], Any]) -> tuple[Any, Any, np.ndarray | None]:
+def _unpack_validation(data: Any, as_input: Callable[[Any], Any], as_labels: Callable[[Any], Any],
+                       weigh: Callable[..., Any]) -> tuple[Any, Any, Any]:
     """(x_val, y_val) or Keras's (x_val, y_val, val_sample_weight)."""
     if not isinstance(data, (tuple, list)) or len(data) not in (2, 3):
         raise ValueError("`validation_data` must be a tuple (x_val, y_val) or (x_val, y_val, "
@@ -762,7 +747,7 @@ def _unpack_validation(data: Any, as_input: Callable[[Any], Any],
     y_val = as_labels(data[1]) if not isinstance(data[1], ModelInputs) else data[1]
     check_same_length(x_val, y_val)
     weights = data[2] if len(data) == 3 else None
-    return x_val, y_val, sample_weights(y_val, weights, None, "fit() validation data")
+    return x_val, y_val, weigh(y_val, weights, None, "fit() validation data")
 
 
 def _padded(batches_in: Iterator[Batch3], steps: int) -> Iterator[Batch3 | None]:
@@ -796,36 +781,6 @@ def _per_output(value: Any, names: list[str], what: str) -> dict[str, Any]:
                              f"outputs {names}")
         return dict(zip(names, value, strict=True))
     return dict.fromkeys(names, value)
-
-
-def _metrics_per_output(metrics: Any, names: list[str]) -> dict[str, list[Any]]:
-    """compile()'s metrics for a model with several outputs, by output name: a dict by output name,
-    a list with one list per output (Keras 3), or one list every output gets (tf.keras)."""
-    if isinstance(metrics, dict) and not ({"class_name", "config"} <= set(metrics)):
-        unknown = set(metrics) - set(names)
-        if unknown:
-            raise ValueError(f"compile(): `metrics` names outputs {sorted(unknown)}; the model's outputs are "
-                             f"{names}")
-        return {name: _metric_list(metrics.get(name)) for name in names}
-    if (isinstance(metrics, (list, tuple)) and len(metrics) == len(names)
-            and all(entry is None or isinstance(entry, (list, tuple)) for entry in metrics)):
-        return {name: _metric_list(entry) for name, entry in zip(names, metrics, strict=True)}
-    return dict.fromkeys(names, _metric_list(metrics))
-
-
-def _metric_list(metrics: Any) -> list[Any]:
-    if metrics is None:
-        return []
-    if isinstance(metrics, (str, dict)) or not isinstance(metrics, Sequence):
-        return [metrics]
-    return list(metrics)
-
-
-def _renamed(metric: Any, name: str) -> Any:
-    """A copy logged under `name` (`<output>_<metric>`); the metric given to compile is not changed."""
-    renamed = copy.copy(metric)
-    renamed.name = name
-    return renamed
 
 
 def _fits(label_shape: tuple[Any, ...], label_data_shape: tuple[Any, ...]) -> bool:

@@ -5,6 +5,7 @@ Scripts written for Keras run after changing `keras` to `graphc.keras` in their 
 
 from graphc.frontend.layers import Input
 from graphc.frontend.models import Model, Sequential
+from graphc.frontend.tape import GradientTape
 from graphc.keras import (
     activations,
     backend,
@@ -24,8 +25,8 @@ from graphc.keras import (
 )
 
 __all__ = [
-    "Input", "Model", "Sequential", "activations", "backend", "callbacks", "constraints", "datasets",
-    "initializers", "layers", "losses", "metrics", "models", "ops",
+    "GradientTape", "Input", "Model", "Sequential", "activations", "backend", "callbacks", "constraints",
+    "datasets", "initializers", "layers", "losses", "metrics", "models", "ops",
     "optimizers", "preprocessing", "regularizers",
     "utils",
 ]

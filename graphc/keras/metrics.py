@@ -18,12 +18,16 @@ from graphc.frontend.metrics import (
     MeanMetricWrapper,
     MeanSquaredError,
     SparseCategoricalAccuracy,
+    SparseTopKCategoricalAccuracy,
+    TopKCategoricalAccuracy,
     accuracy,
     binary_accuracy,
     categorical_accuracy,
     mean_absolute_error,
     mean_squared_error,
     sparse_categorical_accuracy,
+    sparse_top_k_categorical_accuracy,
+    top_k_categorical_accuracy,
 )
 
 __all__ = [
@@ -42,10 +46,14 @@ __all__ = [
     "MeanMetricWrapper",
     "MeanSquaredError",
     "SparseCategoricalAccuracy",
+    "SparseTopKCategoricalAccuracy",
+    "TopKCategoricalAccuracy",
     "accuracy",
     "binary_accuracy",
     "categorical_accuracy",
     "mean_absolute_error",
     "mean_squared_error",
     "sparse_categorical_accuracy",
+    "sparse_top_k_categorical_accuracy",
+    "top_k_categorical_accuracy",
 ]

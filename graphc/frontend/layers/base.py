@@ -33,7 +33,7 @@ class Weight:
         self.trainable = trainable
         self.regularizer = regularizer
         self.constraint = constraint  # applied to the updated value inside the compiled training step
-        self._value = np.ascontiguousarray(value, dtype=np.float32)
+        self._value = np.array(value, dtype=np.float32, order="C")  # keeps a scalar weight 0-d
         self._lock: ReadWriteLock | None = None
 
     @property

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from numbers import Real
 from types import MappingProxyType
@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from graphc.frontend.optimizers import clipping, schedules
+from graphc.frontend.optimizers.applying import AppliedUpdates
 from graphc.frontend.optimizers.hyperparameters import Hyperparameter, check_float
 from graphc.frontend.optimizers.step import ITERATIONS, UpdateStep, hyperparameter_value
 from graphc.ir.graph import Graph, Node
@@ -108,6 +109,7 @@ class Optimizer:
         self.clipvalue = clipvalue
         self.global_clipnorm = global_clipnorm
         self.iterations = 0
+        self._applied = AppliedUpdates()
 
     # -- hyperparameters ----------------------------------------------------------------------
     @property
@@ -149,6 +151,18 @@ class Optimizer:
                            for name, hp in self._plan_inputs.items()}
             self._feeds_made_from = (self._plan_inputs, dict(values), dtype)
         return dict(self._feeds)
+
+    # -- custom training loops ----------------------------------------------------------------
+    def apply_gradients(self, grads_and_vars: Iterable[tuple[Any, Any]]) -> int:
+        """Update each variable (a model weight) from its gradient with this optimizer's compiled
+        update (optimizers/applying.py), as a custom training loop does after `tape.gradient`;
+        returns the new step count."""
+        self._applied.apply(self, grads_and_vars)
+        return self.iterations
+
+    def apply(self, grads: Sequence[Any], trainable_variables: Sequence[Any]) -> int:
+        """Keras 3's spelling of apply_gradients(zip(grads, trainable_variables))."""
+        return self.apply_gradients(zip(grads, trainable_variables, strict=True))
 
     # -- the update graph ---------------------------------------------------------------------
     def build(self, graph: Graph, params: Sequence[tuple[str, Node, Node]]) -> UpdatePlan:

@@ -23,6 +23,7 @@ class SavableModel(Protocol):
     operations: list[tuple[Layer, list[KerasTensor], KerasTensor]]
     _engine: Any
     _metric_ids: list[Any] | dict[str, list[Any]]
+    _weighted_metric_ids: list[Any] | dict[str, list[Any]]
     _loss_weights: Any
 
     @property

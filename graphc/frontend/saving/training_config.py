@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from graphc.frontend import losses as losses_mod
+from graphc.frontend import metrics as metrics_mod
 from graphc.frontend import optimizers as optimizers_mod
 from graphc.frontend.saving.host import SavableModel
 
@@ -22,14 +23,23 @@ def training_config(model: SavableModel) -> dict[str, Any] | None:
                       "training configuration; compile the loaded model yourself", stacklevel=3)
         return None
     optimizer = optimizers_mod.serialize(model.optimizer)
-    metrics = model._metric_ids
-    if isinstance(metrics, dict):  # several outputs: by output name, as Keras 3 writes them
-        metrics = {name: [_metric_name(m) for m in ids] for name, ids in metrics.items()}
-    else:
-        metrics = [_metric_name(m) for m in metrics]
-    return {"loss": loss, "loss_weights": _per_output(model._loss_weights, float), "metrics": metrics,
-            "weighted_metrics": None, "run_eagerly": False, "steps_per_execution": 1, "jit_compile": False,
+    weighted = model._weighted_metric_ids
+    return {"loss": loss, "loss_weights": _per_output(model._loss_weights, float),
+            "metrics": _saved_metrics(model._metric_ids),
+            "weighted_metrics": _saved_metrics(weighted) if _any_metric(weighted) else None,
+            "run_eagerly": False, "steps_per_execution": 1, "jit_compile": False,
             "optimizer_config": {"class_name": optimizer["class_name"], "config": optimizer["config"]}}
+
+
+def _saved_metrics(metrics: list[Any] | dict[str, list[Any]]) -> Any:
+    """One list, or by output name for several outputs, as Keras 3 writes them."""
+    if isinstance(metrics, dict):
+        return {name: [metrics_mod.serialize(m) for m in ids] for name, ids in metrics.items()}
+    return [metrics_mod.serialize(m) for m in metrics]
+
+
+def _any_metric(metrics: list[Any] | dict[str, list[Any]]) -> bool:
+    return any(metrics.values()) if isinstance(metrics, dict) else bool(metrics)
 
 
 def _serialized_loss(loss: Any) -> Any:
@@ -47,12 +57,6 @@ def _per_output(value: Any, serialize: Callable[[Any], Any]) -> Any:
     return serialize(value)
 
 
-def _metric_name(metric: Any) -> str:
-    if isinstance(metric, str):
-        return metric
-    return getattr(metric, "name", None) or getattr(metric, "__name__", None) or str(metric)
-
-
 def compile_from(model: SavableModel, config: Any) -> None:
     """compile() with a file's training_config (Keras 2.2.4, tf.keras or Keras 3 forms).
 
@@ -68,7 +72,8 @@ def compile_from(model: SavableModel, config: Any) -> None:
         optimizer_config["class_name"] = name.removeprefix("Custom>")
         optimizer = optimizers_mod.deserialize(optimizer_config)
         model.compile(optimizer=optimizer, loss=config.get("loss"), loss_weights=config.get("loss_weights"),
-                      metrics=_metrics(config.get("metrics"), len(model.outputs)))
+                      metrics=_metrics(config.get("metrics"), len(model.outputs)),
+                      weighted_metrics=_metrics(config.get("weighted_metrics"), len(model.outputs)))
     except (ValueError, TypeError, NotImplementedError) as err:
         warnings.warn(f"model {model.name!r}: the file's training configuration could not be restored "
                       f"({err}); the model is loaded uncompiled", stacklevel=3)
@@ -78,12 +83,16 @@ def _metrics(metrics: Any, outputs: int) -> Any:
     """The file's metrics for compile(): one list for a single output, else a dict by output name or
     one list per output (tf.keras nests them so: [[m1, m2], [m3]])."""
     if outputs > 1 and isinstance(metrics, dict):
-        return {str(name): [_metric_entry(m) for m in _flatten(ids if isinstance(ids, list) else [ids])]
+        return {str(name): _entries(ids if isinstance(ids, list) else [ids])
                 for name, ids in metrics.items()}
     if outputs > 1 and isinstance(metrics, list) and len(metrics) == outputs and all(
             isinstance(ids, list) for ids in metrics):
-        return [[_metric_entry(m) for m in _flatten(ids)] for ids in metrics]
-    return [_metric_entry(m) for m in _flatten(metrics or [])]
+        return [_entries(ids) for ids in metrics]
+    return _entries(metrics or [])
+
+
+def _entries(metrics: Any) -> list[Any]:
+    return [metrics_mod.deserialize(m) for m in _flatten(metrics)]
 
 
 def _flatten(metrics: Any) -> list[Any]:
@@ -94,13 +103,3 @@ def _flatten(metrics: Any) -> list[Any]:
     for item in metrics:
         flat.extend(_flatten(item) if isinstance(item, list) else [item])
     return flat
-
-
-def _metric_entry(metric: Any) -> str:
-    if isinstance(metric, str):
-        return metric
-    if isinstance(metric, dict):  # tf.keras: {"class_name": "MeanMetricWrapper", "config": {"name": ...}}
-        name = (metric.get("config") or {}).get("name")
-        if isinstance(name, str):
-            return name
-    raise ValueError(f"cannot read metric {metric!r}")
