@@ -16,16 +16,34 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(HERE.parent))
 
+from bench_lstm import lstm_cell_class  # noqa: E402
 from common import machine_line, median_s, table  # noqa: E402
 
-from graphc.keras import Input, Sequential, backend  # noqa: E402
+from graphc.keras import Input, Sequential, backend, ops  # noqa: E402
 from graphc.keras import layers as L  # noqa: E402
 from graphc.keras.optimizers import Adam  # noqa: E402
-from tests.frontend.test_custom_cells import MinimalRNNCell, PeepLSTMCell  # noqa: E402
 
 BATCH, STEPS, FEATURES, UNITS = 64, 100, 32, 100
+
+
+class SimpleStep(L.Layer):
+    """SimpleRNN's step as a custom cell."""
+
+    def __init__(self, units: int, **kwargs: object) -> None:
+        super().__init__(**kwargs)
+        self.units, self.state_size = units, units
+
+    def build(self, input_shape: tuple) -> None:
+        self.kernel = self.add_weight(shape=(input_shape[-1], self.units), name="kernel")
+        self.recurrent_kernel = self.add_weight(shape=(self.units, self.units), name="recurrent_kernel")
+        self.bias = self.add_weight(shape=(self.units,), initializer="zeros", name="bias")
+
+    def call(self, inputs: object, states: list) -> tuple:
+        h = ops.tanh(
+            ops.matmul(inputs, self.kernel) + ops.matmul(states[0], self.recurrent_kernel) + self.bias
+        )
+        return h, [h]
 
 
 def _model(layer: L.Layer, steps: int = STEPS) -> Sequential:
@@ -37,8 +55,10 @@ def _model(layer: L.Layer, steps: int = STEPS) -> Sequential:
 def _pairs() -> list[tuple[str, Sequential, Sequential]]:
     backend.clear_session()
     pairs = []
-    for name, cell, builtin in (("SimpleRNN", MinimalRNNCell(UNITS), L.SimpleRNN(UNITS)),
-                                ("LSTM", PeepLSTMCell(UNITS), L.LSTM(UNITS))):
+    for name, cell, builtin in (
+        ("SimpleRNN", SimpleStep(UNITS), L.SimpleRNN(UNITS)),
+        ("LSTM", lstm_cell_class()(UNITS), L.LSTM(UNITS)),
+    ):
         scanned, dedicated = _model(L.RNN(cell)), _model(builtin)
         dedicated.set_weights(scanned.get_weights())
         pairs.append((name, scanned, dedicated))
@@ -51,7 +71,7 @@ def compile_figures(steps: int) -> tuple[float, int]:
 
     os.environ["GRAPHC_CACHE_DIR"] = "off"
     backend.clear_session()
-    model = _model(L.RNN(PeepLSTMCell(UNITS)), steps)
+    model = _model(L.RNN(lstm_cell_class()(UNITS)), steps)
     x = np.zeros((BATCH, steps, FEATURES), np.float32)
     start = time.perf_counter()
     model.train_on_batch(x, np.zeros((BATCH, 1), np.float32))
@@ -79,8 +99,10 @@ def main() -> None:
     print(table(["cell", "scan step", "scan predict", "recurrence op step", "recurrence op predict"], rows))
     for steps in (10, 500):
         seconds, nodes = compile_figures(steps)
-        print(f"custom LSTM cell, T={steps}: first train_on_batch {seconds:.2f} s (no cache), "
-              f"{nodes} nodes in the optimized train step")
+        print(
+            f"custom LSTM cell, T={steps}: first train_on_batch {seconds:.2f} s (no cache), "
+            f"{nodes} nodes in the optimized train step"
+        )
 
 
 if __name__ == "__main__":
