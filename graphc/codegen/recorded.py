@@ -32,7 +32,7 @@ from graphc.codegen import build_library
 from graphc.codegen import cache as disk_cache
 from graphc.codegen.target import PIPELINE, target_spec
 from graphc.ir.graph import Graph, Node
-from graphc.ir.types import TensorType, TupleType
+from graphc.ir.types import BatchMultiple, TensorType, TupleType
 from graphc.passes.pipeline import parse_level
 
 LIBRARY, MANIFEST = ".rec.so", ".rec.json"
@@ -81,6 +81,8 @@ def _encode(value: Any, position: Mapping[Node, int], aliases: Mapping[str, str]
         return head + array.tobytes()
     if isinstance(value, TensorType):
         return f"T{value.shape}{value.dtype};".encode()
+    if isinstance(value, BatchMultiple):
+        return f"B{value.k};".encode()
     if isinstance(value, TupleType):
         parts = b"".join(_encode(p, position, aliases) for p in value.parts)
         return f"U{len(value)}(".encode() + parts + b")"

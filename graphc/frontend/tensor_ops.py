@@ -19,7 +19,6 @@ from graphc.frontend import activations
 from graphc.frontend.layers.operation import symbolic
 from graphc.ir.graph import Node
 from graphc.ops import builders as b
-from graphc.ops.convolution import last_axis_matmul
 
 __all__ = [
     "abs", "add", "cast", "clip", "concatenate", "divide", "dot", "elu", "exp", "expand_dims", "leaky_relu",
@@ -136,7 +135,7 @@ def matmul(x1: Any, x2: Any) -> Any:
     if a.type.rank == 2 and c.type.rank == 2:
         return b.matmul(a, c)
     if c.type.rank == 2 and a.type.rank in (3, 4):
-        return last_axis_matmul(a, c)
+        return b.last_axis_matmul(a, c)
     raise ValueError(f"ops.matmul: graphc multiplies (batch, n) or (batch, steps, n) by (n, m) matrices, got "
                      f"shapes {a.shape} and {c.shape}")
 

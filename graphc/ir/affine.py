@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-Dim = int | None
+from graphc.ir.types import BatchMultiple, Dim
 
 
 @dataclass(frozen=True)
@@ -22,7 +22,9 @@ class Sym:
 
     @staticmethod
     def dim(d: Dim) -> Sym:
-        return Sym(1, 1) if d is None else Sym(d, 0)
+        if d is None:
+            return Sym(1, 1)
+        return Sym(d.k, 1) if isinstance(d, BatchMultiple) else Sym(d, 0)
 
     def __mul__(self, other: Sym | int) -> Sym:
         if isinstance(other, int):

@@ -1,12 +1,43 @@
 """Value types: tensors (static shapes except one symbolic batch dimension) and the tuples of them
-that multi-output nodes produce."""
+that multi-output nodes produce.
+
+The batch dimension is None (N rows) or a BatchMultiple (k * N rows: a sequence's T steps or an
+image batch's frames folded into the batch, so one GEMM or kernel covers them all).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from math import prod
 
-Dim = int | None
+
+@dataclass(frozen=True)
+class BatchMultiple:
+    """k * N: a batch dimension holding k rows per sample (reshape (N, T, F) -> (T*N, F))."""
+
+    k: int
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.k, int) or isinstance(self.k, bool) or self.k < 1:
+            raise ShapeError(f"a batch multiple is a whole number >= 1, got {self.k!r}")
+
+    def __str__(self) -> str:
+        return f"{self.k}N"
+
+
+Dim = int | None | BatchMultiple
+
+
+def is_batch(dim: Dim) -> bool:
+    """N or a multiple of it."""
+    return dim is None or isinstance(dim, BatchMultiple)
+
+
+def batch_multiple(dim: Dim) -> int:
+    """The k of k * N for a batch dimension, the size of a static one."""
+    if dim is None:
+        return 1
+    return dim.k if isinstance(dim, BatchMultiple) else dim
 SUPPORTED_DTYPES = ("float32", "int32", "int64")  # values; indices; counters that never freeze
 _SHORT = {"float32": "f32", "int32": "i32", "int64": "i64"}
 ITEMSIZE = {"float32": 4, "int32": 4, "int64": 8}
@@ -27,7 +58,7 @@ class TensorType:
         if self.dtype not in SUPPORTED_DTYPES:
             raise ShapeError(f"unsupported dtype {self.dtype!r}; expected one of {SUPPORTED_DTYPES}")
         for dim in self.shape:
-            if dim is not None and (not isinstance(dim, int) or dim < 0):
+            if not is_batch(dim) and (not isinstance(dim, int) or dim < 0):
                 raise ShapeError(f"bad dimension {dim!r} in shape {self.shape}")
 
     @property
@@ -36,15 +67,15 @@ class TensorType:
 
     @property
     def has_batch(self) -> bool:
-        return None in self.shape
+        return any(is_batch(d) for d in self.shape)
 
     @property
     def static_numel(self) -> int:
-        """Number of elements per unit of batch (the product of the static dims)."""
-        return prod(d for d in self.shape if d is not None)
+        """Number of elements per unit of batch (the static dims and the batch multiple)."""
+        return prod(batch_multiple(d) for d in self.shape)
 
     def concrete(self, batch: int) -> tuple[int, ...]:
-        return tuple(batch if d is None else d for d in self.shape)
+        return tuple(batch * batch_multiple(d) if is_batch(d) else d for d in self.shape)
 
     def numel(self, batch: int) -> int:
         return prod(self.concrete(batch))

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from graphc.ir.graph import Graph, Node
-from graphc.ir.types import Dim
+from graphc.ir.types import BatchMultiple, Dim, batch_multiple, is_batch
 
 
 def unary(op: str, x: Node, **attrs: Any) -> Node:
@@ -100,10 +100,8 @@ def reduce_mean(x: Node, axes: Sequence[int] | None = None, keepdims: bool = Fal
     uses_batch = False
     for axis in axes_t:
         dim = x.shape[axis]
-        if dim is None:
-            uses_batch = True
-        else:
-            static *= dim
+        uses_batch = uses_batch or is_batch(dim)
+        static *= batch_multiple(dim)
     result = total / float(static) if static != 1 else total
     return result / batch_size(x.graph) if uses_batch else result
 
@@ -114,6 +112,16 @@ def argmax(x: Node, axis: int = -1) -> Node:
 
 def matmul(a: Node, b: Node, transpose_a: bool = False, transpose_b: bool = False) -> Node:
     return a.graph.add("matmul", (a, b), {"transpose_a": transpose_a, "transpose_b": transpose_b})
+
+
+def last_axis_matmul(x: Node, kernel: Node) -> Node:
+    """x @ kernel along x's last axis for any rank: the other axes, batch included, are one axis of
+    k * N rows (BatchMultiple), so it is one GEMM ((N, T, F) and time-major (T, N, F) alike)."""
+    if x.type.rank == 2:
+        return matmul(x, kernel)
+    features = x.shape[-1]
+    rows = reshape(x, (BatchMultiple(x.type.static_numel // features), features))
+    return reshape(matmul(rows, kernel), (*x.shape[:-1], kernel.shape[1]))
 
 
 def reshape(x: Node, shape: Sequence[Dim]) -> Node:

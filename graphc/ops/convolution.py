@@ -19,7 +19,6 @@ import numpy as np
 
 from graphc.ir.graph import Node
 from graphc.ir.types import ShapeError, TensorType
-from graphc.ops import builders as b
 from graphc.ops.registry import EvalContext, Fusion, OpDef, OpKind, register
 
 Pair = tuple[int, int]
@@ -270,15 +269,3 @@ POOL2D_GRAD = register(OpDef(
     "pool2d_grad", OpKind.CONTRACTION, 2, _pool_grad_infer, _pool_grad_reference, _pool_grad_gradient,
     "the gradient of pool2d for its input x: each g to the first maximum of its window (row-major), or "
     "shared evenly by the window's positions inside the image", fusion=Fusion.KERNEL))
-
-
-def last_axis_matmul(x: Node, kernel: Node) -> Node:
-    """x @ kernel along x's last axis for (N, F), (N, T, F) or (N, H, W, F): the IR has one batch
-    axis, so the steps are not folded into it; a 1x1 convolution is the same GEMM over N*T rows."""
-    if x.type.rank == 2:
-        return b.matmul(x, kernel)
-    features, units = kernel.shape
-    image = x if x.type.rank == 4 else b.reshape(x, (None, x.shape[1], 1, features))
-    y = CONV2D(image, b.reshape(kernel, (1, 1, features, units)), strides=(1, 1), dilation=(1, 1),
-               padding=((0, 0), (0, 0)))
-    return y if x.type.rank == 4 else b.reshape(y, (None, x.shape[1], units))

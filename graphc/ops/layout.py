@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from graphc.ir.graph import Node
-from graphc.ir.types import ShapeError, TensorType, broadcast_shapes
+from graphc.ir.types import ShapeError, TensorType, broadcast_shapes, is_batch
 from graphc.ops import builders as b
 from graphc.ops.registry import EvalContext, Fusion, OpDef, OpKind, register
 
@@ -16,8 +16,9 @@ from graphc.ops.registry import EvalContext, Fusion, OpDef, OpKind, register
 def _reshape_infer(types: Sequence[TensorType], attrs: Mapping[str, Any]) -> TensorType:
     (t,) = types
     shape = tuple(attrs["shape"])
-    if t.has_batch != (None in shape) or shape.count(None) > 1:
-        raise ShapeError(f"reshape {t} -> {shape} must keep the batch dimension exactly once")
+    if t.has_batch != any(is_batch(d) for d in shape) or sum(is_batch(d) for d in shape) > 1:
+        raise ShapeError(f"reshape {t} -> {shape} must keep the batch dimension exactly once "
+                         "(N, or k * N rows: BatchMultiple(k))")
     out = TensorType(shape, t.dtype)
     if out.static_numel != t.static_numel:
         raise ShapeError(f"reshape {t} -> {out} changes the element count")

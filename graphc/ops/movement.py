@@ -10,7 +10,7 @@ import numpy as np
 
 from graphc.ir.affine import Sym, unit_stride
 from graphc.ir.graph import Node
-from graphc.ir.types import ShapeError, TensorType
+from graphc.ir.types import ShapeError, TensorType, is_batch
 from graphc.ops import builders as b
 from graphc.ops.registry import EvalContext, Fusion, OpDef, OpKind, register
 from graphc.ops.scalar import Scalar, Value
@@ -22,14 +22,14 @@ def _slice_infer(types: Sequence[TensorType], attrs: Mapping[str, Any]) -> Tenso
     if len(begin) != t.rank or len(size) != t.rank:
         raise ShapeError(f"slice of {t}: begin {begin} and size {size} need one entry per axis ({t.rank})")
     for axis, (dim, start, length) in enumerate(zip(t.shape, begin, size, strict=True)):
-        if dim is None:
+        if is_batch(dim):
             if start != 0 or length is not None:
                 raise ShapeError(f"slice of {t}: the batch axis {axis} is taken whole (begin 0, size None), "
                                  f"got begin {start}, size {length}")
         elif length is None or start < 0 or length < 0 or start + length > dim:
             raise ShapeError(f"slice of {t}: axis {axis} of size {dim} cannot give "
                              f"[{start}, {start}+{length})")
-    return TensorType(tuple(None if d is None else s for d, s in zip(t.shape, size, strict=True)), t.dtype)
+    return TensorType(tuple(d if is_batch(d) else s for d, s in zip(t.shape, size, strict=True)), t.dtype)
 
 
 def _window(attrs: Mapping[str, Any]) -> tuple[slice, ...]:
@@ -43,7 +43,7 @@ def _slice_reference(attrs: Mapping[str, Any], ctx: EvalContext, x: np.ndarray) 
 
 def _slice_grad(n: Node, g: Node) -> list[Node]:
     x = n.inputs[0]
-    pads = tuple((0, 0) if d is None else (start, d - start - s)
+    pads = tuple((0, 0) if is_batch(d) else (start, d - start - s)
                  for d, start, s in zip(x.shape, n.attrs["begin"], n.attrs["size"], strict=True))
     return [b.pad(g, pads)]
 
@@ -61,9 +61,9 @@ def _pad_infer(types: Sequence[TensorType], attrs: Mapping[str, Any]) -> TensorT
     if len(pads) != t.rank or any(len(p) != 2 or min(p) < 0 for p in pads):
         raise ShapeError(f"pad of {t}: pads {pads} need one (before, after) pair of counts >= 0 per axis")
     for axis, (dim, p) in enumerate(zip(t.shape, pads, strict=True)):
-        if dim is None and p != (0, 0):
+        if is_batch(dim) and p != (0, 0):
             raise ShapeError(f"pad of {t}: the batch axis {axis} cannot be padded, got {p}")
-    shape = tuple(None if d is None else d + lo + hi for d, (lo, hi) in zip(t.shape, pads, strict=True))
+    shape = tuple(d if is_batch(d) else d + lo + hi for d, (lo, hi) in zip(t.shape, pads, strict=True))
     return TensorType(shape, t.dtype)
 
 
@@ -110,7 +110,7 @@ def _concat_infer(types: Sequence[TensorType], attrs: Mapping[str, Any]) -> Tens
         raise ShapeError("concatenate needs at least one operand")
     first = types[0]
     axis = attrs["axis"]
-    if not 0 <= axis < first.rank or first.shape[axis] is None:
+    if not 0 <= axis < first.rank or is_batch(first.shape[axis]):
         raise ShapeError(f"concatenate along axis {axis} of {first}: the axis must exist and not be "
                          "the batch axis")
     def off_axis(t: TensorType) -> list[int | None]:
@@ -146,7 +146,7 @@ CONCATENATE = register(
 def _indexed_shape(data: TensorType, indices: TensorType, axis: int, op: str) -> tuple[int | None, ...]:
     if indices.dtype not in ("int32", "int64"):
         raise ShapeError(f"{op}: indices must be int32 or int64, got {indices}")
-    if not 0 <= axis < data.rank or data.shape[axis] is None:
+    if not 0 <= axis < data.rank or is_batch(data.shape[axis]):
         raise ShapeError(f"{op} along axis {axis} of {data}: the axis must exist and not be the batch axis")
     shape = data.shape[:axis] + indices.shape + data.shape[axis + 1:]
     if shape.count(None) > 1:

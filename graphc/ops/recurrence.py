@@ -241,7 +241,7 @@ def _previous(h: Node, h0: Node | None) -> Node:
     return b.concatenate([first, b.slice_(h, (0, 0, 0), (None, steps - 1, hidden))], 1)
 
 
-def sum_outer(left: Node, right: Node) -> Node:
+def _sum_outer(left: Node, right: Node) -> Node:
     """sum over batch and time of left[n, t]^T right[n, t]: a 1x1 convolution's filter gradient."""
     steps = left.shape[1]
 
@@ -282,14 +282,14 @@ def _gradient(node: Node, g: Node) -> list[Node | None]:
     if rmask:
         h_prev = h_prev * b.reshape(rmask[0], (None, 1, hidden))
     if cell in ("simple", "lstm"):
-        return [dz_in_time, sum_outer(h_prev, dz), b.reduce_sum(dz, (0, 1)), *extras]
+        return [dz_in_time, _sum_outer(h_prev, dz), b.reduce_sum(dz, (0, 1)), *extras]
     dzr = b.slice_(dz, (0, 0, 0), (None, steps, 2 * hidden))
     dh = b.slice_(dz, (0, 0, 2 * hidden), (None, steps, hidden))
     if cell == "gru":  # the reset gate scales the recurrent product; a gradient may reach rh directly
         g_rh = b.slice_(g, (0, 0, 4 * hidden), (None, steps, hidden))
         recurrent = b.concatenate([dzr, dh * pieces["r"] + g_rh], 2)
-        return [dz_in_time, sum_outer(h_prev, recurrent), b.reduce_sum(recurrent, (0, 1)), *extras]
-    du = b.concatenate([sum_outer(h_prev, dzr), sum_outer(pieces["r"] * h_prev, dh)], 1)
+        return [dz_in_time, _sum_outer(h_prev, recurrent), b.reduce_sum(recurrent, (0, 1)), *extras]
+    du = b.concatenate([_sum_outer(h_prev, dzr), _sum_outer(pieces["r"] * h_prev, dh)], 1)
     return [dz_in_time, du, b.reduce_sum(dz, (0, 1)), *extras]
 
 

@@ -32,12 +32,10 @@ import numpy as np
 
 from graphc.ir.graph import Graph, Node
 from graphc.ir.rewrite import copy_into, live_nodes
-from graphc.ir.types import ShapeError, TensorType, TupleType
+from graphc.ir.types import BatchMultiple, ShapeError, TensorType, TupleType
 from graphc.ops import builders as b
 from graphc.ops.autodiff import gradients
-from graphc.ops.convolution import last_axis_matmul
 from graphc.ops.evaluation import run_nodes
-from graphc.ops.recurrence import sum_outer
 from graphc.ops.registry import EvalContext, Fusion, OpDef, OpKind, register
 
 
@@ -211,8 +209,7 @@ def _hoisted(
         bound[node] = new.input(f"projected{number}", node.type)
         x = sequences[elements.index(node.inputs[0])]
         w = constants[weights.index(node.inputs[1])]
-        batch_major = last_axis_matmul(b.transpose(x, (1, 0, 2)), w)
-        sequences = [*sequences, b.transpose(batch_major, (1, 0, 2))]
+        sequences = [*sequences, b.last_axis_matmul(x, w)]
     for node in weights:
         bound[node] = new.input(node.attrs["name"], node.type)
     mapping = copy_into(body, new, bound)
@@ -422,16 +419,14 @@ def _terms(node: Node) -> list[Node]:
 def _sum_over_batch(node: Node) -> str | None:
     """ "outer" for a^T b over the batch rows (matmul(a, b, transpose_a)), "sum" for a sum over the
     batch axis (reduce_sum over axis 0), None for anything else."""
-    batch_rows = all(i.type.rank == 2 and i.shape[0] is None for i in node.inputs)
-    if node.op == "matmul" and node.attrs["transpose_a"] and not node.attrs["transpose_b"] and batch_rows:
-        return "outer"
-    if (
-        node.op == "reduce_sum"
-        and tuple(node.attrs["axes"]) == (0,)
-        and not node.attrs["keepdims"]
-        and batch_rows
-    ):
-        return "sum"
+    if node.op == "matmul":
+        fits = node.attrs["transpose_a"] and not node.attrs["transpose_b"]
+    elif node.op == "reduce_sum":
+        fits = tuple(node.attrs["axes"]) == (0,) and not node.attrs["keepdims"]
+    else:
+        return None
+    if fits and all(i.type.rank == 2 and i.shape[0] is None for i in node.inputs):
+        return "outer" if node.op == "matmul" else "sum"
     return None
 
 
@@ -469,15 +464,20 @@ def _scan_gradient(node: Node, grads: Sequence[Node | None]) -> list[Node | None
         total = by_name.get(f"dconst{j}")
         for kind, refs in reverse.hoisted.get(j, []):
             values = [stacked[name] if where == "input" else by_name[name] for where, name in refs]
-            term = sum_outer_time_major(*values) if kind == "outer" else b.reduce_sum(values[0], (0, 1))
+            term = _sum_outer(*values) if kind == "outer" else b.reduce_sum(values[0], (0, 1))
             total = term if total is None else total + term
         out[k + len(sequences) + j] = total
     return out
 
 
-def sum_outer_time_major(left: Node, right: Node) -> Node:
-    """sum over steps and batch of left[t]^T right[t] for (T, N, F) and (T, N, G) stacks: one product."""
-    return sum_outer(b.transpose(left, (1, 0, 2)), b.transpose(right, (1, 0, 2)))
+def _sum_outer(left: Node, right: Node) -> Node:
+    """sum over steps and batch of left[t]^T right[t] for (T, N, F) and (T, N, G) stacks: one GEMM
+    over the T * N rows."""
+
+    def rows(x: Node) -> Node:
+        return b.reshape(x, (BatchMultiple(x.shape[0]), x.shape[2]))
+
+    return b.matmul(rows(left), rows(right), transpose_a=True)
 
 
 SCAN = register(

@@ -176,7 +176,7 @@ class _Grouping:
 
 def _recompute_factor(part: tuple[int | None, ...], whole: tuple[int | None, ...]) -> bool:
     """Each element of `part` would be recomputed at most MAX_RECOMPUTE times across `whole`."""
-    if part == whole or (None in part) != (None in whole):
+    if part == whole or TensorType(part).has_batch != TensorType(whole).has_batch:
         return False
     small, large = TensorType(part).static_numel, TensorType(whole).static_numel
     return small > 0 and large % small == 0 and large // small <= MAX_RECOMPUTE

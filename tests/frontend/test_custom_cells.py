@@ -174,3 +174,20 @@ def test_unroll_inlines_the_step_with_the_same_numbers(go_backwards) -> None:
     np.testing.assert_allclose(
         unrolled.train_on_batch(X, target), looped.train_on_batch(X, target), rtol=1e-6
     )
+
+
+def test_a_scan_inside_a_scan_trains() -> None:
+    """TimeDistributed(RNN(custom cell)): the inner scan's gradient inside the outer one's reverse scan."""
+    backend.clear_session()
+    frames = X.reshape(3, 2, T, F)
+    nested = Sequential([Input((2, T, F)), L.TimeDistributed(L.RNN(MinimalRNNCell(U)))])
+    flat = Sequential([Input((T, F)), L.RNN(MinimalRNNCell(U))])
+    flat.set_weights(nested.get_weights())
+    for model in (nested, flat):
+        model.compile(SGD(0.1), "mse")
+    target = RNG.normal(size=(3, 2, U)).astype(np.float32)
+    np.testing.assert_allclose(
+        nested.train_on_batch(frames, target), flat.train_on_batch(X, target.reshape(6, U)), rtol=1e-5
+    )
+    for got, want in zip(nested.get_weights(), flat.get_weights(), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)

@@ -148,8 +148,6 @@ def test_time_distributed_dense_applies_per_step() -> None:
     again = model_from_json(model.to_json())
     again.set_weights(model.get_weights())
     np.testing.assert_array_equal(again.predict(x, verbose=0), model.predict(x, verbose=0))
-    with pytest.raises(NotImplementedError, match="wrapping Conv2D"):
-        L.TimeDistributed(L.Conv2D(2, 3))
 
 
 @pytest.mark.parametrize("cell, layer, cell_name", [

@@ -193,8 +193,10 @@ def test_bad_states_name_the_layer() -> None:
         L.LSTM(4, name="decoder")(inputs, initial_state=[h])
     with pytest.raises(ValueError, match=r"each initial state must have shape \(batch, 5\)"):
         L.GRU(5)(inputs, initial_state=[h])
-    with pytest.raises(NotImplementedError, match="initial_state is not supported"):
-        L.Bidirectional(L.GRU(4))(inputs, initial_state=[h, h])
+    with pytest.raises(ValueError, match=r"must be \[forward_h, forward_c, backward_h, backward_c\]"):
+        L.Bidirectional(L.LSTM(4))(inputs, initial_state=[h, h])
+    with pytest.raises(ValueError, match="initial state backward_h must have shape \\(batch, 4\\)"):
+        L.Bidirectional(L.GRU(4))(inputs, initial_state=[h, Input((3,))])
 
 
 def _stateful(batch: int = 2) -> Model:
@@ -367,3 +369,69 @@ def test_stacked_cells_compute_what_stacked_layers_do(tmp_path: Path) -> None:
     for a, b in zip(load_model(tmp_path / "stacked.keras").predict(X, verbose=0), (last, h1, c1, h2),
                     strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-6)
+
+
+def test_bidirectional_initial_state_starts_each_direction_from_its_half() -> None:
+    """Keras passes [fw_h, fw_c] to the forward layer and [bw_h, bw_c] to the backward one; configs keep
+    the states in Keras 3's (initial_state kwarg) and Keras 2's (more inputs of the call) forms."""
+    backend.clear_session()
+    inputs, states = Input((6, 3)), [Input((4,)) for _ in range(4)]
+    bidirectional = L.Bidirectional(L.LSTM(4, return_sequences=True, return_state=True))
+    model = Model([inputs, *states], bidirectional(inputs, initial_state=states))
+    start = [RNG.normal(size=(5, 4)).astype(np.float32) for _ in range(4)]
+    got = model.predict([X, *start], verbose=0)
+    weights = bidirectional.get_weights()
+    forward, fh, fc = _lstm(X, weights[:3], *start[:2])
+    backward, bh, bc = _lstm(X[:, ::-1], weights[3:], *start[2:])
+    want = [np.concatenate([forward, backward[:, ::-1]], axis=-1), fh, fc, bh, bc]
+    for a, b in zip(got, want, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    config = json.loads(model.to_json())
+    entry = next(e for e in config["config"]["layers"] if e["class_name"] == "Bidirectional")
+    assert len(entry["inbound_nodes"][0]["kwargs"]["initial_state"]) == 4
+    again = model_from_json(json.dumps(config))
+    again.set_weights(model.get_weights())
+    np.testing.assert_allclose(again.predict([X, *start], verbose=0)[0], got[0], rtol=1e-6)
+    sources = [inputs, *states]  # Keras 2: [[x], [fw_h], [fw_c], [bw_h], [bw_c]]
+    entry["inbound_nodes"] = [[[t.layer.name, 0, 0, {}] for t in sources]]
+    keras2 = model_from_json(json.dumps(config))
+    keras2.set_weights(model.get_weights())
+    np.testing.assert_allclose(keras2.predict([X, *start], verbose=0)[3], got[3], rtol=1e-6)
+
+
+def test_bidirectional_initial_state_trains_as_the_two_layers_run_separately() -> None:
+    """States made from another input by Dense layers: one SGD step of Bidirectional(GRU, sum) equals
+    the step of a forward GRU plus a go_backwards GRU, each started from its own state."""
+    backend.clear_session()
+    z = RNG.normal(size=(5, 2)).astype(np.float32)
+    target = RNG.normal(size=(5, 3)).astype(np.float32)
+
+    def build(bidirectional: bool) -> tuple[Model, list[L.Layer]]:
+        inputs, code = Input((6, 3)), Input((2,))
+        starts = [L.Dense(3, name=f"start_{side}") for side in ("forward", "backward")]
+        h = [start(code) for start in starts]
+        if bidirectional:
+            wrapper = L.Bidirectional(L.GRU(3), merge_mode="sum")
+            return Model([inputs, code], wrapper(inputs, initial_state=h)), [*starts, wrapper]
+        forward, backward = L.GRU(3), L.GRU(3, go_backwards=True)
+        output = L.Add()([forward(inputs, initial_state=[h[0]]), backward(inputs, initial_state=[h[1]])])
+        return Model([inputs, code], output), [*starts, forward, backward]
+
+    model, (start_f, start_b, wrapper) = build(True)
+    separate, (sep_f, sep_b, forward, backward) = build(False)
+    pairs = ((start_f, sep_f), (start_b, sep_b), (wrapper.forward_layer, forward),
+             (wrapper.backward_layer, backward))
+    for mine, theirs in pairs:
+        theirs.set_weights(mine.get_weights())
+    h0 = [z @ kernel + bias for kernel, bias in (start_f.get_weights(), start_b.get_weights())]
+    want = _gru(X, forward.get_weights(), h0[0]) + _gru(X[:, ::-1], backward.get_weights(), h0[1])
+    np.testing.assert_allclose(model.predict([X, z], verbose=0), want, rtol=1e-5, atol=1e-6)
+    before = start_b.get_weights()[0]
+    for each in (model, separate):
+        each.compile(SGD(0.5), "mse")
+    np.testing.assert_allclose(model.train_on_batch([X, z], target), separate.train_on_batch([X, z], target),
+                               rtol=1e-5)
+    for mine, theirs in pairs:
+        for a, b in zip(mine.get_weights(), theirs.get_weights(), strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+    assert not np.allclose(start_b.get_weights()[0], before)  # the gradient reached the backward state

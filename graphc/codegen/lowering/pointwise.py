@@ -21,6 +21,7 @@ from graphc.codegen.lowering.parallel_loops import Cut, product, split_range
 from graphc.codegen.lowering.registry import Lowering, get_lowering
 from graphc.ir.affine import ZERO, Sym, coalesce, contiguous_strides, unit_stride
 from graphc.ir.graph import Node
+from graphc.ir.types import is_batch
 from graphc.ops.registry import OpDef, get_op
 from graphc.passes.kernels import Kernel
 
@@ -198,7 +199,7 @@ class PointwisePlan:
         bounds = []
         for a, size in enumerate(src.shape):
             extent = node.shape[access[a]]
-            if size is None or size == 1 or (0 <= shift[a] and shift[a] + extent <= size):
+            if is_batch(size) or size == 1 or (0 <= shift[a] and shift[a] + extent <= size):
                 continue
             rank = len(self.shape)
             counter = (ZERO,) * rank if place[a] is None else unit_stride(rank, place[a])

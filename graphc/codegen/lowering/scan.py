@@ -24,6 +24,7 @@ from graphc.codegen.lowering.registry import kernel_lowering
 from graphc.codegen.program import ConstantPool, emit_program
 from graphc.ir.affine import Sym, numel
 from graphc.ir.graph import Graph, Node
+from graphc.ir.verify import verify
 from graphc.ops.scan import SCAN
 from graphc.passes.kernels import partition
 from graphc.passes.pipeline import DEFAULT_LEVEL, run_pipeline
@@ -42,7 +43,8 @@ def _body(node: Node) -> _Body:
     """The node's body as compiled (optimized once per body graph)."""
     region: Graph = node.attrs["body"]
     if region not in _bodies:
-        graph = run_pipeline(region, DEFAULT_LEVEL).graph
+        graph = run_pipeline(region, DEFAULT_LEVEL, instruments=()).graph
+        verify(graph, region=True)  # a region's arguments may hold k * N rows
         plan = assign_buffers(graph, partition(graph))
         _bodies[region] = _Body(graph, plan.arena_size)
     return _bodies[region]
@@ -90,8 +92,10 @@ def emit_scan(ctx: KernelContext, node: Node) -> None:
     carries, sequences, constants = operands[:k], operands[k : k + s], operands[k + s :]
 
     offsets, carry_size = _carry_layout(node)
-    buffers = [_at(ctx, ctx.scratch, Size()), _at(ctx, ctx.scratch, carry_size)]
-    workspace = _at(ctx, ctx.scratch, carry_size + carry_size)
+    # no scratch at all when there are no carries and the body needs no workspace
+    scratch = ctx.scratch if ctx.scratch is not None else ir.Constant(PTR, None)
+    buffers = [_at(ctx, scratch, Size()), _at(ctx, scratch, carry_size)]
+    workspace = _at(ctx, scratch, carry_size + carry_size)
     carry_bytes = [ctx.sym(_step_bytes(c)) for c in inputs[:k]]
     first = [_at(ctx, buffers[0], off) for off in offsets]
     for dst, src, nbytes in zip(first, carries, carry_bytes, strict=True):
@@ -102,16 +106,19 @@ def emit_scan(ctx: KernelContext, node: Node) -> None:
     y_bytes = [ctx.sym(_step_bytes(y)) for y in outputs[k:]]
     with counted_loop(b, i64(length), name="t") as t:
         step = b.sub(i64(length - 1), t) if attrs.get("reverse") else t
-        even = b.icmp_signed("==", b.and_(t, i64(1)), i64(0))
-        read = b.select(even, buffers[0], buffers[1])
-        write = b.select(even, buffers[1], buffers[0])
-        pointers = [_at(ctx, read, off) for off in offsets]
+        pointers = []
+        if k:
+            even = b.icmp_signed("==", b.and_(t, i64(1)), i64(0))
+            read = b.select(even, buffers[0], buffers[1])
+            write = b.select(even, buffers[1], buffers[0])
+            pointers += [_at(ctx, read, off) for off in offsets]
         pointers += [
             b.gep(x, [b.mul(step, n)], inbounds=True, source_etype=ir.IntType(8))
             for x, n in zip(sequences, element_bytes, strict=True)
         ]
         pointers += constants
-        pointers += [_at(ctx, write, off) for off in offsets]
+        if k:
+            pointers += [_at(ctx, write, off) for off in offsets]
         pointers += [
             b.gep(y, [b.mul(step, n)], inbounds=True, source_etype=ir.IntType(8))
             for y, n in zip(ctx.parts[k:], y_bytes, strict=True)

@@ -12,7 +12,6 @@ from graphc.frontend.layers.legacy import rename_legacy_kwargs
 from graphc.ir.graph import Node
 from graphc.ir.types import Dim, format_shape
 from graphc.ops import builders as b
-from graphc.ops.convolution import last_axis_matmul
 
 _DENSE_LEGACY = {
     "output_dim": "units",
@@ -77,7 +76,7 @@ class Dense(Layer):
             )
 
     def call(self, x: Node, ctx: CallContext) -> Node:
-        y = last_axis_matmul(x, self.weight_state(ctx, self.kernel))
+        y = b.last_axis_matmul(x, self.weight_state(ctx, self.kernel))
         if self.bias is not None:
             y = y + self.weight_state(ctx, self.bias)
         return self.activation(y)

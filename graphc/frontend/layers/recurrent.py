@@ -21,7 +21,6 @@ from graphc.frontend.layers.base import CallContext, KerasTensor, Layer, shape_o
 from graphc.ir.graph import Node
 from graphc.ir.types import Dim, TensorType, format_shape
 from graphc.ops import builders as b
-from graphc.ops.convolution import last_axis_matmul
 from graphc.ops.recurrence import ACTIVATIONS, GATES, RECURRENCE
 
 _IGNORED = ("implementation", "zero_output_for_mask", "use_cudnn", "time_major")  # engine choices in Keras
@@ -192,7 +191,7 @@ class _RNN(Layer):
             x = x * (keep * (1.0 / (1.0 - self.dropout)))
         elif ctx.training and self.dropout == 1:
             x = x * 0.0
-        z = last_axis_matmul(x, self.weight_state(ctx, self.kernel))
+        z = b.last_axis_matmul(x, self.weight_state(ctx, self.kernel))
         z, recurrent_bias = self.split_bias(z, ctx)
         mask = [] if ctx.mask is None else [ctx.mask]
         carried = self._carried_states(ctx) if self.stateful else []

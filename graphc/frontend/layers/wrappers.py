@@ -1,5 +1,5 @@
 """Bidirectional (a recurrent layer run forwards and a copy run backwards, merged) and
-TimeDistributed (a per-step layer applied to every time step).
+TimeDistributed (a layer applied to every time step).
 
 As in Keras 3, the wrapped layer is copied from its config into `forward_<name>` and a
 `backward_<name>` with go_backwards flipped; with return_sequences the backward sequence is put
@@ -9,15 +9,20 @@ back in time order before the merge. Their weights are the wrapper's, named
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from graphc.frontend.layers.base import CallContext, Layer
+from graphc.frontend.layers.base import CallContext, KerasTensor, Layer, shape_of_list_call
+from graphc.frontend.layers.config_kwargs import layer_kwargs
 from graphc.frontend.layers.core import Activation, Dense, Dropout, LeakyReLU
+from graphc.frontend.layers.custom_objects import custom_layer_class
+from graphc.frontend.layers.model_step import ModelStep, is_model
 from graphc.frontend.layers.recurrent import _RNN, RECURRENT_LAYERS
+from graphc.frontend.layers.step_loop import map_steps
 from graphc.ir.graph import Node
-from graphc.ir.types import Dim
+from graphc.ir.types import Dim, format_shape
 from graphc.ops import builders as b
 
 MERGE_MODES = ("concat", "sum", "mul", "ave")
@@ -62,10 +67,50 @@ class Bidirectional(Layer):
         self.return_sequences = self.forward_layer.return_sequences
         self._initial_weights = weights
 
-    def __call__(self, inputs: Any, training: Any = None, **kwargs: Any) -> Any:
-        if kwargs.get("initial_state") is not None:
-            raise NotImplementedError(f"Bidirectional {self.name!r}: initial_state is not supported yet")
-        return super().__call__(inputs, training, **kwargs)
+    def __call__(self, inputs: Any, initial_state: Any = None, training: Any = None,  # type: ignore[override]
+                 mask: Any = None, **kwargs: Any) -> Any:
+        """Keras's call: `initial_state` holds the forward layer's states, then the backward layer's
+        ([fw_h, fw_c, bw_h, bw_c] for an LSTM); Keras 2 also takes them as [x, *states]."""
+        if isinstance(inputs, (list, tuple)):
+            inputs, initial_state = inputs[0], list(inputs[1:]) or initial_state
+        if initial_state is None:
+            return super().__call__(inputs, training)
+        if not isinstance(inputs, KerasTensor):
+            raise TypeError(f"layer {self.name!r} must be called on a symbolic tensor from Input(), got "
+                            f"{type(inputs).__name__}")
+        sources = [inputs, *self._initial_states(initial_state)]
+        self.ensure_built(tuple(inputs.shape))
+        shapes = shape_of_list_call(self, [t.shape for t in sources], f"layer {self.name!r} (Bidirectional)")
+        self.output_shape = shapes
+        if isinstance(shapes, list):
+            return KerasTensor.outputs_of(shapes, self, sources)
+        return KerasTensor(shapes, self, sources)
+
+    def _initial_states(self, initial_state: Any) -> list[KerasTensor]:
+        states = list(initial_state) if isinstance(initial_state, (list, tuple)) else [initial_state]
+        parts = (("forward", self.forward_layer), ("backward", self.backward_layer))
+        wanted = [f"{direction}_{name}" for direction, layer in parts
+                  for name in ("h", "c")[:layer.state_count]]
+        units = [layer.units for _, layer in parts for _ in range(layer.state_count)]
+        if len(states) != len(wanted) or not all(isinstance(t, KerasTensor) for t in states):
+            raise ValueError(f"Bidirectional {self.name!r}: initial_state must be [{', '.join(wanted)}], "
+                             f"symbolic tensors; got {initial_state!r}")
+        for name, size, state in zip(wanted, units, states, strict=True):
+            if tuple(state.shape[1:]) != (size,):
+                raise ValueError(f"Bidirectional {self.name!r}: initial state {name} must have shape "
+                                 f"(batch, {size}), got {format_shape(state.shape)}")
+        return states
+
+    def takes_list_in(self, count: int) -> bool:
+        return count > 1
+
+    def call_on(self, inputs: Sequence[KerasTensor]) -> Any:
+        return self(inputs[0], initial_state=list(inputs[1:]) or None)
+
+    def call_arguments(self, refs: list[Any]) -> dict[str, Any]:
+        if len(refs) == 1:
+            return super().call_arguments(refs)
+        return {"args": refs[:1], "kwargs": {"initial_state": refs[1:]}}
 
     def _copy(self, layer: _RNN, direction: str, go_backwards: bool) -> _RNN:
         config = layer.get_config()
@@ -84,10 +129,15 @@ class Bidirectional(Layer):
     def check_input_shape(self, input_shape: tuple[Dim, ...]) -> None:
         self.forward_layer.check_input_shape(input_shape)
 
-    def call(self, x: Node, ctx: CallContext) -> Node | list[Node]:
-        """The merged output; with return_state, Keras's [output(s), forward states, backward states]."""
-        forward, forward_states = _with_states(self.forward_layer.call(x, ctx))
-        backward, backward_states = _with_states(self.backward_layer.call(x, ctx))
+    def call(self, x: Node | list[Node], ctx: CallContext) -> Node | list[Node]:
+        """The merged output; with return_state, Keras's [output(s), forward states, backward states].
+        Given [x, *initial states], the forward layer's come first (Keras's halves)."""
+        x, states = (x[0], x[1:]) if isinstance(x, list) else (x, [])
+        split = self.forward_layer.state_count
+        forward_in = [x, *states[:split]] if states else x
+        backward_in = [x, *states[split:]] if states else x
+        forward, forward_states = _with_states(self.forward_layer.call(forward_in, ctx))
+        backward, backward_states = _with_states(self.backward_layer.call(backward_in, ctx))
         steps = x.shape[1]
         if self.return_sequences and steps > 1:  # the backward layer's outputs come last step first
             backward = b.gather(backward, x.graph.constant(np.arange(steps - 1, -1, -1, dtype=np.int32)), 1)
@@ -129,11 +179,13 @@ def _with_states(result: Node | list[Node]) -> tuple[Node, list[Node]]:
 
 
 class TimeDistributed(Layer):
-    """`layer` applied to every time step of (batch, timesteps, ...) inputs.
+    """`layer` applied to every time step of (batch, timesteps, ...) inputs, its weights shared by
+    the steps: output (batch, timesteps, *layer's output per step). `layer` may also be a model of
+    one input and one output.
 
-    graphc's IR keeps one batch axis, so the steps cannot be folded into it; the layers whose
-    arithmetic runs along the last axis only (Dense, Activation, Dropout, LeakyReLU) already act on
-    each step when given the whole sequence, and are what TimeDistributed wraps here.
+    Layers whose arithmetic runs along the last axis only (Dense, Activation, LeakyReLU, Dropout
+    without a noise_shape) already act on each step when given the whole sequence, so they need no
+    loop; any other layer is traced once on one step into a scan over time (layers/step_loop.py).
     """
 
     supports_masking = True
@@ -141,45 +193,73 @@ class TimeDistributed(Layer):
     def __init__(self, layer: Any = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if isinstance(layer, dict):
-            layer = _per_step_from_config(layer)
-        if not isinstance(layer, Layer):
-            raise ValueError(f"TimeDistributed: `layer` must be a layer, got {layer!r}")
-        if type(layer).__name__ not in PER_STEP:
-            raise NotImplementedError(f"TimeDistributed {self.name!r}: wrapping {type(layer).__name__} is "
-                                      f"not supported by graphc yet (it wraps {', '.join(PER_STEP)})")
+            layer = _layer_from_entry(layer)
+        if not isinstance(layer, Layer) and not is_model(layer):
+            raise ValueError(f"TimeDistributed: `layer` must be a layer or a model, got {layer!r}")
         self.layer = layer
+        self.step: Layer = layer if isinstance(layer, Layer) else ModelStep(layer, self.name)
+        if self.step.stateful:
+            raise NotImplementedError(f"TimeDistributed {self.name!r}: wrapping a stateful layer "
+                                      f"({layer.name!r}) is not supported")
 
     def build(self, input_shape: tuple[Dim, ...]) -> None:
-        if len(input_shape) < 3:
+        if not self.step.built:
+            self.step.weight_prefix = f"{self.weight_prefix}/{self.step.name}"
+        self.step.ensure_built(self._frame(input_shape))
+        self._weights = self.step.weights
+
+    def _frame(self, input_shape: tuple[Dim, ...]) -> tuple[Dim, ...]:
+        """One step's shape (batch, ...), what the wrapped layer sees."""
+        if len(input_shape) < 3 or input_shape[1] is None:
             raise ValueError(f"TimeDistributed {self.name!r} takes inputs of shape (batch, timesteps, "
-                             f"...), got {input_shape}")
-        self.layer.weight_prefix = f"{self.weight_prefix}/{self.layer.name}"
-        self.layer.ensure_built(input_shape)
-        self._weights = self.layer.weights
+                             f"...) with a fixed number of steps, got {format_shape(input_shape)}")
+        return (input_shape[0], *input_shape[2:])
 
     def check_input_shape(self, input_shape: tuple[Dim, ...]) -> None:
-        self.layer.check_input_shape(input_shape)
+        self.step.check_input_shape(self._frame(input_shape))
 
     def call(self, x: Node, ctx: CallContext) -> Node:
-        return self.layer.call(x, ctx)
+        if not self._per_step():
+            return map_steps(self.step, x, ctx, self.name)
+        if x.type.rank == 3:
+            return self.step.record(x, ctx)
+        rows = b.reshape(x, (None, int(np.prod(x.shape[1:-1])), x.shape[-1]))  # every step's rows, one axis
+        y = self.step.record(rows, ctx)
+        return b.reshape(y, (None, *x.shape[1:-1], y.shape[-1]))
+
+    def _per_step(self) -> bool:
+        """Whether the wrapped layer acts on each position of the last axis alone (no loop needed)."""
+        if type(self.step) is Dropout:
+            return self.step.noise_shape is None
+        return type(self.step) in (Dense, Activation, LeakyReLU)
 
     def saved_weight_groups(self) -> list[tuple[str, str, list[Any]]]:
-        return [("", self.name, []), ("layer", self.layer.name, self.layer.weights)]
+        nested = [(f"layer/{group}".rstrip("/"), name, weights)
+                  for group, name, weights in self.step.saved_weight_groups()]
+        return [("", self.name, []), *nested]
 
     def get_config(self) -> dict[str, Any]:
-        inner = {"module": "keras.layers", "class_name": type(self.layer).__name__,
-                 "config": self.layer.get_config(), "registered_name": None}
+        if isinstance(self.layer, Layer):
+            inner = {"module": "keras.layers", "class_name": type(self.layer).__name__}
+        elif type(self.layer).__name__ == "Sequential":
+            inner = {"module": "keras", "class_name": "Sequential"}
+        else:
+            inner = {"module": "keras.src.models.functional", "class_name": "Functional"}
+        inner |= {"config": self.step.get_config(), "registered_name": None}
         return {**super().get_config(), "layer": inner}
 
 
-def _per_step_from_config(entry: Any) -> Layer:
-    if not isinstance(entry, dict) or entry.get("class_name") not in PER_STEP:
-        raise NotImplementedError(f"TimeDistributed: wraps {', '.join(PER_STEP)} in graphc, got "
-                                  f"{str(entry)[:80]}")
-    config = dict(entry.get("config") or {})
-    if isinstance(config.get("dtype"), dict):
-        config["dtype"] = (config["dtype"].get("config") or {}).get("name")
-    return PER_STEP[entry["class_name"]](**config)
+def _layer_from_entry(entry: Any) -> Layer:
+    """The wrapped layer from a file's nested {"class_name", "config"}: graphc's layer classes and
+    those the calling code gave as custom_objects only."""
+    from graphc.frontend.layers import LAYER_CLASSES  # the package's table (this module is part of it)
 
-
-PER_STEP: dict[str, type[Layer]] = {cls.__name__: cls for cls in (Dense, Activation, Dropout, LeakyReLU)}
+    name = entry.get("class_name")
+    if name in ("Sequential", "Functional", "Model"):
+        raise NotImplementedError(f"TimeDistributed: a wrapped {name} model cannot be loaded from a config "
+                                  "yet; build TimeDistributed(model) in code and load its weights")
+    cls = LAYER_CLASSES.get(name) or custom_layer_class(name)
+    if cls is None:
+        raise ValueError(f"TimeDistributed: cannot load the wrapped layer class {name!r} (graphc's layers "
+                         "and custom_objects classes only)")
+    return cls.from_config(layer_kwargs(name, dict(entry.get("config") or {})))  # type: ignore[union-attr]

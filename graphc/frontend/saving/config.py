@@ -17,19 +17,13 @@ import yaml
 
 from graphc.frontend.layers import LAYER_CLASSES, InputLayer, KerasTensor, Layer
 from graphc.frontend.layers.base import keras_history
+from graphc.frontend.layers.config_kwargs import layer_kwargs
 from graphc.frontend.layers.custom_objects import CUSTOM_FUNCTIONS, CUSTOM_LAYERS
 from graphc.frontend.layers.lambda_layer import function_name
 from graphc.frontend.saving.host import SavableModel
 
 _DTYPE_POLICY = {"module": "keras", "class_name": "DTypePolicy", "config": {"name": "float32"},
                  "registered_name": None}
-# Layer arguments Keras writes that graphc has no use for, with the value meaning "not used".
-_INERT_ARGS: dict[str, Any] = {
-    "activity_regularizer": None, "quantization_config": None, "lora_rank": None, "lora_alpha": None,
-    "beta_constraint": None, "gamma_constraint": None, "renorm": False, "renorm_clipping": None,
-    "renorm_momentum": 0.99, "synchronized": False, "depthwise_constraint": None,
-    "pointwise_constraint": None,
-}
 _SEQUENTIAL = ("Sequential",)
 _FUNCTIONAL = ("Functional", "Model")
 # Filled by graphc.frontend.models, which sits above saving: saving builds models without importing them.
@@ -273,7 +267,7 @@ def layer_from_config(entry: Any) -> Layer:
     config = entry.get("config")
     if not isinstance(config, dict):
         raise ValueError(f"layer {class_name}: 'config' must be a dict, got {_short(config)}")
-    kwargs = _layer_kwargs(class_name, config)
+    kwargs = layer_kwargs(class_name, config)
     if class_name == "Lambda":
         kwargs["function"] = _lambda_function(config)
         kwargs.pop("function_type", None)
@@ -302,26 +296,6 @@ def _lambda_function(config: dict[str, Any]) -> Any:
     return function
 
 
-def _layer_kwargs(class_name: str, config: dict[str, Any]) -> dict[str, Any]:
-    kwargs = dict(config)
-    dtype = kwargs.get("dtype")
-    if isinstance(dtype, dict):  # Keras 3 DTypePolicy
-        dtype = (dtype.get("config") or {}).get("name")
-    allowed = (None, "float32", "int32", "int64") if class_name == "InputLayer" else (None, "float32")
-    if dtype not in allowed:
-        raise ValueError(f"layer {class_name} {config.get('name')!r}: dtype {dtype!r} is not supported "
-                         f"(one of {allowed[1:]})")
-    kwargs["dtype"] = dtype if class_name == "InputLayer" else "float32"
-    for key, inert in _INERT_ARGS.items():
-        if key in kwargs:
-            value = kwargs.pop(key)
-            if value != inert:
-                raise ValueError(f"layer {class_name} {config.get('name')!r}: `{key}`={value!r} is not "
-                                 "supported by graphc")
-    activation = kwargs.get("activation")
-    if isinstance(activation, dict):  # Keras 3 may serialize a built-in activation as an object
-        kwargs["activation"] = activation.get("config")
-    return kwargs
 
 
 def _short(value: Any) -> str:
