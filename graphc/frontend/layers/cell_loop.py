@@ -14,7 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from graphc.frontend.layers.base import CallContext, KerasTensor, Layer, Weight, shape_of_list_call
+from graphc.frontend.layers.base import CallContext, Layer, Weight, shape_of_list_call
+from graphc.frontend.layers.recurrent import TakesInitialState, call_with_states, split_call
 from graphc.ir.graph import Graph, Node
 from graphc.ir.rewrite import copy_into
 from graphc.ir.types import Dim, TensorType, format_shape
@@ -37,7 +38,7 @@ def _sizes(cell: Layer) -> list[int]:
     return [int(s) for s in sizes]
 
 
-class CellLoop(Layer):
+class CellLoop(TakesInitialState, Layer):
     """What RNN runs for a custom cell: the cell's step in a scan over time."""
 
     supports_masking = False
@@ -79,42 +80,18 @@ class CellLoop(Layer):
             )
 
     def symbolic_call(self, owner: Layer, inputs: Any, initial_state: Any) -> Any:
-        if isinstance(inputs, (list, tuple)):  # Keras 2 also takes [x, *initial_state]
-            inputs, initial_state = inputs[0], list(inputs[1:]) or initial_state
-        if not isinstance(inputs, KerasTensor):
-            raise TypeError(
-                f"layer {owner.name!r} must be called on a symbolic tensor from Input(), got "
-                f"{type(inputs).__name__}"
-            )
-        states = (
-            []
-            if initial_state is None
-            else (list(initial_state) if isinstance(initial_state, (list, tuple)) else [initial_state])
-        )
+        inputs, states = split_call(owner, inputs, initial_state)
         wanted = [(None, s) for s in self.state_sizes]
         if states and [(None, *t.shape[1:]) for t in states] != wanted:
-            raise ValueError(
-                f"RNN {owner.name!r}: initial_state must be {len(wanted)} tensors of shapes "
-                f"{wanted}, got {[t.shape for t in states]}"
-            )
-        sources = [inputs, *states]
-        owner.ensure_built(tuple(inputs.shape))
-        shapes = self.output_shape_for([t.shape for t in sources] if states else inputs.shape)
-        owner.output_shape = shapes
-        if self.return_state:
-            return KerasTensor.outputs_of(shapes, owner, sources)
-        return KerasTensor(shapes, owner, sources)
+            raise ValueError(f"RNN {owner.name!r}: initial_state must be {len(wanted)} tensors of shapes "
+                             f"{wanted}, got {[t.shape for t in states]}")
+        return call_with_states(owner, self.output_shape_for, inputs, states)
 
     def output_shape_for(self, input_shape: Any) -> Any:
         several = bool(input_shape) and isinstance(input_shape[0], (tuple, list))
         shapes = list(input_shape) if several else [input_shape]
         self.ensure_built(tuple(shapes[0]))
         return shape_of_list_call(self, shapes, f"layer {self.name!r} (RNN of {type(self.cell).__name__})")
-
-    def call_arguments(self, refs: list[Any]) -> dict[str, Any]:
-        if len(refs) == 1:
-            return super().call_arguments(refs)
-        return {"args": refs[:1], "kwargs": {"initial_state": refs[1:]}}
 
     def compute_mask(self, x: Any, mask: Node | None) -> Node | None:
         return None

@@ -26,7 +26,44 @@ from graphc.ops.recurrence import ACTIVATIONS, GATES, RECURRENCE
 _IGNORED = ("implementation", "zero_output_for_mask", "use_cudnn", "time_major")  # engine choices in Keras
 
 
-class _RNN(Layer):
+def split_call(owner: Layer, inputs: Any, initial_state: Any) -> tuple[KerasTensor, list[Any]]:
+    """(x, its initial states as given) of a recurrent call; Keras 2 also passes [x, *initial_state]."""
+    if isinstance(inputs, (list, tuple)):
+        inputs, initial_state = inputs[0], list(inputs[1:]) or initial_state
+    if not isinstance(inputs, KerasTensor):
+        raise TypeError(f"layer {owner.name!r} must be called on a symbolic tensor from Input(), got "
+                        f"{type(inputs).__name__}")
+    if initial_state is None:
+        return inputs, []
+    return inputs, list(initial_state) if isinstance(initial_state, (list, tuple)) else [initial_state]
+
+
+def call_with_states(owner: Layer, shapes_of: Any, inputs: KerasTensor, states: list[KerasTensor]) -> Any:
+    """The call's tensors, made by `owner` from x and its initial states, whose shapes `shapes_of`
+    gives (a list of shapes for a call with several outputs)."""
+    sources = [inputs, *states]
+    owner.ensure_built(tuple(inputs.shape))
+    shapes = shapes_of([t.shape for t in sources] if states else inputs.shape)
+    owner.output_shape = shapes
+    if isinstance(shapes, list):
+        return KerasTensor.outputs_of(shapes, owner, sources)
+    return KerasTensor(shapes, owner, sources)
+
+
+class TakesInitialState:
+    """A layer whose saved calls carry initial states: Keras 3 writes them as `initial_state` kwargs,
+    Keras 2 as extra inbound tensors; both come back through call_on."""
+
+    def call_on(self, inputs: Sequence[KerasTensor]) -> Any:
+        return self(inputs[0], initial_state=list(inputs[1:]) or None)  # type: ignore[operator]
+
+    def call_arguments(self, refs: list[Any]) -> dict[str, Any]:
+        if len(refs) == 1:
+            return super().call_arguments(refs)  # type: ignore[misc]
+        return {"args": refs[:1], "kwargs": {"initial_state": refs[1:]}}
+
+
+class _RNN(TakesInitialState, Layer):
     """What SimpleRNN, LSTM and GRU share: arguments, weights and the three graph steps."""
 
     CELL = "simple"
@@ -134,44 +171,25 @@ class _RNN(Layer):
 
     def symbolic_call(self, owner: Layer, inputs: Any, initial_state: Any) -> Any:
         """The call's tensors, made by `owner`: this layer, or the RNN(cell) layer wrapping it."""
-        if isinstance(inputs, (list, tuple)):  # Keras 2 also takes [x, *initial_state]
-            inputs, initial_state = inputs[0], list(inputs[1:]) or initial_state
-        if not isinstance(inputs, KerasTensor):
-            raise TypeError(f"layer {owner.name!r} must be called on a symbolic tensor from Input(), got "
-                            f"{type(inputs).__name__}")
-        states = self._initial_states(initial_state)
+        inputs, given = split_call(owner, inputs, initial_state)
+        states = self._initial_states(given)
         if states and self.stateful:
             raise NotImplementedError(f"{type(self).__name__} {self.name!r}: initial_state with "
                                       "stateful=True is not supported yet")
-        sources = [inputs, *states]
-        owner.ensure_built(tuple(inputs.shape))
-        shapes = self.output_shape_for([t.shape for t in sources] if states else inputs.shape)
-        owner.output_shape = shapes
-        if self.return_state:
-            return KerasTensor.outputs_of(shapes, owner, sources)
-        return KerasTensor(shapes, owner, sources)
+        return call_with_states(owner, self.output_shape_for, inputs, states)
 
-    def _initial_states(self, initial_state: Any) -> list[KerasTensor]:
-        if initial_state is None:
+    def _initial_states(self, states: list[Any]) -> list[KerasTensor]:
+        if not states:
             return []
-        states = list(initial_state) if isinstance(initial_state, (list, tuple)) else [initial_state]
         wanted = "[h, c]" if self.state_count == 2 else "[h]"
         if len(states) != self.state_count or not all(isinstance(t, KerasTensor) for t in states):
             raise ValueError(f"{type(self).__name__} {self.name!r}: initial_state must be {wanted}, symbolic "
-                             f"tensors of shape (batch, {self.units}); got {initial_state!r}")
+                             f"tensors of shape (batch, {self.units}); got {states!r}")
         for state in states:
             if tuple(state.shape[1:]) != (self.units,):
                 raise ValueError(f"{type(self).__name__} {self.name!r}: each initial state must have shape "
                                  f"(batch, {self.units}), got {format_shape(state.shape)}")
         return states
-
-    def call_on(self, inputs: Sequence[KerasTensor]) -> Any:
-        return self(inputs[0], initial_state=list(inputs[1:]) or None)
-
-    def call_arguments(self, refs: list[Any]) -> dict[str, Any]:
-        if len(refs) == 1:
-            return super().call_arguments(refs)
-        return {"args": refs[:1], "kwargs": {"initial_state": refs[1:]}}
 
     def output_shape_for(self, input_shape: Any) -> Any:
         """The output's shape, or with return_state the list [output, h, (c)] of shapes; a list of

@@ -9,7 +9,6 @@ back in time order before the merge. Their weights are the wrapper's, named
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -19,7 +18,13 @@ from graphc.frontend.layers.config_kwargs import layer_kwargs
 from graphc.frontend.layers.core import Activation, Dense, Dropout, LeakyReLU
 from graphc.frontend.layers.custom_objects import custom_layer_class
 from graphc.frontend.layers.model_step import ModelStep, is_model
-from graphc.frontend.layers.recurrent import _RNN, RECURRENT_LAYERS
+from graphc.frontend.layers.recurrent import (
+    _RNN,
+    RECURRENT_LAYERS,
+    TakesInitialState,
+    call_with_states,
+    split_call,
+)
 from graphc.frontend.layers.step_loop import map_steps
 from graphc.ir.graph import Node
 from graphc.ir.types import Dim, format_shape
@@ -39,7 +44,7 @@ def _recurrent_from_config(entry: Any, what: str) -> _RNN:
     return classes[entry["class_name"]](**config)
 
 
-class Bidirectional(Layer):
+class Bidirectional(TakesInitialState, Layer):
     supports_masking = True
 
     def __init__(self, layer: Any = None, merge_mode: str | None = "concat", weights: Any = None,
@@ -71,30 +76,26 @@ class Bidirectional(Layer):
                  mask: Any = None, **kwargs: Any) -> Any:
         """Keras's call: `initial_state` holds the forward layer's states, then the backward layer's
         ([fw_h, fw_c, bw_h, bw_c] for an LSTM); Keras 2 also takes them as [x, *states]."""
-        if isinstance(inputs, (list, tuple)):
-            inputs, initial_state = inputs[0], list(inputs[1:]) or initial_state
-        if initial_state is None:
+        if not isinstance(inputs, (list, tuple)) and initial_state is None:
             return super().__call__(inputs, training)
-        if not isinstance(inputs, KerasTensor):
-            raise TypeError(f"layer {self.name!r} must be called on a symbolic tensor from Input(), got "
-                            f"{type(inputs).__name__}")
-        sources = [inputs, *self._initial_states(initial_state)]
-        self.ensure_built(tuple(inputs.shape))
-        shapes = shape_of_list_call(self, [t.shape for t in sources], f"layer {self.name!r} (Bidirectional)")
-        self.output_shape = shapes
-        if isinstance(shapes, list):
-            return KerasTensor.outputs_of(shapes, self, sources)
-        return KerasTensor(shapes, self, sources)
+        inputs, given = split_call(self, inputs, initial_state)
+        if not given:
+            return super().__call__(inputs, training)
+        states = self._initial_states(given)
 
-    def _initial_states(self, initial_state: Any) -> list[KerasTensor]:
-        states = list(initial_state) if isinstance(initial_state, (list, tuple)) else [initial_state]
+        def shapes_of(shapes: Any) -> Any:
+            return shape_of_list_call(self, shapes, f"layer {self.name!r} (Bidirectional)")
+
+        return call_with_states(self, shapes_of, inputs, states)
+
+    def _initial_states(self, states: list[Any]) -> list[KerasTensor]:
         parts = (("forward", self.forward_layer), ("backward", self.backward_layer))
         wanted = [f"{direction}_{name}" for direction, layer in parts
                   for name in ("h", "c")[:layer.state_count]]
         units = [layer.units for _, layer in parts for _ in range(layer.state_count)]
         if len(states) != len(wanted) or not all(isinstance(t, KerasTensor) for t in states):
             raise ValueError(f"Bidirectional {self.name!r}: initial_state must be [{', '.join(wanted)}], "
-                             f"symbolic tensors; got {initial_state!r}")
+                             f"symbolic tensors; got {states!r}")
         for name, size, state in zip(wanted, units, states, strict=True):
             if tuple(state.shape[1:]) != (size,):
                 raise ValueError(f"Bidirectional {self.name!r}: initial state {name} must have shape "
@@ -103,14 +104,6 @@ class Bidirectional(Layer):
 
     def takes_list_in(self, count: int) -> bool:
         return count > 1
-
-    def call_on(self, inputs: Sequence[KerasTensor]) -> Any:
-        return self(inputs[0], initial_state=list(inputs[1:]) or None)
-
-    def call_arguments(self, refs: list[Any]) -> dict[str, Any]:
-        if len(refs) == 1:
-            return super().call_arguments(refs)
-        return {"args": refs[:1], "kwargs": {"initial_state": refs[1:]}}
 
     def _copy(self, layer: _RNN, direction: str, go_backwards: bool) -> _RNN:
         config = layer.get_config()
