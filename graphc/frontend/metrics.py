@@ -62,15 +62,20 @@ def categorical_accuracy(y_true: Node, y_pred: Node) -> Node:
     return b.equal(b.argmax(y_true, -1), b.argmax(y_pred, -1))
 
 
-def sparse_categorical_accuracy(y_true: Node, y_pred: Node) -> Node:
-    """1.0 where the class index y_true equals argmax(y_pred); (N, 1) labels are squeezed."""
+def _class_indices(y_true: Node, y_pred: Node, metric: str) -> Node:
+    """Sparse labels of y_pred's leading shape ((N, 1) labels are squeezed), or a clear error."""
     want = y_pred.shape[:-1]
     if y_true.shape == want + (1,):
         y_true = b.reshape(y_true, want)
     if y_pred.type.rank == 0 or y_true.shape != want:
-        raise ValueError(f"sparse_categorical_accuracy: y_true must have shape {want} for y_pred "
-                         f"{y_pred.shape}, got {y_true.shape}")
-    return b.equal(y_true, b.argmax(y_pred, -1))
+        raise ValueError(f"{metric}: y_true must have shape {want} for y_pred {y_pred.shape}, got "
+                         f"{y_true.shape}")
+    return y_true
+
+
+def sparse_categorical_accuracy(y_true: Node, y_pred: Node) -> Node:
+    """1.0 where the class index y_true equals argmax(y_pred); (N, 1) labels are squeezed."""
+    return b.equal(_class_indices(y_true, y_pred, "sparse_categorical_accuracy"), b.argmax(y_pred, -1))
 
 
 def top_k_categorical_accuracy(y_true: Node, y_pred: Node, k: int = 5) -> Node:
@@ -85,12 +90,7 @@ def sparse_top_k_categorical_accuracy(y_true: Node, y_pred: Node, k: int = 5,
                                       from_sorted_ids: bool = False) -> Node:
     """1.0 where the class index y_true is among the k highest predictions; with from_sorted_ids,
     y_pred holds class ids best first and y_true must be one of its first k."""
-    want = y_pred.shape[:-1]
-    if y_true.shape == want + (1,):
-        y_true = b.reshape(y_true, want)
-    if y_pred.type.rank == 0 or y_true.shape != want:
-        raise ValueError(f"sparse_top_k_categorical_accuracy: y_true must have shape {want} for y_pred "
-                         f"{y_pred.shape}, got {y_true.shape}")
+    y_true = _class_indices(y_true, y_pred, "sparse_top_k_categorical_accuracy")
     if not from_sorted_ids:
         return _in_top_k(y_true, y_pred, k)
     first = min(int(k), y_pred.shape[-1])
