@@ -93,7 +93,7 @@ def sparse_top_k_categorical_accuracy(y_true: Node, y_pred: Node, k: int = 5,
     y_true = _class_indices(y_true, y_pred, "sparse_top_k_categorical_accuracy")
     if not from_sorted_ids:
         return _in_top_k(y_true, y_pred, k)
-    first = min(int(k), y_pred.shape[-1])
+    first, want = min(int(k), y_pred.shape[-1]), y_pred.shape[:-1]
     best = b.slice_(y_pred, (0,) * y_pred.type.rank, (*want, first))
     return b.reduce_max(b.equal(b.reshape(y_true, (*want, 1)), best), (-1,))
 
