@@ -14,7 +14,7 @@ import pytest
 from graphc.build.aot import compile_model
 from graphc.keras import Input, Model, backend
 from graphc.keras import layers as L
-from graphc.keras.models import load_model, model_from_json
+from graphc.keras.models import Sequential, load_model, model_from_json
 from graphc.keras.optimizers import SGD
 
 RNG = np.random.default_rng(23)
@@ -435,3 +435,33 @@ def test_bidirectional_initial_state_trains_as_the_two_layers_run_separately() -
         for a, b in zip(mine.get_weights(), theirs.get_weights(), strict=True):
             np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
     assert not np.allclose(start_b.get_weights()[0], before)  # the gradient reached the backward state
+
+
+def test_a_stateful_bidirectional_layer_carries_each_direction() -> None:
+    """L.Bidirectional(L.LSTM(stateful=True)): each direction continues from its own final states, as the
+    two stateful layers alone do, until reset_states."""
+    backend.clear_session()
+    batch, steps, features = 2, 4, 3
+    rng = np.random.default_rng(3)
+    first, second = (rng.normal(size=(batch, steps, features)).astype(np.float32) for _ in range(2))
+    def bidirectional() -> Model:
+        x = Input(batch_shape=(batch, steps, features))
+        return Model(x, L.Bidirectional(L.LSTM(5, stateful=True), merge_mode=None)(x))
+
+    both = bidirectional()
+    forward = Sequential([Input(batch_shape=(batch, steps, features)), L.LSTM(5, stateful=True)])
+    backward = Sequential([Input(batch_shape=(batch, steps, features)),
+                           L.LSTM(5, stateful=True, go_backwards=True)])
+    weights = both.get_weights()
+    forward.set_weights(weights[:3])
+    backward.set_weights(weights[3:])
+    for x in (first, second, first):
+        got = both.predict(x, batch_size=batch, verbose=0)
+        for part, alone in zip(got, (forward, backward), strict=True):
+            want = alone.predict(x, batch_size=batch, verbose=0)
+            np.testing.assert_allclose(part, want, rtol=1e-5, atol=1e-6)
+    both.reset_states()
+    fresh = bidirectional()
+    fresh.set_weights(weights)
+    np.testing.assert_allclose(both.predict(first, batch_size=batch, verbose=0)[0],
+                               fresh.predict(first, batch_size=batch, verbose=0)[0], rtol=1e-6)

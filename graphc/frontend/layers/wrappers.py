@@ -54,9 +54,6 @@ class Bidirectional(TakesInitialState, Layer):
             layer = _recurrent_from_config(layer, "Bidirectional")
         if not isinstance(layer, _RNN):
             raise ValueError(f"Bidirectional: `layer` must be a SimpleRNN, LSTM or GRU layer, got {layer!r}")
-        if layer.stateful:
-            raise NotImplementedError(f"Bidirectional {self.name!r}: a wrapped layer with stateful=True is "
-                                      "not supported yet")
         if merge_mode is not None and merge_mode not in MERGE_MODES:
             raise ValueError(f"Bidirectional {self.name!r}: merge_mode must be one of {MERGE_MODES} or None "
                              f"(both outputs as a list), got {merge_mode!r}")
@@ -89,6 +86,9 @@ class Bidirectional(TakesInitialState, Layer):
         return call_with_states(self, shapes_of, inputs, states)
 
     def _initial_states(self, states: list[Any]) -> list[KerasTensor]:
+        if self.stateful:
+            raise NotImplementedError(f"Bidirectional {self.name!r}: initial_state with stateful=True is not "
+                                      "supported yet")
         parts = (("forward", self.forward_layer), ("backward", self.backward_layer))
         wanted = [f"{direction}_{name}" for direction, layer in parts
                   for name in ("h", "c")[:layer.state_count]]
@@ -121,6 +121,19 @@ class Bidirectional(TakesInitialState, Layer):
 
     def check_input_shape(self, input_shape: tuple[Dim, ...]) -> None:
         self.forward_layer.check_input_shape(input_shape)
+
+    @property
+    def stateful(self) -> bool:  # type: ignore[override]
+        """A wrapped stateful layer: each direction carries its own states from batch to batch."""
+        return self.forward_layer.stateful
+
+    def bind_state_store(self, store: Any) -> None:
+        for sub in (self.forward_layer, self.backward_layer):
+            sub.bind_state_store(store)
+
+    def reset_states(self, states: Any = None) -> None:
+        for sub in (self.forward_layer, self.backward_layer):
+            sub.reset_states(states)
 
     def call(self, x: Node | list[Node], ctx: CallContext) -> Node | list[Node]:
         """The merged output; with return_state, Keras's [output(s), forward states, backward states].
