@@ -3,19 +3,20 @@
 The pool is C because it is plain systems code (threads, a condition variable, atomics) that
 gains nothing from being generated; it is compiled once per C compiler and source version,
 kept in the compile cache, and linked into every library (support.py), so an AOT build needs
-only libc and pthreads. Generated code sees two functions:
+only libc and pthreads. Generated code sees three functions:
 
     void graphc_parallel_for(void (*task)(void *ctx, int64_t t), void *ctx, int64_t tasks);
     void *graphc_scratch(int64_t bytes);     // thread-private, 64-byte aligned
+    int32_t graphc_get_num_threads(void);    // to group a fixed split into one task per thread
 
-Loops choose their task count from the shapes alone, so every thread count gives the same bits.
+Loops choose their split from the shapes alone, so every thread count gives the same bits.
 """
 
 from __future__ import annotations
 
 from llvmlite import ir
 
-from graphc.codegen.llvm_util import I64, PTR, VOID
+from graphc.codegen.llvm_util import I32, I64, PTR, VOID
 
 TASK_TYPE = ir.FunctionType(VOID, [PTR, I64])
 
@@ -31,6 +32,12 @@ def task_function(module: ir.Module, name: str) -> tuple[ir.Function, ir.IRBuild
 def parallel_for(builder: ir.IRBuilder, task: ir.Function, ctx: ir.Value, tasks: ir.Value) -> None:
     fn = _declare(builder.module, "graphc_parallel_for", ir.FunctionType(VOID, [PTR, PTR, I64]))
     builder.call(fn, [task, ctx, tasks])
+
+
+def num_threads(module: ir.Module) -> ir.Function:
+    """`int32_t graphc_get_num_threads(void)`: the pool's thread count, for code that groups a fixed
+    split of its work into one task per thread (which thread computes a part never changes a bit)."""
+    return _declare(module, "graphc_get_num_threads", ir.FunctionType(I32, []))
 
 
 def scratch(builder: ir.IRBuilder, nbytes: ir.Value) -> ir.Value:

@@ -19,6 +19,7 @@ class ReadWriteLock:
         self._count_lock = threading.Lock()
         self._no_readers = threading.Condition(self._count_lock)
         self._readers = 0
+        self._writer_waiting = False  # set under _count_lock by a writer about to wait for the readers
 
     def acquire_read(self) -> None:
         self._turnstile.acquire()
@@ -30,7 +31,7 @@ class ReadWriteLock:
     def release_read(self) -> None:
         with self._count_lock:
             self._readers -= 1
-            if not self._readers:
+            if not self._readers and self._writer_waiting:  # notify_all costs ~0.4 us a call
                 self._no_readers.notify_all()
 
     def acquire_write(self) -> None:
@@ -38,7 +39,9 @@ class ReadWriteLock:
         if self._readers:  # holding the turnstile, the count can only fall: no lock needed to see 0
             with self._count_lock:
                 while self._readers:
+                    self._writer_waiting = True
                     self._no_readers.wait()
+                self._writer_waiting = False
 
     def release_write(self) -> None:
         self._turnstile.release()

@@ -9,15 +9,21 @@ from graphc_runtime import Library, get_num_threads, set_num_threads
 from graphc.codegen import build_library
 from graphc.ir import Graph, TensorType
 from graphc.ops import builders as b
+from tests.codegen.guard_pages import guarded
 
 # (M, N, K): unit dims, vector and tile tails, more than one depth block (KC=256) and column
 # block (NC=256); more than one row block (MC=768) with a tail of <= 4 rows; skinny outputs
 # (N <= 16, K >= 32: groups of 8, 2 and 1 columns, K and row tails, more than one task of 128
 # rows); few rows (M <= 4: the stream through B, more than one 512-column task, the depth split
-# into 2, 4 and 8 parts with uneven ranges and a column tail); K below the skinny threshold.
+# into 2, 4 and 8 parts with uneven ranges and a column tail); K below the skinny threshold; a last
+# partial panel of 2 vectors (12 x 32 tiles, the last vector masked), of 3 and 4 (12 x 16 tiles
+# vector by vector), with row tails; few tasks cut into column blocks of whole panels (N = 200: 64,
+# 64, 64, 8) and, B read in place, row blocks (the tutorial CNN's Dense at batch 64, 64 x 128: rows
+# 36 + 28 x columns 64 + 64, whose 28 rows leave a 4-row tile).
 SHAPES = [(1, 1, 1), (7, 65, 13), (65, 7, 513), (513, 70, 65), (130, 300, 270), (1, 513, 7), (200, 10, 300),
           (3, 129, 40), (771, 33, 17), (17, 16, 65), (300, 11, 33), (10, 1, 100), (1, 10, 784), (4, 1030, 65),
-          (2, 17, 7), (16, 10, 31), (2, 37, 4001), (3, 700, 517), (1, 64, 9001)]
+          (2, 17, 7), (16, 10, 31), (2, 37, 4001), (3, 700, 517), (1, 64, 9001), (37, 32, 300), (29, 45, 70),
+          (23, 60, 50), (9, 200, 300), (64, 128, 600)]
 CASES = [(False, False), (False, True), (True, False), (True, True)]
 
 
@@ -66,6 +72,19 @@ def test_matches_numpy_with_one_and_two_threads(library: Library, threads, shape
     scale = np.sqrt(shape[2]) * 1e-6 + 1e-6
     np.testing.assert_allclose(results[0], want, rtol=0, atol=scale * max(1.0, np.abs(want).max()))
     np.testing.assert_array_equal(results[0], results[1])
+
+
+@pytest.mark.parametrize("ta,tb", CASES)
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
+def test_operands_are_never_read_outside_their_bounds(library: Library, shape, ta: bool, tb: bool) -> None:
+    """A and B against an inaccessible page after their last element, then before their first: every
+    path (B read in place with its last vector masked, packed, skinny, few rows) stays inside."""
+    a, w = _operands(shape, ta, tb)
+    program = library.programs[_name(shape, ta, tb)]
+    want = program(a=a, w=w)["c"]
+    for at_end in (True, False):
+        got = program(a=guarded(a, at_end), w=guarded(w, at_end))["c"]
+        np.testing.assert_array_equal(got, want)
 
 
 def test_batch_dimension_is_a_runtime_extent(tmp_path) -> None:

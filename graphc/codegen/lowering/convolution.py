@@ -1,5 +1,11 @@
 """conv2d and its two gradients as packed im2col tiles multiplied by the shared GEMM.
 
+A forward conv2d takes one of three paths, chosen from its shapes: Winograd's F(2x2, 3x3)
+(conv_winograd.py: 3x3 windows, unit strides and dilation, at least 16 input channels), a direct
+convolution (conv_direct.py: register tiles read the image in place; every other forward
+convolution with few input channels, or output rows of 6 positions or more and a kernel of at
+most 1 MB), else the im2col GEMM below. The gradients always take the im2col GEMM.
+
 The output rows (n, i, j) of a convolution are contiguous in channels-last layout, and the
 kernel (KH, KW, C, F) is a row-major (KH*KW*C) x F matrix. So a chunk of ROWS output rows is
 one GEMM: the chunk's windows are copied into a tile (ROWS x KH*KW*C, in the kernel's private
@@ -21,6 +27,7 @@ from llvmlite import ir
 from graphc.codegen import parallel
 from graphc.codegen.context import KernelContext, load_fields, noalias_function, store_fields
 from graphc.codegen.llvm_util import PTR, counted_loop, element_ptr, f32, i64, load_f32, store_f32, within
+from graphc.codegen.lowering import conv_direct, conv_winograd
 from graphc.codegen.lowering.epilogue_call import Epilogue
 from graphc.codegen.lowering.gemm import declare_gemm
 from graphc.codegen.lowering.registry import kernel_lowering
@@ -204,6 +211,30 @@ def _in_tasks(
     parallel.parallel_for(b, task, store_fields(b, ctx.batch, buffers, "tasks_ctx"), i64(TASKS))
 
 
+def _each_item(
+    ctx: KernelContext,
+    area_floats: int,
+    items: Callable[[KernelContext], ir.Value],
+    body: Callable[[KernelContext, ir.Value | None, ir.Value], None],
+) -> None:
+    """body(context, area, item) for item in [0, items), one pool task per item, `area` the running
+    thread's private scratch (parallel.scratch) of `area_floats`. Items are small (a few rows of an
+    image), so a core slowed by another process leaves little for the other to wait for; which
+    thread computes an item never changes its sums."""
+    name = ctx.builder.function.name
+    part, sub, (t,), buffers = noalias_function(ctx, f"{name}_item", 1)
+    sb = sub.builder
+    area = parallel.scratch(sb, i64(4 * area_floats)) if area_floats else None
+    body(sub, area, t)
+    sb.ret_void()
+    task, tb = parallel.task_function(ctx.module, f"{name}_task")
+    batch, pointers = load_fields(tb, task.args[0], len(buffers))
+    tb.call(part, [batch, task.args[1], *pointers])
+    tb.ret_void()
+    b = ctx.builder
+    parallel.parallel_for(b, task, store_fields(b, ctx.batch, buffers, "tasks_ctx"), items(ctx))
+
+
 def _run_chunks(ctx: KernelContext, geometry: _Geometry, area_floats: int, body: ChunkBody) -> None:
     """body(context, area, first_row, row_count) for every chunk of output rows: in tasks (_in_tasks)
     when there are two chunks or more, else here in the first area, its GEMM spread over the pool."""
@@ -235,6 +266,24 @@ def _conv2d_forward(ctx: KernelContext, node: Node, epilogue: Epilogue | None) -
     x, w = node.inputs
     geometry = _forward_geometry(node)
     home = node if epilogue is None else epilogue.c_home
+    if conv_winograd.applies(geometry):
+        wino = conv_winograd.WinogradPlan(geometry)
+        conv_winograd.emit_weights(ctx, wino, ctx.ptr(w), ctx.scratch)
+
+        def tiles(kctx: KernelContext, area: ir.Value, index: ir.Value) -> None:
+            conv_winograd.emit_item(kctx, wino, kctx.ptr(x), kctx.scratch, kctx.ptr(home), index, area,
+                                    epilogue)
+
+        _each_item(ctx, wino.area_floats, lambda kctx: kctx.sym(Sym(wino.items_per_image, 1)), tiles)
+        return
+    if conv_direct.applies(geometry):
+        plan = conv_direct.DirectPlan(geometry)
+
+        def item(kctx: KernelContext, slab: ir.Value | None, index: ir.Value) -> None:
+            conv_direct.emit(kctx, plan, kctx.ptr(x), kctx.ptr(w), kctx.ptr(home), index, slab, epilogue)
+
+        _each_item(ctx, plan.slab_floats, lambda kctx: kctx.sym(Sym(plan.items_per_image, 1)), item)
+        return
 
     def chunk(kctx: KernelContext, tile: ir.Value, first: ir.Value, count: ir.Value) -> None:
         geometry.fill(kctx, kctx.ptr(x), tile, first, count)
@@ -256,9 +305,18 @@ def _conv2d_forward(ctx: KernelContext, node: Node, epilogue: Epilogue | None) -
     _run_chunks(ctx, geometry, _tile_floats(geometry), chunk)
 
 
+def _forward_scratch_floats(node: Node) -> int:
+    geometry = _forward_geometry(node)
+    if conv_winograd.applies(geometry):
+        return conv_winograd.WinogradPlan(geometry).u_floats  # the items' areas are thread-private
+    if conv_direct.applies(geometry):
+        return 0
+    return TASKS * _tile_floats(geometry)
+
+
 @kernel_lowering(
     CONV2D,
-    scratch_bytes=lambda node: 4 * TASKS * _tile_floats(_forward_geometry(node)),
+    scratch_bytes=lambda node: 4 * _forward_scratch_floats(node),
     shared=lambda node: (False, False),
     epilogue=_conv2d_forward,
 )

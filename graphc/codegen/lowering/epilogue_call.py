@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from llvmlite import ir
@@ -19,6 +20,10 @@ class Epilogue:
     function: ir.Function
     buffers: tuple[Node, ...]
     c_home: Node
+    # For a chain of per-column arithmetic with one output (bias, BatchNormalization, relu):
+    # vector(ctx, sums, first_column, mask) -> the chain's output for 16 columns of a row, from the
+    # head's values in a register (gemm_epilogue.vector_chain); the caller stores it in c_home.
+    vector: Callable[[KernelContext, ir.Value, ir.Value, ir.Value | None], ir.Value] | None = None
 
     def fields(self, ctx: KernelContext, first_row: ir.Value) -> ir.Value:
         """The block the epilogue reads: the first row of C the GEMM is given, N, the buffers (as seen

