@@ -358,3 +358,22 @@ def test_a_custom_cell_scan_builds_and_trains_like_in_process(tmp_path: Path) ->
         assert deployed.train_step(x, y)["loss"] == model.train_on_batch(x, y)
     for got, want in zip(deployed.get_weights(), model.get_weights(), strict=True):
         np.testing.assert_array_equal(got, want)
+
+
+def test_a_time_distributed_convolution_builds_and_trains_like_in_process(tmp_path: Path) -> None:
+    """TimeDistributed(Conv2D / MaxPooling2D / Flatten): the scans over frames and their reverse scans
+    run in the C library as in fit, bit for bit."""
+    from graphc.keras import Input
+    from graphc.keras.layers import TimeDistributed
+
+    model = Sequential([Input((3, 8, 8, 1)), TimeDistributed(Conv2D(4, 3, activation="relu")),
+                        TimeDistributed(MaxPooling2D()), TimeDistributed(Flatten()), LSTM(5),
+                        Dense(2, activation="softmax")])
+    model.compile("adam", "sparse_categorical_crossentropy")
+    deployed = load(compile_model(model, tmp_path, name="video", with_training=True).directory)
+    x, y = RNG.random((4, 3, 8, 8, 1), dtype=np.float32), RNG.integers(0, 2, 4).astype(np.float32)
+    np.testing.assert_array_equal(deployed.predict(x), model.predict(x, verbose=0))
+    for _ in range(2):
+        assert deployed.train_step(x, y)["loss"] == model.train_on_batch(x, y)
+    for got, want in zip(deployed.get_weights(), model.get_weights(), strict=True):
+        np.testing.assert_array_equal(got, want)
