@@ -191,3 +191,29 @@ def test_a_scan_inside_a_scan_trains() -> None:
     )
     for got, want in zip(nested.get_weights(), flat.get_weights(), strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("options", [{"return_sequences": True}, {"go_backwards": True, "unroll": True}])
+def test_masked_steps_keep_the_state_as_the_builtin_layer_does(options) -> None:
+    """Embedding(mask_zero=True) before a custom cell: masked steps carry the states and repeat the last
+    output, as the built-in SimpleRNN (checked against Keras's own files) does."""
+    backend.clear_session()
+    ids = RNG.integers(1, 9, (6, T)).astype(np.int32)
+    ids[:2, :2] = 0
+    ids[3, -2:] = 0
+
+    def model(recurrent):
+        built = Sequential([Input((T,), dtype="int32"), L.Embedding(9, F, mask_zero=True), recurrent])
+        built.compile(SGD(0.1), "mse")
+        return built
+
+    custom = model(L.RNN(MinimalRNNCell(U), **options))
+    reference = model(L.SimpleRNN(U, **options))
+    reference.set_weights(custom.get_weights())
+    np.testing.assert_allclose(custom.predict(ids, verbose=0), reference.predict(ids, verbose=0), rtol=1e-5,
+                               atol=1e-6)
+    target = np.zeros(custom.output_shape[1:], np.float32)[None].repeat(6, 0) + 0.3
+    losses = [m.train_on_batch(ids, target) for m in (custom, reference)]
+    np.testing.assert_allclose(losses[0], losses[1], rtol=1e-5)
+    for got, want in zip(custom.get_weights(), reference.get_weights(), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)

@@ -41,7 +41,7 @@ def _sizes(cell: Layer) -> list[int]:
 class CellLoop(TakesInitialState, Layer):
     """What RNN runs for a custom cell: the cell's step in a scan over time."""
 
-    supports_masking = False
+    supports_masking = True
 
     def __init__(
         self,
@@ -83,8 +83,10 @@ class CellLoop(TakesInitialState, Layer):
         inputs, states = split_call(owner, inputs, initial_state)
         wanted = [(None, s) for s in self.state_sizes]
         if states and [(None, *t.shape[1:]) for t in states] != wanted:
-            raise ValueError(f"RNN {owner.name!r}: initial_state must be {len(wanted)} tensors of shapes "
-                             f"{wanted}, got {[t.shape for t in states]}")
+            raise ValueError(
+                f"RNN {owner.name!r}: initial_state must be {len(wanted)} tensors of shapes "
+                f"{wanted}, got {[t.shape for t in states]}"
+            )
         return call_with_states(owner, self.output_shape_for, inputs, states)
 
     def output_shape_for(self, input_shape: Any) -> Any:
@@ -94,7 +96,8 @@ class CellLoop(TakesInitialState, Layer):
         return shape_of_list_call(self, shapes, f"layer {self.name!r} (RNN of {type(self.cell).__name__})")
 
     def compute_mask(self, x: Any, mask: Node | None) -> Node | None:
-        return None
+        """The sequence keeps its mask for the next recurrent layer; the last step consumes it."""
+        return mask if self.return_sequences else None
 
     def saved_weight_groups(self) -> list[tuple[str, str, list[Any]]]:
         return [("", self.name, []), ("cell", self.cell.name, self.weights)]
@@ -104,25 +107,29 @@ class CellLoop(TakesInitialState, Layer):
 
     def call(self, x: Any, ctx: CallContext) -> Any:
         x, given = (x[0], list(x[1:])) if isinstance(x, list) else (x, [])
-        if ctx.mask is not None:
-            raise NotImplementedError(f"RNN {self.name!r}: masks with a custom cell are not supported yet")
         steps = x.shape[1]
         graph = x.graph
         initial = given or [b.broadcast_to(graph.constant(0.0), (None, s)) for s in self.state_sizes]
         body, weights = self._step_graph(x.shape[2], ctx.training)
         constants = [self.weight_state(ctx, w) for w in weights]
+        time_major = b.transpose(x, (1, 0, 2))
+        sequences = [time_major]
+        if ctx.mask is not None:  # a masked step keeps the states and repeats the last output (Keras)
+            body = _masked(body, len(initial))
+            output = body.outputs["output"]
+            initial = [*initial, b.broadcast_to(graph.constant(0.0), output.shape)]
+            sequences.append(b.transpose(b.reshape(ctx.mask, (None, steps, 1)), (1, 0, 2)))
+        count = len(self.state_sizes)
         if self.unroll:  # the body inlined once per step (Keras's unroll=True): the same numbers
-            finals, steps_out = _unrolled(x, initial, constants, body, self.go_backwards)
+            order = reversed(range(steps)) if self.go_backwards else range(steps)
+            finals, steps_out = _unrolled(
+                initial, [[seq[t] for seq in sequences] for t in order], constants, body
+            )
             last = steps_out[-1]
             sequence = b.concatenate([b.reshape(o, (None, 1, *o.shape[1:])) for o in steps_out], axis=1)
         else:
             values = scan(
-                initial,
-                [b.transpose(x, (1, 0, 2))],
-                constants,
-                body,
-                reverse=self.go_backwards,
-                history=ctx.training,
+                initial, sequences, constants, body, reverse=self.go_backwards, history=ctx.training
             )
             finals, outputs = values[: len(initial)], values[len(initial)]
             if self.go_backwards:  # Keras returns the outputs in processing order: the last step first
@@ -131,7 +138,7 @@ class CellLoop(TakesInitialState, Layer):
             sequence = b.transpose(outputs, (1, 0, *range(2, outputs.type.rank)))
             last = outputs[steps - 1]
         result = sequence if self.return_sequences else last
-        return [result, *finals] if self.return_state else result
+        return [result, *finals[:count]] if self.return_state else result
 
     def _step_graph(self, features: int, training: bool) -> tuple[Graph, list[Weight]]:
         """The cell's call on one step, traced with its weights as the body's inputs."""
@@ -168,16 +175,43 @@ class CellLoop(TakesInitialState, Layer):
 
 
 def _unrolled(
-    x: Node, initial: list[Node], constants: list[Node], body: Graph, backwards: bool
+    initial: list[Node], elements: list[list[Node]], constants: list[Node], body: Graph
 ) -> tuple[list[Node], list[Node]]:
-    """(final states, each step's output in processing order) with the body copied in once per step."""
-    states, outputs = initial, []
+    """(final carries, each step's output) with the body copied in once per step; `elements` holds each
+    step's elements in processing order."""
+    carries, outputs = initial, []
     count, inputs, results = len(initial), list(body.inputs.values()), list(body.outputs.values())
-    for t in reversed(range(x.shape[1])) if backwards else range(x.shape[1]):
-        mapping = copy_into(body, x.graph, dict(zip(inputs, [*states, x[:, t], *constants], strict=True)))
-        states = [mapping[node] for node in results[:count]]
+    for step in elements:
+        bound = dict(zip(inputs, [*carries, *step, *constants], strict=True))
+        mapping = copy_into(body, initial[0].graph, bound)
+        carries = [mapping[node] for node in results[:count]]
         outputs.append(mapping[results[count]])
-    return states, outputs
+    return carries, outputs
+
+
+def _masked(body: Graph, states: int) -> Graph:
+    """The step with Keras's masking: carries (states, the last output), elements (x, mask (N, 1)); where
+    the mask is 0 the states and the output are the previous ones."""
+    inputs = list(body.inputs.values())
+    masked = Graph(body.name)
+    bound = {node: masked.input(node.attrs["name"], node.type) for node in inputs[:states]}
+    output = body.outputs["output"]
+    previous = masked.input("previous_output", output.type)
+    x = inputs[states]
+    bound[x] = masked.input(x.attrs["name"], x.type)
+    keep = masked.input("mask", TensorType((None, 1)))
+    bound |= {node: masked.input(node.attrs["name"], node.type) for node in inputs[states + 1 :]}
+    mapping = copy_into(body, masked, bound)
+
+    def blend(new: Node, old: Node) -> Node:
+        return new * keep + old * (1.0 - keep)
+
+    for i, node in enumerate(inputs[:states]):
+        masked.outputs[f"state{i}"] = blend(mapping[body.outputs[f"state{i}"]], bound[node])
+    chosen = blend(mapping[output], previous)
+    masked.outputs["previous_output"] = chosen
+    masked.outputs["output"] = chosen
+    return masked
 
 
 def _step_result(cell: Layer, result: Any, count: int) -> tuple[Node, Sequence[Node]]:
