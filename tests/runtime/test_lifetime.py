@@ -67,7 +67,9 @@ def _churn(models: int, steps: int) -> dict[str, int]:
 def test_dropped_models_unload_their_libraries() -> None:
     figures = _churn(models=120, steps=0)
     assert figures["left"] == 0 and figures["folders"] == 0, figures
-    assert figures["peak"] < 60, figures  # bounded by the cycle collector's rhythm, not the model count
+    # bounded by the cycle collector's rhythm, not the model count (a leak would reach 120): 48 with a warm
+    # compile cache, 75 once when every model ran the pass pipeline (more garbage between collections)
+    assert figures["peak"] < 100, figures
     assert figures["rss_growth_mb"] < 40, figures
 
 
