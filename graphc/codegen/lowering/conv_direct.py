@@ -24,6 +24,8 @@ arithmetic (Epilogue.vector), else it runs on each item's rows while they are in
 
 from __future__ import annotations
 
+from typing import Any, Protocol
+
 from llvmlite import ir
 
 from graphc.codegen.context import KernelContext
@@ -82,7 +84,8 @@ def emit(ctx: KernelContext, plan: DirectPlan, image: ir.Value, kernel: ir.Value
     (sh, _), (dh, _) = g.window.strides, g.window.dilation
     top = g.window.padding[0][0]
     if plan.padded:
-        _fill_slab(ctx, plan, image, slab, n, b.sub(b.mul(oy0, i64(sh)), i64(top)))
+        left = g.window.padding[1][0]
+        fill_slab(ctx, plan, image, slab, n, b.sub(b.mul(oy0, i64(sh)), i64(top)), left)
         source, row_floats = slab, plan.slab_width * g.channels
     else:
         source = element_ptr(b, image, b.mul(n, i64(g.height * g.width * g.channels)))
@@ -109,15 +112,23 @@ def emit(ctx: KernelContext, plan: DirectPlan, image: ir.Value, kernel: ir.Value
                       i64(g.filters))
 
 
-def _fill_slab(ctx: KernelContext, plan: DirectPlan, image: ir.Value, slab: ir.Value, n: ir.Value,
-               y_first: ir.Value) -> None:
-    """slab[s] = the image's row y_first + s with `left` and `right` zero columns around it (zeros
-    for rows outside the image)."""
+class SlabPlan(Protocol):
+    """What filling a slab needs of a direct or Winograd plan."""
+
+    g: Any  # convolution._Geometry
+    slab_rows: int
+    slab_width: int
+
+
+def fill_slab(ctx: KernelContext, plan: SlabPlan, image: ir.Value, slab: ir.Value, n: ir.Value,
+              y_first: ir.Value, left: int) -> None:
+    """slab[s][u] = image[n, y_first + s, u - left] (all channels), zeros outside the image: the padded
+    rows a direct or Winograd item reads (their plans give the slab's rows and width)."""
     b = ctx.builder
     g = plan.g
     c = g.channels
-    left = g.window.padding[1][0]
     width = plan.slab_width * c
+    copied = min(g.width, plan.slab_width - left) * c  # columns of the image the slab reaches
     with counted_loop(b, i64(plan.slab_rows), name="slab") as s:
         y = b.add(y_first, s)
         inside = b.and_(b.icmp_signed(">=", y, i64(0)), b.icmp_signed("<", y, i64(g.height)))
@@ -127,10 +138,9 @@ def _fill_slab(ctx: KernelContext, plan: DirectPlan, image: ir.Value, slab: ir.V
                 src = element_ptr(b, image, b.mul(b.add(b.mul(n, i64(g.height)), y), i64(g.width * c)))
                 with counted_loop(b, i64(left * c), name="zl") as k:
                     store_f32(b, f32(0.0), dst, k)
-                with counted_loop(b, i64(g.width * c), name="cp") as k:
-                    value = b.load(element_ptr(b, src, k), typ=F32)
-                    store_f32(b, value, dst, b.add(k, i64(left * c)))
-                with counted_loop(b, i64(width), start=i64((left + g.width) * c), name="zr") as k:
+                with counted_loop(b, i64(copied), name="cp") as k:
+                    store_f32(b, b.load(element_ptr(b, src, k), typ=F32), dst, b.add(k, i64(left * c)))
+                with counted_loop(b, i64(width), start=i64(left * c + copied), name="zr") as k:
                     store_f32(b, f32(0.0), dst, k)
             with blank:
                 with counted_loop(b, i64(width), name="zb") as k:

@@ -26,7 +26,8 @@ from __future__ import annotations
 from llvmlite import ir
 
 from graphc.codegen.context import KernelContext
-from graphc.codegen.llvm_util import F32, I64, counted_loop, element_ptr, f32, i64, loop_with_carry, store_f32
+from graphc.codegen.llvm_util import F32, I64, counted_loop, element_ptr, f32, i64, loop_with_carry
+from graphc.codegen.lowering.conv_direct import fill_slab
 from graphc.codegen.lowering.gemm_vec import LANES, VEC, call_epilogue, fma, splat, vload, vstore, zero
 
 MIN_CHANNELS = 16      # below, the 16 products are too shallow (K = C) to pay for the transforms
@@ -123,7 +124,7 @@ def emit_item(ctx: KernelContext, plan: WinogradPlan, image: ir.Value, u: ir.Val
     v_area = element_ptr(b, area, i64(plan.slab_floats))
     m_area = element_ptr(b, area, i64(plan.slab_floats + plan.v_floats))
     top, left = g.window.padding[0][0], g.window.padding[1][0]
-    _fill_slab(ctx, plan, image, slab, n, b.sub(b.mul(ti0, i64(2)), i64(top)), left)
+    fill_slab(ctx, plan, image, slab, n, b.sub(b.mul(ti0, i64(2)), i64(top)), left)
     _transform_inputs(ctx, plan, slab, v_area)
     for first, vectors, positions in plan.groups:
         with counted_loop(b, i64(POINTS), name="xi") as xi:
@@ -146,32 +147,6 @@ def emit_item(ctx: KernelContext, plan: WinogradPlan, image: ir.Value, u: ir.Val
         fields = epilogue.fields(ctx, first_row)
         call_epilogue(b, epilogue.function, fields, None, i64(0), b.mul(rows, i64(g.out_w)), i64(0),
                       i64(g.filters))
-
-
-def _fill_slab(ctx: KernelContext, plan: WinogradPlan, image: ir.Value, slab: ir.Value, n: ir.Value,
-               y_first: ir.Value, left: int) -> None:
-    """slab[s][u] = image[n, y_first + s, u - left] (all channels), 0 outside the image."""
-    b = ctx.builder
-    g = plan.g
-    c = g.channels
-    width = plan.slab_width * c
-    copied = min(g.width, plan.slab_width - left) * c  # columns of the image the tiles reach
-    with counted_loop(b, i64(plan.slab_rows), name="slab") as s:
-        y = b.add(y_first, s)
-        inside = b.and_(b.icmp_signed(">=", y, i64(0)), b.icmp_signed("<", y, i64(g.height)))
-        dst = element_ptr(b, slab, b.mul(s, i64(width)))
-        with b.if_else(inside) as (copy, blank):
-            with copy:
-                src = element_ptr(b, image, b.mul(b.add(b.mul(n, i64(g.height)), y), i64(g.width * c)))
-                with counted_loop(b, i64(left * c), name="zl") as k:
-                    store_f32(b, f32(0.0), dst, k)
-                with counted_loop(b, i64(copied), name="cp") as k:
-                    store_f32(b, b.load(element_ptr(b, src, k), typ=F32), dst, b.add(k, i64(left * c)))
-                with counted_loop(b, i64(width), start=i64(left * c + copied), name="zr") as k:
-                    store_f32(b, f32(0.0), dst, k)
-            with blank:
-                with counted_loop(b, i64(width), name="zb") as k:
-                    store_f32(b, f32(0.0), dst, k)
 
 
 def _transform_inputs(ctx: KernelContext, plan: WinogradPlan, slab: ir.Value, v_area: ir.Value) -> None:

@@ -203,12 +203,7 @@ def _in_tasks(
     with counted_loop(sb, items(sub), start=t, step=TASKS, name="item") as item:
         body(sub, area, item)
     sb.ret_void()
-    task, tb = parallel.task_function(ctx.module, f"{name}_task")
-    batch, pointers = load_fields(tb, task.args[0], len(buffers))
-    tb.call(part, [batch, task.args[1], *pointers])
-    tb.ret_void()
-    b = ctx.builder
-    parallel.parallel_for(b, task, store_fields(b, ctx.batch, buffers, "tasks_ctx"), i64(TASKS))
+    _launch(ctx, part, buffers, i64(TASKS))
 
 
 def _each_item(
@@ -227,12 +222,17 @@ def _each_item(
     area = parallel.scratch(sb, i64(4 * area_floats)) if area_floats else None
     body(sub, area, t)
     sb.ret_void()
-    task, tb = parallel.task_function(ctx.module, f"{name}_task")
+    _launch(ctx, part, buffers, items(ctx))
+
+
+def _launch(ctx: KernelContext, part: ir.Function, buffers: list[ir.Value], count: ir.Value) -> None:
+    """Run part(batch, task, *buffers) as `count` pool tasks from the kernel being emitted."""
+    task, tb = parallel.task_function(ctx.module, f"{ctx.builder.function.name}_task")
     batch, pointers = load_fields(tb, task.args[0], len(buffers))
     tb.call(part, [batch, task.args[1], *pointers])
     tb.ret_void()
     b = ctx.builder
-    parallel.parallel_for(b, task, store_fields(b, ctx.batch, buffers, "tasks_ctx"), items(ctx))
+    parallel.parallel_for(b, task, store_fields(b, ctx.batch, buffers, "tasks_ctx"), count)
 
 
 def _run_chunks(ctx: KernelContext, geometry: _Geometry, area_floats: int, body: ChunkBody) -> None:
