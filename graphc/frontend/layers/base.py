@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -334,11 +335,7 @@ class Layer:
         """A subclass written as in Keras (`call(self, inputs, training=None, mask=None)`, weights as
         attributes) is traced: while call runs, each attribute holding one of its weights holds that
         weight's node instead, so `ops.matmul(inputs, self.w)` records the state, not a constant."""
-        swapped = {name: value for name, value in vars(self).items()
-                   if isinstance(value, Weight) and any(value is w for w in self._weights)}
-        for name, weight in swapped.items():
-            setattr(self, name, self.weight_state(ctx, weight))
-        try:
+        with self.weights_as(lambda weight: self.weight_state(ctx, weight)):
             parameters = inspect.signature(self.call).parameters
             extra: dict[str, Any] = {}
             if "training" in parameters:
@@ -346,13 +343,24 @@ class Layer:
             if "mask" in parameters:
                 extra["mask"] = ctx.mask
             result = self.call(x, **extra)
-        finally:
-            for name, weight in swapped.items():
-                setattr(self, name, weight)
         if not isinstance(result, Node):
             raise TypeError(f"layer {self.name!r} ({type(self).__name__}): call() must return a tensor made "
                             f"from its inputs with graphc.keras.ops, got {type(result).__name__}")
         return result
+
+    @contextlib.contextmanager
+    def weights_as(self, node_for: Callable[[Weight], Node]) -> Iterator[None]:
+        """While tracing a Keras-style call: each attribute holding one of this layer's weights holds
+        `node_for(weight)` instead, so `ops.matmul(inputs, self.w)` records that node."""
+        swapped = {name: value for name, value in vars(self).items()
+                   if isinstance(value, Weight) and any(value is w for w in self._weights)}
+        for name, weight in swapped.items():
+            setattr(self, name, node_for(weight))
+        try:
+            yield
+        finally:
+            for name, weight in swapped.items():
+                setattr(self, name, weight)
 
     def takes_list_in(self, count: int) -> bool:
         """Whether one call with `count` inputs records them as a list (a merge always; an RNN given

@@ -109,7 +109,7 @@ class CellLoop(TakesInitialState, Layer):
         x, given = (x[0], list(x[1:])) if isinstance(x, list) else (x, [])
         steps = x.shape[1]
         graph = x.graph
-        initial = given or [b.broadcast_to(graph.constant(0.0), (None, s)) for s in self.state_sizes]
+        initial = given or [b.zeros(graph, (None, s)) for s in self.state_sizes]
         body, weights = self._step_graph(x.shape[2], ctx.training)
         constants = [self.weight_state(ctx, w) for w in weights]
         time_major = b.transpose(x, (1, 0, 2))
@@ -117,7 +117,7 @@ class CellLoop(TakesInitialState, Layer):
         if ctx.mask is not None:  # a masked step keeps the states and repeats the last output (Keras)
             body = _masked(body, len(initial))
             output = body.outputs["output"]
-            initial = [*initial, b.broadcast_to(graph.constant(0.0), output.shape)]
+            initial = [*initial, b.zeros(graph, output.shape)]
             sequences.append(b.transpose(b.reshape(ctx.mask, (None, steps, 1)), (1, 0, 2)))
         count = len(self.state_sizes)
         if self.unroll:  # the body inlined once per step (Keras's unroll=True): the same numbers
@@ -148,20 +148,10 @@ class CellLoop(TakesInitialState, Layer):
         x = body.input("x", TensorType((None, features)))
         weights = list(cell.weights)
         nodes = [body.input(f"weight{i}", TensorType(w.shape)) for i, w in enumerate(weights)]
-        swapped = {
-            name: value
-            for name, value in vars(cell).items()
-            if isinstance(value, Weight) and any(value is w for w in weights)
-        }
-        for name, weight in swapped.items():
-            setattr(cell, name, nodes[next(i for i, w in enumerate(weights) if w is weight)])
-        try:
-            extra = {"training": training} if "training" in inspect.signature(cell.call).parameters else {}
-            with body.scope(layer=cell.name):
-                result = cell.call(x, states, **extra)
-        finally:
-            for name, weight in swapped.items():
-                setattr(cell, name, weight)
+        node_of = {id(w): node for w, node in zip(weights, nodes, strict=True)}
+        extra = {"training": training} if "training" in inspect.signature(cell.call).parameters else {}
+        with cell.weights_as(lambda weight: node_of[id(weight)]), body.scope(layer=cell.name):
+            result = cell.call(x, states, **extra)
         output, new_states = _step_result(cell, result, len(states))
         for i, (state, new) in enumerate(zip(states, new_states, strict=True)):
             if new.type != state.type:
