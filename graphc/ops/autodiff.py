@@ -46,7 +46,7 @@ def gradients(loss: Node, wrt: Sequence[Node]) -> list[Node]:
                 if contribution is None or src not in needed:
                     continue
                 grads[src] = grads[src] + contribution if src in grads else contribution
-        return [grads[w] if w in grads else b.broadcast_to(graph.constant(0.0), w.shape) for w in wrt]
+        return [grads[w] if w in grads else b.zeros(graph, w.shape) for w in wrt]
 
 
 def _nodes_between(graph: Graph, loss: Node, wrt: Sequence[Node]) -> set[Node]:

@@ -140,6 +140,11 @@ def broadcast_to(x: Node, shape: Sequence[Dim]) -> Node:
     return x.graph.add("broadcast_to", (x,), {"shape": tuple(shape)})
 
 
+def zeros(graph: Graph, shape: Sequence[Dim]) -> Node:
+    """A float32 zero of `shape` (the batch axis included), broadcast from one constant."""
+    return broadcast_to(graph.constant(0.0), shape)
+
+
 def one_hot(indices: Node, depth: int) -> Node:
     return indices.graph.add("one_hot", (indices,), {"depth": depth})
 

@@ -267,10 +267,6 @@ def _saved(node: Node) -> tuple[Node, list[Node], list[Node]]:
     return node, values[len(values) - k - r : len(values) - r], values[len(values) - r :]
 
 
-def _zeros(like: TensorType, graph: Graph) -> Node:
-    return b.broadcast_to(graph.constant(0.0), like.shape)
-
-
 @dataclass
 class _Trial:
     """The forward step copied into a new graph and differentiated there."""
@@ -438,8 +434,8 @@ def _scan_gradient(node: Node, grads: Sequence[Node | None]) -> list[Node | None
     cotangent_ys = [m for m, g in enumerate(ys_grads) if g is not None and node.type.parts[k + m].is_float]
     saved_node, history, residuals = _saved(node)
     reverse = _reverse_body(saved_node.attrs["body"], saved_node.attrs, cotangent_ys)
-    init = [grads[i] if grads[i] is not None else _zeros(carries[i].type, graph) for i in reverse.carries]
-    init += [_zeros(constants[j].type, graph) for j in reverse.accumulated]
+    init = [grads[i] if grads[i] is not None else b.zeros(graph, carries[i].shape) for i in reverse.carries]
+    init += [b.zeros(graph, constants[j].shape) for j in reverse.accumulated]
     stacked = {f"carry{i}": h for i, h in enumerate(history)} | {f"x{j}": x for j, x in enumerate(sequences)}
     stacked |= {f"dy{m}": ys_grads[m] for m in cotangent_ys} | {
         f"residual{r}": v for r, v in enumerate(residuals)
