@@ -12,6 +12,7 @@ which therefore grows with N.
 
 from __future__ import annotations
 
+import threading
 import weakref
 from dataclasses import dataclass
 
@@ -37,17 +38,21 @@ class _Body:
 
 
 _bodies: weakref.WeakKeyDictionary[Graph, _Body] = weakref.WeakKeyDictionary()
+# Held while a body is looked up or optimized: models compile on several threads at once, and the
+# library build asks for a body's GEMM cases outside the IR lock.
+_bodies_lock = threading.RLock()  # re-entered by a scan nested in a body
 
 
 def _body(node: Node) -> _Body:
     """The node's body as compiled (optimized once per body graph)."""
     region: Graph = node.attrs["body"]
-    if region not in _bodies:
-        graph = run_pipeline(region, DEFAULT_LEVEL, instruments=()).graph
-        verify(graph, region=True)  # a region's arguments may hold k * N rows
-        plan = assign_buffers(graph, partition(graph))
-        _bodies[region] = _Body(graph, plan.arena_size)
-    return _bodies[region]
+    with _bodies_lock:
+        if region not in _bodies:
+            graph = run_pipeline(region, DEFAULT_LEVEL, instruments=()).graph
+            verify(graph, region=True)  # a region's arguments may hold k * N rows
+            plan = assign_buffers(graph, partition(graph))
+            _bodies[region] = _Body(graph, plan.arena_size)
+        return _bodies[region]
 
 
 def _bytes(node: Node) -> Size:
