@@ -26,13 +26,6 @@ def _mlp_step() -> Graph:
     return g
 
 
-@pytest.fixture
-def restore_threads():
-    before = get_num_threads()
-    yield
-    set_num_threads(before)
-
-
 def test_set_num_threads_validates_and_reads_back(restore_threads) -> None:
     set_num_threads(3)
     assert get_num_threads() == 3

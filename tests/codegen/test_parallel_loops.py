@@ -7,7 +7,7 @@ import re
 
 import numpy as np
 import pytest
-from graphc_runtime import get_num_threads, set_num_threads
+from graphc_runtime import set_num_threads
 from llvmlite import ir
 
 from graphc.codegen.buffers import assign_buffers
@@ -115,13 +115,6 @@ def _state(graph: Graph) -> dict[str, np.ndarray]:
 @pytest.fixture(scope="module")
 def library(tmp_path_factory):
     return load(GRAPHS, tmp_path_factory.mktemp("parallel_loops"))
-
-
-@pytest.fixture
-def restore_threads():
-    before = get_num_threads()
-    yield
-    set_num_threads(before)
 
 
 def test_shapes_reach_both_paths() -> None:

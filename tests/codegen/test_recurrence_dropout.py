@@ -6,16 +6,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from graphc_runtime import get_num_threads, set_num_threads
 
-from graphc.ir import Graph, TensorType
-from graphc.ops import builders as b
-from graphc.ops.autodiff import gradients
-from graphc.ops.recurrence import GATES, RECURRENCE, STATES
-from tests.codegen.compiled import assert_matches, load, run_compiled
+from tests.codegen.compiled import assert_matches, load
+from tests.codegen.recurrence_cases import (
+    RATE,
+    assert_same_bits_for_every_thread_count_and_batch,
+    recurrence_feeds,
+    recurrence_graph,
+)
 
-STEPS, UNITS = 5, 20  # 20 units: a whole vector of columns and a partial one
-RATE = 0.25  # rmask values 0 and 1 / (1 - RATE)
 CELLS = [  # (cell, reverse, masked, initial)
     ("simple", True, False, True),
     ("simple", False, True, False),
@@ -26,46 +25,13 @@ CELLS = [  # (cell, reverse, masked, initial)
     ("gru_v1", False, True, True),
     ("gru_v1", True, False, False),
 ]
-PER_SAMPLE = ("s", "d_z", "d_h0", "d_c0")  # outputs whose rows depend on their own sample alone
 
 
 def _name(cell: str, reverse: bool, masked: bool, initial: bool) -> str:
     return f"{cell}{'_reverse' * reverse}{'_masked' * masked}{'_initial' * initial}"
 
 
-def _graph(cell: str, reverse: bool, masked: bool, initial: bool) -> Graph:
-    """s = recurrence(z, u, rb, [mask], rmask, [h0, [c0]]) and the gradients of sum(s * weights)."""
-    graph = Graph(_name(cell, reverse, masked, initial))
-    width = GATES[cell] * UNITS
-    z = graph.input("z", TensorType((None, STEPS, width)))
-    u = graph.input("u", TensorType((UNITS, width)))
-    rb = graph.input("rb", TensorType((width,)))
-    mask = [graph.input("mask", TensorType((None, STEPS)))] if masked else []
-    rmask = graph.input("rmask", TensorType((None, UNITS)))
-    states = [graph.input(name, TensorType((None, UNITS))) for name in ("h0", "c0")[:STATES[cell] * initial]]
-    s = RECURRENCE(z, u, rb, *mask, rmask, *states, cell=cell, activation="tanh",
-                   recurrent_activation="sigmoid", reverse=reverse, initial_state=initial,
-                   recurrent_dropout=True)
-    graph.outputs["s"] = s
-    weights = graph.input("weights", TensorType(s.shape))
-    wrt = {"z": z, "u": u, "rb": rb, **dict(zip(("h0", "c0"), states, strict=False))}
-    for name, grad in zip(wrt, gradients(b.reduce_sum(s * weights), list(wrt.values())), strict=True):
-        graph.outputs[f"d_{name}"] = grad
-    return graph
-
-
-def _feeds(graph: Graph, batch: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """Values for every input: an rmask of 0 and 1 / (1 - RATE), a time mask that skips some steps."""
-    feeds = {name: (rng.normal(size=node.type.concrete(batch)) * 0.5).astype(np.float32)
-             for name, node in graph.inputs.items()}
-    feeds["rmask"] = ((rng.uniform(size=(batch, UNITS)) >= RATE) / (1.0 - RATE)).astype(np.float32)
-    if "mask" in feeds:
-        feeds["mask"] = (rng.uniform(size=(batch, STEPS)) > 0.4).astype(np.float32)
-        feeds["mask"][::2, :2] = 0.0
-    return feeds
-
-
-GRAPHS = {_name(*case): _graph(*case) for case in CELLS}
+GRAPHS = {_name(*case): recurrence_graph(_name(*case), *case, dropout=True) for case in CELLS}
 
 
 @pytest.fixture(scope="module")
@@ -73,18 +39,11 @@ def library(tmp_path_factory: pytest.TempPathFactory):
     return load(GRAPHS, tmp_path_factory.mktemp("recurrence_dropout"))
 
 
-@pytest.fixture
-def restore_threads():
-    before = get_num_threads()
-    yield
-    set_num_threads(before)
-
-
 @pytest.mark.parametrize("batch", [1, 7])
 @pytest.mark.parametrize("name", GRAPHS)
 def test_recurrent_dropout_compiled_matches_the_interpreter(library, name: str, batch: int) -> None:
     graph = GRAPHS[name]
-    feeds = _feeds(graph, batch, np.random.default_rng(batch))
+    feeds = recurrence_feeds(graph, batch, np.random.default_rng(batch))
     assert {0.0, np.float32(1.0 / (1.0 - RATE))} >= set(feeds["rmask"].ravel().tolist())
     assert_matches(graph, library, name, feeds, batch=batch, rtol=1e-4, atol=1e-5)
 
@@ -92,17 +51,4 @@ def test_recurrent_dropout_compiled_matches_the_interpreter(library, name: str, 
 @pytest.mark.parametrize("name", GRAPHS)
 def test_recurrent_dropout_same_bits_for_every_thread_count_and_batch(library, restore_threads,
                                                                        name: str) -> None:
-    graph = GRAPHS[name]
-    feeds = _feeds(graph, 11, np.random.default_rng(3))
-    runs = []
-    for threads in (1, 2, 3):
-        set_num_threads(threads)
-        runs.append(run_compiled(library, name, feeds, {}, 11)[0])
-    for other in runs[1:]:
-        for key in runs[0]:
-            np.testing.assert_array_equal(runs[0][key], other[key], err_msg=f"{name}: {key}")
-    first = {key: value[:6] if key not in ("u", "rb") else value for key, value in feeds.items()}
-    few = run_compiled(library, name, first, {}, 6)[0]
-    for key in PER_SAMPLE:
-        if key in few:
-            np.testing.assert_array_equal(few[key], runs[0][key][:6], err_msg=f"{name}: {key}")
+    assert_same_bits_for_every_thread_count_and_batch(library, name, GRAPHS[name])

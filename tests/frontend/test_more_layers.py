@@ -14,6 +14,7 @@ from graphc.keras import Sequential, backend, ops
 from graphc.keras import layers as L
 from graphc.keras.models import model_from_json
 from graphc.keras.optimizers import SGD
+from tests.frontend.finite_differences import model_loss, numeric_weight_gradient
 
 RNG = np.random.default_rng(9)
 X = RNG.normal(size=(12, 4)).astype(np.float32)
@@ -98,13 +99,7 @@ def test_gradients_match_finite_differences(case: str) -> None:
     steps = [w0 - w1 for w0, w1 in zip(start, model.get_weights(), strict=True)]
     eps = 1e-3 if case in ("relu", "prelu") else 1e-2  # piecewise linear: small steps cross fewer kinks
     for index in range(len(start) - 2):
-        numeric = np.zeros(start[index].shape)
-        for position in np.ndindex(start[index].shape):
-            for sign in (1, -1):
-                weights = [w.copy() for w in start]
-                weights[index][position] += sign * eps
-                model.set_weights(weights)
-                numeric[position] += sign * model.test_on_batch(X, y) / (2 * eps)
+        numeric = numeric_weight_gradient(model_loss(model, X, y), start, index, eps)
         scale = 1e-3 * max(1.0, float(np.abs(numeric).max()))  # float32 loss: noise grows with its size
         np.testing.assert_allclose(steps[index], numeric, rtol=3e-2, atol=scale, err_msg=f"weight {index}")
 

@@ -16,6 +16,7 @@ from graphc.keras import Input, Model, backend
 from graphc.keras import layers as L
 from graphc.keras.models import Sequential, load_model, model_from_json
 from graphc.keras.optimizers import SGD
+from tests.frontend.finite_differences import numeric_weight_gradient
 
 RNG = np.random.default_rng(23)
 X = RNG.normal(size=(5, 6, 3)).astype(np.float32)
@@ -136,12 +137,7 @@ def test_training_reaches_the_encoder_through_the_initial_state() -> None:
 
     eps = 1e-6
     for index in (0, 1, 2, 4):  # the encoder's kernel, recurrent kernel and bias; the decoder's U
-        numeric = np.zeros(start[index].shape)
-        for position in np.ndindex(start[index].shape):
-            up, down = [w.copy() for w in start], [w.copy() for w in start]
-            up[index][position] += eps
-            down[index][position] -= eps
-            numeric[position] = (loss(up) - loss(down)) / (2 * eps)
+        numeric = numeric_weight_gradient(loss, start, index, eps)
         np.testing.assert_allclose(steps[index], numeric, rtol=1e-3, atol=1e-5, err_msg=f"weight {index}")
 
 
@@ -244,12 +240,7 @@ def test_a_stateful_training_step_starts_from_the_carried_state() -> None:
 
     eps = 1e-6
     for index in (0, 1, 2):
-        numeric = np.zeros(start[index].shape)
-        for position in np.ndindex(start[index].shape):
-            up, down = [w.copy() for w in start], [w.copy() for w in start]
-            up[index][position] += eps
-            down[index][position] -= eps
-            numeric[position] = (loss(up) - loss(down)) / (2 * eps)
+        numeric = numeric_weight_gradient(loss, start, index, eps)
         np.testing.assert_allclose(steps[index], numeric, rtol=1e-3, atol=1e-6, err_msg=f"weight {index}")
 
 

@@ -14,6 +14,7 @@ from graphc import keras
 from graphc.keras import Input, Model, backend, layers, ops
 from graphc.keras.models import load_model, model_from_json
 from graphc.keras.optimizers import SGD
+from tests.frontend.finite_differences import numeric_weight_gradient
 
 RNG = np.random.default_rng(31)
 X = RNG.normal(size=(7, 4)).astype(np.float32)
@@ -59,12 +60,7 @@ def test_gradients_flow_through_operations() -> None:
 
     eps = 1e-6
     for index in (0, 1):
-        numeric = np.zeros(start[index].shape)
-        for position in np.ndindex(start[index].shape):
-            up, down = [w.copy() for w in start], [w.copy() for w in start]
-            up[index][position] += eps
-            down[index][position] -= eps
-            numeric[position] = (loss(up) - loss(down)) / (2 * eps)
+        numeric = numeric_weight_gradient(loss, start, index, eps)
         np.testing.assert_allclose(steps[index], numeric, rtol=1e-3, atol=1e-6)
 
 
