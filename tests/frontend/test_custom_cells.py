@@ -10,7 +10,7 @@ import pytest
 from graphc.keras import Input, Model, Sequential, backend, ops
 from graphc.keras import layers as L
 from graphc.keras.models import model_from_json
-from graphc.keras.optimizers import SGD
+from graphc.keras.optimizers import SGD, Adam
 
 RNG = np.random.default_rng(5)
 T, F, U = 5, 3, 4
@@ -217,3 +217,25 @@ def test_masked_steps_keep_the_state_as_the_builtin_layer_does(options) -> None:
     np.testing.assert_allclose(losses[0], losses[1], rtol=1e-5)
     for got, want in zip(custom.get_weights(), reference.get_weights(), strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
+
+
+def test_fit_takes_the_steps_of_a_train_on_batch_loop() -> None:
+    """fit over a custom-cell RNN and a TimeDistributed scan applies what a train_on_batch loop applies."""
+
+    def model() -> Sequential:
+        built = Sequential([Input((2, T, F)), L.TimeDistributed(L.RNN(MinimalRNNCell(U))), L.Flatten(),
+                            L.Dense(1)])
+        built.compile(Adam(0.01), "mse")
+        return built
+
+    backend.clear_session()
+    frames = RNG.normal(size=(10, 2, T, F)).astype(np.float32)
+    target = RNG.normal(size=(10, 1)).astype(np.float32)
+    fitted, looped = model(), model()
+    looped.set_weights(fitted.get_weights())
+    fitted.fit(frames, target, batch_size=4, epochs=2, shuffle=False, verbose=0)
+    for _ in range(2):
+        for start in range(0, 10, 4):
+            looped.train_on_batch(frames[start:start + 4], target[start:start + 4])
+    for got, want in zip(fitted.get_weights(), looped.get_weights(), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
