@@ -40,10 +40,11 @@ def copy_in_order(graph: Graph, order: Sequence[Node],
 
 
 def copy_into(source: Graph, target: Graph, bound: Mapping[Node, Node],
-              skip: Iterable[Node] = ()) -> dict[Node, Node]:
+              skip: Iterable[Node] = (), rewrite: Rewriter | None = None) -> dict[Node, Node]:
     """Copy every node of `source` into `target` (inlining it, e.g. a region into a gradient body):
     source nodes in `bound` become the given nodes, unbound inputs become inputs of `target` of the
-    same name, and nodes in `skip` (inputs no one reads) are left out."""
+    same name, and nodes in `skip` (inputs no one reads) are left out. `rewrite` may replace a
+    node as in rebuild."""
     mapping: dict[Node, Node] = dict(bound)
     left_out = set(skip)
     for node in source.nodes:
@@ -51,8 +52,10 @@ def copy_into(source: Graph, target: Graph, bound: Mapping[Node, Node],
             continue
         if node.op == "input":
             mapping[node] = target.input(node.attrs["name"], node.type)
-        else:
-            mapping[node] = _copy(node, [mapping[i] for i in node.inputs], target)
+            continue
+        inputs = [mapping[i] for i in node.inputs]
+        replacement = None if rewrite is None else rewrite(node, inputs, target)
+        mapping[node] = replacement if replacement is not None else _copy(node, inputs, target)
     return mapping
 
 

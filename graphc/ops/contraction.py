@@ -10,7 +10,7 @@ import numpy as np
 from graphc.ir.graph import Node
 from graphc.ir.types import ShapeError, TensorType
 from graphc.ops import builders as b
-from graphc.ops.registry import EvalContext, OpDef, OpKind, register
+from graphc.ops.registry import EvalContext, OpDef, OpKind, every_row, register
 
 
 def _infer(types: Sequence[TensorType], attrs: Mapping[str, Any]) -> TensorType:
@@ -48,7 +48,7 @@ def _gradient(n: Node, g: Node) -> list[Node]:
 MATMUL = register(
     OpDef("matmul", OpKind.CONTRACTION, 2, _infer, _reference, _gradient,
           "op(a) @ op(b) for rank-2 operands, op being an optional transpose",
-          epilogue=True)
+          epilogue=True, row_local=every_row)
 )
 
 
@@ -83,5 +83,5 @@ def _batched_gradient(n: Node, g: Node) -> list[Node]:
 
 BATCH_MATMUL = register(
     OpDef("batch_matmul", OpKind.CONTRACTION, 2, _batched_infer, _batched_reference, _batched_gradient,
-          "op(a[i]) @ op(b[i]) for every i of the leading axis (static or the batch)")
+          "op(a[i]) @ op(b[i]) for every i of the leading axis (static or the batch)", row_local=every_row)
 )

@@ -10,7 +10,7 @@ import numpy as np
 from graphc.ir.affine import Sym, unit_stride
 from graphc.ir.graph import Node
 from graphc.ir.types import TensorType
-from graphc.ops.registry import EvalContext, OpDef, OpKind, register
+from graphc.ops.registry import EvalContext, OpDef, OpKind, every_row, register
 from graphc.ops.scalar import Scalar, Value
 
 
@@ -37,5 +37,5 @@ ONE_HOT = register(
           lambda types, attrs: TensorType(types[0].shape + (attrs["depth"],), types[0].dtype),
           _reference, None,
           "1.0 where the last index equals the (float) class index, else 0.0; no gradient",
-          scalar=_one_hot_scalar, access=_leading_axes, index_streams=_class_axis)
+          scalar=_one_hot_scalar, access=_leading_axes, index_streams=_class_axis, row_local=every_row)
 )

@@ -12,7 +12,7 @@ from graphc.ir.affine import Sym, unit_stride
 from graphc.ir.graph import Node
 from graphc.ir.types import ShapeError, TensorType, is_batch
 from graphc.ops import builders as b
-from graphc.ops.registry import EvalContext, Fusion, OpDef, OpKind, register
+from graphc.ops.registry import EvalContext, Fusion, OpDef, OpKind, every_row, register
 from graphc.ops.scalar import Scalar, Value
 
 
@@ -101,7 +101,7 @@ PAD = register(
     OpDef("pad", OpKind.LAYOUT, 1, _pad_infer, _pad_reference, _pad_grad,
           "`value` around the operand: pads[axis] = (before, after) elements; fuses with its consumers",
           scalar=_pad_scalar, offsets=lambda node, operand: tuple(-lo for lo, _ in node.attrs["pads"]),
-          index_streams=_axis_counters)
+          index_streams=_axis_counters, row_local=every_row)  # the batch axis is never padded
 )
 
 
@@ -139,7 +139,8 @@ def _concat_grad(n: Node, g: Node) -> list[Node]:
 
 CONCATENATE = register(
     OpDef("concatenate", OpKind.LAYOUT, None, _concat_infer, _concat_reference, _concat_grad,
-          "the operands one after the other along `axis` (not the batch axis)", fusion=Fusion.KERNEL)
+          "the operands one after the other along `axis` (not the batch axis)", fusion=Fusion.KERNEL,
+          row_local=every_row)
 )
 
 
@@ -183,7 +184,8 @@ def _gather_grad(n: Node, g: Node) -> list[Node | None]:
 GATHER = register(
     OpDef("gather", OpKind.INDEXING, 2, _gather_infer, _gather_reference, _gather_grad,
           "numpy.take(params, indices, axis): rows picked by int indices; out-of-range indices read "
-          "nothing (the kernel gives 0) and the reference raises", fusion=Fusion.KERNEL)
+          "nothing (the kernel gives 0) and the reference raises", fusion=Fusion.KERNEL,
+          row_local=every_row)  # the indexed axis is never the batch
 )
 
 
@@ -215,5 +217,6 @@ def _scatter_grad(n: Node, g: Node) -> list[Node | None]:
 SCATTER_ADD = register(
     OpDef("scatter_add", OpKind.INDEXING, 3, _scatter_infer, _scatter_reference, _scatter_grad,
           "target with updates added at indices along axis; repeated indices accumulate "
-          "(numpy.add.at); out-of-range indices add nothing", fusion=Fusion.KERNEL)
+          "(numpy.add.at); out-of-range indices add nothing", fusion=Fusion.KERNEL,
+          row_local=every_row)  # the indexed axis is never the batch
 )

@@ -10,7 +10,7 @@ import numpy as np
 from graphc.ir.graph import Node
 from graphc.ir.types import Dim, ShapeError, TensorType
 from graphc.ops import builders as b
-from graphc.ops.registry import EvalContext, OpDef, OpKind, register
+from graphc.ops.registry import EvalContext, OpDef, OpKind, every_row, register
 
 
 def reduced_shape(shape: Sequence[Dim], axes: Sequence[int], keepdims: bool) -> tuple[Dim, ...]:
@@ -51,12 +51,13 @@ def _max_grad(n: Node, g: Node) -> list[Node]:
 
 REDUCE_SUM = register(
     OpDef("reduce_sum", OpKind.REDUCTION, 1, _infer, _sum_reference,
-          lambda n, g: [_expand_grad(n, g)], "sum over `axes`", accumulates=True)
+          lambda n, g: [_expand_grad(n, g)], "sum over `axes`", accumulates=True,
+          row_local=every_row)
 )
 REDUCE_MAX = register(
     OpDef("reduce_max", OpKind.REDUCTION, 1, _infer, _max_reference, _max_grad,
           "maximum over `axes`; every tied maximum receives the gradient",
-          accumulates=True)
+          accumulates=True, row_local=every_row)
 )
 
 
@@ -73,5 +74,5 @@ def _argmax_reference(attrs: Mapping[str, Any], ctx: EvalContext, x: np.ndarray)
 
 ARGMAX = register(
     OpDef("argmax", OpKind.REDUCTION, 1, _argmax_infer, _argmax_reference, None,
-          "index of the first maximum along `axis`, as a float; no gradient")
+          "index of the first maximum along `axis`, as a float; no gradient", row_local=every_row)
 )

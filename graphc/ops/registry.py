@@ -92,6 +92,13 @@ class OpDef:
       loop over its input can accumulate as it goes (fused reductions, merged reductions).
     - `epilogue`: a kernel that applies a chain of elementwise consumers of its shape to each
       tile as it stores it (the GEMM epilogue).
+    - `row_local(node)`: when the node's batch-carrying operands and value hold the batch as
+      their leading axis, row i of the value depends only on row i of those operands (and on
+      operands without a batch axis), so the op may run on any group of rows alone (a scan runs
+      each group's whole time loop on one thread). By default true for storage, views, parts and
+      pointwise ops that read no index stream, false for kernels and random draws. Mixing rows
+      while changing the batch extent or moving the batch axis (a sum over the batch, a
+      transpose) needs no false here: ops/rows.py sees it in the types.
     """
 
     name: str
@@ -111,6 +118,7 @@ class OpDef:
     foldable: bool = field(default=None)  # type: ignore[assignment]
     accumulates: bool = False
     epilogue: bool = False
+    row_local: Callable[[Node], bool] = field(default=None)  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
         if self.fusion is None:
@@ -118,6 +126,10 @@ class OpDef:
         if self.foldable is None:
             object.__setattr__(self, "foldable",
                                self.kind not in (OpKind.SOURCE, OpKind.RANDOM, OpKind.CONTROL))
+        if self.row_local is None:
+            local = self.kind is not OpKind.RANDOM and self.index_streams is None and self.fusion in (
+                Fusion.STORAGE, Fusion.VIEW, Fusion.PART, Fusion.POINTWISE)
+            object.__setattr__(self, "row_local", lambda node: local)
         if self.scalar is not None and self.fusion is not Fusion.POINTWISE and self.inline is None:
             raise ValueError(f"op {self.name!r}: only POINTWISE and inline ops have a scalar rule")
         if self.accumulates and self.kind is not OpKind.REDUCTION:
@@ -137,6 +149,12 @@ class OpDef:
     def emit_scalar(self, s: Scalar, node: Node, args: Sequence[Value]) -> Value:
         assert self.scalar is not None, self.name
         return self.scalar(s, node, *args)
+
+
+def every_row(node: Node) -> bool:
+    """`row_local` of a kernel that computes each row from the same row alone (a matmul's left
+    rows, a convolution's images, a reduction that keeps the batch axis)."""
+    return True
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,7 @@ from graphc.ops import builders as b
 from graphc.ops.autodiff import gradients
 from graphc.ops.evaluation import run_nodes
 from graphc.ops.registry import EvalContext, Fusion, OpDef, OpKind, register
+from graphc.ops.rows import batch_leading, rows_independent
 
 
 def _tuple_get_infer(types: Sequence[Any], attrs: Mapping[str, Any]) -> TensorType:
@@ -182,24 +183,26 @@ def _hoisted(
 ) -> tuple[list[Node], list[Node], Graph]:
     """Loop-invariant code motion: a product of a step's element with a constant (the input
     projection x_t @ w) is computed for every step before the loop, by one GEMM over T*N rows, and
-    read per step as a new sequence; inputs the body no longer reads are dropped."""
+    read per step as a new sequence; a constant weight a step multiplies by transposed (the
+    gradient's dz @ u^T) is transposed once before the loop, so the step's GEMM reads it in place
+    instead of packing its transpose every step; inputs the body no longer reads are dropped."""
     k, s = len(carries), len(sequences)
     inputs = list(body.inputs.values())
     if k + s + len(constants) != len(inputs):
         return sequences, constants, body  # the shape rule names the mismatch
     elements, weights = inputs[k : k + s], inputs[k + s :]
+    products = [n for n in body.nodes
+                if n.op == "matmul" and not n.attrs["transpose_a"] and n.inputs[1] in weights]
     projections = [
         n
-        for n in body.nodes
-        if n.op == "matmul"
-        and not n.attrs["transpose_a"]
-        and not n.attrs["transpose_b"]
+        for n in products
+        if not n.attrs["transpose_b"]
         and n.inputs[0] in elements
-        and n.inputs[1] in weights
         and n.inputs[0].type.rank == 2
         and n.inputs[0].shape[0] is None
     ]
-    if not projections:
+    flipped = list(dict.fromkeys(n.inputs[1] for n in products if n.attrs["transpose_b"]))
+    if not projections and not flipped:
         return sequences, constants, body
     new = Graph(body.name)
     bound: dict[Node, Node] = {}
@@ -212,7 +215,18 @@ def _hoisted(
         sequences = [*sequences, b.last_axis_matmul(x, w)]
     for node in weights:
         bound[node] = new.input(node.attrs["name"], node.type)
-    mapping = copy_into(body, new, bound)
+    transposed: dict[Node, Node] = {}
+    for number, w in enumerate(flipped):
+        outer = b.transpose(constants[weights.index(w)], (1, 0))
+        transposed[w] = new.input(f"transposed{number}", outer.type)
+        constants = [*constants, outer]
+
+    def read_in_place(node: Node, operands: list[Node], graph: Graph) -> Node | None:
+        if node in products and node.attrs["transpose_b"]:
+            return b.matmul(operands[0], transposed[node.inputs[1]])
+        return None
+
+    mapping = copy_into(body, new, bound, rewrite=read_in_place)
     for name, node in body.outputs.items():
         new.outputs[name] = mapping[node]
     return _without_unused(carries, sequences, constants, new)
@@ -476,6 +490,14 @@ def _sum_outer(left: Node, right: Node) -> Node:
     return b.matmul(rows(left), rows(right), transpose_a=True)
 
 
+def runs_by_rows(body: Graph, carries: int) -> bool:
+    """Whether each group of the batch's rows can run the whole loop alone: the body treats rows
+    independently and every carry and per-step output holds its own rows (a carry without a
+    batch axis, a step counter, would be shared by all the groups)."""
+    held = list(body.inputs.values())[:carries] + list(body.outputs.values())
+    return rows_independent(body) and all(batch_leading(x.type) for x in held)
+
+
 SCAN = register(
     OpDef(
         "scan",
@@ -485,5 +507,6 @@ SCAN = register(
         _scan_reference,
         _scan_gradient,
         "a loop over time running its body region once per step: carried values, per-step outputs",
+        row_local=lambda node: rows_independent(node.attrs["body"]),
     )
 )

@@ -40,5 +40,6 @@ BATCH_SIZE = register(
     OpDef("batch_size", OpKind.SOURCE, 0, lambda types, attrs: scalar(),
           lambda attrs, ctx: np.array(ctx.batch, dtype=ctx.dtype), None,
           "the runtime batch size N as a float scalar",
-          fusion=Fusion.POINTWISE, scalar=lambda s, node: s.batch(), inline=lambda node: True)
+          fusion=Fusion.POINTWISE, scalar=lambda s, node: s.batch(), inline=lambda node: True,
+          row_local=lambda node: False)
 )

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from graphc_runtime import set_num_threads
 
 import tests.ops.test_scan as cases
 from graphc.codegen import compile_programs
+from graphc.codegen.lowering.scan import MAX_GROUPS, MIN_GROUP_ROWS
+from graphc.ops.scan import runs_by_rows
 from graphc.passes.pipeline import run_pipeline
-from tests.codegen.compiled import assert_matches, load
+from tests.codegen.compiled import assert_matches, load, run_compiled
 from tests.ops.test_scan import build, feeds
 
 
@@ -45,3 +48,24 @@ def test_code_size_does_not_depend_on_the_number_of_steps(monkeypatch) -> None:
         bodies = [f for f in text.split("\ndefine ")[1:] if "_body" in f.split("(")[0]]
         sizes.append((len(graph.nodes), len(bodies), sum(f.count("\n") for f in bodies)))
     assert sizes[0] == sizes[1] and sizes[0][1] > 0
+
+
+@pytest.mark.parametrize("batch", [MIN_GROUP_ROWS + 1, 40, MAX_GROUPS * MIN_GROUP_ROWS + 3])
+@pytest.mark.parametrize("name", ["plain", "history"])
+def test_groups_of_rows_match_the_interpreter_and_every_thread_count(library, restore_threads, name,
+                                                                     batch) -> None:
+    """Batches of several groups of rows (each running every step alone, the last one short) give the
+    interpreter's values and the same bits on one thread as on two."""
+    lib, recorded = library
+    scans = [n for n in recorded[name].nodes if n.op == "scan"]
+    assert all(runs_by_rows(n.attrs["body"], n.attrs["carries"]) for n in scans)
+    data, state = feeds(np.random.default_rng(batch), batch=batch, with_mask=name == "history")
+    data = {k: v.astype(np.float32) for k, v in data.items()}
+    state = {k: v.astype(np.float32) for k, v in state.items()}
+    assert_matches(recorded[name], lib, name, data, state, batch=batch, rtol=2e-5, atol=2e-5)
+    runs = []
+    for threads in (1, 2):
+        set_num_threads(threads)
+        runs.append(run_compiled(lib, name, data, state, batch))
+    for key, value in runs[0][0].items():
+        np.testing.assert_array_equal(runs[1][0][key], value, err_msg=key)

@@ -18,15 +18,17 @@ from dataclasses import dataclass
 
 from llvmlite import ir
 
+from graphc.codegen import parallel
 from graphc.codegen.buffers import Size, assign_buffers
-from graphc.codegen.context import KernelContext
+from graphc.codegen.context import KernelContext, load_fields, store_fields
 from graphc.codegen.llvm_util import I1, I32, I64, PTR, VOID, counted_loop, i64, intrinsic
 from graphc.codegen.lowering.registry import kernel_lowering
 from graphc.codegen.program import ConstantPool, emit_program
 from graphc.ir.affine import Sym, numel
 from graphc.ir.graph import Graph, Node
 from graphc.ir.verify import verify
-from graphc.ops.scan import SCAN
+from graphc.ops.rows import batch_leading
+from graphc.ops.scan import SCAN, runs_by_rows
 from graphc.passes.kernels import partition
 from graphc.passes.pipeline import DEFAULT_LEVEL, run_pipeline
 
@@ -36,6 +38,9 @@ class _Body:
     graph: Graph  # optimized
     workspace: Size
 
+
+# Groups of rows that run their whole time loop on one thread (see _group_rows).
+MIN_GROUP_ROWS, MAX_GROUPS = 16, 8
 
 _bodies: weakref.WeakKeyDictionary[Graph, _Body] = weakref.WeakKeyDictionary()
 # Held while a body is looked up or optimized: models compile on several threads at once, and the
@@ -70,9 +75,13 @@ def _carry_layout(node: Node) -> tuple[list[Size], Size]:
 
 
 def scratch(node: Node) -> Size:
-    """Two carry buffers and the body's workspace."""
+    """Two carry buffers and the body's workspace (one per group of rows when they run apart)."""
     _, carries = _carry_layout(node)
-    return carries + carries + _body(node).workspace.aligned()
+    body = _body(node)
+    workspace = body.workspace.aligned()
+    if runs_by_rows(body.graph, node.attrs["carries"]):
+        workspace = _group_workspace(workspace)
+    return carries + carries + workspace
 
 
 def _regions(node: Node) -> list[Graph]:
@@ -83,57 +92,137 @@ def _step_bytes(node: Node) -> Sym:
     return numel(node.shape) * node.type.itemsize
 
 
+def _row_bytes(node: Node) -> int:
+    """Bytes per batch row of a value with the batch in front; 0 for one without a batch axis (every
+    group of rows reads all of it)."""
+    return numel(node.shape[1:]).coef * node.type.itemsize if batch_leading(node.type) else 0
+
+
+def _group_rows(b: ir.IRBuilder, batch: ir.Value) -> ir.Value:
+    """Rows per group: at least MIN_GROUP_ROWS (a GEMM's row blocks stay full), a multiple of 8, and
+    at most MAX_GROUPS groups; from N alone, so every thread count computes the same bits."""
+    eighth = b.and_(b.add(b.sdiv(b.add(batch, i64(MAX_GROUPS - 1)), i64(MAX_GROUPS)), i64(7)), i64(-8))
+    return b.select(b.icmp_signed("<", eighth, i64(MIN_GROUP_ROWS)), i64(MIN_GROUP_ROWS), eighth)
+
+
+def _group_workspace(workspace: Size) -> Size:
+    """Room for every group's workspace: at most MAX_GROUPS of them, holding fewer than
+    N + MIN_GROUP_ROWS + 8 + N / 8 rows between them (see _group_rows)."""
+    return Size(MAX_GROUPS * workspace.static + (MIN_GROUP_ROWS + 8) * workspace.per_batch,
+                2 * workspace.per_batch)
+
+
+@dataclass
+class _Loop:
+    """The time loop of one scan node: the body program it calls and where each step's operands are."""
+
+    ctx: KernelContext
+    node: Node
+
+    def __post_init__(self) -> None:
+        ctx, node = self.ctx, self.node
+        self.k, s = node.attrs["carries"], node.attrs["sequences"]
+        self.compiled = _body(node)
+        body = self.compiled.graph
+        name = f"{ctx.builder.function.name}_body"
+        emit_program(ctx.module, name, body, ConstantPool(ctx.module, f"{name}_const"), internal=True)
+        self.callee = ctx.module.get_global(f"graphc_{name}")
+        self.inputs, self.outputs = list(body.inputs.values()), list(body.outputs.values())
+        self.offsets, self.carry_size = _carry_layout(node)
+        self.sequences = self.inputs[self.k : self.k + s]
+        self.constants = self.inputs[self.k + s :]
+
+    def run(self, b: ir.IRBuilder, batch: ir.Value, bases: list[ir.Value], rows: ir.Value, first: ir.Value,
+            workspace: ir.Value) -> None:
+        """Every step for the `rows` rows from row `first` on, the batch holding `batch` rows.
+
+        bases: the scratch (the two carry buffers), each sequence, constant and stacked output.
+        """
+        k, length, reverse = self.k, self.node.attrs["length"], self.node.attrs.get("reverse")
+        ctx = KernelContext(b, batch, {})
+        scratch, rest = bases[0], bases[1:]
+        sequences, rest = rest[: len(self.sequences)], rest[len(self.sequences) :]
+        constants, ys = rest[: len(self.constants)], rest[len(self.constants) :]
+
+        def row(base: ir.Value, value: Node) -> ir.Value:
+            nbytes = _row_bytes(value)
+            return base if nbytes == 0 else _offset(b, base, b.mul(first, i64(nbytes)))
+
+        buffers = [_at(ctx, scratch, Size()), _at(ctx, scratch, self.carry_size)]
+        carries = self.inputs[:k]
+        with b.goto_entry_block():
+            args = b.alloca(ir.ArrayType(PTR, max(len(self.inputs) + len(self.outputs), 1)), name="body_args")
+        element_bytes = [ctx.sym(_step_bytes(x)) for x in self.sequences]
+        y_bytes = [ctx.sym(_step_bytes(y)) for y in self.outputs[k:]]
+        fixed = [row(c, value) for c, value in zip(constants, self.constants, strict=True)]
+
+        def carried(buffer: ir.Value) -> list[ir.Value]:
+            return [row(_at(ctx, buffer, off), c) for off, c in zip(self.offsets, carries, strict=True)]
+
+        with counted_loop(b, i64(length), name="t") as t:
+            step = b.sub(i64(length - 1), t) if reverse else t
+            pointers = []
+            if k:
+                even = b.icmp_signed("==", b.and_(t, i64(1)), i64(0))
+                read = b.select(even, buffers[0], buffers[1])
+                write = b.select(even, buffers[1], buffers[0])
+                pointers += carried(read)
+            pointers += [row(_offset(b, x, b.mul(step, n)), value)
+                         for x, n, value in zip(sequences, element_bytes, self.sequences, strict=True)]
+            pointers += fixed
+            if k:
+                pointers += carried(write)
+            pointers += [row(_offset(b, y, b.mul(step, n)), value)
+                         for y, n, value in zip(ys, y_bytes, self.outputs[k:], strict=True)]
+            for index, pointer in enumerate(pointers):
+                b.store(pointer, b.gep(args, [i64(0), ir.Constant(I32, index)], inbounds=True))
+            b.call(self.callee, [rows, b.bitcast(args, PTR), workspace])
+
+    def by_groups(self, bases: list[ir.Value]) -> None:
+        """One pool task per group of rows, each running every step of its rows: no barrier per step."""
+        b = self.ctx.builder
+        task, tb = parallel.task_function(b.module, f"{b.function.name}_rows")
+        batch, pointers = load_fields(tb, task.args[0], len(bases))
+        group = task.args[1]
+        per_group = _group_rows(tb, batch)
+        first = tb.mul(group, per_group)
+        left = tb.sub(batch, first)
+        rows = tb.select(tb.icmp_signed("<", left, per_group), left, per_group)
+        workspace = self.compiled.workspace.aligned()
+        each = tb.add(i64(workspace.static), tb.mul(i64(workspace.per_batch), per_group))
+        start = _at(KernelContext(tb, batch, {}), pointers[0], self.carry_size + self.carry_size)
+        self.run(tb, batch, pointers, rows, first, _offset(tb, start, tb.mul(group, each)))
+        tb.ret_void()
+        per_group = _group_rows(b, self.ctx.batch)
+        groups = b.sdiv(b.add(self.ctx.batch, b.sub(per_group, i64(1))), per_group)
+        parallel.parallel_for(b, task, store_fields(b, self.ctx.batch, bases, "scan_rows"), groups)
+
+
 @kernel_lowering(SCAN, scratch_bytes=scratch, regions=_regions)
 def emit_scan(ctx: KernelContext, node: Node) -> None:
+    """Copy the initial carries in, run the steps (by groups of rows when the body allows), copy the
+    final carries out."""
     b = ctx.builder
-    attrs = node.attrs
-    k, s, length = attrs["carries"], attrs["sequences"], attrs["length"]
-    body = _body(node).graph
-    name = f"{b.function.name}_body"
-    emit_program(ctx.module, name, body, ConstantPool(ctx.module, f"{name}_const"), internal=True)
-    callee = ctx.module.get_global(f"graphc_{name}")
-    inputs, outputs = list(body.inputs.values()), list(body.outputs.values())
-    operands = [ctx.ptr(op) for op in node.inputs]
-    carries, sequences, constants = operands[:k], operands[k : k + s], operands[k + s :]
-
-    offsets, carry_size = _carry_layout(node)
+    loop = _Loop(ctx, node)
+    k = loop.k
     # no scratch at all when there are no carries and the body needs no workspace
     scratch = ctx.scratch if ctx.scratch is not None else ir.Constant(PTR, None)
-    buffers = [_at(ctx, scratch, Size()), _at(ctx, scratch, carry_size)]
-    workspace = _at(ctx, scratch, carry_size + carry_size)
-    carry_bytes = [ctx.sym(_step_bytes(c)) for c in inputs[:k]]
-    first = [_at(ctx, buffers[0], off) for off in offsets]
-    for dst, src, nbytes in zip(first, carries, carry_bytes, strict=True):
-        _memcpy(b, dst, src, nbytes)
-
-    args = b.alloca(ir.ArrayType(PTR, max(len(inputs) + len(outputs), 1)), name="body_args")
-    element_bytes = [ctx.sym(_step_bytes(x)) for x in inputs[k : k + s]]
-    y_bytes = [ctx.sym(_step_bytes(y)) for y in outputs[k:]]
-    with counted_loop(b, i64(length), name="t") as t:
-        step = b.sub(i64(length - 1), t) if attrs.get("reverse") else t
-        pointers = []
-        if k:
-            even = b.icmp_signed("==", b.and_(t, i64(1)), i64(0))
-            read = b.select(even, buffers[0], buffers[1])
-            write = b.select(even, buffers[1], buffers[0])
-            pointers += [_at(ctx, read, off) for off in offsets]
-        pointers += [
-            b.gep(x, [b.mul(step, n)], inbounds=True, source_etype=ir.IntType(8))
-            for x, n in zip(sequences, element_bytes, strict=True)
-        ]
-        pointers += constants
-        if k:
-            pointers += [_at(ctx, write, off) for off in offsets]
-        pointers += [
-            b.gep(y, [b.mul(step, n)], inbounds=True, source_etype=ir.IntType(8))
-            for y, n in zip(ctx.parts[k:], y_bytes, strict=True)
-        ]
-        for index, pointer in enumerate(pointers):
-            b.store(pointer, b.gep(args, [i64(0), ir.Constant(I32, index)], inbounds=True))
-        b.call(callee, [ctx.batch, b.bitcast(args, PTR), workspace])
-    final = buffers[length % 2]
-    for part, off, nbytes in zip(ctx.parts[:k], offsets, carry_bytes, strict=True):
+    carry_bytes = [ctx.sym(_step_bytes(c)) for c in loop.inputs[:k]]
+    for off, src, nbytes in zip(loop.offsets, node.inputs[:k], carry_bytes, strict=True):
+        _memcpy(b, _at(ctx, scratch, off), ctx.ptr(src), nbytes)
+    bases = [scratch, *(ctx.ptr(x) for x in node.inputs[k:]), *ctx.parts[k:]]
+    if runs_by_rows(loop.compiled.graph, k):
+        loop.by_groups(bases)
+    else:
+        workspace = _at(ctx, scratch, loop.carry_size + loop.carry_size)
+        loop.run(b, ctx.batch, bases, ctx.batch, i64(0), workspace)
+    final = _at(ctx, scratch, loop.carry_size if node.attrs["length"] % 2 else Size())
+    for part, off, nbytes in zip(ctx.parts[:k], loop.offsets, carry_bytes, strict=True):
         _memcpy(b, part, _at(ctx, final, off), nbytes)
+
+
+def _offset(b: ir.IRBuilder, base: ir.Value, nbytes: ir.Value) -> ir.Value:
+    return b.gep(base, [nbytes], inbounds=True, source_etype=ir.IntType(8))
 
 
 def _at(ctx: KernelContext, base: ir.Value, offset: Size) -> ir.Value:
