@@ -138,14 +138,16 @@ class PointwisePlan:
         self.output_stream = self._stream(contiguous_strides(shape), identity)
         self.roots = [self._expr(out, identity, (0,) * len(shape), ()) for out in kernel.outputs]
 
+    def loads(self) -> list[Load]:
+        return [expr for expr in self._memo.values() if isinstance(expr, Load)]
+
     def aligned_inputs(self) -> set[Node]:
         """Kernel inputs read only at the element being written: safe to overwrite in place."""
         aligned: set[Node] = set()
         misaligned: set[Node] = set()
-        for expr in self._memo.values():
-            if isinstance(expr, Load):
-                at_output = expr.stream == self.output_stream and not expr.base and not expr.guard
-                (aligned if at_output else misaligned).add(expr.node)
+        for expr in self.loads():
+            at_output = expr.stream == self.output_stream and not expr.base and not expr.guard
+            (aligned if at_output else misaligned).add(expr.node)
         return aligned - misaligned
 
     def _stream(self, own_strides: Sequence[Sym], placement: Placement) -> int:
@@ -332,9 +334,36 @@ def _nest(
     if level == len(sizes):
         _body(ctx, plan, offsets)
         return
-    loop = outer if level == 0 else Cut(i64(0), ctx.sym(sizes[level]))
-    with loop.loop(builder, name=f"p{level}") as index:
-        _nest(ctx, plan, sizes, strides, level + 1, ctx.advance(offsets, strides, level, index), outer)
+    if level == 0:
+        pieces = [outer]
+    else:
+        cuts = _window_edges(plan, sizes[level], strides, level)
+        pieces = [Cut(i64(lo), i64(hi)) for lo, hi in zip(cuts, cuts[1:], strict=False)] if cuts else [
+            Cut(i64(0), ctx.sym(sizes[level]))]
+    for piece in pieces:
+        with piece.loop(builder, name=f"p{level}") as index:
+            _nest(ctx, plan, sizes, strides, level + 1, ctx.advance(offsets, strides, level, index), outer)
+
+
+def _window_edges(plan: PointwisePlan, size: Sym, strides: Sequence[Sequence[Sym]], level: int) -> list[int]:
+    """Loop partitioning: where the loads' guards (a pad reading around its operand) turn on or off
+    along this loop, when they count along it alone, as [0, edges..., extent]; [] when none do.
+
+    Each piece of the loop then has constant bounds within which every such guard (and the pad's own
+    test of the same window) is constant, so LLVM folds the selects and drops the operands a piece
+    never reads: a sum of pads (the gradient of the gates an LSTM step slices) computes each operand
+    only over its own window instead of everywhere.
+    """
+    if size.power != 0:
+        return []
+    edges: set[int] = set()
+    for expr in plan.loads():
+        for bound in expr.guard:
+            vector = strides[bound.stream]
+            if vector[level].is_one and all(v.is_zero for i, v in enumerate(vector) if i != level):
+                edges |= {-bound.base, bound.size - bound.base}
+    inner = sorted(e for e in edges if 0 < e < size.coef)
+    return [0, *inner, size.coef] if inner else []
 
 
 def _body(ctx: KernelContext, plan: PointwisePlan, offsets: list[ir.Value]) -> None:
