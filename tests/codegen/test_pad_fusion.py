@@ -63,3 +63,19 @@ def test_wide_pads_never_read_outside_the_operand(tmp_path) -> None:
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "ok (2, 200003)" in done.stdout
+
+
+def test_a_sum_of_pads_is_partitioned_at_their_window_edges(tmp_path) -> None:
+    """The gradient of an LSTM step's gate slices: pads of four windows of the last axis, summed (two of
+    them overlapping, one leaving a gap). The loop is cut at every window edge; each piece computes what
+    the interpreter does."""
+    g = Graph("gates")
+    x = g.input("x", TensorType((None, 5)))
+    pieces = [b.pad(b.tanh(x), ((0, 0), (0, 15))), b.pad(x * 2.0, ((0, 0), (5, 10))),
+              b.pad(b.exp(x), ((0, 0), (7, 8))), b.pad(-x, ((0, 0), (15, 0)), value=0.5)]
+    g.outputs["y"] = pieces[0] + pieces[1] + pieces[2] + pieces[3]
+    library = load({"gates": g}, tmp_path)
+    for batch in (1, 5):
+        data = np.random.default_rng(batch).normal(size=(batch, 5)).astype(np.float32)
+        outputs, _ = run_compiled(library, "gates", {"x": data}, {})
+        np.testing.assert_allclose(outputs["y"], evaluate(g, {"x": data})[0]["y"], rtol=1e-6, atol=1e-6)
