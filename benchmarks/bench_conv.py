@@ -2,11 +2,12 @@
 
 Each layer of the tutorial CNN and the CIFAR-style CNN (bench_peers.py) at inference is a compiled
 one-layer program, run through the optimization pipeline as a model's predict is (so a
-convolution carries its bias/BatchNormalization/relu epilogue and a Dense its bias and
-activation) with its weights as states, as in a model. Timed through the native entry with the
-argument array prepared once (bench_gemm.native_call's trick), so Python's call overhead is not
-in the figures. Run with another graphc tree first on PYTHONPATH to measure that build the same
-way (interleave the runs: the machine drifts).
+convolution carries its bias/BatchNormalization/relu epilogue, and in the "+ max-pool" rows the
+2x2 max-pool after it as the epilogue's tail; a Dense its bias and activation) with its weights
+as states, as in a model. Timed through the native entry with the argument array prepared once
+(bench_gemm.native_call's trick), so Python's call overhead is not in the figures. Run with
+another graphc tree first on PYTHONPATH to measure that build the same way (interleave the runs:
+the machine drifts).
 
 Run: .venv/bin/python benchmarks/bench_conv.py [--threads 2] [--batch 64 1] [--seconds 0.3]
 """
@@ -29,7 +30,9 @@ from common import machine_line, median_s, table  # noqa: E402
 Layer = tuple[str, tuple[int, ...], Callable, float]  # label, image shape, record(graph, x), flops per sample
 
 
-def _conv(height: int, width: int, channels: int, filters: int, size: int, same: bool, norm: bool) -> Layer:
+def _conv(height: int, width: int, channels: int, filters: int, size: int, same: bool, norm: bool,
+          pool: bool = False) -> Layer:
+    """With `pool`, a 2x2 max-pool follows: the fusion pass makes it the convolution's epilogue tail."""
     from graphc.ops import builders as b
     from graphc.ops.convolution import CONV2D
 
@@ -42,9 +45,11 @@ def _conv(height: int, width: int, channels: int, filters: int, size: int, same:
         y = CONV2D(x, w, strides=(1, 1), dilation=(1, 1), padding=((pad, pad), (pad, pad))) + bias
         if norm:
             y = y * graph.state("scale", _tensor((filters,))) + graph.state("shift", _tensor((filters,)))
-        return b.maximum(y, 0.0)
+        y = b.maximum(y, 0.0)
+        return _pool(out_h, out_w, filters)[2](graph, y) if pool else y
 
     label = f"conv {height}x{width}x{channels} -> {filters}, {size}x{size} {'same' if same else 'valid'}"
+    label += " + max-pool 2x2" if pool else ""
     return label, (height, width, channels), record, 2.0 * out_h * out_w * size * size * channels * filters
 
 
@@ -79,13 +84,16 @@ def layers() -> list[Layer]:
     return [
         _conv(28, 28, 1, 32, 5, False, False),
         _pool(24, 24, 32),
+        _conv(28, 28, 1, 32, 5, False, False, pool=True),
         _dense(4608, 128, "relu"),
         _dense(128, 10, "softmax"),
         _conv(32, 32, 3, 32, 3, True, True),
         _conv(32, 32, 32, 32, 3, True, True),
         _pool(32, 32, 32),
+        _conv(32, 32, 32, 32, 3, True, True, pool=True),
         _conv(16, 16, 32, 64, 3, True, True),
         _pool(16, 16, 64),
+        _conv(16, 16, 32, 64, 3, True, True, pool=True),
     ]
 
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from graphc.ir.graph import Node
 from graphc.ir.types import ShapeError, TensorType
-from graphc.ops.registry import EvalContext, Fusion, OpDef, OpKind, register
+from graphc.ops.registry import EvalContext, Fusion, OpDef, OpKind, every_row, register
 
 Pair = tuple[int, int]
 
@@ -130,7 +130,7 @@ def _conv_gradient(node: Node, g: Node) -> list[Node]:
 CONV2D = register(OpDef(
     "conv2d", OpKind.CONTRACTION, 2, _conv_infer, _conv_reference, _conv_gradient,
     "y[n, i, j, f] = sum over the window (a, b) and channels c of x[n, i*s + a*d - p, j*s + b*d - p, c] "
-    "* w[a, b, c, f]; positions in the padding read 0", epilogue=True))
+    "* w[a, b, c, f]; positions in the padding read 0", epilogue=True, takes_tail=True, row_local=every_row))
 
 
 def _input_grad_infer(types: Sequence[TensorType], attrs: Mapping[str, Any]) -> TensorType:
@@ -161,7 +161,7 @@ def _input_grad_gradient(node: Node, u: Node) -> list[Node]:
 CONV2D_INPUT_GRAD = register(OpDef(
     "conv2d_input_grad", OpKind.CONTRACTION, 2, _input_grad_infer, _input_grad_reference,
     _input_grad_gradient, "the gradient of conv2d for its input: g (N, OH, OW, F) spread back through "
-    "the kernel w onto an input of input_size (a transposed convolution)"))
+    "the kernel w onto an input of input_size (a transposed convolution)", row_local=every_row))
 
 
 def _filter_grad_infer(types: Sequence[TensorType], attrs: Mapping[str, Any]) -> TensorType:
@@ -192,7 +192,7 @@ def _filter_grad_gradient(node: Node, v: Node) -> list[Node]:
 CONV2D_FILTER_GRAD = register(OpDef(
     "conv2d_filter_grad", OpKind.CONTRACTION, 2, _filter_grad_infer, _filter_grad_reference,
     _filter_grad_gradient, "the gradient of conv2d for its kernel: every window of x correlated with "
-    "the output gradient g, summed over the batch"))
+    "the output gradient g, summed over the batch", row_local=every_row))
 
 
 # -- pooling ------------------------------------------------------------------------------------
@@ -225,9 +225,19 @@ def _pool_gradient(node: Node, g: Node) -> list[Node]:
     return [POOL2D_GRAD(node.inputs[0], g, **node.attrs)]
 
 
+def _pool_tiles_its_input(node: Node) -> bool:
+    """2x2 windows of stride 2 without padding: the windows tile the input (an odd last row or column
+    is dropped), so a convolution can compute a window's four outputs together and store their max
+    or mean; the pool's combination after the chain gives the unfused bits."""
+    attrs = node.attrs
+    return (tuple(attrs["pool_size"]) == (2, 2) and tuple(attrs["strides"]) == (2, 2)
+            and all(p == 0 for pair in attrs["padding"] for p in pair))
+
+
 POOL2D = register(OpDef(
     "pool2d", OpKind.REDUCTION, 1, _pool_infer, _pool_reference, _pool_gradient,
-    "the max (mode 'max') or mean (mode 'avg') of each pool_size window; padded positions are skipped"))
+    "the max (mode 'max') or mean (mode 'avg') of each pool_size window; padded positions are skipped",
+    epilogue_tail=_pool_tiles_its_input, row_local=every_row))
 
 
 def _pool_grad_infer(types: Sequence[TensorType], attrs: Mapping[str, Any]) -> TensorType:
@@ -268,4 +278,5 @@ def _pool_grad_gradient(node: Node, u: Node) -> list[Node | None]:
 POOL2D_GRAD = register(OpDef(
     "pool2d_grad", OpKind.CONTRACTION, 2, _pool_grad_infer, _pool_grad_reference, _pool_grad_gradient,
     "the gradient of pool2d for its input x: each g to the first maximum of its window (row-major), or "
-    "shared evenly by the window's positions inside the image", fusion=Fusion.KERNEL))
+    "shared evenly by the window's positions inside the image", fusion=Fusion.KERNEL, row_local=every_row))
+

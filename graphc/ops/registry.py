@@ -91,7 +91,9 @@ class OpDef:
       constant (False for sources and random ops). `accumulates`: a reduction a pointwise
       loop over its input can accumulate as it goes (fused reductions, merged reductions).
     - `epilogue`: a kernel that applies a chain of elementwise consumers of its shape to each
-      tile as it stores it (the GEMM epilogue).
+      tile as it stores it (the GEMM epilogue). `takes_tail`: such a kernel can also apply a
+      kernel op ending the chain on its register tiles (a convolution covering whole pool
+      windows); `epilogue_tail(node)`: this kernel op may be that tail (a 2x2 pool of stride 2).
     - `row_local(node)`: when the node's batch-carrying operands and value hold the batch as
       their leading axis, row i of the value depends only on row i of those operands (and on
       operands without a batch axis), so the op may run on any group of rows alone (a scan runs
@@ -118,6 +120,8 @@ class OpDef:
     foldable: bool = field(default=None)  # type: ignore[assignment]
     accumulates: bool = False
     epilogue: bool = False
+    takes_tail: bool = False
+    epilogue_tail: Callable[[Node], bool] | None = None
     row_local: Callable[[Node], bool] = field(default=None)  # type: ignore[assignment]
 
     def __post_init__(self) -> None:

@@ -21,7 +21,13 @@ The result is the codegen contract of graphc.passes.kernels: nodes carrying the 
 Epilogues are marked first (`mark_epilogues`): an epilogue op (OpDef.epilogue: matmul) and the chain of
 elementwise consumers of its shape that the GEMM applies to each tile as it stores it
 (lowering/gemm_epilogue.py). Those nodes belong to the GEMM's kernel, so `fuse` leaves
-them out of its groups.
+them out of its groups. A head that takes a tail (OpDef.takes_tail: conv2d) also takes the kernel
+op that is the chain's only consumer when that op says it can end an epilogue (OpDef.epilogue_tail:
+a 2x2 pool of stride 2): the convolution then applies chain and
+pool to its register tiles and stores only the pooled values, so the chain's value (4.7 MB for the
+tutorial CNN at batch 64) is never written and read back. A chain followed by a tail may only read
+per-channel or scalar operands and ops without index streams, since the head evaluates it on
+registers, not at positions of a buffer.
 """
 
 from __future__ import annotations
@@ -257,7 +263,7 @@ def epilogue_chains(graph: Graph) -> list[list[Node]]:
     Every member but the last has exactly one user, the next member, so nothing depends on
     the matmul except through the chain: the chain's other operands never wait for it, and
     only the last member is read outside the epilogue. Nodes already in a fusion group are
-    left alone (run this before `fuse`).
+    left alone (run this before `fuse`). A chain may end in a tail (`_tail`).
     """
     users = graph.users()
     roots = set(graph.roots())
@@ -273,9 +279,39 @@ def epilogue_chains(graph: Graph) -> list[list[Node]]:
                     or not all(_rows_coalesce(operand, node) for operand in user.inputs)):
                 break
             chain.append(user)
+        tail = _tail(chain, users, roots)
+        if tail is not None:
+            chain.append(tail)
         if len(chain) > 1:
             chains.append(chain)
     return chains
+
+
+def _tail(chain: list[Node], users: dict[Node, list[Node]], roots: set[Node]) -> Node | None:
+    """The kernel op ending the chain, if the head takes one and the chain's only consumer says it
+    can end an epilogue; the chain must then read only per-channel or scalar operands and run no
+    index streams (the head evaluates it on registers of a row's channels)."""
+    head, end = chain[0], chain[-1]
+    if not get_op(head.op).takes_tail or end in roots or len(users[end]) != 1:
+        return None
+    (user,) = users[end]
+    rule = get_op(user.op).epilogue_tail
+    if rule is None or not rule(user) or user.meta.get(FUSION_GROUP) is not None or user.inputs != (end,):
+        return None
+    inside = set(chain)
+    for member in chain[1:]:
+        op = get_op(member.op)
+        if op.scalar is None or op.index_streams is not None or member.type.dtype != "float32":
+            return None
+        if not all(_per_channel(operand, head) for operand in member.inputs if operand not in inside):
+            return None
+    return user
+
+
+def _per_channel(operand: Node, head: Node) -> bool:
+    """Right-aligned, the operand's axes before the last are all of size 1 (a bias, a scalar)."""
+    return all(d == 1 for d in operand.shape[:-1]) and (
+        operand.type.rank == 0 or operand.shape[-1] in (1, head.shape[-1]))
 
 
 def _rows_coalesce(operand: Node, head: Node) -> bool:

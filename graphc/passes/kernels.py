@@ -20,7 +20,8 @@ from graphc.ops.registry import Fusion, get_op
 
 FUSION_GROUP = "fusion_group"
 # An epilogue op (OpDef.epilogue: matmul) and its elementwise consumers sharing this key become
-# one kernel with an epilogue (codegen/lowering/gemm_epilogue.py); it takes precedence over FUSION_GROUP.
+# one kernel with an epilogue (codegen/lowering/gemm_epilogue.py), possibly ended by a tail kernel op
+# (OpDef.epilogue_tail: a pool); it takes precedence over FUSION_GROUP.
 EPILOGUE_GROUP = "epilogue_group"
 
 
@@ -54,6 +55,13 @@ class Kernel:
     def epilogue_head(self) -> Node | None:
         """The head (a matmul) of a kernel-with-epilogue (its other members are the fused chain)."""
         return self.nodes[0] if len(self.nodes) > 1 and get_op(self.nodes[0].op).epilogue else None
+
+    @property
+    def epilogue_tail(self) -> Node | None:
+        """The kernel op ending a kernel-with-epilogue (a pool the head applies to its tiles), if any."""
+        head = self.epilogue_head
+        last = self.nodes[-1]
+        return last if head is not None and last is not head and not _pointwise(last) else None
 
     @property
     def parts(self) -> tuple[Node, ...]:
@@ -140,11 +148,19 @@ def _check_reduction(members: list[Node], inside: set[Node], users: dict[Node, l
 
 
 def _check_epilogue(members: list[Node]) -> None:
-    """One epilogue op (a matmul) first, then pointwise ops computing values of its shape."""
+    """One epilogue op (a matmul) first, then pointwise ops computing values of its shape, then at
+    most one tail the head takes, consuming the member before it."""
     head = members[0]
     key = head.meta.get(EPILOGUE_GROUP)
     if not get_op(head.op).epilogue:
         raise ValueError(f"epilogue group {key!r} must start with an epilogue op, starts with {head!r}")
+    last = members[-1]
+    rule = get_op(last.op).epilogue_tail
+    if len(members) > 1 and rule is not None:
+        if (not get_op(head.op).takes_tail or not rule(last)
+                or last.inputs != (members[-2],)):
+            raise ValueError(f"{last!r} cannot end epilogue group {key!r} of {head!r}")
+        members = members[:-1]
     for node in members[1:]:
         if not _pointwise(node):
             raise ValueError(f"{node!r}: only pointwise ops can follow {head!r} in epilogue group {key!r}")

@@ -9,6 +9,7 @@ from graphc.codegen.lowering.registry import find_lowering
 from graphc.ir import Graph, Node, TensorType
 from graphc.ops import Fusion, all_ops, get_op
 from graphc.ops import builders as b
+from graphc.ops.convolution import CONV2D, POOL2D
 from graphc.passes.fusion import (
     accumulates,
     epilogue_chains,
@@ -147,6 +148,22 @@ def test_epilogue_chains_follow_single_elementwise_users() -> None:
     for node in marked.nodes:
         assert not (EPILOGUE_GROUP in node.meta and FUSION_GROUP in node.meta), node
     assert [k.epilogue_head is not None for k in partition(marked)] == [True, True, False]
+
+
+def test_a_convolution_chain_may_end_in_a_2x2_pool_its_kernel_stores_alone() -> None:
+    g = Graph("conv_pool")
+    x = g.input("x", TensorType((None, 9, 9, 2)))
+    conv = CONV2D(x, g.state("w", TensorType((3, 3, 2, 16))), strides=(1, 1), dilation=(1, 1),
+                  padding=((0, 0), (0, 0)))
+    relu = b.maximum(conv + g.state("b", TensorType((16,))), 0.0)
+    g.outputs["y"] = POOL2D(relu, mode="max", pool_size=(2, 2), strides=(2, 2), padding=((0, 0), (0, 0)))
+    assert [[n.op for n in c] for c in epilogue_chains(g)] == [["conv2d", "add", "maximum", "pool2d"]]
+    marked, counters = mark_epilogues.transform(g)
+    (kernel,) = partition(marked)
+    assert kernel.epilogue_tail is not None and kernel.outputs == (kernel.epilogue_tail,)
+    assert counters["bytes_saved_per_sample"] == 3 * 4 * 7 * 7 * 16  # conv, add, relu never stored
+    g.outputs["pre"] = relu  # read elsewhere: the chain ends before the pool
+    assert [[n.op for n in c] for c in epilogue_chains(g)] == [["conv2d", "add", "maximum"]]
 
 
 def _reduction_groups() -> dict[str, Graph]:

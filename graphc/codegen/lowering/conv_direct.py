@@ -20,6 +20,12 @@ item reads into a zero-padded slab in the thread's private scratch, so the tiles
 bound; an unpadded one reads the image directly. The fused epilogue (bias, BatchNormalization,
 activation) is applied to each register tile before it is stored when it is plain per-channel
 arithmetic (Epilogue.vector), else it runs on each item's rows while they are in cache.
+
+A fused 2x2 pool of stride 2 (Epilogue.tail) changes the unit of work from output positions to
+pooled positions: a tile holds the four positions of each of up to 3 pooled positions (two output
+rows, 2 x 6 positions x 2 vectors of filters: the same 24 accumulators), applies the chain to each
+sum and stores the pool's combination (pooling.combine_window); items cut the pooled rows, and an
+odd last output row or column, which the pool drops, is never computed.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from llvmlite import ir
 from graphc.codegen.context import KernelContext
 from graphc.codegen.llvm_util import F32, I64, counted_loop, element_ptr, f32, i64, loop_with_carry, store_f32
 from graphc.codegen.lowering.gemm_vec import LANES, VEC, call_epilogue, fma, splat, vload, vstore, zero
+from graphc.codegen.lowering.pooling import combine_window
 
 DIRECT_CHANNELS = 4   # input channels up to which a convolution is always computed directly
 MIN_WIDTH = 6         # else output rows this wide at least (a tile covers up to 12 positions of one row)
@@ -39,28 +46,35 @@ ACCUMULATORS = 24     # zmm registers of a tile's sums (of 32: the rest hold fil
 GROUP_VECTORS = 4     # filter vectors per tile at most (64 filters)
 ITEMS_PER_IMAGE = 8   # about this many items per image, so that one image keeps both cores busy
 CHANNEL_UNROLL = 8    # channels per step of the innermost loop
+POOL = 2              # a fused pool's window (and stride) along each axis
+POOLED_VECTORS = 2    # filter vectors per tile with a fused pool (4 positions per pooled position)
 
 
 class DirectPlan:
-    """The shapes of a direct convolution (geometry: convolution._Geometry of a forward conv2d)."""
+    """The shapes of a direct convolution (geometry: convolution._Geometry of a forward conv2d), with a
+    fused pool (`pool`: its mode) or without. Rows, columns and a tile's positions count the stored
+    positions: pooled ones with a pool."""
 
-    def __init__(self, geometry) -> None:
+    def __init__(self, geometry, pool: str | None = None) -> None:
         g = geometry
         self.g = g
-        self.item_rows = -(-g.out_h // ITEMS_PER_IMAGE)
-        self.items_per_image = -(-g.out_h // self.item_rows)
+        self.pool = pool
+        self.factor = POOL if pool else 1
+        self.out_h, self.out_w = g.out_h // self.factor, g.out_w // self.factor
+        self.item_rows = -(-self.out_h // ITEMS_PER_IMAGE)
+        self.items_per_image = -(-self.out_h // self.item_rows)
         (top, bottom), (left, right) = g.window.padding
         self.padded = bool(top or bottom or left or right)
         (sh, _), (dh, _) = g.window.strides, g.window.dilation
-        self.slab_rows = (self.item_rows - 1) * sh + (g.window.size[0] - 1) * dh + 1
+        self.slab_rows = (self.item_rows * self.factor - 1) * sh + (g.window.size[0] - 1) * dh + 1
         self.slab_width = g.width + left + right
         self.slab_floats = self.slab_rows * self.slab_width * g.channels if self.padded else 0
-        # (first filter, vectors) of each group of filters, and the positions of a tile for it
+        spots = self.factor * self.factor  # sums per stored position
         self.groups = []  # (first filter, vectors, positions of a tile): a row of 32 is 11 + 11 + 10
-        for first in range(0, g.filters, GROUP_VECTORS * VEC):
-            vectors = min(GROUP_VECTORS, -(-(g.filters - first) // VEC))
-            most = min(12, ACCUMULATORS // vectors)
-            self.groups.append((first, vectors, -(-g.out_w // -(-g.out_w // most))))
+        for first in range(0, g.filters, (POOLED_VECTORS if pool else GROUP_VECTORS) * VEC):
+            vectors = min(POOLED_VECTORS if pool else GROUP_VECTORS, -(-(g.filters - first) // VEC))
+            most = max(1, min(12, ACCUMULATORS // vectors) // spots)
+            self.groups.append((first, vectors, -(-self.out_w // -(-self.out_w // most))))
 
 
 def applies(geometry) -> bool:
@@ -74,38 +88,39 @@ def applies(geometry) -> bool:
 
 def emit(ctx: KernelContext, plan: DirectPlan, image: ir.Value, kernel: ir.Value, out: ir.Value,
          item: ir.Value, slab: ir.Value | None, epilogue) -> None:
-    """Item `item` (output rows [oy0, oy0 + item_rows) of image n) into `out`, then its epilogue."""
+    """Item `item` (stored rows [oy0, oy0 + item_rows) of image n) into `out`, then its epilogue."""
     b = ctx.builder
     g = plan.g
     n = b.sdiv(item, i64(plan.items_per_image))
     oy0 = b.mul(b.srem(item, i64(plan.items_per_image)), i64(plan.item_rows))
-    left_rows = b.sub(i64(g.out_h), oy0)
+    left_rows = b.sub(i64(plan.out_h), oy0)
     rows = b.select(b.icmp_signed("<", left_rows, i64(plan.item_rows)), left_rows, i64(plan.item_rows))
     (sh, _), (dh, _) = g.window.strides, g.window.dilation
+    step = plan.factor * sh  # input rows from one stored row to the next
     top = g.window.padding[0][0]
     if plan.padded:
         left = g.window.padding[1][0]
-        fill_slab(ctx, plan, image, slab, n, b.sub(b.mul(oy0, i64(sh)), i64(top)), left)
+        fill_slab(ctx, plan, image, slab, n, b.sub(b.mul(oy0, i64(step)), i64(top)), left)
         source, row_floats = slab, plan.slab_width * g.channels
     else:
         source = element_ptr(b, image, b.mul(n, i64(g.height * g.width * g.channels)))
         row_floats = g.width * g.channels
-    first_row = b.mul(b.add(b.mul(n, i64(g.out_h)), oy0), i64(g.out_w))
+    first_row = b.mul(b.add(b.mul(n, i64(plan.out_h)), oy0), i64(plan.out_w))
     vector = None if epilogue is None else epilogue.vector  # the chain applied in registers
     with counted_loop(b, rows, name="oy") as r:
         # the slab's first row is the item's first input row; the image's is row 0
-        y0 = b.mul(r, i64(sh)) if plan.padded else b.mul(b.add(oy0, r), i64(sh))
+        y0 = b.mul(r, i64(step)) if plan.padded else b.mul(b.add(oy0, r), i64(step))
         line = element_ptr(b, source, b.mul(y0, i64(row_floats)))
-        out_row = element_ptr(b, out, b.mul(b.add(first_row, b.mul(r, i64(g.out_w))), i64(g.filters)))
+        out_row = element_ptr(b, out, b.mul(b.add(first_row, b.mul(r, i64(plan.out_w))), i64(g.filters)))
         for first, vectors, positions in plan.groups:
-            full = g.out_w // positions * positions
+            full = plan.out_w // positions * positions
             if full:
                 with counted_loop(b, i64(full), step=positions, name="ox") as ox:
                     _tile(ctx, plan, line, row_floats, kernel, out_row, ox, positions, first, vectors, dh,
                           vector)
-            if g.out_w > full:
-                _tile(ctx, plan, line, row_floats, kernel, out_row, i64(full), g.out_w - full, first, vectors,
-                      dh, vector)
+            if plan.out_w > full:
+                _tile(ctx, plan, line, row_floats, kernel, out_row, i64(full), plan.out_w - full, first,
+                      vectors, dh, vector)
     if epilogue is not None and vector is None:
         fields = epilogue.fields(ctx, first_row)
         call_epilogue(b, epilogue.function, fields, None, i64(0), b.mul(rows, i64(g.out_w)), i64(0),
@@ -151,16 +166,21 @@ def _tile(ctx: KernelContext, plan: DirectPlan, line: ir.Value, row_floats: int,
           out_row: ir.Value, ox: ir.Value, positions: int, first: int, vectors: int, dh: int,
           vector=None) -> None:
     """out_row[ox:ox+positions, first:first+16*vectors] = the taps' sums, in registers (through the
-    epilogue's chain first if it has a `vector` form)."""
+    epilogue's chain first if it has a `vector` form); with a pool, each stored position is the
+    combination of its window's four sums (row-major), each through the chain."""
     b = ctx.builder
     g = plan.g
     kh, kw = g.window.size
-    (_, sw), (_, dw) = g.window.strides, g.window.dilation
+    (sh, sw), (_, dw) = g.window.strides, g.window.dilation
     c = g.channels
     last = min(VEC, g.filters - first - (vectors - 1) * VEC)
     mask = None if last == VEC else b.icmp_signed("<", LANES, splat(b, i64(last), I64))
     masks = [None] * (vectors - 1) + [mask]
-    at = b.mul(ox, i64(sw * c))  # the tile's first input position, in floats from the line's start
+    f = plan.factor
+    at = b.mul(ox, i64(f * sw * c))  # the tile's first input position, in floats from the line's start
+    # each sum's input offset from `at`: stored position p, window row dy and column dx
+    spots = [dy * sh * row_floats + (f * p + dx) * sw * c
+             for p in range(positions) for dy in range(f) for dx in range(f)]
     unroll = min(c, CHANNEL_UNROLL)
     blocks, rest = divmod(c, unroll)
 
@@ -170,13 +190,13 @@ def _tile(ctx: KernelContext, plan: DirectPlan, line: ir.Value, row_floats: int,
         for channel in range(count):
             w_row = element_ptr(b, w_rows, i64(channel * g.filters + first))
             filters = [vload(b, element_ptr(b, w_row, i64(VEC * v)), masks[v]) for v in range(vectors)]
-            for p in range(positions):
-                x = splat(b, b.load(element_ptr(b, pixel, i64(p * sw * c + channel)), typ=F32), F32)
+            for p, spot in enumerate(spots):
+                x = splat(b, b.load(element_ptr(b, pixel, i64(spot + channel)), typ=F32), F32)
                 for v in range(vectors):
                     sums[p * vectors + v] = fma(b, x, filters[v], sums[p * vectors + v])
         return sums
 
-    accumulators = [zero()] * (positions * vectors)
+    accumulators = [zero()] * (len(spots) * vectors)
     with loop_with_carry(b, i64(kh), accumulators, name="ka") as (a, acc_a, next_a, after_a):
         row = element_ptr(b, line, b.add(b.mul(a, i64(dh * row_floats)), at))
         with loop_with_carry(b, i64(kw), acc_a, name="kb") as (q, acc_b, next_b, after_b):
@@ -196,11 +216,13 @@ def _tile(ctx: KernelContext, plan: DirectPlan, line: ir.Value, row_floats: int,
                                 element_ptr(b, w_tap, b.mul(done, i64(g.filters))), rest)
             next_b.extend(sums)
         next_a.extend(after_b)
+    window = f * f
     for p in range(positions):
         base = b.mul(b.add(ox, i64(p)), i64(g.filters))
         for v in range(vectors):
-            value = after_a[p * vectors + v]
+            column = i64(first + VEC * v)
+            values = [after_a[(p * window + k) * vectors + v] for k in range(window)]
             if vector is not None:
-                value = vector(ctx, value, i64(first + VEC * v), masks[v])
-            at = b.add(base, i64(first + VEC * v))
-            vstore(b, value, element_ptr(b, out_row, at), masks[v])
+                values = [vector(ctx, value, column, masks[v]) for value in values]
+            value = combine_window(b, plan.pool, values) if plan.pool else values[0]
+            vstore(b, value, element_ptr(b, out_row, b.add(base, column)), masks[v])

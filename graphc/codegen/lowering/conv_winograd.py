@@ -19,6 +19,11 @@ V (vectors of 16 channels: adds and subtracts), multiplies V[xi] by U[xi] with t
 convolution's register tile (positions = tiles, taps = channels), and transforms each tile's 16
 products back into its 2x2 outputs, applying the fused epilogue to them in registers when it is
 plain per-channel arithmetic (Epilogue.vector), else running it on the item's output rows.
+
+A tile's 2x2 outputs are exactly the window of a 2x2 pool of stride 2, so a fused pool
+(Epilogue.tail) takes the tile's four values through the chain and stores their combination
+(pooling.combine_window): one pooled position per tile, and the tiles of an odd last output row
+or column, which the pool drops, are not computed.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from graphc.codegen.context import KernelContext
 from graphc.codegen.llvm_util import F32, I64, counted_loop, element_ptr, f32, i64, loop_with_carry
 from graphc.codegen.lowering.conv_direct import fill_slab
 from graphc.codegen.lowering.gemm_vec import LANES, VEC, call_epilogue, fma, splat, vload, vstore, zero
+from graphc.codegen.lowering.pooling import combine_window
 
 MIN_CHANNELS = 16      # below, the 16 products are too shallow (K = C) to pay for the transforms
 MAX_WEIGHTS = 1 << 14  # C * F up to this (U is 16 * C * F floats: 1 MB)
@@ -47,12 +53,17 @@ def applies(geometry) -> bool:
 
 
 class WinogradPlan:
-    """The shapes of a Winograd convolution (geometry: convolution._Geometry of a forward conv2d)."""
+    """The shapes of a Winograd convolution (geometry: convolution._Geometry of a forward conv2d), with
+    a fused 2x2 pool (`pool`: its mode; only whole tiles then) or without."""
 
-    def __init__(self, geometry) -> None:
+    def __init__(self, geometry, pool: str | None = None) -> None:
         g = geometry
         self.g = g
-        self.tiles_h, self.tiles_w = -(-g.out_h // 2), -(-g.out_w // 2)
+        self.pool = pool
+        if pool:
+            self.tiles_h, self.tiles_w = g.out_h // 2, g.out_w // 2
+        else:
+            self.tiles_h, self.tiles_w = -(-g.out_h // 2), -(-g.out_w // 2)
         self.tile_rows = -(-self.tiles_h // ITEMS_PER_IMAGE)
         self.items_per_image = -(-self.tiles_h // self.tile_rows)
         self.tiles = self.tile_rows * self.tiles_w  # tiles of a full item
@@ -137,11 +148,18 @@ def emit_item(ctx: KernelContext, plan: WinogradPlan, image: ir.Value, u: ir.Val
                     _products(ctx, plan, v_point, u_point, m_point, t, positions, first, vectors)
             if plan.tiles > full:
                 _products(ctx, plan, v_point, u_point, m_point, i64(full), plan.tiles - full, first, vectors)
+    vector = None if epilogue is None else epilogue.vector  # the chain applied in registers
+    if plan.pool:
+        tiles_left = b.sub(i64(plan.tiles_h), ti0)
+        most = i64(plan.tile_rows)
+        tile_rows = b.select(b.icmp_signed("<", tiles_left, most), tiles_left, most)
+        first = b.mul(b.add(b.mul(n, i64(plan.tiles_h)), ti0), i64(plan.tiles_w))
+        _pool_outputs(ctx, plan, m_area, element_ptr(b, out, b.mul(first, i64(g.filters))), tile_rows, vector)
+        return
     rows_left = b.sub(i64(g.out_h), b.mul(ti0, i64(2)))
     full_rows = i64(2 * plan.tile_rows)
     rows = b.select(b.icmp_signed("<", rows_left, full_rows), rows_left, full_rows)
     first_row = b.mul(b.add(b.mul(n, i64(g.out_h)), b.mul(ti0, i64(2))), i64(g.out_w))
-    vector = None if epilogue is None else epilogue.vector  # the chain applied in registers
     _transform_outputs(ctx, plan, m_area, element_ptr(b, out, b.mul(first_row, i64(g.filters))), rows, vector)
     if epilogue is not None and vector is None:
         fields = epilogue.fields(ctx, first_row)
@@ -198,6 +216,41 @@ def _products(ctx: KernelContext, plan: WinogradPlan, v_point: ir.Value, u_point
             vstore(b, out[p * vectors + v], element_ptr(b, m_point, at), masks[v])
 
 
+def _output_rows(b: ir.IRBuilder, m: list[ir.Value]) -> tuple[list[ir.Value], list[ir.Value]]:
+    """A^T M by columns of a tile's 16 products: its top and bottom rows, before A."""
+    top = [b.fadd(b.fadd(m[col], m[4 + col]), m[8 + col]) for col in range(4)]
+    bottom = [b.fsub(b.fsub(m[4 + col], m[8 + col]), m[12 + col]) for col in range(4)]
+    return top, bottom
+
+
+def _left(b: ir.IRBuilder, r: list[ir.Value]) -> ir.Value:
+    return b.fadd(b.fadd(r[0], r[1]), r[2])
+
+
+def _right(b: ir.IRBuilder, r: list[ir.Value]) -> ir.Value:
+    return b.fsub(b.fsub(r[1], r[2]), r[3])
+
+
+def _pool_outputs(ctx: KernelContext, plan: WinogradPlan, m_area: ir.Value, out: ir.Value,
+                  tile_rows: ir.Value, vector) -> None:
+    """out[tr, tc] = the pool of tile (tr, tc)'s four outputs (row-major), each through the chain,
+    for the item's first `tile_rows` rows of tiles."""
+    b = ctx.builder
+    f = plan.g.filters
+    with counted_loop(b, tile_rows, name="pr") as tr:
+        with counted_loop(b, i64(plan.tiles_w), name="pc") as tc:
+            tile = b.add(b.mul(tr, i64(plan.tiles_w)), tc)
+            for v in range(-(-f // VEC)):
+                mask = _mask(b, f - v * VEC)
+                m = [vload(b, element_ptr(b, m_area, _at(b, xi * plan.tiles, tile, f, v * VEC)), mask)
+                     for xi in range(POINTS)]
+                top, bottom = _output_rows(b, m)
+                values = [_left(b, top), _right(b, top), _left(b, bottom), _right(b, bottom)]
+                values = [vector(ctx, value, i64(v * VEC), mask) for value in values]
+                at = element_ptr(b, out, _at(b, 0, tile, f, v * VEC))
+                vstore(b, combine_window(b, plan.pool, values), at, mask)
+
+
 def _transform_outputs(ctx: KernelContext, plan: WinogradPlan, m_area: ir.Value, out: ir.Value,
                        rows: ir.Value, vector=None) -> None:
     """out[2*tr + dy, 2*tc + dx] = (A^T M A)[dy][dx] for the tiles' outputs inside the image
@@ -217,8 +270,7 @@ def _transform_outputs(ctx: KernelContext, plan: WinogradPlan, m_area: ir.Value,
                     mask = _mask(b, f - v * VEC)
                     m = [vload(b, element_ptr(b, m_area, _at(b, xi * plan.tiles, tile, f, v * VEC)), mask)
                          for xi in range(POINTS)]
-                    top = [b.fadd(b.fadd(m[col], m[4 + col]), m[8 + col]) for col in range(4)]
-                    bottom = [b.fsub(b.fsub(m[4 + col], m[8 + col]), m[12 + col]) for col in range(4)]
+                    top, bottom = _output_rows(b, m)
                     at = b.add(b.mul(b.add(b.mul(y, i64(g.out_w)), x), i64(f)), i64(v * VEC))
                     def finish(value: ir.Value, v: int = v, mask: ir.Value | None = mask) -> ir.Value:
                         return value if vector is None else vector(ctx, value, i64(v * VEC), mask)
@@ -233,8 +285,8 @@ def _store_pair(b: ir.IRBuilder, out: ir.Value, at: ir.Value, r: list[ir.Value],
                 mask: ir.Value | None, second_column: ir.Value | None, finish) -> None:
     """One output row of a tile (A^T applied to its columns): the left value at `at`, the right one a
     position (f floats) further if that position is inside the image; each through `finish`."""
-    vstore(b, finish(b.fadd(b.fadd(r[0], r[1]), r[2])), element_ptr(b, out, at), mask)
-    right = finish(b.fsub(b.fsub(r[1], r[2]), r[3]))
+    vstore(b, finish(_left(b, r)), element_ptr(b, out, at), mask)
+    right = finish(_right(b, r))
     if second_column is None:
         vstore(b, right, element_ptr(b, out, b.add(at, i64(f))), mask)
     else:

@@ -4,7 +4,8 @@ A forward conv2d takes one of three paths, chosen from its shapes: Winograd's F(
 (conv_winograd.py: 3x3 windows, unit strides and dilation, at least 16 input channels), a direct
 convolution (conv_direct.py: register tiles read the image in place; every other forward
 convolution with few input channels, or output rows of 6 positions or more and a kernel of at
-most 1 MB), else the im2col GEMM below. The gradients always take the im2col GEMM.
+most 1 MB, or any with a fused 2x2 pool), else the im2col GEMM below. The gradients always take
+the im2col GEMM.
 
 The output rows (n, i, j) of a convolution are contiguous in channels-last layout, and the
 kernel (KH, KW, C, F) is a row-major (KH*KW*C) x F matrix. So a chunk of ROWS output rows is
@@ -263,11 +264,14 @@ def _run_chunks(ctx: KernelContext, geometry: _Geometry, area_floats: int, body:
 
 
 def _conv2d_forward(ctx: KernelContext, node: Node, epilogue: Epilogue | None) -> None:
+    """With a fused pool (epilogue.tail) only the Winograd and direct kernels apply: their register
+    tiles hold whole pool windows, where the im2col GEMM's tiles are rows of the matrix."""
     x, w = node.inputs
     geometry = _forward_geometry(node)
     home = node if epilogue is None else epilogue.c_home
+    pool = None if epilogue is None or epilogue.tail is None else epilogue.tail.attrs["mode"]
     if conv_winograd.applies(geometry):
-        wino = conv_winograd.WinogradPlan(geometry)
+        wino = conv_winograd.WinogradPlan(geometry, pool)
         conv_winograd.emit_weights(ctx, wino, ctx.ptr(w), ctx.scratch)
 
         def tiles(kctx: KernelContext, area: ir.Value, index: ir.Value) -> None:
@@ -276,8 +280,8 @@ def _conv2d_forward(ctx: KernelContext, node: Node, epilogue: Epilogue | None) -
 
         _each_item(ctx, wino.area_floats, lambda kctx: kctx.sym(Sym(wino.items_per_image, 1)), tiles)
         return
-    if conv_direct.applies(geometry):
-        plan = conv_direct.DirectPlan(geometry)
+    if pool or conv_direct.applies(geometry):
+        plan = conv_direct.DirectPlan(geometry, pool)
 
         def item(kctx: KernelContext, slab: ir.Value | None, index: ir.Value) -> None:
             conv_direct.emit(kctx, plan, kctx.ptr(x), kctx.ptr(w), kctx.ptr(home), index, slab, epilogue)

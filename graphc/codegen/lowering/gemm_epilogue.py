@@ -12,6 +12,10 @@ stores). A head of rank > 2 (a convolution's (N, H, W, F)) is a matrix of N*H*W 
 pass only admits operands whose rows coalesce, so one row stride per operand addresses them. The
 head's lowering runs its GEMMs (`Lowering.epilogue`): a convolution calls one per chunk of rows,
 each with an Epilogue.fields block holding the chunk's first row.
+
+A chain may end in a tail (a 2x2 pool, Kernel.epilogue_tail): the convolution then applies the
+chain to its register tiles (`vector_chain`, else `lane_chain` for ops with no vector form) and
+pools them before storing, so neither the head's nor the chain's values reach memory.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from graphc.codegen.context import KernelContext, noalias_function
 from graphc.codegen.llvm_util import F32, I64, PTR, counted_loop, element_ptr, i64, intrinsic
 from graphc.codegen.lowering.epilogue_call import Epilogue
 from graphc.codegen.lowering.gemm_kernel import EPILOGUE_TYPE
-from graphc.codegen.lowering.gemm_vec import V16, splat, vload
+from graphc.codegen.lowering.gemm_vec import V16, VEC, splat, vload, vstore
 from graphc.codegen.lowering.pointwise import (
     Immediate,
     Load,
@@ -32,6 +36,7 @@ from graphc.codegen.lowering.pointwise import (
     emit_body,
     immediate,
     is_immediate,
+    load_value,
 )
 from graphc.codegen.lowering.registry import get_lowering
 from graphc.ir.affine import Sym
@@ -40,6 +45,10 @@ from graphc.passes.kernels import Kernel
 
 
 def emit_gemm_epilogue(ctx: KernelContext, kernel: Kernel, head: Node) -> None:
+    tail = kernel.epilogue_tail
+    if tail is not None:
+        _emit_with_tail(ctx, kernel, head, tail)
+        return
     chain = tuple(n for n in kernel.nodes if n is not head)
     outputs = tuple(n for n in kernel.outputs if n is not head)
     plan = PointwisePlan(Kernel(chain, outputs))
@@ -58,6 +67,22 @@ def emit_gemm_epilogue(ctx: KernelContext, kernel: Kernel, head: Node) -> None:
     vector = vector_chain(plan, head) if head not in kernel.outputs and len(outputs) == 1 else None
     epilogue = Epilogue(_epilogue_function(tile, len(values)), buffers, c_home, vector)
     get_lowering(head.op).epilogue(ctx, head, epilogue)
+
+
+def _emit_with_tail(ctx: KernelContext, kernel: Kernel, head: Node, tail: Node) -> None:
+    """The head's lowering applies the chain (if any) to its registers and the tail to the results."""
+    chain = tuple(n for n in kernel.nodes if n is not head and n is not tail)
+    if chain:
+        plan = PointwisePlan(Kernel(chain, (chain[-1],)))
+        vector = vector_chain(plan, head) or lane_chain(plan, head)
+    else:
+        vector = _unchanged
+    get_lowering(head.op).epilogue(ctx, head, Epilogue(None, (), tail, vector, tail))
+
+
+def _unchanged(ctx: KernelContext, sums: ir.Value, column: ir.Value, mask: ir.Value | None) -> ir.Value:
+    """No chain between the convolution and its pool (no bias, linear activation)."""
+    return sums
 
 
 VECTOR_OPS = frozenset({"add", "sub", "mul", "div", "maximum", "minimum"})
@@ -146,6 +171,49 @@ def vector_chain(plan: PointwisePlan, head: Node) -> VectorChain | None:
             return value
 
         return evaluate(root)
+
+    return emit
+
+
+def lane_chain(plan: PointwisePlan, head: Node) -> VectorChain:
+    """The chain on a register of 16 of the head's columns one lane at a time, through the ops'
+    scalar rules (tanh, sigmoid, ... have no vector form here): the lanes go through a stack
+    buffer. The same scalar code as the tile loop, so the same bits. Only for chains whose other
+    operands are per column or scalars and whose ops read no index stream (the fusion pass admits
+    no other chain before a tail)."""
+    root = plan.roots[0]
+    width = head.shape[-1]
+
+    def emit(ctx: KernelContext, sums: ir.Value, column: ir.Value, mask: ir.Value | None) -> ir.Value:
+        b = ctx.builder
+        with b.goto_entry_block():
+            lanes = b.alloca(V16, name="lanes")
+            floats = b.bitcast(lanes, F32.as_pointer())
+        vstore(b, sums, lanes, None)
+        left = b.sub(i64(width), column)
+        count = b.select(b.icmp_signed("<", left, i64(VEC)), left, i64(VEC))
+        with counted_loop(b, count, name="lane") as lane:
+            at = b.add(column, lane)
+            values: dict[int, ir.Value] = {}
+
+            def evaluate(expr) -> ir.Value:
+                if id(expr) in values:
+                    return values[id(expr)]
+                if isinstance(expr, Immediate):
+                    value = immediate(ctx, expr.node)
+                elif isinstance(expr, Load) and expr.node is head:
+                    value = b.load(element_ptr(b, floats, lane), typ=F32)
+                elif isinstance(expr, Load):
+                    assert not expr.guard and not expr.base, expr.node
+                    value = load_value(ctx, expr.node, ctx.scaled(at, plan.streams[expr.stream][-1])
+                                       if not plan.streams[expr.stream][-1].is_zero else i64(0))
+                else:
+                    value = expr.emit(ctx, [], [evaluate(a) for a in expr.args])
+                values[id(expr)] = value
+                return value
+
+            b.store(evaluate(root), element_ptr(b, floats, lane))
+        return vload(b, lanes, mask)
 
     return emit
 

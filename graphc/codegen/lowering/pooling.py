@@ -84,6 +84,24 @@ class _Pool:
                     visit(at)
 
 
+def combine_window(b: ir.IRBuilder, mode: str, values: list[ir.Value]) -> ir.Value:
+    """A whole window's vectors (row-major) combined as the generic loop does: a max keeps the earlier
+    value unless a later one is greater (starting from -inf); an average sums from 0 and scales by
+    the f32 1/count. Shared with the convolutions that apply a fused pool (their tail) to their
+    registers, so fused and unfused pools give the same bits."""
+    if mode == "max":
+        low = splat(b, f32(float("-inf")), F32)
+        acc = b.select(b.fcmp_ordered(">", values[0], low), values[0], low)
+        for value in values[1:]:
+            acc = b.select(b.fcmp_ordered(">", value, acc), value, acc)
+        return acc
+    acc = b.fadd(splat(b, f32(0.0), F32), values[0])
+    for value in values[1:]:
+        acc = b.fadd(acc, value)
+    inverse = float(np.float32(1.0) / np.float32(len(values)))  # the generic loop's f32 division
+    return b.fmul(acc, splat(b, f32(inverse), F32))
+
+
 UNROLLED_WINDOW = 25  # window positions up to which an unpadded pool keeps its window in registers
 
 
@@ -102,8 +120,6 @@ def _pool_rows_in_registers(pool: _Pool, x: Node, node: Node) -> Callable[[Kerne
         b = sub.builder
         source, out = sub.ptr(x), sub.ptr(node)
         mask = None if last == VEC else b.icmp_signed("<", LANES, splat(b, i64(last), I64))
-        inverse = float(np.float32(1.0) / np.float32(kh * kw))  # the generic loop's f32 division
-        scale = splat(b, f32(inverse), F32) if pool.mode == "avg" else None
         with cut.loop(b, name="row") as r:
             n, oy = b.sdiv(r, i64(pool.out_h)), b.srem(r, i64(pool.out_h))
             line = b.mul(b.add(b.mul(n, i64(pool.height)), b.mul(oy, i64(sh))), i64(pool.width * channels))
@@ -112,23 +128,11 @@ def _pool_rows_in_registers(pool: _Pool, x: Node, node: Node) -> Callable[[Kerne
                 out_at = b.mul(b.add(b.mul(r, i64(pool.out_w)), ox), i64(channels))
                 for v in range(vectors):
                     m = mask if v == vectors - 1 else None
-                    acc = None
-                    for a in range(kh):
-                        for q in range(kw):
-                            at = b.add(corner, i64((a * pool.width + q) * channels + v * VEC))
-                            value = vload(b, element_ptr(b, source, at), m)
-                            if acc is None and pool.mode == "max":
-                                acc = b.select(b.fcmp_ordered(">", value, splat(b, f32(float("-inf")), F32)),
-                                               value, splat(b, f32(float("-inf")), F32))
-                            elif acc is None:
-                                acc = b.fadd(splat(b, f32(0.0), F32), value)
-                            elif pool.mode == "max":
-                                acc = b.select(b.fcmp_ordered(">", value, acc), value, acc)
-                            else:
-                                acc = b.fadd(acc, value)
-                    if scale is not None:
-                        acc = b.fmul(acc, scale)
-                    vstore(b, acc, element_ptr(b, out, b.add(out_at, i64(v * VEC))), m)
+                    offsets = [(a * pool.width + q) * channels + v * VEC
+                               for a in range(kh) for q in range(kw)]
+                    values = [vload(b, element_ptr(b, source, b.add(corner, i64(k))), m) for k in offsets]
+                    vstore(b, combine_window(b, pool.mode, values),
+                           element_ptr(b, out, b.add(out_at, i64(v * VEC))), m)
 
     return rows
 
