@@ -1,10 +1,11 @@
 """Embedding(5000, 32) + LSTM(100) + Dense(1, sigmoid), Adam: by default the tutorial's IMDB LSTM
 (500-step reviews, batch 64); `--steps 200 --batch 32` is the sequence-models issue's row. graphc's
-training step and inference with the built-in LSTM (its dedicated recurrence kernels) and with the
-same LSTM written as a custom cell (the general scan op), against the numpy reference interpreter
-running the same graphs, and against PyTorch (nn.LSTM, eager, and torch.compile) and JAX (an LSTM
-cell in lax.scan, jit) when benchmarks/.peers-venv exists (benchmarks/setup_peers.sh). Also
-graphc's compile time for two sequence lengths, which should not grow with T.
+training step and inference with the built-in LSTM (its step written in code, run as a scan) and
+with the same LSTM written as a custom cell (its keras.ops call traced into the scan's body),
+against the numpy reference interpreter running the same graphs, and against PyTorch (nn.LSTM,
+eager, and torch.compile) and JAX (an LSTM cell in lax.scan, jit) when benchmarks/.peers-venv exists
+(benchmarks/setup_peers.sh). Also graphc's compile time for two sequence lengths, which should not
+grow with T.
 
 Run: .venv/bin/python benchmarks/bench_lstm.py [--threads 2] [--repeats 10] [--steps 500 --batch 64]
 """

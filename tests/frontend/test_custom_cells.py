@@ -239,3 +239,27 @@ def test_fit_takes_the_steps_of_a_train_on_batch_loop() -> None:
             looped.train_on_batch(frames[start:start + 4], target[start:start + 4])
     for got, want in zip(fitted.get_weights(), looped.get_weights(), strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
+
+
+def test_a_stateful_custom_cell_carries_its_states_as_the_builtin_layer_does() -> None:
+    """stateful=True with a cell the user writes: batch after batch, after reset_states() and through a
+    training step, the same numbers as the stateful built-in LSTM with the same weights."""
+    backend.clear_session()
+    models = [Sequential([L.RNN(PeepLSTMCell(U), stateful=True, batch_input_shape=(2, T, F)), L.Dense(1)]),
+              Sequential([L.LSTM(U, stateful=True, batch_input_shape=(2, T, F)), L.Dense(1)])]
+    models[1].set_weights(models[0].get_weights())
+    for model in models:
+        model.compile(SGD(0.1), "mse")
+    got = [[m.predict(X, batch_size=2, verbose=0) for _ in range(2)] for m in models]
+    np.testing.assert_allclose(got[0], got[1], rtol=1e-5, atol=1e-6)
+    assert not np.allclose(got[0][0], got[0][1])  # the second pass starts from carried states
+    for model in models:
+        model.reset_states()
+    losses = [m.train_on_batch(X[:2], Y[:2, :1]) for m in models]
+    assert losses[0] == pytest.approx(losses[1], rel=1e-5)
+    after = [m.predict(X[2:4], batch_size=2, verbose=0) for m in models]
+    np.testing.assert_allclose(after[0], after[1], rtol=1e-5, atol=1e-6)
+    models[0].layers[0].reset_states()
+    models[1].layers[0].reset_states()
+    np.testing.assert_allclose(models[0].predict(X[:2], batch_size=2, verbose=0),
+                               models[1].predict(X[:2], batch_size=2, verbose=0), rtol=1e-5, atol=1e-6)

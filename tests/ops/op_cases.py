@@ -15,7 +15,6 @@ from graphc.ir.graph import Graph, Node
 from graphc.ir.types import Dim, TensorType
 from graphc.ops import builders as b
 from graphc.ops.convolution import CONV2D, CONV2D_FILTER_GRAD, CONV2D_INPUT_GRAD, POOL2D, POOL2D_GRAD, Window
-from graphc.ops.recurrence import GATES, RECURRENCE, RECURRENCE_GRAD, SAVED, STATES
 from graphc.ops.scan import scan
 
 
@@ -29,17 +28,15 @@ class OpCase:
     differentiable: bool = True
     label: str = ""
     dtypes: Sequence[str] = ()  # per operand; float32 where not given
-    masks: Sequence[str] = ()  # kinds of the last operands, drawn as masks whatever `draw`: time | dropout
 
     @property
     def id(self) -> str:
         return f"{self.op}-{self.label}" if self.label else self.op
 
     def is_mask(self, i: int) -> bool:
-        """Whether operand i is a mask: drawn as 0/1 (or 0/scale) values and not differentiated."""
+        """Whether operand i is a mask: drawn as 0/1 values and not differentiated."""
         last = len(self.shapes) - 1
-        return (self.draw == "mask_first" and i == 0 or self.draw == "mask_last" and i == last
-                or i > last - len(self.masks))
+        return self.draw == "mask_first" and i == 0 or self.draw == "mask_last" and i == last
 
 
 CONV_GEOMETRIES = [
@@ -54,89 +51,6 @@ POOL_ATTRS = [
     ("avg-2x2", {"mode": "avg", "pool_size": (2, 2), "strides": (2, 2), "padding": ((0, 0), (0, 0))}),
     ("avg-3x2-same", {"mode": "avg", "pool_size": (3, 2), "strides": (1, 2), "padding": ((1, 1), (0, 0))}),
 ]
-
-
-RECURRENT_CELLS = [  # (label, attrs): every cell, both directions, every activation kind
-    ("simple-tanh", {"cell": "simple", "activation": "tanh", "recurrent_activation": "sigmoid",
-                     "reverse": False}),
-    ("simple-relu-reverse", {"cell": "simple", "activation": "relu", "recurrent_activation": "sigmoid",
-                             "reverse": True}),
-    ("lstm", {"cell": "lstm", "activation": "tanh", "recurrent_activation": "sigmoid", "reverse": False}),
-    ("lstm-hard-reverse", {"cell": "lstm", "activation": "tanh", "recurrent_activation": "hard_sigmoid",
-                           "reverse": True}),
-    ("gru", {"cell": "gru", "activation": "tanh", "recurrent_activation": "sigmoid", "reverse": False}),
-    ("gru-v1-reverse", {"cell": "gru_v1", "activation": "tanh", "recurrent_activation": "sigmoid",
-                        "reverse": True}),
-    ("gru-v1-linear", {"cell": "gru_v1", "activation": "linear", "recurrent_activation": "sigmoid",
-                       "reverse": False}),
-]
-RECURRENT_STEPS, RECURRENT_UNITS = 4, 3
-
-
-RECURRENT_DROPOUT_RATE = 0.25  # rmask values: 0 and 1 / (1 - rate)
-
-
-@dataclass(frozen=True)
-class _Extras:
-    """A recurrence case's optional operands, drawn as h0, [c0], [mask], [rmask] (the masks last,
-    for the draw) and put in the op's order [mask], [rmask], [h0, [c0]]."""
-
-    cell: str
-    masked: bool = False
-    dropout: bool = False
-    initial: bool = False
-
-    @property
-    def states(self) -> int:
-        return STATES[self.cell] if self.initial else 0
-
-    @property
-    def masks(self) -> tuple[str, ...]:
-        return ("time",) * self.masked + ("dropout",) * self.dropout
-
-    @property
-    def shapes(self) -> list[tuple[Dim, ...]]:
-        rows = {"time": (None, RECURRENT_STEPS), "dropout": (None, RECURRENT_UNITS)}
-        return [(None, RECURRENT_UNITS)] * self.states + [rows[kind] for kind in self.masks]
-
-    @property
-    def attrs(self) -> dict[str, bool]:
-        """The flags the case turns on; the others stay missing, as in graphs older than them."""
-        flags = {"initial_state": self.initial, "recurrent_dropout": self.dropout}
-        return {key: True for key, on in flags.items() if on}
-
-    def in_op_order(self, rest: Sequence[Node]) -> list[Node]:
-        return [*rest[self.states:], *rest[:self.states]]
-
-    def label(self, label: str) -> str:
-        return label + "-initial" * self.initial + "-masked" * self.masked + "-dropout" * self.dropout
-
-
-def _recurrence_case(label: str, attrs: dict, extras: _Extras, grad: bool) -> OpCase:
-    """recurrence (z, u, rb, ...) or, with `grad`, recurrence_grad of one (u, z, g, ...) with the
-    optional operands `extras` asks for."""
-    width, saved = GATES[attrs["cell"]] * RECURRENT_UNITS, SAVED[attrs["cell"]] * RECURRENT_UNITS
-    flags = {**extras.attrs, **attrs}
-    if not grad:
-        def record(z: Node, u: Node, rb: Node, *rest: Node) -> Node:
-            return RECURRENCE(z, u, rb, *extras.in_op_order(rest), **flags)
-
-        shapes = [(None, RECURRENT_STEPS, width), (RECURRENT_UNITS, width), (width,), *extras.shapes]
-        return OpCase("recurrence", shapes, record, masks=extras.masks, label=extras.label(label))
-
-    def record_grad(u: Node, z: Node, g: Node, *rest: Node) -> Node:
-        ordered = extras.in_op_order(rest)
-        s = RECURRENCE(z, u, b.reduce_sum(u, (0,)), *ordered, **flags)
-        return RECURRENCE_GRAD(u, s, g, *ordered, **flags)
-
-    shapes = [(RECURRENT_UNITS, width), (None, RECURRENT_STEPS, width), (None, RECURRENT_STEPS, saved),
-              *extras.shapes]
-    return OpCase("recurrence_grad", shapes, record_grad, masks=extras.masks, differentiable=False,
-                  label=extras.label(label))
-
-
-def _recurrence_cases(cells: Sequence[tuple[str, dict]], grad: bool = False, **flags: bool) -> list[OpCase]:
-    return [_recurrence_case(label, attrs, _Extras(attrs["cell"], **flags), grad) for label, attrs in cells]
 
 
 def _conv_out(height: int, width: int, kh: int, kw: int, geometry: dict) -> tuple[int, int]:
@@ -232,42 +146,6 @@ CASES: list[OpCase] = [
              lambda x, g, attrs=attrs: POOL2D_GRAD(x, g, **attrs), label=label,
              differentiable=attrs["mode"] == "avg")
       for label, attrs in POOL_ATTRS],
-    *[OpCase("recurrence", [(None, RECURRENT_STEPS, GATES[attrs["cell"]] * RECURRENT_UNITS),
-                            (RECURRENT_UNITS, GATES[attrs["cell"]] * RECURRENT_UNITS),
-                            (GATES[attrs["cell"]] * RECURRENT_UNITS,)],
-             lambda z, u, rb, attrs=attrs: RECURRENCE(z, u, rb, **attrs), label=label)
-      for label, attrs in RECURRENT_CELLS],
-    *[OpCase("recurrence_grad", [(RECURRENT_UNITS, GATES[attrs["cell"]] * RECURRENT_UNITS),
-                                 (None, RECURRENT_STEPS, GATES[attrs["cell"]] * RECURRENT_UNITS),
-                                 (None, RECURRENT_STEPS, SAVED[attrs["cell"]] * RECURRENT_UNITS)],
-             lambda u, z, g, attrs=attrs: RECURRENCE_GRAD(
-                 u, RECURRENCE(z, u, b.reduce_sum(u, (0,)), **attrs), g, **attrs),
-             label=label, differentiable=False)
-      for label, attrs in RECURRENT_CELLS],
-    *[OpCase("recurrence", [(None, RECURRENT_STEPS, GATES[attrs["cell"]] * RECURRENT_UNITS),
-                            (RECURRENT_UNITS, GATES[attrs["cell"]] * RECURRENT_UNITS),
-                            (GATES[attrs["cell"]] * RECURRENT_UNITS,), (None, RECURRENT_STEPS)],
-             lambda z, u, rb, m, attrs=attrs: RECURRENCE(z, u, rb, m, **attrs), "mask_last",
-             label=f"{label}-masked")
-      for label, attrs in RECURRENT_CELLS[::2]],
-    *[OpCase("recurrence_grad", [(RECURRENT_UNITS, GATES[attrs["cell"]] * RECURRENT_UNITS),
-                                 (None, RECURRENT_STEPS, GATES[attrs["cell"]] * RECURRENT_UNITS),
-                                 (None, RECURRENT_STEPS, SAVED[attrs["cell"]] * RECURRENT_UNITS),
-                                 (None, RECURRENT_STEPS)],
-             lambda u, z, g, m, attrs=attrs: RECURRENCE_GRAD(
-                 u, RECURRENCE(z, u, b.reduce_sum(u, (0,)), m, **attrs), g, m, **attrs),
-             "mask_last", label=f"{label}-masked", differentiable=False)
-      for label, attrs in RECURRENT_CELLS[1::2]],
-    # Initial states and recurrent dropout: each cell alone, then all features together (every cell
-    # in both op directions), which covers every path of the lowering without a case per combination.
-    *_recurrence_cases(RECURRENT_CELLS[::2], initial=True),
-    *_recurrence_cases(RECURRENT_CELLS[1::2], initial=True, masked=True),
-    *_recurrence_cases(RECURRENT_CELLS[::2], grad=True, initial=True),
-    *_recurrence_cases(RECURRENT_CELLS[::2], dropout=True),
-    *_recurrence_cases(RECURRENT_CELLS[::2], grad=True, dropout=True),
-    *_recurrence_cases([*RECURRENT_CELLS[1::2], RECURRENT_CELLS[4]], dropout=True, initial=True, masked=True),
-    *_recurrence_cases([*RECURRENT_CELLS[1::2], RECURRENT_CELLS[4]], grad=True, dropout=True, initial=True,
-                       masked=True),
 ]
 
 
@@ -284,23 +162,11 @@ def build(case: OpCase) -> Graph:
     return graph
 
 
-def _mask(kind: str, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
-    """A time mask (1 keeps a step, 0 skips it) or a recurrent dropout mask: 0 where a random
-    permutation of 0..size-1 holds a multiple of 4 (a quarter, never none), 1 / (1 - rate) elsewhere."""
-    if kind == "time":
-        return (rng.uniform(size=shape) > 0.5).astype(np.float64)
-    dropped = rng.permutation(int(np.prod(shape))) % round(1.0 / RECURRENT_DROPOUT_RATE) == 0
-    return np.where(dropped, 0.0, 1.0 / (1.0 - RECURRENT_DROPOUT_RATE)).reshape(shape)
-
-
 def draw(case: OpCase, batch: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
     feeds = {}
-    first_mask = len(case.shapes) - len(case.masks)
     for i, shape in enumerate(case.shapes):
         concrete = TensorType(shape).concrete(batch)
-        if i >= first_mask:
-            value = _mask(case.masks[i - first_mask], concrete, rng)
-        elif case.draw == "positive":
+        if case.draw == "positive":
             value = rng.uniform(0.5, 2.0, concrete)
         elif case.draw == "mask_first" and i == 0 or case.draw == "mask_last" and i == len(case.shapes) - 1:
             value = (rng.uniform(size=concrete) > 0.5).astype(np.float64)

@@ -1,26 +1,25 @@
 """`RNN(cell)` for a cell the user writes (a Layer with `state_size` and `call(inputs, states)` in
 keras.ops, as in Keras's custom-cell guide): its step is traced into the body of a scan op, whose
-gradient (backpropagation through time) autodiff builds, and which compiles to one native loop.
-
-The built-in cells keep their dedicated recurrence kernels (faster: the input projection of every
-step is one GEMM before the loop, the weight gradients one GEMM after it); this is the general path.
+gradient (backpropagation through time) autodiff builds, and which compiles to one native loop
+(time_loop.py, shared with the built-in SimpleRNN, LSTM and GRU, whose steps are written in code).
+The scan moves the step's input projection x_t @ w before the loop (one GEMM over T * N rows).
 """
 
 from __future__ import annotations
 
 import inspect
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from graphc.frontend.layers.base import CallContext, Layer, Weight, shape_of_list_call
-from graphc.frontend.layers.recurrent import TakesInitialState, call_with_states, split_call
+from graphc.frontend.layers.recurrent import CarriesStates, TakesInitialState, call_with_states, split_call
+from graphc.frontend.layers.time_loop import run_steps
 from graphc.ir.graph import Graph, Node
-from graphc.ir.rewrite import copy_into
 from graphc.ir.types import Dim, TensorType, format_shape
 from graphc.ops import builders as b
-from graphc.ops.scan import scan
 
 
 def is_custom_cell(cell: Any) -> bool:
@@ -38,7 +37,7 @@ def _sizes(cell: Layer) -> list[int]:
     return [int(s) for s in sizes]
 
 
-class CellLoop(TakesInitialState, Layer):
+class CellLoop(CarriesStates, TakesInitialState, Layer):
     """What RNN runs for a custom cell: the cell's step in a scan over time."""
 
     supports_masking = True
@@ -54,14 +53,11 @@ class CellLoop(TakesInitialState, Layer):
         name: str | None,
     ) -> None:
         super().__init__(name=name)
-        if stateful:
-            raise NotImplementedError(
-                f"RNN {self.name!r}: stateful=True with a custom cell is not supported yet"
-            )
         self.cell = cell
         self.state_sizes = _sizes(cell)
         self.return_sequences, self.return_state = return_sequences, return_state
-        self.go_backwards, self.unroll, self.stateful = go_backwards, unroll, False
+        self.go_backwards, self.unroll, self.stateful = go_backwards, unroll, stateful
+        self._state_stores: weakref.WeakSet[Any] = weakref.WeakSet()
 
     @property
     def weights(self) -> list[Weight]:
@@ -81,6 +77,9 @@ class CellLoop(TakesInitialState, Layer):
 
     def symbolic_call(self, owner: Layer, inputs: Any, initial_state: Any) -> Any:
         inputs, states = split_call(owner, inputs, initial_state)
+        if states and self.stateful:
+            raise NotImplementedError(f"RNN {owner.name!r}: initial_state with stateful=True is not "
+                                      "supported yet")
         wanted = [(None, s) for s in self.state_sizes]
         if states and [(None, *t.shape[1:]) for t in states] != wanted:
             raise ValueError(
@@ -102,43 +101,23 @@ class CellLoop(TakesInitialState, Layer):
     def saved_weight_groups(self) -> list[tuple[str, str, list[Any]]]:
         return [("", self.name, []), ("cell", self.cell.name, self.weights)]
 
-    def reset_states(self, states: Any = None) -> None:
-        raise ValueError(f"RNN {self.name!r} is not stateful: there are no states to reset")
+    def state_names(self) -> list[str]:
+        return [f"{self.weight_prefix}/states/{i}" for i in range(len(self.state_sizes))]
 
     def call(self, x: Any, ctx: CallContext) -> Any:
         x, given = (x[0], list(x[1:])) if isinstance(x, list) else (x, [])
-        steps = x.shape[1]
-        graph = x.graph
-        initial = given or [b.zeros(graph, (None, s)) for s in self.state_sizes]
+        if self.stateful:
+            rows, stored, given = self.carried_initial_states(ctx)
+        initial = given or [b.zeros(x.graph, (None, s)) for s in self.state_sizes]
         body, weights = self._step_graph(x.shape[2], ctx.training)
         constants = [self.weight_state(ctx, w) for w in weights]
         time_major = b.transpose(x, (1, 0, 2))
-        sequences = [time_major]
-        if ctx.mask is not None:  # a masked step keeps the states and repeats the last output (Keras)
-            body = _masked(body, len(initial))
-            output = body.outputs["output"]
-            initial = [*initial, b.zeros(graph, output.shape)]
-            sequences.append(b.transpose(b.reshape(ctx.mask, (None, steps, 1)), (1, 0, 2)))
-        count = len(self.state_sizes)
-        if self.unroll:  # the body inlined once per step (Keras's unroll=True): the same numbers
-            order = reversed(range(steps)) if self.go_backwards else range(steps)
-            finals, steps_out = _unrolled(
-                initial, [[seq[t] for seq in sequences] for t in order], constants, body
-            )
-            last = steps_out[-1]
-            sequence = b.concatenate([b.reshape(o, (None, 1, *o.shape[1:])) for o in steps_out], axis=1)
-        else:
-            values = scan(
-                initial, sequences, constants, body, reverse=self.go_backwards, history=ctx.training
-            )
-            finals, outputs = values[: len(initial)], values[len(initial)]
-            if self.go_backwards:  # Keras returns the outputs in processing order: the last step first
-                order = graph.constant(np.arange(steps - 1, -1, -1, dtype=np.int32))
-                outputs = b.gather(outputs, order, axis=0)
-            sequence = b.transpose(outputs, (1, 0, *range(2, outputs.type.rank)))
-            last = outputs[steps - 1]
-        result = sequence if self.return_sequences else last
-        return [result, *finals[:count]] if self.return_state else result
+        steps = run_steps(body, initial, time_major, constants, ctx.mask, self.go_backwards, self.unroll,
+                          ctx.training)
+        if self.stateful:
+            self.carry_final_states(ctx, rows, stored, steps.finals)
+        result = steps.sequence if self.return_sequences else steps.last
+        return [result, *steps.finals] if self.return_state else result
 
     def _step_graph(self, features: int, training: bool) -> tuple[Graph, list[Weight]]:
         """The cell's call on one step, traced with its weights as the body's inputs."""
@@ -162,46 +141,6 @@ class CellLoop(TakesInitialState, Layer):
             body.outputs[f"state{i}"] = new
         body.outputs["output"] = output
         return body, weights
-
-
-def _unrolled(
-    initial: list[Node], elements: list[list[Node]], constants: list[Node], body: Graph
-) -> tuple[list[Node], list[Node]]:
-    """(final carries, each step's output) with the body copied in once per step; `elements` holds each
-    step's elements in processing order."""
-    carries, outputs = initial, []
-    count, inputs, results = len(initial), list(body.inputs.values()), list(body.outputs.values())
-    for step in elements:
-        bound = dict(zip(inputs, [*carries, *step, *constants], strict=True))
-        mapping = copy_into(body, initial[0].graph, bound)
-        carries = [mapping[node] for node in results[:count]]
-        outputs.append(mapping[results[count]])
-    return carries, outputs
-
-
-def _masked(body: Graph, states: int) -> Graph:
-    """The step with Keras's masking: carries (states, the last output), elements (x, mask (N, 1)); where
-    the mask is 0 the states and the output are the previous ones."""
-    inputs = list(body.inputs.values())
-    masked = Graph(body.name)
-    bound = {node: masked.input(node.attrs["name"], node.type) for node in inputs[:states]}
-    output = body.outputs["output"]
-    previous = masked.input("previous_output", output.type)
-    x = inputs[states]
-    bound[x] = masked.input(x.attrs["name"], x.type)
-    keep = masked.input("mask", TensorType((None, 1)))
-    bound |= {node: masked.input(node.attrs["name"], node.type) for node in inputs[states + 1 :]}
-    mapping = copy_into(body, masked, bound)
-
-    def blend(new: Node, old: Node) -> Node:
-        return new * keep + old * (1.0 - keep)
-
-    for i, node in enumerate(inputs[:states]):
-        masked.outputs[f"state{i}"] = blend(mapping[body.outputs[f"state{i}"]], bound[node])
-    chosen = blend(mapping[output], previous)
-    masked.outputs["previous_output"] = chosen
-    masked.outputs["output"] = chosen
-    return masked
 
 
 def _step_result(cell: Layer, result: Any, count: int) -> tuple[Node, Sequence[Node]]:

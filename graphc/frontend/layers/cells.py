@@ -1,10 +1,10 @@
 """The cell classes (SimpleRNNCell, LSTMCell, GRUCell) and `RNN(cell)`, Keras's spelling of the
 recurrent layers: `RNN(LSTMCell(32))` is `LSTM(32)`, with the same weights and numbers.
 
-A cell holds its arguments; RNN runs the matching layer (the recurrence op does the time loop
-whole, not a cell per step). A cell the user writes (a Layer with state_size) runs as a scan
-(cell_loop.py). Stacked cells (a list, or StackedRNNCells) run their layers one after
-another, which computes what stepping the stack does.
+A cell holds its arguments; RNN runs the matching layer (its step as a scan). A cell the user
+writes (a Layer with state_size) runs as a scan of its traced call (cell_loop.py). Stacked cells
+(a list, or StackedRNNCells) run their layers one after another, which computes what stepping the
+stack does.
 """
 
 from __future__ import annotations

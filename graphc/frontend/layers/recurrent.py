@@ -1,29 +1,31 @@
 """SimpleRNN, LSTM and GRU with Keras 3's gate orders, defaults and weight layouts.
 
-Each layer is three steps in the graph: the input projection of all time steps at once (a 1x1
-convolution: one large GEMM), the `recurrence` op that runs the time loop natively, and a slice
-that keeps the sequence of h (return_sequences) or its last step. The backward pass is the
-recurrence's gradient rule (ops/recurrence.py): one loop back through time plus GEMMs for the
-weights, so compile time and code size do not depend on the sequence length; `unroll=True` is
-accepted and gives the same numbers.
+Each layer is the input projection of all time steps at once (one GEMM over N * T rows, the
+input bias in its epilogue), then its cell's step formula (Keras's, written with graph ops) run
+over time as a scan (time_loop.py): one native loop whose gradient autodiff builds as a reverse
+scan (backpropagation through time), the weight gradients one GEMM after it. Compile time and code
+size do not depend on the sequence length; `unroll=True` inlines the step per time step and gives
+the same numbers.
 """
 
 from __future__ import annotations
 
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from graphc.frontend import activations, constraints, initializers, regularizers
 from graphc.frontend.layers.base import CallContext, KerasTensor, Layer, shape_of_list_call
-from graphc.ir.graph import Node
+from graphc.frontend.layers.time_loop import run_steps
+from graphc.ir.graph import Graph, Node
 from graphc.ir.types import Dim, TensorType, format_shape
 from graphc.ops import builders as b
-from graphc.ops.recurrence import ACTIVATIONS, GATES, RECURRENCE
 
 _IGNORED = ("implementation", "zero_output_for_mask", "use_cudnn", "time_major")  # engine choices in Keras
+GATES = {"simple": 1, "lstm": 4, "gru": 3, "gru_v1": 3}  # column blocks of the kernels, per cell
 
 
 def split_call(owner: Layer, inputs: Any, initial_state: Any) -> tuple[KerasTensor, list[Any]]:
@@ -63,7 +65,92 @@ class TakesInitialState:
         return {"args": refs[:1], "kwargs": {"initial_state": refs[1:]}}
 
 
-class _RNN(TakesInitialState, Layer):
+@dataclass(frozen=True)
+class Step:
+    """What a cell's step formula reads, inside the body graph."""
+
+    z: Node  # x_t @ kernel (+ the input bias): (N, G * units)
+    seen: Node  # h_prev as the recurrent product sees it (times the recurrent dropout mask)
+    states: list[Node]  # h_prev (and c_prev)
+    weights: list[Node]  # the recurrent kernel (in parts for GRU without reset_after)
+    bias: Node | None  # GRU's recurrent bias row (reset_after)
+    units: int
+    act: Callable[[Node], Node]
+    rec: Callable[[Node], Node]
+
+    def product(self) -> Node:
+        """h_prev @ u (+ the recurrent bias)."""
+        product = b.matmul(self.seen, self.weights[0])
+        return product if self.bias is None else product + self.bias
+
+    def recurrent(self, z: Node) -> Node:
+        return z + self.product()
+
+    def gates(self, a: Node, count: int) -> list[Node]:
+        """The column blocks of a (N, count * units) value, in Keras's gate order."""
+        return [b.slice_(a, (0, k * self.units), (None, self.units)) for k in range(count)]
+
+
+class CarriesStates:
+    """`stateful=True` (Keras): the final states of a batch are the next batch's initial states,
+    kept in the compiled model's state store (one row per sample of the declared batch size) until
+    reset_states(). For the built-in layers and a user's cell alike."""
+
+    name: str
+    stateful: bool
+    declared_batch_size: int | None
+    state_sizes: list[int]  # the width of each state
+    _state_stores: weakref.WeakSet[Any]
+
+    def state_names(self) -> list[str]:
+        raise NotImplementedError
+
+    def carried_initial_states(self, ctx: CallContext) -> tuple[Node, list[Node], list[Node]]:
+        """(the rows of the store this batch uses, the stored states, the initial states read there)."""
+        batch = ctx.batch_size or self.declared_batch_size
+        if batch is None and ctx.for_shape:
+            batch = 1  # any size gives the output's shape
+        if batch is None:
+            raise ValueError(f"{type(self).__name__} {self.name!r} is stateful, so it needs to know its "
+                             "batch size: give the model's first layer batch_input_shape=(batch, timesteps, "
+                             "features), or Input(batch_shape=...)")
+        stored = [ctx.graph.state(name, TensorType((batch, size)))
+                  for name, size in zip(self.state_names(), self.state_sizes, strict=True)]
+        rows = ctx.state_rows()
+        return rows, stored, [b.gather(state, rows, 0) for state in stored]
+
+    def carry_final_states(self, ctx: CallContext, rows: Node, stored: list[Node],
+                           finals: list[Node]) -> None:
+        """The states after the last step become the stored ones."""
+        for state, final in zip(stored, finals, strict=True):
+            zeros = ctx.graph.constant(np.zeros(state.shape, dtype=np.float32))
+            ctx.graph.updates[state.attrs["name"]] = b.scatter_add(zeros, rows, final, 0)
+
+    def bind_state_store(self, store: Any) -> None:
+        """A new compiled model (e.g. the first fit after a predict) continues from the states the
+        layer carries in the stores it already had."""
+        if not self.stateful:
+            return
+        for previous in list(self._state_stores):
+            for name in self.state_names():
+                if name in previous and name in store and previous[name].shape == store[name].shape:
+                    store.assign(name, previous.read(name))
+        self._state_stores.add(store)
+
+    def reset_states(self, states: Any = None) -> None:
+        """Zero the carried states (Keras's reset_states; given values are not supported)."""
+        if states is not None:
+            raise NotImplementedError(f"{type(self).__name__} {self.name!r}: reset_states(states) with "
+                                      "values is not supported; reset_states() zeroes them")
+        if not self.stateful:
+            raise AttributeError(f"layer {self.name!r} is not stateful; it has no states to reset")
+        for store in list(self._state_stores):
+            for name in self.state_names():
+                if name in store:
+                    store.assign(name, np.zeros(store[name].shape, dtype=np.float32))
+
+
+class _RNN(CarriesStates, TakesInitialState, Layer):
     """What SimpleRNN, LSTM and GRU share: arguments, weights and the three graph steps."""
 
     CELL = "simple"
@@ -112,11 +199,10 @@ class _RNN(TakesInitialState, Layer):
         self._state_stores: weakref.WeakSet[Any] = weakref.WeakSet()
 
     def _activation(self, identifier: Any, key: str) -> str:
-        name = activations.serialize(activations.get(identifier))
-        if name not in ACTIVATIONS:
-            raise ValueError(f"{type(self).__name__} {self.name!r}: `{key}` must be one of "
-                             f"{sorted(ACTIVATIONS)} in graphc's recurrent layers, got {name!r}")
-        return name
+        try:
+            return activations.serialize(activations.get(identifier))
+        except (ValueError, TypeError) as error:
+            raise ValueError(f"{type(self).__name__} {self.name!r}: `{key}`: {error}") from None
 
     def saved_weight_groups(self) -> list[tuple[str, str, list[Any]]]:
         """Keras 3 keeps them with the cell: layers/lstm/cell/vars, and an empty layers/lstm/vars."""
@@ -201,7 +287,7 @@ class _RNN(TakesInitialState, Layer):
 
     def call(self, x: Any, ctx: CallContext) -> Any:
         x, states = (x[0], list(x[1:])) if isinstance(x, list) else (x, [])
-        steps, features = x.shape[1], x.shape[2]
+        features = x.shape[2]
         if ctx.training and 0 < self.dropout < 1:  # one mask per sequence, shared by the steps (Keras 3)
             stream = self.seed if self.seed is not None else ctx.next_stream()
             keep = b.greater_equal(b.random_uniform(ctx.random_seed(), (None, 1, features), stream),
@@ -209,89 +295,79 @@ class _RNN(TakesInitialState, Layer):
             x = x * (keep * (1.0 / (1.0 - self.dropout)))
         elif ctx.training and self.dropout == 1:
             x = x * 0.0
-        z = b.last_axis_matmul(x, self.weight_state(ctx, self.kernel))
+        # time-major before the projection: the transpose moves F, not G * units, values per step
+        z = b.last_axis_matmul(b.transpose(x, (1, 0, 2)), self.weight_state(ctx, self.kernel))
         z, recurrent_bias = self.split_bias(z, ctx)
-        mask = [] if ctx.mask is None else [ctx.mask]
-        carried = self._carried_states(ctx) if self.stateful else []
-        if carried:
-            rows = ctx.state_rows()
-            states = [b.gather(state, rows, 0) for state in carried]
-        attrs = {"initial_state": True} if states else {}
-        rmask = []
-        if ctx.training and 0 < self.recurrent_dropout < 1:  # one mask of h per sequence (Keras 3's cells)
+        if self.stateful:
+            rows, stored, states = self.carried_initial_states(ctx)
+        initial = states or [b.zeros(x.graph, (None, self.units)) for _ in range(self.state_count)]
+        constants = self.recurrent_weights(self.weight_state(ctx, self.recurrent_kernel))
+        if recurrent_bias is not None:
+            constants.append(recurrent_bias)
+        dropped = ctx.training and 0 < self.recurrent_dropout < 1
+        if dropped:  # one mask of h per sequence (Keras 3's cells)
             stream = self.seed + 1 if self.seed is not None else ctx.next_stream()
             keep = b.greater_equal(b.random_uniform(ctx.random_seed(), (None, self.units), stream),
                                    self.recurrent_dropout)
-            rmask = [keep * (1.0 / (1.0 - self.recurrent_dropout))]
-            attrs["recurrent_dropout"] = True
-        s = RECURRENCE(z, self.weight_state(ctx, self.recurrent_kernel), recurrent_bias, *mask, *rmask,
-                       *states, cell=self.cell, activation=self.activation,
-                       recurrent_activation=self.recurrent_activation, reverse=self.go_backwards, **attrs)
-        if self.return_sequences:
-            output = b.slice_(s, (0, 0, 0), (None, steps, self.units))
-        else:
-            output = self._last_step(s, 0)
-        for part, state in enumerate(carried):  # the final states are the next batch's initial ones
-            zeros = x.graph.constant(np.zeros(state.shape, dtype=np.float32))
-            ctx.graph.updates[state.attrs["name"]] = b.scatter_add(zeros, rows, self._last_step(s, part), 0)
-        if not self.return_state:
-            return output
-        # the last processing step holds the final h (and c): masked steps carry the state over
-        return [output, *(self._last_step(s, part) for part in range(self.state_count))]
+            constants.append(keep * (1.0 / (1.0 - self.recurrent_dropout)))
+        body = self._step_body(recurrent_bias is not None, dropped)
+        steps = run_steps(body, initial, z, constants, ctx.mask, self.go_backwards, self.unroll, ctx.training)
+        if self.stateful:
+            self.carry_final_states(ctx, rows, stored, steps.finals)
+        output = steps.sequence if self.return_sequences else steps.last
+        return [output, *steps.finals] if self.return_state else output
+
+    def recurrent_weights(self, u: Node) -> list[Node]:
+        """The recurrent kernel as the step reads it (GRU without reset_after: in two parts)."""
+        return [u]
+
+    def _step_body(self, biased: bool, dropped: bool) -> Graph:
+        """One time step, the scan's body: states h (and c), the projected input z_t (N, G*units) and
+        the constants: the recurrent weights, the recurrent bias (GRU) and, with recurrent dropout,
+        the mask h_prev is multiplied by."""
+        units, width = self.units, GATES[self.cell] * self.units
+        body = Graph(f"{self.name}_step")
+        with body.scope(layer=self.name):
+            states = [body.input(f"state{i}", TensorType((None, units))) for i in range(self.state_count)]
+            z = body.input("x", TensorType((None, width)))
+            weights = [body.input(f"recurrent_kernel{i}", TensorType((units, columns)))
+                       for i, columns in enumerate(self.recurrent_columns())]
+            bias = body.input("recurrent_bias", TensorType((width,))) if biased else None
+            seen = states[0]
+            if dropped:
+                seen = seen * body.input("recurrent_mask", TensorType((None, units)))
+            step = Step(z, seen, states, weights, bias, units, activations.get(self.activation),
+                        activations.get(self.recurrent_activation))
+            for i, new in enumerate(self.step(step)):
+                body.outputs[f"state{i}"] = new
+            body.outputs["output"] = body.outputs["state0"]
+        return body
+
+    def recurrent_columns(self) -> list[int]:
+        return [GATES[self.cell] * self.units]
+
+    def step(self, s: Step) -> list[Node]:
+        """SimpleRNN: h = activation(z_t + h_prev @ u)."""
+        return [s.act(s.recurrent(s.z))]
+
+    @property
+    def state_sizes(self) -> list[int]:
+        return [self.units] * self.state_count
 
     def state_names(self) -> list[str]:
         """The runtime states a stateful layer carries from batch to batch: h (and c)."""
         return [f"{self.weight_prefix}/states/{part}" for part in ("h", "c")[:self.state_count]]
-
-    def _carried_states(self, ctx: CallContext) -> list[Node]:
-        batch = ctx.batch_size or self.declared_batch_size
-        if batch is None and ctx.for_shape:
-            batch = 1  # any size gives the output's shape
-        if batch is None:
-            raise ValueError(f"{type(self).__name__} {self.name!r} is stateful, so it needs to know its "
-                             "batch size: give the model's first layer batch_input_shape=(batch, timesteps, "
-                             "features), or Input(batch_shape=...)")
-        return [ctx.graph.state(name, TensorType((batch, self.units))) for name in self.state_names()]
-
-    def bind_state_store(self, store: Any) -> None:
-        """A new compiled model (e.g. the first fit after a predict) continues from the states the
-        layer carries in the stores it already had."""
-        if not self.stateful:
-            return
-        for previous in list(self._state_stores):
-            for name in self.state_names():
-                if name in previous and name in store and previous[name].shape == store[name].shape:
-                    store.assign(name, previous.read(name))
-        self._state_stores.add(store)
-
-    def reset_states(self, states: Any = None) -> None:
-        """Zero the carried states (Keras's reset_states; given values are not supported)."""
-        if states is not None:
-            raise NotImplementedError(f"{type(self).__name__} {self.name!r}: reset_states(states) with "
-                                      "values is not supported; reset_states() zeroes them")
-        if not self.stateful:
-            raise AttributeError(f"layer {self.name!r} is not stateful; it has no states to reset")
-        for store in list(self._state_stores):
-            for name in self.state_names():
-                if name in store:
-                    store.assign(name, np.zeros(store[name].shape, dtype=np.float32))
-
-    def _last_step(self, s: Node, part: int) -> Node:
-        """Part `part` (0: h, 1: c) of the recurrence's saved values at its last processing step."""
-        steps = s.shape[1]
-        return b.reshape(b.slice_(s, (0, steps - 1, part * self.units), (None, 1, self.units)),
-                         (None, self.units))
 
     def compute_mask(self, x: Any, mask: Node | None) -> Node | None:
         """The sequence keeps its mask for the next recurrent layer; the last step consumes it (the
         final states of return_state carry none)."""
         return mask if self.return_sequences else None
 
-    def split_bias(self, z: Node, ctx: CallContext) -> tuple[Node, Node]:
-        """(z with its input bias, the bias the recurrence adds to the recurrent product)."""
-        if self.bias is None:
-            return z, z.graph.constant(np.zeros(GATES[self.cell] * self.units, dtype=np.float32))
-        return z, self.weight_state(ctx, self.bias)
+    def split_bias(self, z: Node, ctx: CallContext) -> tuple[Node, Node | None]:
+        """(z with the bias added before the loop, the bias each step adds to the recurrent product):
+        Keras adds one bias to x @ kernel + h @ recurrent_kernel, so all of it joins the input
+        projection (the GEMM's epilogue adds it) except GRU's recurrent bias row (reset_after)."""
+        return (z, None) if self.bias is None else (z + self.weight_state(ctx, self.bias), None)
 
     def get_config(self) -> dict[str, Any]:
         config = {
@@ -352,6 +428,12 @@ class LSTM(_RNN):
             value[units:2 * units] = 1.0
             self.bias.assign(value)
 
+    def step(self, s: Step) -> list[Node]:
+        """c = f * c_prev + i * g, h = o * activation(c)."""
+        i, f, g, o = s.gates(s.recurrent(s.z), 4)
+        c = s.rec(f) * s.states[1] + s.rec(i) * s.act(g)
+        return [s.rec(o) * s.act(c), c]
+
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "unit_forget_bias": self.unit_forget_bias}
 
@@ -372,13 +454,36 @@ class GRU(_RNN):
         gates = 3 * self.units
         return (2, gates) if self.reset_after else (gates,)
 
-    def split_bias(self, z: Node, ctx: CallContext) -> tuple[Node, Node]:
+    def split_bias(self, z: Node, ctx: CallContext) -> tuple[Node, Node | None]:
         if self.bias is None or not self.reset_after:
             return super().split_bias(z, ctx)
         gates = 3 * self.units
         bias = self.weight_state(ctx, self.bias)
         rows = [b.reshape(b.slice_(bias, (row, 0), (1, gates)), (gates,)) for row in (0, 1)]
         return z + rows[0], rows[1]
+
+    def recurrent_weights(self, u: Node) -> list[Node]:
+        if self.reset_after:
+            return [u]
+        units = self.units
+        return [b.slice_(u, (0, 0), (units, 2 * units)), b.slice_(u, (0, 2 * units), (units, units))]
+
+    def recurrent_columns(self) -> list[int]:
+        return [3 * self.units] if self.reset_after else [2 * self.units, self.units]
+
+    def step(self, s: Step) -> list[Node]:
+        """h = z * h_prev + (1 - z) * hh, the reset gate r scaling the recurrent product of the
+        candidate hh (reset_after) or h_prev before it."""
+        xz, xr, xh = s.gates(s.z, 3)
+        if self.reset_after:
+            iz, ir, ih = s.gates(s.product(), 3)
+            gate_z, gate_r = s.rec(xz + iz), s.rec(xr + ir)
+            candidate = s.act(xh + gate_r * ih)
+        else:
+            iz, ir = s.gates(b.matmul(s.seen, s.weights[0]), 2)
+            gate_z, gate_r = s.rec(xz + iz), s.rec(xr + ir)
+            candidate = s.act(xh + b.matmul(gate_r * s.seen, s.weights[1]))
+        return [gate_z * s.seen + (1.0 - gate_z) * candidate]
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "reset_after": self.reset_after}
