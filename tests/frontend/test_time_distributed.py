@@ -165,7 +165,7 @@ def test_what_cannot_be_distributed_says_so() -> None:
     backend.clear_session()
     with pytest.raises(NotImplementedError, match="stateful"):
         L.TimeDistributed(L.LSTM(2, stateful=True))
-    with pytest.raises(NotImplementedError, match="Sequential model cannot be loaded"):
-        L.TimeDistributed({"class_name": "Sequential", "config": {}})
+    with pytest.raises(ValueError, match="TimeDistributed 'td'.*Sequential model.*'layers' list"):
+        L.TimeDistributed({"class_name": "Sequential", "config": {}}, name="td")
     with pytest.raises(ValueError, match=r"\(batch, timesteps, \.\.\.\)"):
         Sequential([Input((5,)), L.TimeDistributed(L.Dense(2))])

@@ -17,7 +17,7 @@ from graphc.frontend.layers.base import CallContext, KerasTensor, Layer, shape_o
 from graphc.frontend.layers.config_kwargs import layer_kwargs
 from graphc.frontend.layers.core import Activation, Dense, Dropout, LeakyReLU
 from graphc.frontend.layers.custom_objects import custom_layer_class
-from graphc.frontend.layers.model_step import ModelStep, is_model
+from graphc.frontend.layers.model_step import MODEL_CLASS_NAMES, ModelStep, is_model, model_from_entry
 from graphc.frontend.layers.recurrent import (
     _RNN,
     RECURRENT_LAYERS,
@@ -192,6 +192,8 @@ class TimeDistributed(Layer):
     Layers whose arithmetic runs along the last axis only (Dense, Activation, LeakyReLU, Dropout
     without a noise_shape) already act on each step when given the whole sequence, so they need no
     loop; any other layer is traced once on one step into a scan over time (layers/step_loop.py).
+    From a config, `layer` may nest a Sequential or functional model's config (Keras 3's and Keras 2's
+    forms); saving's reader builds it, by the same rules as a top-level model.
     """
 
     supports_masking = True
@@ -199,9 +201,10 @@ class TimeDistributed(Layer):
     def __init__(self, layer: Any = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if isinstance(layer, dict):
-            layer = _layer_from_entry(layer)
+            layer = _layer_from_entry(layer, self.name)
         if not isinstance(layer, Layer) and not is_model(layer):
-            raise ValueError(f"TimeDistributed: `layer` must be a layer or a model, got {layer!r}")
+            raise ValueError(f"TimeDistributed {self.name!r}: `layer` must be a layer or a model, got "
+                             f"{layer!r}")
         self.layer = layer
         self.step: Layer = layer if isinstance(layer, Layer) else ModelStep(layer, self.name)
         if self.step.stateful:
@@ -255,17 +258,17 @@ class TimeDistributed(Layer):
         return {**super().get_config(), "layer": inner}
 
 
-def _layer_from_entry(entry: Any) -> Layer:
-    """The wrapped layer from a file's nested {"class_name", "config"}: graphc's layer classes and
-    those the calling code gave as custom_objects only."""
+def _layer_from_entry(entry: dict[str, Any], owner: str) -> Any:
+    """The wrapped layer or model from a file's nested {"class_name", "config"}: graphc's layer classes,
+    those the calling code gave as custom_objects, and Sequential or functional models read by saving's
+    reader (which applies the same rules to the model's layers)."""
     from graphc.frontend.layers import LAYER_CLASSES  # the package's table (this module is part of it)
 
     name = entry.get("class_name")
-    if name in ("Sequential", "Functional", "Model"):
-        raise NotImplementedError(f"TimeDistributed: a wrapped {name} model cannot be loaded from a config "
-                                  "yet; build TimeDistributed(model) in code and load its weights")
+    if name in MODEL_CLASS_NAMES:
+        return model_from_entry(entry, owner)
     cls = LAYER_CLASSES.get(name) or custom_layer_class(name)
     if cls is None:
-        raise ValueError(f"TimeDistributed: cannot load the wrapped layer class {name!r} (graphc's layers "
-                         "and custom_objects classes only)")
+        raise ValueError(f"TimeDistributed {owner!r}: cannot load the wrapped layer class {name!r} (graphc's "
+                         "layers, Sequential and Functional models, and custom_objects classes only)")
     return cls.from_config(layer_kwargs(name, dict(entry.get("config") or {})))  # type: ignore[union-attr]

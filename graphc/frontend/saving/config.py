@@ -20,6 +20,7 @@ from graphc.frontend.layers.base import keras_history
 from graphc.frontend.layers.config_kwargs import layer_kwargs
 from graphc.frontend.layers.custom_objects import CUSTOM_FUNCTIONS, CUSTOM_LAYERS
 from graphc.frontend.layers.lambda_layer import function_name
+from graphc.frontend.layers.model_step import ModelStep, register_model_loader
 from graphc.frontend.saving.host import SavableModel
 
 _DTYPE_POLICY = {"module": "keras", "class_name": "DTypePolicy", "config": {"name": "float32"},
@@ -151,10 +152,32 @@ def _model_from_config(config: Any) -> SavableModel:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # Keras 2 argument names in old files
         if class_name in _SEQUENTIAL:
-            return _sequential(body, MODEL_CLASSES["Sequential"])
-        if class_name in _FUNCTIONAL:
-            return _functional(body, MODEL_CLASSES["Functional"])
-    raise ValueError(f"unknown model class {class_name!r}: graphc reads Sequential and Functional models")
+            model = _sequential(body, MODEL_CLASSES["Sequential"])
+        elif class_name in _FUNCTIONAL:
+            model = _functional(body, MODEL_CLASSES["Functional"])
+        else:
+            raise ValueError(f"unknown model class {class_name!r}: graphc reads Sequential and Functional "
+                             "models")
+    _separate_nested_weights(model)
+    return model
+
+
+register_model_loader(_model_from_config)  # TimeDistributed(model) configs, read by the same rules
+
+
+def _separate_nested_weights(model: SavableModel) -> None:
+    """A wrapped model's layers may reuse the names of the model's own (Keras names variables without
+    making paths unique), but graphc keys weights by path: such a nested weight moves under its
+    wrapper's name. Only colliding ones move, so a model graphc saved reloads with the same paths
+    (the optimizer state of .h5 files is saved by them)."""
+    nested = [layer for layer in model.layers if isinstance(getattr(layer, "step", None), ModelStep)]
+    wrappers = {id(layer) for layer in nested}
+    taken = {w.path for layer in model.layers if id(layer) not in wrappers for w in layer.weights}
+    for layer in nested:
+        for weight in layer.weights:
+            if weight.path in taken:
+                weight.path = f"{layer.name}/{weight.path}"
+            taken.add(weight.path)
 
 
 def _sequential(body: Any, cls: type) -> SavableModel:
@@ -168,6 +191,10 @@ def _sequential(body: Any, cls: type) -> SavableModel:
     model = cls(name=name)
     for entry in entries:
         model.add(layer_from_config(entry))
+    shape = body.get("build_input_shape") if isinstance(body, dict) else None
+    if not model.built and entries and isinstance(shape, list) and len(shape) > 1 \
+            and all(isinstance(d, int) and d > 0 for d in shape[1:]):
+        model.build_for_input(tuple(shape[1:]))  # built in Keras without an Input: the shape it was built on
     return model
 
 

@@ -13,8 +13,8 @@ import h5py
 import numpy as np
 
 import graphc
-from graphc.frontend.layers.base import Layer
-from graphc.frontend.layers.naming import to_snake_case
+from graphc.frontend.layers.base import Layer, Weight
+from graphc.frontend.layers.model_step import object_tree_keys
 from graphc.frontend.saving.attributes import read_string_list, write_string, write_string_list
 from graphc.frontend.saving.host import SavableModel
 
@@ -23,13 +23,17 @@ KERAS_VERSION = "2.21.0"
 BACKEND = "tensorflow"
 
 
-def weight_name(layer: Layer, index: int) -> str:
-    """`dense/kernel:0`: the tf.keras variable name of a layer's index-th weight."""
-    return f"{layer.weights[index].path}:0"
+def legacy_weights(layer: Layer) -> list[Weight]:
+    """A layer's weights in the order Keras's HDF5 writers save them (tf.keras's and Keras 3's
+    `_legacy_weights`): trainable ones first, which differs from layer order in a wrapped model
+    (TimeDistributed(model)'s BatchNormalization statistics come after every kernel)."""
+    weights = layer.weights
+    return [w for w in weights if w.trainable] + [w for w in weights if not w.trainable]
 
 
 def write_weights(group: h5py.Group, model: SavableModel) -> None:
-    """One group per model layer (weightless ones too), datasets at their weight names."""
+    """One group per model layer (weightless ones too), datasets at their tf.keras variable names
+    (`dense/kernel:0`)."""
     layers = model.layers
     write_string_list(group.attrs, "layer_names", [layer.name for layer in layers])
     write_string(group.attrs, "backend", BACKEND)
@@ -37,9 +41,10 @@ def write_weights(group: h5py.Group, model: SavableModel) -> None:
     write_string(group.attrs, "graphc_version", graphc.__version__)
     for layer in layers:
         layer_group = group.create_group(layer.name)
-        names = [weight_name(layer, i) for i in range(len(layer.weights))]
+        weights = legacy_weights(layer)
+        names = [f"{weight.path}:0" for weight in weights]
         write_string_list(layer_group.attrs, "weight_names", names)
-        for name, weight in zip(names, layer.weights, strict=True):
+        for name, weight in zip(names, weights, strict=True):
             layer_group.create_dataset(name, data=weight.numpy())
     top = group.create_group("top_level_model_weights")
     write_string_list(top.attrs, "weight_names", [])
@@ -65,7 +70,7 @@ def read_weights(group: h5py.Group, model: SavableModel, by_name: bool = False, 
     _assign(pairs, skip_mismatch, source)
 
 
-Pair = tuple[Layer, str, list[h5py.Dataset]]
+Pair = tuple[Layer, str, list[Weight], list[h5py.Dataset]]  # the weights in the file's order
 
 
 def _saved_layers(group: h5py.Group, source: str) -> list[tuple[str, list[h5py.Dataset]]]:
@@ -114,26 +119,15 @@ def _pair_in_order(model: SavableModel, saved: list[tuple[str, list[h5py.Dataset
             f"{source}: the file has weights for {len(saved)} layers {[s[0] for s in saved]}, model "
             f"{model.name!r} has {len(layers)} layers with weights {[layer.name for layer in layers]}"
         )
-    return [(layer, name, arrays) for layer, (name, arrays) in zip(layers, saved, strict=True)]
+    return [(layer, name, legacy_weights(layer), arrays)
+            for layer, (name, arrays) in zip(layers, saved, strict=True)]
 
 
 def _pair_by_name(model: SavableModel, saved: list[tuple[str, list[h5py.Dataset]]],
                   source: str) -> list[Pair]:
     by_name = dict(saved)
-    return [(layer, layer.name, by_name[layer.name]) for layer in model.layers
+    return [(layer, layer.name, legacy_weights(layer), by_name[layer.name]) for layer in model.layers
             if layer.weights and layer.name in by_name]
-
-
-def _object_tree_keys(model: SavableModel) -> list[tuple[Layer, str]]:
-    """Keras 3 names a layer's group by its class in snake case, made unique in model order
-    (dense, dense_1, ...), never by the layer's own name."""
-    keys, used = [], {}
-    for layer in model.layers:
-        base = to_snake_case(type(layer).__name__)
-        count = used.get(base, 0)
-        used[base] = count + 1
-        keys.append((layer, base if count == 0 else f"{base}_{count}"))
-    return keys
 
 
 def write_object_tree(f: h5py.Group, model: SavableModel,
@@ -141,7 +135,7 @@ def write_object_tree(f: h5py.Group, model: SavableModel,
     """Keras 3's `.weights.h5` (and a .keras archive's model.weights.h5): an empty vars group for
     weightless layers, optimizer/vars (name, values) when given, and /vars named after the model."""
     layers = f.create_group("layers")
-    for layer, key in _object_tree_keys(model):
+    for layer, key in object_tree_keys(model.layers):
         for subpath, name, weights in layer.saved_weight_groups():
             variables = layers.create_group("/".join(filter(None, (key, subpath, "vars"))))
             variables.attrs["name"] = name
@@ -159,7 +153,7 @@ def write_object_tree(f: h5py.Group, model: SavableModel,
 def _read_object_tree(group: h5py.Group, model: SavableModel, source: str) -> list[Pair]:
     """Keras 3's `.weights.h5`: /layers/<snake_case class, made unique>/vars/0, 1, ..."""
     pairs = []
-    for layer, key in _object_tree_keys(model):
+    for layer, key in object_tree_keys(model.layers):
         if not layer.weights:
             continue
         arrays = []
@@ -174,14 +168,13 @@ def _read_object_tree(group: h5py.Group, model: SavableModel, source: str) -> li
                 if str(index) not in variables:
                     raise ValueError(f"{source}: {path!r} has no dataset {str(index)!r}")
                 arrays.append(checked_dataset(variables[str(index)], f"{path}/{index}", source))
-        pairs.append((layer, key, arrays))
+        pairs.append((layer, key, layer.weights, arrays))
     return pairs
 
 
 def _assign(pairs: Sequence[Pair], skip_mismatch: bool, source: str) -> None:
     checked = []
-    for layer, saved_name, arrays in pairs:
-        weights = layer.weights
+    for layer, saved_name, weights, arrays in pairs:
         if len(arrays) != len(weights):
             if skip_mismatch:
                 continue
@@ -194,9 +187,12 @@ def _assign(pairs: Sequence[Pair], skip_mismatch: bool, source: str) -> None:
             weight, array = bad[0]
             raise ValueError(f"{source}: weight {weight.path!r} of layer {layer.name!r} has shape "
                              f"{weight.shape}, the file's {saved_name!r} has shape {array.shape}")
-        checked.append((layer, arrays))
-    values = [(layer, [np.asarray(dataset[()], dtype=np.float32) for dataset in datasets])
-              for layer, datasets in checked]
+        checked.append((layer, weights, arrays))
+    values = []
+    for layer, weights, datasets in checked:
+        by_weight = {id(w): np.asarray(d[()], dtype=np.float32)
+                     for w, d in zip(weights, datasets, strict=True)}
+        values.append((layer, [by_weight[id(w)] for w in layer.weights]))  # back in the layer's order
     for layer, arrays in values:
         layer.set_weights(arrays)
 
