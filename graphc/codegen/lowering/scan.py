@@ -26,6 +26,7 @@ from graphc.codegen.lowering.registry import kernel_lowering
 from graphc.codegen.program import ConstantPool, emit_program
 from graphc.ir.affine import Sym, numel
 from graphc.ir.graph import Graph, Node
+from graphc.ir.rewrite import copy_into
 from graphc.ir.verify import verify
 from graphc.ops.rows import batch_leading
 from graphc.ops.scan import SCAN, runs_by_rows
@@ -35,8 +36,10 @@ from graphc.passes.pipeline import DEFAULT_LEVEL, run_pipeline
 
 @dataclass(frozen=True)
 class _Body:
-    graph: Graph  # optimized
+    graph: Graph  # optimized, without the history outputs (the loop keeps the carries there itself)
     workspace: Size
+    y_parts: list[int]  # the node's stacked value each per-step output of `graph` goes to
+    history_parts: list[int]  # per carry, the stacked value holding the carry each step started from
 
 
 # Groups of rows that run their whole time loop on one thread (see _group_rows).
@@ -53,11 +56,26 @@ def _body(node: Node) -> _Body:
     region: Graph = node.attrs["body"]
     with _bodies_lock:
         if region not in _bodies:
-            graph = run_pipeline(region, DEFAULT_LEVEL, instruments=()).graph
+            k = node.attrs["carries"]
+            names = list(region.outputs)
+            history = [f"history{i}" for i in range(k)] if node.attrs.get("history") else []
+            kept = [name for name in names if name not in history]
+            source = _with_outputs(region, kept) if history else region
+            graph = run_pipeline(source, DEFAULT_LEVEL, instruments=()).graph
             verify(graph, region=True)  # a region's arguments may hold k * N rows
             plan = assign_buffers(graph, partition(graph))
-            _bodies[region] = _Body(graph, plan.arena_size)
+            _bodies[region] = _Body(graph, plan.arena_size, [names.index(n) - k for n in kept[k:]],
+                                    [names.index(n) - k for n in history])
         return _bodies[region]
+
+
+def _with_outputs(region: Graph, names: list[str]) -> Graph:
+    """A copy of the region with only the named outputs."""
+    copy = Graph(region.name)
+    mapping = copy_into(region, copy, {})
+    for name in names:
+        copy.outputs[name] = mapping[region.outputs[name]]
+    return copy
 
 
 def _bytes(node: Node) -> Size:
@@ -74,14 +92,19 @@ def _carry_layout(node: Node) -> tuple[list[Size], Size]:
     return offsets, end
 
 
-def scratch(node: Node) -> Size:
-    """Two carry buffers and the body's workspace (one per group of rows when they run apart)."""
+def _carry_room(node: Node) -> Size:
+    """Two carry buffers, written and read in turn; none when the carries live in the history."""
     _, carries = _carry_layout(node)
+    return Size() if _body(node).history_parts else carries + carries
+
+
+def scratch(node: Node) -> Size:
+    """The carry buffers and the body's workspace (one per group of rows when they run apart)."""
     body = _body(node)
     workspace = body.workspace.aligned()
     if runs_by_rows(body.graph, node.attrs["carries"]):
         workspace = _group_workspace(workspace)
-    return carries + carries + workspace
+    return _carry_room(node) + workspace
 
 
 def _regions(node: Node) -> list[Graph]:
@@ -136,13 +159,19 @@ class _Loop:
             workspace: ir.Value) -> None:
         """Every step for the `rows` rows from row `first` on, the batch holding `batch` rows.
 
-        bases: the scratch (the two carry buffers), each sequence, constant and stacked output.
+        bases: the scratch, each sequence and constant, and the node's values (final carries, stacked
+        outputs). A scan with history keeps the carries in it: a step reads the carry it starts from
+        where the history holds it and writes the new one where the next step's is (the last step:
+        the final carry), so nothing is copied per step.
         """
         k, length, reverse = self.k, self.node.attrs["length"], self.node.attrs.get("reverse")
         ctx = KernelContext(b, batch, {})
         scratch, rest = bases[0], bases[1:]
         sequences, rest = rest[: len(self.sequences)], rest[len(self.sequences) :]
-        constants, ys = rest[: len(self.constants)], rest[len(self.constants) :]
+        constants, parts = rest[: len(self.constants)], rest[len(self.constants) :]
+        finals, stacked = parts[:k], parts[k:]
+        ys = [stacked[j] for j in self.compiled.y_parts]
+        history = [stacked[j] for j in self.compiled.history_parts]
 
         def row(base: ir.Value, value: Node) -> ir.Value:
             nbytes = _row_bytes(value)
@@ -154,24 +183,33 @@ class _Loop:
             args = b.alloca(ir.ArrayType(PTR, max(len(self.inputs) + len(self.outputs), 1)), name="body_args")
         element_bytes = [ctx.sym(_step_bytes(x)) for x in self.sequences]
         y_bytes = [ctx.sym(_step_bytes(y)) for y in self.outputs[k:]]
+        carry_bytes = [ctx.sym(_step_bytes(c)) for c in carries]
         fixed = [row(c, value) for c, value in zip(constants, self.constants, strict=True)]
 
         def carried(buffer: ir.Value) -> list[ir.Value]:
             return [row(_at(ctx, buffer, off), c) for off, c in zip(self.offsets, carries, strict=True)]
 
+        def in_history(step: ir.Value) -> list[ir.Value]:
+            return [row(_offset(b, h, b.mul(step, n)), c)
+                    for h, n, c in zip(history, carry_bytes, carries, strict=True)]
+
         with counted_loop(b, i64(length), name="t") as t:
             step = b.sub(i64(length - 1), t) if reverse else t
-            pointers = []
-            if k:
+            pointers, written = [], []
+            if history:
+                last = b.icmp_signed("==", t, i64(length - 1))
+                following = in_history(b.sub(step, i64(1)) if reverse else b.add(step, i64(1)))
+                pointers += in_history(step)
+                written = [b.select(last, row(final, c), nxt)
+                           for final, nxt, c in zip(finals, following, carries, strict=True)]
+            elif k:
                 even = b.icmp_signed("==", b.and_(t, i64(1)), i64(0))
                 read = b.select(even, buffers[0], buffers[1])
-                write = b.select(even, buffers[1], buffers[0])
+                written = carried(b.select(even, buffers[1], buffers[0]))
                 pointers += carried(read)
             pointers += [row(_offset(b, x, b.mul(step, n)), value)
                          for x, n, value in zip(sequences, element_bytes, self.sequences, strict=True)]
-            pointers += fixed
-            if k:
-                pointers += carried(write)
+            pointers += fixed + written
             pointers += [row(_offset(b, y, b.mul(step, n)), value)
                          for y, n, value in zip(ys, y_bytes, self.outputs[k:], strict=True)]
             for index, pointer in enumerate(pointers):
@@ -190,7 +228,7 @@ class _Loop:
         rows = tb.select(tb.icmp_signed("<", left, per_group), left, per_group)
         workspace = self.compiled.workspace.aligned()
         each = tb.add(i64(workspace.static), tb.mul(i64(workspace.per_batch), per_group))
-        start = _at(KernelContext(tb, batch, {}), pointers[0], self.carry_size + self.carry_size)
+        start = _at(KernelContext(tb, batch, {}), pointers[0], _carry_room(self.node))
         self.run(tb, batch, pointers, rows, first, _offset(tb, start, tb.mul(group, each)))
         tb.ret_void()
         per_group = _group_rows(b, self.ctx.batch)
@@ -208,15 +246,20 @@ def emit_scan(ctx: KernelContext, node: Node) -> None:
     # no scratch at all when there are no carries and the body needs no workspace
     scratch = ctx.scratch if ctx.scratch is not None else ir.Constant(PTR, None)
     carry_bytes = [ctx.sym(_step_bytes(c)) for c in loop.inputs[:k]]
-    for off, src, nbytes in zip(loop.offsets, node.inputs[:k], carry_bytes, strict=True):
-        _memcpy(b, _at(ctx, scratch, off), ctx.ptr(src), nbytes)
-    bases = [scratch, *(ctx.ptr(x) for x in node.inputs[k:]), *ctx.parts[k:]]
+    length, history = node.attrs["length"], [ctx.parts[k + j] for j in loop.compiled.history_parts]
+    first_step = i64(length - 1 if node.attrs.get("reverse") else 0)
+    starts = ([_offset(b, h, b.mul(first_step, n)) for h, n in zip(history, carry_bytes, strict=True)]
+              if history else [_at(ctx, scratch, off) for off in loop.offsets])
+    for dst, src, nbytes in zip(starts, node.inputs[:k], carry_bytes, strict=True):
+        _memcpy(b, dst, ctx.ptr(src), nbytes)
+    bases = [scratch, *(ctx.ptr(x) for x in node.inputs[k:]), *ctx.parts]
     if runs_by_rows(loop.compiled.graph, k):
         loop.by_groups(bases)
     else:
-        workspace = _at(ctx, scratch, loop.carry_size + loop.carry_size)
-        loop.run(b, ctx.batch, bases, ctx.batch, i64(0), workspace)
-    final = _at(ctx, scratch, loop.carry_size if node.attrs["length"] % 2 else Size())
+        loop.run(b, ctx.batch, bases, ctx.batch, i64(0), _at(ctx, scratch, _carry_room(node)))
+    if history:
+        return  # the last step wrote the final carries
+    final = _at(ctx, scratch, loop.carry_size if length % 2 else Size())
     for part, off, nbytes in zip(ctx.parts[:k], loop.offsets, carry_bytes, strict=True):
         _memcpy(b, part, _at(ctx, final, off), nbytes)
 
