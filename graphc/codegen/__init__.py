@@ -115,6 +115,9 @@ def build_library(
     if not _NAME.match(name):
         raise ValueError(f"library name {name!r} is not a C identifier")
     spec, cases = target_spec(cpu), support.gemm_cases(programs.values())
+    support.start(spec, cases)
+    if len(programs) > 1:  # all but one program go to the LLVM children: start them before the IR emission
+        llvm_workers.start()
     compiled = compile_programs(programs, cpu=cpu, started=lambda: support.prefetch(spec, cases))
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -85,12 +85,18 @@ def _safe_directory(root: Path) -> bool:
 
 
 @cache
-def source_digest(root: Path) -> str:
-    """A digest of the Python and C sources below `root`: what decides the code generated from them."""
+def source_digest(root: Path, packages: tuple[str, ...] = ("",)) -> str:
+    """A digest of the Python and C sources below root/<package> for each of `packages`: what decides
+    the code generated from them. One directory walk per package (a warm compile pays for it)."""
+    files = []
+    for package in packages:
+        for directory, subdirs, names in os.walk(root / package):
+            subdirs[:] = [name for name in subdirs if name != "__pycache__"]
+            files += [Path(directory, name) for name in names if name.endswith((".py", ".c"))]
     digest = hashlib.sha256()
-    for path in sorted([*root.rglob("*.py"), *root.rglob("*.c")]):
+    for path in sorted(files, key=lambda path: path.relative_to(root).as_posix()):
         data = path.read_bytes()
-        digest.update(str(path.relative_to(root)).encode() + b"\0" + len(data).to_bytes(8, "little"))
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + len(data).to_bytes(8, "little"))
         digest.update(data)
     return digest.hexdigest()
 

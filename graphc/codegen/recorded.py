@@ -3,10 +3,10 @@
 A hit skips the pass pipeline and IR emission as well as LLVM, which is what keeps a warm compile of
 a model fast. The key is a fingerprint of each recorded graph (ops, inputs by position, attrs and
 node meta including the exact bytes of constant arrays, the interface names, regions recursively), the
-pipeline level,
-the target, the LLVM pipeline, the graphc version and a digest of graphc's own source, so that
-editing a pass or a lowering without bumping the version cannot serve a stale library. Programs
-holding a value the fingerprint cannot encode are simply not cached at this level.
+pipeline level, the target, the LLVM pipeline, the graphc version and a digest of the compiler's
+source (COMPILER_PACKAGES), so that editing a pass or a lowering without bumping the version cannot
+serve a stale library. Programs holding a value the fingerprint cannot encode are simply not cached
+at this level.
 
 State names are replaced by their positions in the key and in the stored manifest: they carry
 layer auto-names (dense_7/kernel) that do not change the code, so forty identical models share
@@ -28,7 +28,7 @@ import numpy as np
 from graphc_runtime.manifest import check_manifest
 
 import graphc
-from graphc.codegen import build_library
+from graphc.codegen import build_library, support
 from graphc.codegen import cache as disk_cache
 from graphc.codegen.target import PIPELINE, target_spec
 from graphc.ir.graph import Graph, Node
@@ -37,6 +37,10 @@ from graphc.passes.pipeline import parse_level
 
 LIBRARY, MANIFEST = ".rec.so", ".rec.json"
 _PACKAGE = Path(graphc.__file__).parent
+# What turns a recorded graph into a library: the pipeline, the op facts, the IR and code generation. The
+# layering test (tests/test_layers.py) keeps them from importing anything above them, and what the
+# frontend records is in the fingerprint; hashing only these sources halves a warm compile's reading.
+COMPILER_PACKAGES = ("ir", "ops", "passes", "codegen")
 
 
 class _Unencodable(Exception):
@@ -107,8 +111,8 @@ def _encode(value: Any, position: Mapping[Node, int], aliases: Mapping[str, str]
 def recorded_key(recorded: Mapping[str, Graph], level: int | str, cpu: str | None = None) -> str | None:
     """The cache key of these recorded programs compiled at `level` for `cpu`, or None if unencodable."""
     spec = target_spec(cpu)
-    parts = [graphc.__version__, disk_cache.source_digest(_PACKAGE), str(parse_level(level)), PIPELINE,
-             spec.triple, spec.cpu, spec.features]
+    sources = disk_cache.source_digest(_PACKAGE, COMPILER_PACKAGES)
+    parts = [graphc.__version__, sources, str(parse_level(level)), PIPELINE, *spec.as_dict().values()]
     aliases = state_aliases(recorded)
     try:
         for name, graph in recorded.items():
@@ -141,6 +145,10 @@ def build_recorded(
                           "(altered or foreign); evicted, it will be rebuilt", RuntimeWarning, stacklevel=2)
             disk_cache.evict(key, LIBRARY)
             disk_cache.evict(key, MANIFEST)
+    # The pool and, if GEMM objects are missing, the LLVM children start beside the pass pipeline. The
+    # recorded programs call the GEMM cases the optimized ones will, or more (passes drop matmuls but
+    # change no transpose): at worst a child starts that the build does not use.
+    support.start(target_spec(), support.gemm_cases(recorded.values()))
     built = build_library(optimized(), out, name=name)
     if key is not None:
         library = built.read_bytes()

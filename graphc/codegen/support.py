@@ -6,8 +6,10 @@ source version and kept in the compile cache, the GEMM as one object per transpo
 library links (and a cold build compiles) only the cases its matmuls use. They are also most
 of the LLVM time of a cold build, so `prefetch` starts them in the background as soon as the
 model's largest module is on its way: the GEMM IR is built on a background thread and queued
-for the LLVM workers (llvm_workers.py), the pool goes to the C compiler. `support_objects` then
-waits for them, compiling queued GEMM cases itself rather than idle.
+for the LLVM workers (llvm_workers.py), the pool goes to the C compiler. What does not depend on
+the model starts earlier still (`start`: the pool and the LLVM children, as soon as a build knows it
+will compile), so it runs on the core the build's pass pipeline and IR emission leave idle.
+`support_objects` then waits for them, compiling queued GEMM cases itself rather than idle.
 
 Their symbols are hidden: visible to the program object at link time, not exported by the
 shared library.
@@ -46,6 +48,21 @@ _builds: dict[tuple[object, ...], Future[bytes | Future[bytes]]] = {}  # keyed b
 GemmCase = tuple[bool, bool]
 
 
+def start(spec: TargetSpec, cases: Iterable[GemmCase]) -> None:
+    """Start what a cold build of a model with these (likely) GEMM cases needs before it knows its
+    programs: the pool object, and the LLVM children when a case's object is not in the cache.
+
+    Only a head start: the objects themselves are asked for by `prefetch` and `support_objects`.
+    """
+    root = disk_cache.cache_dir()
+    _start_pool(root)
+    with _lock:
+        missing = [case for case in cases if (root, spec, case) not in _builds]
+    paths = [disk_cache.path_of(_gemm_key(spec, *case), ".gemm.o") for case in missing]
+    if any(path is None or not path.exists() for path in paths):
+        llvm_workers.start()
+
+
 def prefetch(spec: TargetSpec, cases: Iterable[GemmCase]) -> None:
     """Start building the support objects a library with these GEMM cases needs, unless under way."""
     root = disk_cache.cache_dir()
@@ -53,6 +70,11 @@ def prefetch(spec: TargetSpec, cases: Iterable[GemmCase]) -> None:
         for case in sorted(cases):
             if (root, spec, case) not in _builds:
                 _builds[root, spec, case] = _start_gemm(spec, *case)
+    _start_pool(root)
+
+
+def _start_pool(root: Path | None) -> None:
+    with _lock:
         if (root, "pool") not in _builds:
             _builds[root, "pool"] = background.submit(pool_object_code)
 
@@ -101,15 +123,18 @@ def _start_gemm(spec: TargetSpec, ta: bool, tb: bool) -> Future[bytes | Future[b
     calling thread's own LLVM compile, which releases the interpreter; it then queues the
     compile (llvm_workers.py).
     """
-    name = gemm_name(ta, tb)
-    key = disk_cache.cache_key(name, disk_cache.source_digest(_CODEGEN), *spec.as_dict().values(),
-                               GEMM_PIPELINE.key)
+    key = _gemm_key(spec, ta, tb)
     cached = disk_cache.load(key, ".gemm.o")
     if cached is not None:
         done: Future[bytes | Future[bytes]] = Future()
         done.set_result(cached)
         return done
     return background.submit(_queue_gemm, spec, ta, tb, key)
+
+
+def _gemm_key(spec: TargetSpec, ta: bool, tb: bool) -> str:
+    sources = disk_cache.source_digest(_CODEGEN)
+    return disk_cache.cache_key(gemm_name(ta, tb), sources, *spec.as_dict().values(), GEMM_PIPELINE.key)
 
 
 def _queue_gemm(spec: TargetSpec, ta: bool, tb: bool, key: str) -> Future[bytes]:

@@ -123,3 +123,27 @@ def test_a_corrupt_or_old_ledger_makes_a_write_scan_again(cache_dir: Path, monke
     monkeypatch.setattr(cache, "prune", lambda root, limit: scans.append(root) or 0)
     cache.store("key", ".o", bytes(10))
     assert scans == [cache_dir]
+
+
+def test_source_digest_reads_the_named_packages_only(tmp_path: Path) -> None:
+    files = {"passes/a.py": "x = 1", "passes/__pycache__/a.cpython.pyc": "junk",
+             "codegen/native/pool.c": "int x;", "frontend/b.py": "y = 2", "passes/notes.txt": "-"}
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+
+    def digest() -> str:
+        cache.source_digest.cache_clear()
+        return cache.source_digest(tmp_path, ("passes", "codegen"))
+
+    base = digest()
+    for outside in ("frontend/b.py", "passes/notes.txt", "passes/__pycache__/a.cpython.pyc"):
+        (tmp_path / outside).write_text("changed")
+        assert digest() == base
+    (tmp_path / "codegen/native/pool.c").write_text("int y;")
+    assert digest() != base
+    (tmp_path / "codegen/native/pool.c").write_text("int x;")
+    assert digest() == base
+    (tmp_path / "passes/a.py").rename(tmp_path / "passes/b.py")  # a file's name is part of the digest
+    assert digest() != base
+    assert cache.source_digest(tmp_path) != cache.source_digest(tmp_path, ("passes", "codegen"))

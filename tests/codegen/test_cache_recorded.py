@@ -127,3 +127,33 @@ def test_cache_off_still_compiles(monkeypatch) -> None:
     ns = _namespace()
     prediction = ns["run"](ns["make"]())
     assert prediction.shape == (8, 1) and np.all((prediction > 0) & (prediction < 1))
+
+
+def test_key_reads_the_compiler_sources_and_those_hold_everything_the_compiler_imports() -> None:
+    from graphc.codegen import recorded
+
+    calls = []
+    original = cache.source_digest
+    try:
+        cache.source_digest = lambda *args: calls.append(args) or original(*args)  # type: ignore[assignment]
+        recorded_key({"g": _graph(0.5)}, 2)
+    finally:
+        cache.source_digest = original
+    assert calls == [(recorded._PACKAGE, recorded.COMPILER_PACKAGES)]
+    for package in recorded.COMPILER_PACKAGES:  # nothing outside them decides the code (test_layers.py too)
+        for path in (recorded._PACKAGE / package).rglob("*.py"):
+            for module in _graphc_imports(path):
+                assert module.split(".")[1] in recorded.COMPILER_PACKAGES, f"{path} imports {module}"
+
+
+def _graphc_imports(path: Path) -> list[str]:
+    """The graphc.<package>... modules a file imports (absolute imports; graphc itself left out)."""
+    import ast
+
+    modules = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            modules.append(node.module)
+        elif isinstance(node, ast.Import):
+            modules += [alias.name for alias in node.names]
+    return [module for module in modules if module.startswith("graphc.")]

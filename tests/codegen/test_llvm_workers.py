@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from graphc.codegen import compile_programs, llvm_workers
@@ -78,3 +80,22 @@ def test_a_forked_child_gets_its_own_queue() -> None:
         os._exit(0 if ok else 1)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_start_runs_the_children_before_any_job_and_only_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    queue = llvm_workers._Queue()
+    monkeypatch.setattr(llvm_workers, "_current", lambda: queue)
+    monkeypatch.setattr(llvm_workers, "max_workers", lambda: 1)
+    llvm_workers.start()
+    llvm_workers.start()
+    for _ in range(500):  # the feeder starts its child on its own thread
+        with queue.cond:
+            if queue.children:
+                break
+        threading.Event().wait(0.01)
+    assert queue.feeders == 1 and len(queue.children) == 1 and not queue.pending
+    child = queue.children[0]
+    spec, text = target_spec(), _ir(4)
+    assert llvm_workers.wait(llvm_workers.submit(text, spec)) == compile_ir(text, spec)[0]
+    assert queue.feeders == 1 and queue.children == [child]
+    queue.close()

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from graphc_runtime import Library
 
-from graphc.codegen import build_library, support
+from graphc.codegen import build_library, cache, llvm_workers, support
+from graphc.codegen.target import target_spec
 from graphc.ir import Graph, TensorType
 from graphc.ops import builders as b
 
@@ -42,3 +43,31 @@ def test_support_symbols_are_not_exported(tmp_path: Path) -> None:
     names = {line.split()[-1] for line in exported.splitlines() if line.strip()}
     assert "graphc_mm" in names
     assert not {n for n in names if n.startswith(("graphc_gemm", "graphc_parallel_for", "graphc_scratch"))}
+
+
+def test_start_warms_up_the_llvm_children_only_when_a_gemm_object_is_missing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(cache.ENV, str(tmp_path / "cache"))
+    started: list[bool] = []
+    monkeypatch.setattr(llvm_workers, "start", lambda: started.append(True))
+    spec = target_spec()
+    support.start(spec, {(False, True)})  # an empty cache: the build will compile that case
+    assert started == [True]
+    build_library({"mm": _graph(False, True)}, tmp_path / "lib")  # now cached, on disk and in process
+    started.clear()
+    support.start(spec, {(False, True)})
+    monkeypatch.setattr(support, "_builds", {})  # a fresh process: the object is on disk only
+    support.start(spec, {(False, True)})
+    support.start(spec, set())
+    assert started == []
+    support.start(spec, {(True, True)})
+    assert started == [True]
+
+
+def test_start_prepares_the_pool_object_a_build_then_links(tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(cache.ENV, str(tmp_path / "cache"))
+    support.start(target_spec(), set())
+    with support._lock:
+        pool = support._builds[cache.cache_dir(), "pool"]
+    assert support.support_objects(target_spec(), set())["graphc_pool.o"] == pool.result()
