@@ -5,7 +5,8 @@ linking; its shared internals are local symbols, so several models link into one
 <name>.h (the C API), <name>_api.c (its source, for reference), <name>.manifest.json (shapes,
 dtypes, workspace sizes, target, version) and, when the weights are not embedded, <name>.weights.
 The programs are the ones `fit`/`predict` compile in process, so on the same target the library
-computes exactly what the in-process model computes.
+computes exactly what the in-process model computes; a stateful model's context carries its
+layers' states from call to call as the in-process model does (the manifest's "stateful").
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from graphc.codegen import compile_programs
 from graphc.codegen.link import c_compiler, link_shared, localize_internals, run_tool
 from graphc.codegen.support import gemm_cases, prefetch, support_objects
 from graphc.codegen.target import target_spec
+from graphc.frontend.layers.base import STATE_ROWS
 from graphc.frontend.models import Model
 
 __all__ = ["AotBuild", "compile_model"]
@@ -87,10 +89,6 @@ def compile_model(model_or_path: Model | str | os.PathLike[str], out_dir: str | 
                          f"{len(model.outputs)} outputs; the C API takes one input and one output array per "
                          "call, so models with several inputs or outputs do not compile ahead of time yet "
                          "(they train and predict in Python)")
-    stateful = [layer.name for layer in model.layers if layer.stateful]
-    if stateful:
-        raise ValueError(f"graphc compile: model {model.name!r} has stateful layers {stateful}; the C API "
-                         "has no call to carry or reset their states, so they do not compile ahead of time")
     programs = aot_programs(model, with_training)
     spec, cases = target_spec(cpu), gemm_cases(programs.graphs.values())
     compiled = compile_programs({f"{name}_{p}": g for p, g in programs.graphs.items()}, cpu=cpu,
@@ -163,14 +161,24 @@ def _manifest(name: str, model: Model, programs: ModelPrograms, entries: dict[st
     return library_manifest(
         exported, graphc_version=graphc.__version__, target={"requested": requested, **target},
         library=library, pool=pool_symbols(name), files=files, name=name, model=model.name,
-        inputs=[_io(a) for a in predict["args"] if a["kind"] == "input"],
+        inputs=[_io(a) for a in predict["args"] if a["kind"] == "input" and a["name"] != STATE_ROWS],
         outputs=[_io(a) for a in predict["args"] if a["kind"] == "output"],
         workspace=_workspace(predict),
         params=[{"name": p.name, "shape": list(p.shape), "dtype": "float32"} for p in programs.params],
         weights={"mode": "embedded" if embedded else "file", "bytes": param_bytes,
                  "layout_hash": f"{layout_hash(programs.params):#018x}"},
-        training=training,
+        training=training, stateful=_stateful(programs),
         status_codes={str(code): list(entry) for code, entry in STATUS_CODES.items()})
+
+
+def _stateful(programs: ModelPrograms) -> dict[str, Any] | None:
+    """A stateful model's one batch size and the states its context carries from call to call
+    (which `<name>_reset_states` zeroes); None for a model without them."""
+    if not programs.carried:
+        return None
+    shapes = programs.states_by_name
+    return {"batch_size": programs.stateful_batch,
+            "states": [{"name": name, "shape": list(shapes[name].shape)} for name in programs.carried]}
 
 
 def _workspace(entry: dict[str, Any]) -> dict[str, int]:

@@ -10,9 +10,10 @@ from math import prod
 from typing import Any
 
 import graphc
-from graphc.build.aot_c_template import HEADER, SOURCE, STATUS_CODES
+from graphc.build.aot_c_template import HEADER, SOURCE, STATEFUL_NOTE, STATUS_CODES
 from graphc.build.aot_source import ModelPrograms, StateInfo
 from graphc.build.aot_weights import HEADER_BYTES, MAGIC, VERSION, layout_hash
+from graphc.frontend.layers.base import STATE_ROWS
 from graphc.frontend.optimizers.step import COMPLEMENT_PREFIX
 
 ALIGN_FLOATS = 16  # every state starts on a 64-byte boundary
@@ -60,7 +61,7 @@ def generate(prefix: str, model_name: str, programs: ModelPrograms, entries: Map
     """
     upper = prefix.upper()
     predict = entries["predict"]
-    x_spec = _arg(predict, "input")
+    x_spec = _arg(predict, "input", "x")
     y_spec = _arg(predict, "output")
     offsets, state_floats = _layout(programs.states)
     training = "train_step" in entries
@@ -78,6 +79,7 @@ def generate(prefix: str, model_name: str, programs: ModelPrograms, entries: Map
         "@RUNNERS@": _runners(prefix, entries, offsets, programs),
         "@PROGRAM_DECLARATIONS@": "\n".join(f"{_program_signature(prefix, name)};" for name in entries),
         "@DESCRIPTION@": _c_string(json.dumps(description, sort_keys=True)),
+        "@STATEFUL_NOTE@": STATEFUL_NOTE if programs.carried else "",
     }
     header, source = HEADER, SOURCE
     for key, value in substitutions.items():
@@ -114,6 +116,8 @@ def _defines(upper: str, x_spec: Mapping[str, Any], y_spec: Mapping[str, Any], p
         f"#define {upper}_HAS_TRAINING {int(training)}",
         f"#define {upper}_NUM_LOGS {len(programs.logs)}",
         f"#define {upper}_INPUT_ID_LIMIT {programs.input_id_limit}  /* > 0: inputs are ids in [0, limit) */",
+        f"#define {upper}_STATEFUL_BATCH {programs.stateful_batch}  /* > 0: stateful; every call takes "
+        "exactly this batch */",
     ]
     if len(x_spec["shape"]) > 1:
         lines.insert(1, f"#define {upper}_INPUT_SHAPE {{{', '.join(map(str, x_spec['shape'][1:]))}}}")
@@ -148,6 +152,14 @@ def _tables(prefix: str, programs: ModelPrograms, offsets: Mapping[str, int], st
     fills = [_fill_row(s, offsets[s.name]) for s in programs.states if s.value is None and s.fill != 0]
     lines.append(f"#define NUM_FILLS {len(fills)}")
     lines += _array("static const state_fill FILLS", fills, "    {0}")
+    carried = [f"    {{{offsets[name]}, {prod(programs.states_by_name[name].shape)}}},"
+               for name in programs.carried]
+    lines.append(f"#define NUM_CARRIED {len(carried)}")
+    lines += _array("static const state_span CARRIED", carried, "    {0}")
+    if programs.stateful_batch:  # the program input `state_rows`: batch row i reads and writes state row i
+        rows = [", ".join(map(str, range(start, min(start + 16, programs.stateful_batch)))) + ","
+                for start in range(0, programs.stateful_batch, 16)]
+        lines += _array("static const int32_t STATE_ROW_INDICES", [f"    {row}" for row in rows], "")
     hp_names = [name.removeprefix(HP_PREFIX) for name in programs.hyperparameters]
     lines.append(f"#define NUM_HP {len(hp_names)}")
     lines += _array("static const char *const HP_NAMES", [f"    {_c_string(n)}," for n in hp_names], "    0")
@@ -192,8 +204,9 @@ def _runners(prefix: str, entries: Mapping[str, Mapping[str, Any]], offsets: Map
     log_index = {name: i for i, name in enumerate(programs.logs)}
     blocks = []
     for name, entry in entries.items():
-        if name == "predict":
-            signature = (f"static int32_t run_predict(const struct {prefix}_context *ctx, int64_t batch, "
+        if name == "predict":  # a stateful model's predict writes the context: its carried states
+            const = "" if programs.carried else "const "
+            signature = (f"static int32_t run_predict({const}struct {prefix}_context *ctx, int64_t batch, "
                          "const float *x, float *y, void *workspace)")
         else:
             signature = (f"static int32_t run_{name}(struct {prefix}_context *ctx, int64_t batch, "
@@ -224,6 +237,8 @@ def _arg_pointer(program: str, arg: Mapping[str, Any], offsets: Mapping[str, int
         return f"ctx->state + {offsets[name]}"
     if kind == "input" and name == "x":
         return "(void *)x"
+    if kind == "input" and name == STATE_ROWS:
+        return "(void *)STATE_ROW_INDICES"
     if program == "predict" and kind == "output":
         return "y"
     if kind == "input" and name == "y":

@@ -20,7 +20,26 @@ STATUS_CODES = {
     12: ("GRAPHC_MODEL_BAD_LABEL", "a label is not finite, or a class index is not whole or out of range"),
     13: ("GRAPHC_MODEL_BAD_VALUE", "a hyperparameter value is not finite"),
     14: ("GRAPHC_MODEL_BAD_INPUT", "an input token id is not a whole number in [0, INPUT_ID_LIMIT)"),
+    15: ("GRAPHC_MODEL_STATEFUL_BATCH",
+         "the model is stateful: every call takes exactly its declared batch size (STATEFUL_BATCH in its "
+         "header)"),
+    16: ("GRAPHC_MODEL_STATEFUL",
+         "the model is stateful: its predict writes the carried states, so call predict (alone), not "
+         "predict_with_workspace"),
 }
+
+# The header's paragraph for a stateful model (its predict writes the context).
+STATEFUL_NOTE = """\
+ * This model is stateful (@PU@_STATEFUL_BATCH > 0: recurrent layers with stateful=True and a
+ * declared batch size). The context carries the layers' states from call to call: each
+ * @P@_predict and @P@_train_step starts from the states the previous call left and leaves
+ * its final ones, exactly as the Keras model does between batches, and @P@_reset_states
+ * zeroes them (Keras's model.reset_states()); a new context starts at zero. Every call takes
+ * exactly @PU@_STATEFUL_BATCH samples, sample i continuing sequence i of the previous call:
+ * another batch size gives GRAPHC_MODEL_STATEFUL_BATCH, and @P@_predict_with_workspace,
+ * which takes a read-only context, gives GRAPHC_MODEL_STATEFUL.
+ *
+"""
 
 HEADER = r"""/*
  * @P@.h: the C API of the model "@MODEL@", compiled ahead of time by graphc @VERSION@
@@ -43,13 +62,14 @@ HEADER = r"""/*
  * whose input is token ids (@PU@_INPUT_ID_LIMIT > 0) refuses an id that is not a whole number in
  * [0, @PU@_INPUT_ID_LIMIT) with GRAPHC_MODEL_BAD_INPUT, before any kernel runs.
  *
- * Threads. Different contexts are independent: any calls on them may run at the same time.
+@STATEFUL_NOTE@ * Threads. Different contexts are independent: any calls on them may run at the same time.
  * On one context, @P@_predict_with_workspace (each thread with its own workspace) and the
  * read-only calls (@P@_get_param, @P@_get_hyperparameter) may run together; every other call
- * on that context (@P@_predict, which uses the context's own workspace, @P@_train_step,
- * @P@_set_param, @P@_set_hyperparameter, @P@_destroy) must run alone, e.g. under a
- * readers-writer lock held for writing. The functions without a context may be called anytime.
- * Only libc and pthreads are needed at run time.
+ * on that context (@P@_predict, which uses the context's own workspace and, for a stateful
+ * model, writes its states, @P@_train_step, @P@_reset_states, @P@_set_param,
+ * @P@_set_hyperparameter, @P@_destroy) must run alone, e.g. under a readers-writer lock held
+ * for writing. The functions without a context may be called anytime. Only libc and pthreads
+ * are needed at run time.
  */
 #ifndef @PU@_H
 #define @PU@_H
@@ -82,15 +102,22 @@ int32_t @P@_create(const char *weights_path, @P@_context **out);
 /* Frees the context and its buffers; NULL is ignored. */
 void @P@_destroy(@P@_context *ctx);
 
-/* y[batch * @PU@_OUTPUT_SIZE] = model(x[batch * @PU@_INPUT_SIZE]), any batch >= 1. The context
- * keeps a workspace that grows to the largest batch seen. */
+/* y[batch * @PU@_OUTPUT_SIZE] = model(x[batch * @PU@_INPUT_SIZE]), any batch >= 1 (exactly
+ * @PU@_STATEFUL_BATCH for a stateful model, whose carried states it updates). The context keeps a
+ * workspace that grows to the largest batch seen. */
 int32_t @P@_predict(@P@_context *ctx, int64_t batch, const float *x, int64_t x_len, float *y, int64_t y_len);
 
 /* The same with a caller-provided workspace of at least @PU@_WORKSPACE_BYTES(batch) bytes,
  * aligned to GRAPHC_MODEL_WORKSPACE_ALIGN (NULL when that size is 0). The context is only read,
- * so threads can share one context, each with its own workspace. */
+ * so threads can share one context, each with its own workspace. A stateful model's predict
+ * writes its context: GRAPHC_MODEL_STATEFUL, use @P@_predict. */
 int32_t @P@_predict_with_workspace(const @P@_context *ctx, int64_t batch, const float *x, int64_t x_len,
                                    float *y, int64_t y_len, void *workspace, int64_t workspace_bytes);
+
+/* Zeroes the states a stateful model carries from call to call (Keras's model.reset_states()),
+ * e.g. before a new set of sequences; parameters and optimizer state are kept. Nothing to do
+ * (GRAPHC_MODEL_OK) for a model without stateful layers. */
+int32_t @P@_reset_states(@P@_context *ctx);
 
 /* Parameters (the model weights, in Keras's get_weights() order): index 0 .. @PU@_NUM_PARAMS-1. */
 const char *@P@_param_name(int32_t index);        /* NULL when out of range */
@@ -157,6 +184,11 @@ typedef struct {
     int32_t rank;
     int64_t shape[MAX_RANK];
 } param_info;
+
+typedef struct {
+    int64_t offset;  /* floats into the state arena */
+    int64_t size;    /* float32 elements */
+} state_span;
 
 typedef struct {
     int64_t offset;    /* floats into the state arena */
@@ -322,10 +354,17 @@ static int32_t check_inputs(int64_t batch, const float *x) {
     return GRAPHC_MODEL_OK;
 }
 
+/* A stateful model's carried states have one row per sample of its declared batch size. */
+static int32_t check_batch(int64_t batch) {
+    if (batch < 1) return GRAPHC_MODEL_BAD_BATCH;
+    if (@PU@_STATEFUL_BATCH > 0 && batch != @PU@_STATEFUL_BATCH) return GRAPHC_MODEL_STATEFUL_BATCH;
+    return GRAPHC_MODEL_OK;
+}
+
 static int32_t check_predict(int64_t batch, const float *x, int64_t x_len, const float *y, int64_t y_len,
                              int64_t *workspace) {
     int32_t status;
-    if (batch < 1) return GRAPHC_MODEL_BAD_BATCH;
+    if ((status = check_batch(batch))) return status;
     if ((status = check_buffer(batch, x, x_len, @PU@_INPUT_SIZE))) return status;
     if ((status = check_inputs(batch, x))) return status;
     if ((status = check_buffer(batch, y, y_len, @PU@_OUTPUT_SIZE))) return status;
@@ -343,6 +382,10 @@ int32_t @P@_predict(@P@_context *ctx, int64_t batch, const float *x, int64_t x_l
 
 int32_t @P@_predict_with_workspace(const @P@_context *ctx, int64_t batch, const float *x, int64_t x_len,
                                    float *y, int64_t y_len, void *workspace, int64_t workspace_bytes) {
+#if @PU@_STATEFUL_BATCH > 0
+    (void)batch; (void)x; (void)x_len; (void)y; (void)y_len; (void)workspace; (void)workspace_bytes;
+    return ctx == NULL ? GRAPHC_MODEL_NULL_POINTER : GRAPHC_MODEL_STATEFUL;
+#else
     int64_t need;
     int32_t status;
     if (ctx == NULL) return GRAPHC_MODEL_NULL_POINTER;
@@ -351,6 +394,15 @@ int32_t @P@_predict_with_workspace(const @P@_context *ctx, int64_t batch, const 
     if (workspace_bytes < need) return GRAPHC_MODEL_BAD_SIZE;
     if ((uintptr_t)workspace % ALIGN != 0) return GRAPHC_MODEL_BAD_ALIGNMENT;
     return run_predict(ctx, batch, x, y, workspace);
+#endif
+}
+
+int32_t @P@_reset_states(@P@_context *ctx) {
+    if (ctx == NULL) return GRAPHC_MODEL_NULL_POINTER;
+    for (int32_t i = 0; i < NUM_CARRIED; i++) {
+        memset(ctx->state + CARRIED[i].offset, 0, (size_t)CARRIED[i].size * 4);
+    }
+    return GRAPHC_MODEL_OK;
 }
 
 const char *@P@_param_name(int32_t index) {
@@ -416,7 +468,7 @@ int32_t @P@_train_step(@P@_context *ctx, int64_t batch, const float *x, int64_t 
     int32_t status;
     float results[@PU@_NUM_LOGS];
     if (ctx == NULL) return GRAPHC_MODEL_NULL_POINTER;
-    if (batch < 1) return GRAPHC_MODEL_BAD_BATCH;
+    if ((status = check_batch(batch))) return status;
     if ((status = check_buffer(batch, x, x_len, @PU@_INPUT_SIZE))) return status;
     if ((status = check_inputs(batch, x))) return status;
     if ((status = check_buffer(batch, y, y_len, @PU@_LABEL_SIZE))) return status;

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from graphc.build.programs import model_programs
+from graphc.frontend.layers.base import STATE_ROWS
 from graphc.frontend.models import Model
 from graphc.frontend.optimizers.step import hyperparameter_value
 from graphc.frontend.programs import LOSS, METRIC_PREFIX
@@ -35,10 +36,16 @@ class ModelPrograms:
     hyperparameters: dict[str, float] = field(default_factory=dict)  # train_step input -> initial value
     logs: list[str] = field(default_factory=list)  # train_step outputs: loss, metric/...
     input_id_limit: int = 0  # > 0: the input is token ids, whole numbers in [0, input_id_limit)
+    stateful_batch: int = 0  # > 0: a stateful model's batch size (its carried states' rows), the only one
+    carried: list[str] = field(default_factory=list)  # the states predict writes: stateful layers' h (and c)
 
     @property
     def params(self) -> list[StateInfo]:
         return [s for s in self.states if s.value is not None]
+
+    @property
+    def states_by_name(self) -> dict[str, StateInfo]:
+        return {s.name: s for s in self.states}
 
 
 def aot_programs(model: Model, with_training: bool) -> ModelPrograms:
@@ -59,6 +66,7 @@ def aot_programs(model: Model, with_training: bool) -> ModelPrograms:
     used = {name for graph in graphs.values() for name in graph.states}
     states = [s for s in states if s.name in used]
     result = ModelPrograms(graphs, states, input_id_limit=_input_id_limit(model))
+    result.carried, result.stateful_batch = _carried_states(model, graphs["predict"])
     if with_training:
         train = graphs["train_step"]
         hp = model.optimizer.hyperparameters
@@ -66,6 +74,27 @@ def aot_programs(model: Model, with_training: bool) -> ModelPrograms:
                                   in program_set.hyperparameter_inputs.items() if name in train.inputs}
         result.logs = [name for name in train.outputs if name == LOSS or name.startswith(METRIC_PREFIX)]
     return result
+
+
+def _carried_states(model: Model, predict: Graph) -> tuple[list[str], int]:
+    """(the states a stateful model carries from call to call, its batch size).
+
+    They are the states the predict program writes (only stateful recurrent layers' h and c
+    change at inference), each of shape (batch size, width): row i is read and written by
+    sample i through the `state_rows` input, so every call takes exactly that batch size.
+    ([], 0) for a model without them."""
+    carried = list(predict.updates)
+    if not carried:
+        return [], 0
+    found = {name: (predict.states[name].type.dtype, tuple(predict.states[name].shape)) for name in carried}
+    first = found[carried[0]][1]
+    batch = first[0] if len(first) == 2 else 0
+    wrong = {name: f for name, f in found.items() if f[0] != "float32" or len(f[1]) != 2 or f[1][0] != batch}
+    if wrong or not batch or STATE_ROWS not in predict.inputs:
+        raise ValueError(f"graphc compile: model {model.name!r} writes states at inference that are not the "
+                         f"(batch size, width) float32 states of stateful recurrent layers, read through "
+                         f"{STATE_ROWS!r}: {wrong or found}")
+    return carried, batch
 
 
 def _input_id_limit(model: Model) -> int:

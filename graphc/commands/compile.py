@@ -50,6 +50,11 @@ def run(args: argparse.Namespace) -> int:
     print(f"compiled {manifest['model']!r} for {manifest['target']['cpu']} into {build.directory}")
     print(f"  input {source['shape']} -> output {result['shape']}, {len(manifest['params'])} parameter "
           f"arrays ({manifest['weights']['bytes']} bytes, {manifest['weights']['mode']})")
+    stateful = manifest["stateful"]
+    if stateful is not None:
+        print(f"  stateful: every call takes batch {stateful['batch_size']}; the context carries "
+              f"{len(stateful['states'])} states from call to call ({manifest['name']}_reset_states zeroes "
+              "them)")
     for path in (build.library, build.object, build.header, build.manifest_path, build.weights):
         if path is not None:
             print(f"  {path.name} ({path.stat().st_size} bytes)")

@@ -8,7 +8,10 @@ files it names must lie in its folder, and its shapes, parameters and workspace 
 equal the description the library embeds (`<name>_describe()`). A DeployedModel is safe to
 use from several threads: predicts run together, each with a workspace of its own (the C
 API's predict_with_workspace), while training steps and weight or hyperparameter writes run
-alone, as the header's thread contract asks.
+alone, as the header's thread contract asks. A stateful model (recurrent layers with
+stateful=True) carries its layers' states from call to call in the context, so its predicts
+write too and run alone, one at a time, in the order they take the lock; reset_states() zeroes
+the states as Keras's model.reset_states() does.
 """
 
 from __future__ import annotations
@@ -49,6 +52,9 @@ class DeployedModel:
         self.directory = self.manifest_path.parent
         manifest = read_manifest(self.manifest_path)
         missing = [key for key in (*API_FIELDS, "status_codes") if key not in manifest]
+        if missing and "status_codes" in manifest:
+            raise ValueError(f"{self.manifest_path} has no {missing[0]!r}: it was built by an older graphc; "
+                             "rebuild it with `graphc compile`")
         if missing:
             raise ValueError(f"{self.manifest_path} describes no C API (no {missing[0]!r}): it is an "
                              "in-process library, not a `graphc compile` build; load it with "
@@ -64,6 +70,7 @@ class DeployedModel:
         self.output_shape = tuple(self._output["shape"])
         self.params = [(p["name"], tuple(p["shape"])) for p in manifest["params"]]
         self.training = manifest.get("training")
+        self.stateful_batch_size = _stateful_batch_size(manifest.get("stateful"), self.manifest_path)
         codes = manifest["status_codes"].items()
         self._status = {int(code): f"{name} ({text})" for code, (name, text) in codes}
         self.library = Library.load(self._inside("library"), manifest)
@@ -108,6 +115,7 @@ class DeployedModel:
             "predict_with_workspace": (_I32, [ctypes.c_void_p, _I64, _F32P, _I64, _F32P, _I64,
                                               ctypes.c_void_p, _I64]),
             "describe": (ctypes.c_char_p, []),
+            "reset_states": (_I32, [ctypes.c_void_p]),
             "train_step": (_I32, [ctypes.c_void_p, _I64, _F32P, _I64, _F32P, _I64, _F32P, _I64]),
             "get_param": (_I32, [ctypes.c_void_p, _I32, _F32P, _I64]),
             "set_param": (_I32, [ctypes.c_void_p, _I32, _F32P, _I64]),
@@ -135,9 +143,16 @@ class DeployedModel:
 
     # -- running ------------------------------------------------------------------------------
     def predict(self, x: Any) -> np.ndarray:
-        """Predictions for a batch x of shape (N, *sample shape); one native call."""
+        """Predictions for a batch x of shape (N, *sample shape); one native call. A stateful model
+        continues from the states the previous call left (N must be its declared batch size)."""
         x = _batch(x, self.input_shape, "x")
         y = np.empty((len(x), *self.output_shape[1:]), dtype=np.float32)
+        if self.stateful_batch_size is not None:  # predict writes the carried states: alone
+            self._check_stateful_batch(len(x))
+            with self._lock.writing():
+                status = self._api["predict"](self._live(), len(x), _ptr(x), x.size, _ptr(y), y.size)
+            self._check(status, "predict")
+            return y
         need = self._workspace_bytes(len(x))
         workspace = self._take_workspace(need)
         try:
@@ -177,6 +192,7 @@ class DeployedModel:
         y = _batch(y, labels, "y")
         if len(y) != len(x):
             raise ValueError(f"x has {len(x)} samples but y has {len(y)}")
+        self._check_stateful_batch(len(x))
         logs = np.zeros(len(self.training["logs"]), dtype=np.float32)
         with self._lock.writing():
             status = self._api["train_step"](self._live(), len(x), _ptr(x), x.size, _ptr(y), y.size,
@@ -185,6 +201,18 @@ class DeployedModel:
             self._raise_bad_label(y)
         self._check(status, "train_step")
         return {name: float(v) for name, v in zip(self.training["logs"], logs, strict=True)}
+
+    def reset_states(self) -> None:
+        """Zero the states a stateful model carries from call to call (Keras's model.reset_states());
+        nothing to do for a model without stateful layers."""
+        with self._lock.writing():
+            self._check(self._api["reset_states"](self._live()), "reset_states")
+
+    def _check_stateful_batch(self, batch: int) -> None:
+        declared = self.stateful_batch_size
+        if declared is not None and batch != declared:
+            raise ValueError(f"model {self.name!r} is stateful with batch size {declared}: every batch must "
+                             f"hold {declared} samples, got {batch}")
 
     def _raise_bad_label(self, y: np.ndarray) -> None:
         sparse = len(self.training["labels"]["shape"]) < len(self.output_shape)
@@ -255,7 +283,9 @@ class DeployedModel:
         self.close()
 
     def __repr__(self) -> str:
-        return f"<DeployedModel {self.name} {self.input_shape} -> {self.output_shape} from {self.directory}>"
+        stateful = "" if self.stateful_batch_size is None else f", stateful batch {self.stateful_batch_size}"
+        return (f"<DeployedModel {self.name} {self.input_shape} -> {self.output_shape}{stateful} "
+                f"from {self.directory}>")
 
 
 def load(folder: str | Path, weights: str | Path | None = None) -> DeployedModel:
@@ -278,6 +308,30 @@ def _first_difference(expected: Any, actual: Any, where: str) -> tuple[str, Any,
                 return found
         return None
     return None if expected == actual and type(expected) is type(actual) else (where, expected, actual)
+
+
+def _stateful_batch_size(stateful: Any, where: Path) -> int | None:
+    """The declared batch size of a stateful build (None for another), from the manifest's "stateful"
+    field: null, or {"batch_size": B, "states": [{"name": ..., "shape": [B, width]}, ...]}. Checked
+    here before the library loads, and against the library's own description after."""
+    if stateful is None:
+        return None
+    batch = stateful.get("batch_size") if isinstance(stateful, dict) else None
+    states = stateful.get("states") if isinstance(stateful, dict) else None
+    if not _positive_int(batch) or not isinstance(states, list) or not states:
+        raise ValueError(f"{where}: 'stateful' must be null or {{'batch_size': a positive int, 'states': a "
+                         f"non-empty list}}, got {stateful!r}")
+    for state in states:
+        shape = state.get("shape") if isinstance(state, dict) else None
+        if (not isinstance(shape, list) or not isinstance(state.get("name"), str) or len(shape) != 2
+                or shape[0] != batch or not _positive_int(shape[1])):
+            raise ValueError(f"{where}: each stateful state must be {{'name': str, 'shape': [{batch}, "
+                             f"width]}}, got {state!r}")
+    return int(batch)
+
+
+def _positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
 def _find_manifest(path: Path) -> Path:

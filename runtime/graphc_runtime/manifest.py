@@ -26,7 +26,7 @@ from graphc_runtime.spec import ArgSpec
 
 FORMAT = "graphc-library"
 FORMAT_VERSION = 2
-API_FIELDS = ("name", "inputs", "outputs", "workspace", "params", "weights", "training")
+API_FIELDS = ("name", "inputs", "outputs", "workspace", "params", "weights", "training", "stateful")
 POOL_FUNCTIONS = ("set_num_threads", "get_num_threads", "shutdown_pool")
 MAX_WORKSPACE = 2**40
 

@@ -7,7 +7,8 @@
  *
  * `args` holds one pointer per argument in the order of the manifest
  * (<name>.manifest.json): the program's inputs, then its states, then its outputs.
- * Every argument is a C-contiguous float32 array whose shape is the manifest shape
+ * Every argument is a C-contiguous array of its manifest dtype (float32, or int32 / int64:
+ * a stateful model's `state_rows` input, step counters) whose shape is the manifest shape
  * with `null` (the batch dimension) replaced by `batch`. Inputs are read, outputs are
  * written, states are read and then overwritten with their updated values.
  *
@@ -25,8 +26,9 @@
  * process may run on. Results are bit-identical for every thread count. Programs may be
  * called from several threads at once, each call with its own argument array and workspace,
  * as long as no call writes a state another call reads or writes at the same time: a state
- * marked "updated": true in a program's manifest entry (a training step) is written, so hold
- * a readers-writer lock for writing around such calls and for reading around the others. A
+ * marked "updated": true in a program's manifest entry (a training step, or the predict of a
+ * stateful model, which writes its carried recurrent states) is written, so hold a
+ * readers-writer lock for writing around such calls and for reading around the others. A
  * loop that finds the pool busy runs on its calling thread. graphc_shutdown_pool() stops and
  * joins the pool's workers (call it before dlclose; later loops start them again).
  * Link with -pthread; libm is not needed.

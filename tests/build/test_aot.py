@@ -264,6 +264,9 @@ def test_c_api_returns_status_codes(tmp_path: Path, trained: Sequential) -> None
     assert lib.net_set_hyperparameter(ctx, b"learning_rate", 0.1) == 11
     assert lib.net_train_step(ctx, 2, px, 24, py, 2, None, 0) == 11
     assert lib.net_status_string(3).startswith(b"a buffer length")
+    lib.net_reset_states.argtypes = [ctypes.c_void_p]
+    assert lib.net_reset_states(ctx) == 0 and lib.net_reset_states(None) == 2  # no states: nothing to zero
+    assert build.manifest["stateful"] is None
     lib.net_destroy(ctx)
     file_build = compile_model(trained, tmp_path / "b", name="net2", weights="file")
     lib2 = ctypes.CDLL(str(file_build.library))

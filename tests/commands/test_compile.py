@@ -10,7 +10,7 @@ import pytest
 from graphc_runtime.deploy import load
 
 from graphc.cli import main
-from graphc.keras.layers import Dense
+from graphc.keras.layers import LSTM, Dense
 from graphc.keras.models import Sequential
 
 pytestmark = pytest.mark.skipif(shutil.which("cc") is None, reason="needs a C compiler")
@@ -32,6 +32,21 @@ def test_compile_a_saved_model(tmp_path: Path, capsys: pytest.CaptureFixture[str
     x = np.linspace(-1, 1, 12, dtype=np.float32).reshape(4, 3)
     np.testing.assert_allclose(deployed.predict(x), model.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
     assert set(deployed.train_step(x, np.ones((4, 2), np.float32))) == {"loss"}
+
+
+def test_compile_a_saved_stateful_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """batch_input_shape and stateful=True survive the .h5; the build carries and resets the states."""
+    model = Sequential([LSTM(3, stateful=True, batch_input_shape=(2, 4, 2)), Dense(1)])
+    model.save(tmp_path / "m.h5")
+    assert main(["compile", str(tmp_path / "m.h5"), str(tmp_path / "out"), "--name", "rnn"]) == 0
+    assert "stateful: every call takes batch 2; the context carries 2 states" in capsys.readouterr().out
+    deployed = load(tmp_path / "out")
+    x = np.linspace(-1, 1, 16, dtype=np.float32).reshape(2, 4, 2)
+    first = deployed.predict(x)
+    np.testing.assert_array_equal(first, model.predict_on_batch(x))
+    np.testing.assert_array_equal(deployed.predict(x), model.predict_on_batch(x))
+    deployed.reset_states()
+    np.testing.assert_array_equal(deployed.predict(x), first)
 
 
 def test_compile_reports_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -76,6 +76,8 @@ TAMPERING = {
     "larger_param": (lambda m: m["params"][0].__setitem__("shape", [8, 160]), "params[0].shape[1]"),
     "no_workspace": (lambda m: m["workspace"].__setitem__("per_batch_bytes", 0), "workspace.per_batch_bytes"),
     "label_shape": (lambda m: m["training"]["labels"].__setitem__("shape", [None, 5]), "training.labels"),
+    "claims_stateful": (lambda m: m.__setitem__("stateful", {"batch_size": 3, "states": [
+        {"name": "dense/states/h", "shape": [3, 16]}]}), "stateful"),
     "absolute_library": (lambda m: m["files"].__setitem__("library", "/usr/lib/x86_64-linux-gnu/libc.so.6"),
                          "files.library"),
     "parent_library": (lambda m: m["files"].__setitem__("library", "../build/libclf.so"), "files.library"),
