@@ -95,6 +95,24 @@ def broadcast_operands(m: Match) -> Node | None:
     return add_like(node, m.new, node.op, operands, node.attrs)
 
 
+def per_channel_before_view(m: Match) -> Node | None:
+    """op(reshape(x), c) -> reshape(op(x, c)) when the reshape keeps the last axis (it only splits or
+    merges rows: Dense on a sequence is a GEMM over T * N rows, then a view) and the other operands are
+    scalars or per-channel vectors: the bias and activation then follow the GEMM into its epilogue
+    instead of a second pass over the whole output."""
+    node, args = m.node, m.args
+    views = [a for a in args if a.op == "reshape"]
+    if len(views) != 1 or node.type.rank < 2:
+        return None
+    source = views[0].inputs[0]
+    if source.type.rank < 2 or source.shape[-1] != node.shape[-1] or source.type.dtype != node.type.dtype:
+        return None
+    if not all(a is views[0] or a.type.rank <= 1 for a in args):
+        return None
+    inner = add_like(node, m.new, node.op, [source if a is views[0] else a for a in args], node.attrs)
+    return add_like(node, m.new, "reshape", [inner], {"shape": node.shape})
+
+
 def log_softmax(m: Match) -> Node:
     """log(e / sum(e)) with e = exp(z) -> s - log(sum(exp(s))), s = z - max(z): the cross-entropy
     of a softmax no longer takes the log of an underflowed probability. When z is already
@@ -131,13 +149,15 @@ RULES = PatternMatcher([
     (Pat("log", (Pat("exp", (X,)),)), log_of_exp),
     (Pat("log", (Pat("div", (_EXP_Z, _SUM_E)),)), log_softmax),
     (Pat(where=_elementwise), broadcast_operands),
+    (Pat(where=_elementwise), per_channel_before_view),
 ])
 
 
 @graph_pass("simplify")
 def simplify(graph: Graph) -> tuple[Graph, Counters]:
     """Algebraic identities (x*1, x+0, x-0, x/1, neg neg, transpose and reshape chains, log exp,
-    broadcasts an elementwise op does itself) and log-softmax in stable log-sum-exp form."""
+    broadcasts an elementwise op does itself), per-channel ops moved before a row view, and
+    log-softmax in stable log-sum-exp form."""
     users = graph.users()
     counts: dict[str, int] = {}
 

@@ -106,3 +106,27 @@ def test_log_softmax_becomes_log_sum_exp_and_stays_finite(shifted: bool) -> None
         original = evaluate(g, feeds)[0]["y"]
     if shifted:
         assert not np.all(np.isfinite(original)), "the unstable form takes log(0) for these logits"
+
+
+def test_per_channel_ops_move_before_a_row_view() -> None:
+    """Dense on a sequence: matmul over T * N rows, a view to (N, T, C), then bias and relu. The bias
+    and relu move before the view (the GEMM's epilogue can take them); an op with a full-shape operand
+    keeps its place. Values unchanged."""
+    g = Graph("dense3d")
+    x = g.input("x", TensorType((None, 3, 4)))
+    w = g.constant(np.arange(20, dtype=np.float32).reshape(4, 5) / 10)
+    bias = g.constant(np.ones(5, np.float32))
+    y = b.maximum(b.last_axis_matmul(x, w) + bias, g.constant(0.0))
+    g.outputs["y"] = y
+    g.outputs["other"] = b.last_axis_matmul(x, w) + g.input("full", TensorType((None, 3, 5)))
+    out, counters = simplify.transform(g)
+    assert counters["per_channel_before_view"] == 2
+    chain = out.outputs["y"]
+    assert chain.op == "reshape" and chain.inputs[0].op == "maximum"
+    assert chain.inputs[0].inputs[0].op == "add" and chain.inputs[0].inputs[0].inputs[0].op == "matmul"
+    assert out.outputs["other"].op == "add"
+    rng = np.random.default_rng(0)
+    feeds = {name: rng.normal(size=(2, 3, width)).astype(np.float32)
+             for name, width in (("x", 4), ("full", 5))}
+    for name in ("y", "other"):
+        np.testing.assert_array_equal(evaluate(out, feeds)[0][name], evaluate(g, feeds)[0][name])
