@@ -276,7 +276,8 @@ def epilogue_chains(graph: Graph) -> list[list[Node]]:
             (user,) = users[chain[-1]]
             if (get_op(user.op).kind is not OpKind.ELEMENTWISE or user.shape != node.shape
                     or user.meta.get(FUSION_GROUP) is not None
-                    or not all(_rows_coalesce(operand, node) for operand in user.inputs)):
+                    or not all(_rows_coalesce(operand, node) for operand in user.inputs)
+                    or _windows_read_it(user, chain[-1], node, users)):
                 break
             chain.append(user)
         tail = _tail(chain, users, roots)
@@ -285,6 +286,14 @@ def epilogue_chains(graph: Graph) -> list[list[Node]]:
         if len(chain) > 1:
             chains.append(chain)
     return chains
+
+
+def _windows_read_it(user: Node, member: Node, head: Node, users: dict[Node, list[Node]]) -> bool:
+    """An op with a full-shape operand (an LSTM step's z_t + h @ u) whose value only windows read (the
+    gates' slices) stays out of the epilogue: the windows' pointwise kernel computes it where it reads
+    it, at no extra pass, while the epilogue would read that operand once more tile by tile."""
+    full = any(not _per_channel(operand, head) for operand in user.inputs if operand is not member)
+    return full and bool(users[user]) and all(get_op(u.op).offsets is not None for u in users[user])
 
 
 def _tail(chain: list[Node], users: dict[Node, list[Node]], roots: set[Node]) -> Node | None:

@@ -150,6 +150,24 @@ def test_epilogue_chains_follow_single_elementwise_users() -> None:
     assert [k.epilogue_head is not None for k in partition(marked)] == [True, True, False]
 
 
+def test_a_full_shape_operand_read_only_through_windows_stays_out_of_the_epilogue(tmp_path) -> None:
+    """An LSTM step: z_t + h @ u, then the four gates' slices. The add joins the slices' pointwise
+    kernel (which reads z_t where it reads the sum) instead of the GEMM's epilogue; with a consumer
+    that is not a window (tanh) it stays in the epilogue. Both compile to the interpreter's values."""
+    g = Graph("gates")
+    h, z = g.input("h", TensorType((None, 3))), g.input("z", TensorType((None, 8)))
+    u = g.state("u", TensorType((3, 8)))
+    a = b.matmul(h, u) + z
+    g.outputs["y"] = b.sigmoid(b.slice_(a, (0, 0), (None, 4))) * b.tanh(b.slice_(a, (0, 4), (None, 4)))
+    g.outputs["other"] = b.tanh(b.matmul(z, b.transpose(u, (1, 0))) + h)
+    chains = epilogue_chains(g)
+    assert [[n.op for n in c] for c in chains] == [["matmul", "add", "tanh"]]
+    rng = np.random.default_rng(3)
+    feeds = {"h": rng.normal(size=(5, 3)).astype(np.float32), "z": rng.normal(size=(5, 8)).astype(np.float32)}
+    library = load({"gates": run_pipeline(g, 2).graph}, tmp_path)
+    assert_matches(g, library, "gates", feeds, {"u": rng.normal(size=(3, 8)).astype(np.float32)})
+
+
 def test_a_convolution_chain_may_end_in_a_2x2_pool_its_kernel_stores_alone() -> None:
     g = Graph("conv_pool")
     x = g.input("x", TensorType((None, 9, 9, 2)))
