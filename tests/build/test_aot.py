@@ -40,6 +40,7 @@ from graphc.keras.layers import (
     ZeroPadding2D,
 )
 from graphc.keras.models import Sequential
+from tests.build.c_api import F32P, c_api
 
 pytestmark = pytest.mark.skipif(shutil.which("cc") is None, reason="needs a C compiler")
 RNG = np.random.default_rng(11)
@@ -226,17 +227,8 @@ def test_a_manifest_of_another_format_is_refused_before_loading(tmp_path: Path, 
 
 def test_c_api_returns_status_codes(tmp_path: Path, trained: Sequential) -> None:
     build = compile_model(trained, tmp_path / "a", name="net")
-    lib = ctypes.CDLL(str(build.library))
-    f32 = ctypes.POINTER(ctypes.c_float)
-    lib.net_create.argtypes = [ctypes.c_char_p, ctypes.POINTER(ctypes.c_void_p)]
-    lib.net_predict.argtypes = [ctypes.c_void_p, ctypes.c_int64, f32, ctypes.c_int64, f32, ctypes.c_int64]
-    lib.net_predict_with_workspace.argtypes = [ctypes.c_void_p, ctypes.c_int64, f32, ctypes.c_int64, f32,
-                                               ctypes.c_int64, ctypes.c_void_p, ctypes.c_int64]
-    lib.net_get_param.argtypes = [ctypes.c_void_p, ctypes.c_int32, f32, ctypes.c_int64]
-    lib.net_set_hyperparameter.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_float]
-    lib.net_train_step.argtypes = [ctypes.c_void_p, ctypes.c_int64, f32, ctypes.c_int64, f32, ctypes.c_int64,
-                                   f32, ctypes.c_int64]
-    lib.net_status_string.restype = ctypes.c_char_p
+    lib = c_api(build.library, "net")
+    f32 = F32P
     ctx = ctypes.c_void_p()
     assert lib.net_create(None, None) == 2
     assert lib.net_create(str(tmp_path / "none.weights").encode(), ctypes.byref(ctx)) == 5 and not ctx.value
@@ -264,7 +256,6 @@ def test_c_api_returns_status_codes(tmp_path: Path, trained: Sequential) -> None
     assert lib.net_set_hyperparameter(ctx, b"learning_rate", 0.1) == 11
     assert lib.net_train_step(ctx, 2, px, 24, py, 2, None, 0) == 11
     assert lib.net_status_string(3).startswith(b"a buffer length")
-    lib.net_reset_states.argtypes = [ctypes.c_void_p]
     assert lib.net_reset_states(ctx) == 0 and lib.net_reset_states(None) == 2  # no states: nothing to zero
     assert build.manifest["stateful"] is None
     lib.net_destroy(ctx)

@@ -19,6 +19,7 @@ from graphc.build.aot import compile_model
 from graphc.keras import Input
 from graphc.keras.layers import GRU, LSTM, Dense, SimpleRNN
 from graphc.keras.models import Sequential
+from tests.build.c_api import F32P, c_api
 
 pytestmark = pytest.mark.skipif(shutil.which("cc") is None, reason="needs a C compiler")
 RNG = np.random.default_rng(23)
@@ -96,16 +97,8 @@ def test_another_batch_size_is_refused_before_anything_runs(tmp_path: Path) -> N
     with pytest.raises(ValueError, match="got 5"):
         deployed.train_step(np.zeros((5, STEPS, FEATURES), np.float32), np.zeros(5, np.float32))
 
-    lib = ctypes.CDLL(str(build.library))
-    f32 = ctypes.POINTER(ctypes.c_float)
-    lib.seq_create.argtypes = [ctypes.c_char_p, ctypes.POINTER(ctypes.c_void_p)]
-    lib.seq_predict.argtypes = [ctypes.c_void_p, ctypes.c_int64, f32, ctypes.c_int64, f32, ctypes.c_int64]
-    lib.seq_predict_with_workspace.argtypes = [ctypes.c_void_p, ctypes.c_int64, f32, ctypes.c_int64, f32,
-                                               ctypes.c_int64, ctypes.c_void_p, ctypes.c_int64]
-    lib.seq_train_step.argtypes = [ctypes.c_void_p, ctypes.c_int64, f32, ctypes.c_int64, f32, ctypes.c_int64,
-                                   f32, ctypes.c_int64]
-    lib.seq_reset_states.argtypes = [ctypes.c_void_p]
-    lib.seq_status_string.restype = ctypes.c_char_p
+    lib = c_api(build.library, "seq")
+    f32 = F32P
     ctx = ctypes.c_void_p()
     assert lib.seq_create(None, ctypes.byref(ctx)) == 0
     x = _x()
@@ -129,7 +122,6 @@ def test_another_batch_size_is_refused_before_anything_runs(tmp_path: Path) -> N
     assert lib.seq_predict(ctx, BATCH, px, x.size, py, y.size) == 0
     model.reset_states()
     np.testing.assert_array_equal(y, model.predict_on_batch(x))
-    lib.seq_destroy.argtypes = [ctypes.c_void_p]
     lib.seq_destroy(ctx)
 
 
