@@ -177,7 +177,6 @@ class _Loop:
             nbytes = _row_bytes(value)
             return base if nbytes == 0 else _offset(b, base, b.mul(first, i64(nbytes)))
 
-        buffers = [_at(ctx, scratch, Size()), _at(ctx, scratch, self.carry_size)]
         carries = self.inputs[:k]
         with b.goto_entry_block():
             args = b.alloca(ir.ArrayType(PTR, max(len(self.inputs) + len(self.outputs), 1)), name="body_args")
@@ -204,6 +203,7 @@ class _Loop:
                            for final, nxt, c in zip(finals, following, carries, strict=True)]
             elif k:
                 even = b.icmp_signed("==", b.and_(t, i64(1)), i64(0))
+                buffers = [scratch, _at(ctx, scratch, self.carry_size)]  # two carry buffers in turn
                 read = b.select(even, buffers[0], buffers[1])
                 written = carried(b.select(even, buffers[1], buffers[0]))
                 pointers += carried(read)
