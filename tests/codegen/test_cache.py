@@ -89,14 +89,32 @@ def test_unwritable_cache_is_skipped(monkeypatch, tmp_path: Path) -> None:
 
 
 def test_cache_stays_under_its_limit_dropping_least_recently_used(cache_dir: Path, monkeypatch) -> None:
-    monkeypatch.setenv(cache.LIMIT_ENV, str(2.5 * 1000 / 2**20))  # room for two 1000-byte entries
-    for index, key in enumerate(("old", "used", "new")):
+    """Over the limit (room for 3.5 entries), the least recently used go until 3/4 of it is left (two)."""
+    monkeypatch.setenv(cache.LIMIT_ENV, str(3.5 * 1040 / 2**20))
+    for index, key in enumerate(("old", "used", "mid", "new")):
         cache.store(key, ".o", bytes(1000))
         os.utime(cache.path_of(key, ".o"), (index, index))
-        if key == "used":
+        if key == "mid":
             assert cache.load("old", ".o") is not None  # a hit makes "old" the most recent
     kept = sorted(p.name for p in _entries(cache_dir))
     assert kept == [cache.path_of(key, ".o").name for key in ("new", "old")]
+
+
+def test_a_prune_leaves_room_so_the_next_writes_do_not_scan(cache_dir: Path, monkeypatch) -> None:
+    """A full cache pruned to the low-water mark takes a quarter of its limit before it scans again:
+    pruning to the limit itself had every later write of a full cache scan the whole directory."""
+    monkeypatch.setenv(cache.LIMIT_ENV, str(8.5 * 1040 / 2**20))  # a 1000-byte entry takes 1040
+    for index in range(9):
+        cache.store(f"fill{index}", ".o", bytes(1000))
+    assert len(_entries(cache_dir)) == 6
+    scans = []
+    real_prune = cache.prune
+    monkeypatch.setattr(cache, "prune", lambda root, limit: scans.append(root) or real_prune(root, limit))
+    cache.store("after0", ".o", bytes(1000))
+    cache.store("after1", ".o", bytes(1000))
+    assert scans == []
+    cache.store("after2", ".o", bytes(1000))
+    assert scans == [cache_dir] and len(_entries(cache_dir)) == 6
 
 
 def test_cache_limit_must_be_a_number(monkeypatch) -> None:
