@@ -159,6 +159,7 @@ def record_outputs(model: RecordableModel, graph: Graph, training: bool, given: 
     A GradientTape records several calls into one graph (frontend/recording.py): it passes the
     nodes that feed the model inputs (`given`) and a context of its own (its random seed is an input).
     """
+    _check_weight_paths(model)
     inputs = model.inputs
     ctx = ctx or CallContext(graph, training, batch_size=declared_batch_size(model))
     values: dict[int, Node] = {}
@@ -188,6 +189,16 @@ def record_outputs(model: RecordableModel, graph: Graph, training: bool, given: 
         masks[id(out_tensor)] = mask if out_tensor.index == 0 else None
     ctx.mask = None
     return [values[id(tensor)] for tensor in model.outputs]
+
+
+def _check_weight_paths(model: RecordableModel) -> None:
+    """Two weights with one path would be one state of the program (silently shared, or a shape error
+    deep in the compiler): a layer inside a wrapped model named like a layer outside it does that."""
+    seen: dict[str, object] = {}
+    for weight in model.weights:
+        if seen.setdefault(weight.path, weight) is not weight:
+            raise ValueError(f"model {model.name!r}: two weights are named {weight.path!r}: a layer inside a "
+                             "wrapped model has the name of another layer of the model; rename one of them")
 
 
 def _all(masks: list[Node]) -> Node:

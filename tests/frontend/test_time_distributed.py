@@ -169,3 +169,13 @@ def test_what_cannot_be_distributed_says_so() -> None:
         L.TimeDistributed({"class_name": "Sequential", "config": {}}, name="td")
     with pytest.raises(ValueError, match=r"\(batch, timesteps, \.\.\.\)"):
         Sequential([Input((5,)), L.TimeDistributed(L.Dense(2))])
+
+
+def test_a_wrapped_layer_named_like_an_outer_one_is_a_clear_error() -> None:
+    """Both weights would be 'd/kernel': one state of the program. The error names the path."""
+    backend.clear_session()
+    inner = Sequential([Input((4,)), L.Dense(3, name="d")])
+    model = Sequential([Input((2, 4)), L.TimeDistributed(inner), L.Flatten(), L.Dense(1, name="d")])
+    model.compile("adam", "mse")
+    with pytest.raises(ValueError, match="two weights are named 'd/kernel'.*rename one"):
+        model.train_on_batch(np.zeros((2, 2, 4), np.float32), np.zeros((2, 1), np.float32))
