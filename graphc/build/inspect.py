@@ -68,6 +68,7 @@ class InspectReport:
     model: str
     level: int
     programs: list[ProgramReport] = field(default_factory=list)
+    stateful: list[str] = field(default_factory=list)  # layers that carry states between batches
 
     def program(self, name: str) -> ProgramReport:
         for report in self.programs:
@@ -77,6 +78,9 @@ class InspectReport:
 
     def text(self, batch: int = REPORT_BATCH) -> str:
         lines = [f"model {self.model!r} at O{self.level}"]
+        if self.stateful:
+            lines.append(f"stateful layers {self.stateful}: each call continues their states "
+                         "(reset_states() zeroes them; graphc compile's context carries them)")
         for report in self.programs:
             lines += ["", *_program_text(report, batch)]
         return "\n".join(lines)
@@ -103,7 +107,8 @@ def inspect_model(model: Model, level: int | str = 2) -> InspectReport:
     programs = model_programs(model, number)
     reports = [inspect_program(name, programs.recorded[name], programs.pipelines[name])
                for name in programs.graphs]
-    return InspectReport(model.name, number, reports)
+    stateful = [layer.name for layer in model.layers if layer.stateful]
+    return InspectReport(model.name, number, reports, stateful)
 
 
 def _bytes(size: Size, batch: int) -> str:

@@ -103,6 +103,17 @@ def test_inspect_model_reports_every_program_consistently_with_the_planner(scrip
     assert "program eval_step" in report.text()
 
 
+def test_inspect_names_the_stateful_layers(script: Path) -> None:
+    from graphc.keras import Sequential
+    from graphc.keras.layers import LSTM
+
+    model = Sequential([LSTM(3, stateful=True, batch_input_shape=(2, 4, 2), name="memory")])
+    model.compile("sgd", "mse")
+    report = inspect_model(model)
+    assert report.stateful == ["memory"] and "stateful layers ['memory']" in report.text()
+    assert inspect_model(load_model(script, "make")).stateful == []
+
+
 @pytest.mark.parametrize("stage", ["forward", "training", "optimized"])
 def test_export_writes_the_dot_of_each_stage(script: Path, tmp_path: Path, capsys, stage: str) -> None:
     out = tmp_path / f"{stage}.dot"
