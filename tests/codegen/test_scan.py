@@ -22,13 +22,14 @@ def library(tmp_path_factory: pytest.TempPathFactory):
         "plain": build(),
         "masked": build(reverse=True, with_mask=True, counter=True),
         "history": build(history=True, with_mask=True),
+        "history_reverse_counter": build(reverse=True, history=True, with_mask=True, counter=True),
     }
     programs = {name: run_pipeline(graph, 2).graph for name, graph in recorded.items()}
     return load(programs, tmp_path_factory.mktemp("scan")), recorded
 
 
 @pytest.mark.parametrize("batch", [1, 6])
-@pytest.mark.parametrize("name", ["plain", "masked", "history"])
+@pytest.mark.parametrize("name", ["plain", "masked", "history", "history_reverse_counter"])
 def test_compiled_scan_and_its_gradient_match_the_interpreter(library, name, batch) -> None:
     lib, recorded = library
     data, state = feeds(np.random.default_rng(batch), batch=batch, with_mask=name != "plain")
