@@ -40,6 +40,7 @@ class _Body:
     workspace: Size
     y_parts: list[int]  # the node's stacked value each per-step output of `graph` goes to
     history_parts: list[int]  # per carry, the stacked value holding the carry each step started from
+    by_rows: bool  # each group of batch rows may run the whole loop alone (ops.scan.runs_by_rows)
 
 
 # Groups of rows that run their whole time loop on one thread (see _group_rows).
@@ -65,7 +66,7 @@ def _body(node: Node) -> _Body:
             verify(graph, region=True)  # a region's arguments may hold k * N rows
             plan = assign_buffers(graph, partition(graph))
             _bodies[region] = _Body(graph, plan.arena_size, [names.index(n) - k for n in kept[k:]],
-                                    [names.index(n) - k for n in history])
+                                    [names.index(n) - k for n in history], runs_by_rows(graph, k))
         return _bodies[region]
 
 
@@ -102,7 +103,7 @@ def scratch(node: Node) -> Size:
     """The carry buffers and the body's workspace (one per group of rows when they run apart)."""
     body = _body(node)
     workspace = body.workspace.aligned()
-    if runs_by_rows(body.graph, node.attrs["carries"]):
+    if body.by_rows:
         workspace = _group_workspace(workspace)
     return _carry_room(node) + workspace
 
@@ -253,7 +254,7 @@ def emit_scan(ctx: KernelContext, node: Node) -> None:
     for dst, src, nbytes in zip(starts, node.inputs[:k], carry_bytes, strict=True):
         _memcpy(b, dst, ctx.ptr(src), nbytes)
     bases = [scratch, *(ctx.ptr(x) for x in node.inputs[k:]), *ctx.parts]
-    if runs_by_rows(loop.compiled.graph, k):
+    if loop.compiled.by_rows:
         loop.by_groups(bases)
     else:
         loop.run(b, ctx.batch, bases, ctx.batch, i64(0), _at(ctx, scratch, _carry_room(node)))
