@@ -7,8 +7,9 @@ library links (and a cold build compiles) only the cases its matmuls use. They a
 of the LLVM time of a cold build, so `prefetch` starts them in the background as soon as the
 model's largest module is on its way: the GEMM IR is built on a background thread and queued
 for the LLVM workers (llvm_workers.py), the pool goes to the C compiler. What does not depend on
-the model starts earlier still (`start`: the pool and the LLVM children, as soon as a build knows it
-will compile), so it runs on the core the build's pass pipeline and IR emission leave idle.
+the model starts earlier still (`start`: the pool, the LLVM children and reading the linker's command
+line, as soon as a build knows it will compile), so it runs on the core the build's pass pipeline and
+IR emission leave idle.
 `support_objects` then waits for them, compiling queued GEMM cases itself rather than idle.
 
 Their symbols are hidden: visible to the program object at link time, not exported by the
@@ -29,7 +30,7 @@ from llvmlite import ir
 
 from graphc.codegen import background, llvm_workers
 from graphc.codegen import cache as disk_cache
-from graphc.codegen.link import c_compiler, run_tool
+from graphc.codegen.link import c_compiler, prepare_linker, run_tool
 from graphc.codegen.llvm_util import IR_LOCK
 from graphc.codegen.lowering.gemm import gemm_name
 from graphc.codegen.lowering.gemm_kernel import shared_gemm
@@ -56,11 +57,17 @@ def start(spec: TargetSpec, cases: Iterable[GemmCase]) -> None:
     """
     root = disk_cache.cache_dir()
     _start_pool(root)
+    _read_linker()
     with _lock:
         missing = [case for case in cases if (root, spec, case) not in _builds]
     paths = [disk_cache.path_of(_gemm_key(spec, *case), ".gemm.o") for case in missing]
     if any(path is None or not path.exists() for path in paths):
         llvm_workers.start()
+
+
+@cache
+def _read_linker() -> Future[None]:
+    return background.submit(prepare_linker)
 
 
 def prefetch(spec: TargetSpec, cases: Iterable[GemmCase]) -> None:
