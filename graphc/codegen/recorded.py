@@ -21,14 +21,17 @@ import hashlib
 import json
 import warnings
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from graphc_runtime.manifest import check_manifest
+from graphc_runtime.manifest import manifest_path as runtime_manifest_path
 
 import graphc
-from graphc.codegen import build_library, support
+from graphc.codegen import background, build_library, build_tiered, support
 from graphc.codegen import cache as disk_cache
 from graphc.codegen.target import PIPELINE, target_spec
 from graphc.ir.graph import Graph, Node
@@ -122,11 +125,20 @@ def recorded_key(recorded: Mapping[str, Graph], level: int | str, cpu: str | Non
     return disk_cache.cache_key("recorded", *parts)
 
 
+@dataclass(frozen=True)
+class Built:
+    """The library to load now and, after a tiered build, the Future of the one to swap in for it."""
+
+    path: Path
+    final: Future[Path] | None = None
+
+
 def build_recorded(
     recorded: Mapping[str, Graph], level: int | str, optimized: Callable[[], Mapping[str, Graph]],
-    out_dir: str | Path, *, name: str = "model",
-) -> Path:
-    """Like build_library, but `optimized()` (the pipeline) runs only when the recorded programs miss."""
+    out_dir: str | Path, *, name: str = "model", tiered: bool = False,
+) -> Built:
+    """Like build_library, but `optimized()` (the pipeline) runs only when the recorded programs miss;
+    `tiered`: a miss builds with build_tiered, and the final library enters the cache once linked."""
     out = Path(out_dir)
     so_path, manifest_path = out / f"lib{name}.so", out / f"{name}.manifest.json"
     key = recorded_key(recorded, level) if disk_cache.cache_dir() is not None else None
@@ -140,7 +152,7 @@ def build_recorded(
                 out.mkdir(parents=True, exist_ok=True)
                 so_path.write_bytes(library)
                 manifest_path.write_text(json.dumps(restored, indent=2))
-                return so_path
+                return Built(so_path)
             warnings.warn(f"graphc compile cache: the entry {key[:16]}... does not describe these programs "
                           "(altered or foreign); evicted, it will be rebuilt", RuntimeWarning, stacklevel=2)
             disk_cache.evict(key, LIBRARY)
@@ -149,10 +161,19 @@ def build_recorded(
     # recorded programs call the GEMM cases the optimized ones will, or more (passes drop matmuls but
     # change no transpose): at worst a child starts that the build does not use.
     support.start(target_spec(), support.gemm_cases(recorded.values()))
-    built = build_library(optimized(), out, name=name)
+    if not tiered:
+        return Built(_remember(key, build_library(optimized(), out, name=name), aliases))
+    first, final = build_tiered(optimized(), out, name=name)
+    if final is None:
+        return Built(_remember(key, first, aliases))
+    return Built(first, background.submit(lambda: _remember(key, final.result(), aliases)))
+
+
+def _remember(key: str | None, built: Path, aliases: Mapping[str, str]) -> Path:
+    """Store a final library and its manifest under the recorded programs' key (if they have one)."""
     if key is not None:
         library = built.read_bytes()
-        manifest = json.loads(manifest_path.read_text())
+        manifest = json.loads(runtime_manifest_path(built).read_text())
         manifest["library_sha256"] = hashlib.sha256(library).hexdigest()
         _rename_states(manifest, aliases)
         disk_cache.store(key, LIBRARY, library)

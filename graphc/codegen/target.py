@@ -69,6 +69,11 @@ FULL = Pipeline(3, True, 3)
 # step: 265 ms at FULL, 67 ms here) for no measurable speed at the batch sizes they train with.
 LIGHT = Pipeline(1, False, 0)
 PIPELINE = "full-or-light-1"  # the rule choosing between them: part of the recorded-graph cache key
+# A first tier for what LIGHT compiles (codegen/__init__.py, build_tiered): inlining, SROA, InstCombine
+# and SimplifyCFG alone take a tiny model's training step from ~45 ms of LLVM work to ~4 ms. Its code is
+# slower (a 10,000-row predict of a 4-16-3 model ~35%) but computes the same bits, since LIGHT modules
+# carry no fast-math flag and every pass keeps IEEE semantics without one.
+QUICK = Pipeline(0, False, 0)
 
 
 def optimize(module: llvm.ModuleRef, machine: llvm.TargetMachine, pipeline: Pipeline = FULL) -> None:
@@ -80,6 +85,9 @@ def optimize(module: llvm.ModuleRef, machine: llvm.TargetMachine, pipeline: Pipe
     (MLP training step: 3.7 s -> 1.2 s cold) for no measurable speed. Code written vector by
     vector (the GEMM) runs as fast after the O1 pipeline, which takes a third less time.
     """
+    if pipeline.speed_level == 0:
+        _quick(module, machine)
+        return
     options = llvm.create_pipeline_tuning_options(speed_level=pipeline.speed_level)
     options.loop_vectorization = pipeline.vectorize
     options.slp_vectorization = pipeline.vectorize
@@ -87,6 +95,17 @@ def optimize(module: llvm.ModuleRef, machine: llvm.TargetMachine, pipeline: Pipe
     options.loop_interleaving = False
     builder = llvm.create_pass_builder(machine, options)
     builder.getModulePassManager().run(module, builder)
+
+
+def _quick(module: llvm.ModuleRef, machine: llvm.TargetMachine) -> None:
+    """QUICK's passes: inline the always-inlined range functions, allocas to registers, peephole, CFG."""
+    builder = llvm.create_pass_builder(machine, llvm.create_pipeline_tuning_options(speed_level=0))
+    passes = llvm.create_new_module_pass_manager()
+    passes.add_always_inliner_pass()
+    passes.add_sroa_pass()
+    passes.add_instruction_combine_pass()
+    passes.add_simplify_cfg_pass()
+    passes.run(module, builder)
 
 
 def compile_ir(

@@ -5,8 +5,11 @@ from __future__ import annotations
 import shutil
 import tempfile
 import threading
+import warnings
 import weakref
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, wait
+from pathlib import Path
 
 import numpy as np
 from graphc_runtime import ArgSpec, Library, Program, StateStore
@@ -27,6 +30,8 @@ class CompiledModel:
     then becomes the weight's storage. A weight already stored by another compiled model (a
     shared layer, or this model before a recompile) lends that buffer instead, and the stores
     share one lock: every model holding the layer trains and reads one value, as in Keras.
+    A small program's first build is tiered (codegen.build_tiered): its quickly compiled library
+    serves until the optimized one is linked, then `program` hands out that one (same results).
     """
 
     def __init__(self, programs: ProgramSet, weights: Sequence[Weight], name: str) -> None:
@@ -35,6 +40,7 @@ class CompiledModel:
         self._programs = programs
         self._name = _safe(name)
         self._libraries: dict[str, Library] = {}
+        self._finals: dict[str, Future[Path]] = {}  # tiered builds' optimized libraries, until swapped in
         self._compiling = threading.Lock()
         declared = [ArgSpec("state", state, tuple(node.shape), node.type.dtype)
                     for graph in programs.recorded.values() for state, node in graph.states.items()]
@@ -68,7 +74,32 @@ class CompiledModel:
             with self._compiling:  # two threads' first calls compile once
                 library = self._libraries.get(name) or self._compile(name)
                 self._libraries[name] = library
+        final = self._finals.get(name)
+        if final is not None and final.done():
+            library = self._swap(name)
         return library.programs[name]
+
+    def finish_builds(self) -> None:
+        """Wait for the tiered builds under way and swap their libraries in (their cache entries are
+        then stored too): for tests and benchmarks that need the settled state."""
+        for name, final in list(self._finals.items()):
+            wait([final])
+            self._swap(name)
+
+    def _swap(self, name: str) -> Library:
+        """The tiered build's final library in place of the first: the same results, faster code."""
+        with self._compiling:
+            final = self._finals.pop(name, None)
+            if final is not None:
+                try:
+                    library = Library.load(final.result())
+                except Exception as error:  # noqa: BLE001 - the first library keeps serving
+                    warnings.warn(f"graphc: the optimized build of {self._name}.{name} failed ({error}); "
+                                  "its first build keeps running", RuntimeWarning, stacklevel=3)
+                else:
+                    library.bind(self.store)
+                    self._libraries[name] = library
+            return self._libraries[name]
 
     def has(self, name: str) -> bool:
         return self._programs.has(name)
@@ -88,11 +119,13 @@ class CompiledModel:
         if not self._programs.has(name):
             known = sorted([*self._programs.recorded, *self._programs.deferred])
             raise KeyError(f"model {self._name!r} has no program {name!r}; it has {known}")
-        path = build_recorded({name: self._programs.program(name)}, self._programs.level,
-                              lambda: {name: self._programs.pipeline(name).graph}, self.directory,
-                              name=f"{self._name}_{name}")
-        library = Library.load(path)
+        built = build_recorded({name: self._programs.program(name)}, self._programs.level,
+                               lambda: {name: self._programs.pipeline(name).graph}, self.directory,
+                               name=f"{self._name}_{name}", tiered=True)
+        library = Library.load(built.path)
         library.bind(self.store)
+        if built.final is not None:
+            self._finals[name] = built.final
         return library
 
 

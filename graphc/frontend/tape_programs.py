@@ -65,10 +65,10 @@ class TapeProgram:
                 program.outputs[gradient_name(index)] = grad
         self.weights = list(weights)
         self._engine = CompiledModel(ProgramSet({PROGRAM: program}), self.weights, name)
-        self._program = self._engine.program(PROGRAM)
+        self._engine.program(PROGRAM)  # compiled now
 
     def __call__(self, batch: int, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        return self._program(batch, **feeds)
+        return self._engine.program(PROGRAM)(batch, **feeds)  # a tiered build's final library once linked
 
 
 def program_for(owner: Any, graph: Graph, weights: Sequence[Weight], target: Node | None = None,

@@ -457,8 +457,10 @@ class Trainer:
         data-parallel step (gradients summed across ranks between the backward pass and the update)."""
         if collective is not None:
             return DataParallelStep(engine, collective, weighted)
-        program = engine.program(WEIGHTED["train_step"] if weighted else "train_step")
-        return lambda batch, feeds, hyperparameters: program(batch, **feeds, **hyperparameters)
+        name = WEIGHTED["train_step"] if weighted else "train_step"
+        engine.program(name)  # compiled now, before the first batch's callbacks run
+        # asked for per batch: a tiered build's optimized library replaces the first one mid-epoch
+        return lambda batch, feeds, hyperparameters: engine.program(name)(batch, **feeds, **hyperparameters)
 
     def _start_data_parallel(self, engine: CompiledModel, collective: Collective, root: int) -> None:
         """Every rank checks that the ranks built the same model, then takes root's weights and

@@ -77,7 +77,7 @@ def kernel_lowering(
 
 
 def get_lowering(op: str) -> Lowering:
-    _ensure_loaded()
+    load_lowerings()
     try:
         return _REGISTRY[op]
     except KeyError:
@@ -85,7 +85,7 @@ def get_lowering(op: str) -> Lowering:
 
 
 def find_lowering(op: str) -> Lowering | None:
-    _ensure_loaded()
+    load_lowerings()
     return _REGISTRY.get(op)
 
 
@@ -95,14 +95,15 @@ def needs_lowering(opdef: OpDef) -> bool:
 
 def unlowered_ops() -> set[str]:
     """Ops that need a registered lowering and have none (the catalogue test expects none)."""
-    _ensure_loaded()
+    load_lowerings()
     return {name for name, opdef in all_ops().items() if needs_lowering(opdef) and name not in _REGISTRY}
 
 
 _loaded = False
 
 
-def _ensure_loaded() -> None:
+def load_lowerings() -> None:
+    """Import every module of this package (each registers its lowerings), once."""
     global _loaded
     if _loaded:
         return
