@@ -1,0 +1,151 @@
+"""The latency a user feels first: a fresh process's first training step and first predict, graphc vs JAX.
+
+Each measurement is its own fresh process (imports excluded, as a Keras user's `import` comes
+before the clock starts in the issue's method): build a model never compiled before, time the first
+`train_on_batch` (graphc) or the first call of the jitted Adam step (JAX), then the first `predict`
+on the trained weights. graphc's model-independent support objects (GEMM kernels, worker pool) are
+cached first by one warm-up process in a new cache folder, as on any machine where graphc has run
+once, and the rest of that folder is emptied; each graphc process gets a hidden width not compiled
+before (so the compile cache cannot serve the model), and JAX gets the same widths. Processes
+alternate between the frameworks, so the machine's drift falls on both. JAX runs from
+benchmarks/.peers-venv (setup_peers.sh) and is left out when that is missing. TensorFlow is not
+installed there; the issue's tf.function figures (tiny model: 79 ms first step, 104 ms first
+predict) were measured on an earlier machine of this kind.
+
+Models: tiny 4-H-3 (H in 16..64, batch 16, Adam, sparse categorical cross-entropy) and the MLP
+784-H-512-10 (H in 480..544, batch 128).
+
+Run: .venv/bin/python benchmarks/bench_first_call.py [--rounds 7] [--models tiny mlp]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from common import machine_line, table  # noqa: E402
+
+PEERS_PYTHON = HERE / ".peers-venv" / "bin" / "python"
+BATCH = {"tiny": 16, "mlp": 128}
+WIDTHS = {"tiny": (16, 64), "mlp": (480, 544)}
+
+
+def sizes(model: str, width: int) -> tuple[int, ...]:
+    return (4, width, 3) if model == "tiny" else (784, width, 512, 10)
+
+
+GRAPHC = """
+import time
+import numpy as np
+import graphc.keras, graphc.codegen, graphc.frontend.trainer
+from graphc.keras.layers import Dense
+from graphc.keras.models import Sequential
+sizes, batch = {sizes!r}, {batch}
+rng = np.random.default_rng(0)
+x = rng.random((batch, sizes[0]), dtype=np.float32)
+y = rng.integers(0, sizes[-1], batch).astype(np.float32)
+start = time.perf_counter()
+layers = [Dense(sizes[1], activation="relu", input_shape=(sizes[0],))]
+layers += [Dense(n, activation="relu") for n in sizes[2:-1]] + [Dense(sizes[-1], activation="softmax")]
+model = Sequential(layers)
+model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+model.train_on_batch(x, y)
+step = time.perf_counter()
+model.predict(x, verbose=0)
+print(step - start, time.perf_counter() - step)
+"""
+
+JAX = """
+import time
+import numpy as np
+import jax, jax.numpy as jnp
+sizes, batch = {sizes!r}, {batch}
+rng = np.random.default_rng(0)
+x = jnp.asarray(rng.random((batch, sizes[0]), dtype=np.float32))
+y = jnp.asarray(rng.integers(0, sizes[-1], batch))
+start = time.perf_counter()
+keys = jax.random.split(jax.random.PRNGKey(0), len(sizes) - 1)
+params = [(jax.random.normal(k, (a, b)) * jnp.sqrt(2.0 / a), jnp.zeros(b))
+          for k, a, b in zip(keys, sizes[:-1], sizes[1:])]
+
+def forward(params, x):
+    for w, b in params[:-1]:
+        x = jax.nn.relu(x @ w + b)
+    w, b = params[-1]
+    return x @ w + b
+
+def loss(params, x, y):
+    return -jnp.mean(jnp.take_along_axis(jax.nn.log_softmax(forward(params, x)), y[:, None], axis=1))
+
+@jax.jit
+def step(params, m, v, t, x, y, lr=1e-3, b1=0.9, b2=0.999, eps=1e-7):
+    value, grads = jax.value_and_grad(loss)(params, x, y)
+    t = t + 1
+    m = jax.tree_util.tree_map(lambda m_, g: b1 * m_ + (1 - b1) * g, m, grads)
+    v = jax.tree_util.tree_map(lambda v_, g: b2 * v_ + (1 - b2) * g * g, v, grads)
+    alpha = lr * jnp.sqrt(1 - b2 ** t) / (1 - b1 ** t)
+    params = jax.tree_util.tree_map(lambda p, m_, v_: p - alpha * m_ / (jnp.sqrt(v_) + eps), params, m, v)
+    return params, m, v, t, value
+
+zeros = jax.tree_util.tree_map(jnp.zeros_like, params)
+params, *_, value = step(params, zeros, zeros, jnp.float32(0), x, y)
+value.block_until_ready()
+first = time.perf_counter()
+jax.jit(lambda p, x: jax.nn.softmax(forward(p, x)))(params, x).block_until_ready()
+print(first - start, time.perf_counter() - first)
+"""
+
+
+def timed(python: str, code: str, env: dict[str, str] | None = None) -> tuple[float, float]:
+    done = subprocess.run([python, "-c", code], capture_output=True, text=True, check=True, env=env)
+    step, predict = done.stdout.split()[-2:]
+    return float(step) * 1e3, float(predict) * 1e3
+
+
+def summary(values: list[float]) -> str:
+    return f"{statistics.median(values):.0f} ({min(values):.0f}-{max(values):.0f})"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--models", nargs="+", choices=sorted(BATCH), default=["tiny", "mlp"])
+    args = parser.parse_args()
+    frameworks = {"graphc": (sys.executable, GRAPHC)}
+    if PEERS_PYTHON.exists():
+        frameworks["jax"] = (str(PEERS_PYTHON), JAX)
+    rows = []
+    for model in args.models:
+        low, high = WIDTHS[model]
+        widths = random.sample(range(low, high + 1), args.rounds)
+        times: dict[str, list[tuple[float, float]]] = {name: [] for name in frameworks}
+        with tempfile.TemporaryDirectory() as cache:
+            env = dict(os.environ, GRAPHC_CACHE_DIR=cache)
+            timed(sys.executable, GRAPHC.format(sizes=sizes(model, high + 1), batch=BATCH[model]), env)
+            for entry in Path(cache).iterdir():  # keep only the model-independent support objects
+                if not entry.name.endswith((".gemm.o", ".pool.o")):
+                    entry.unlink()
+            for width in widths:
+                for name, (python, code) in frameworks.items():
+                    code = code.format(sizes=sizes(model, width), batch=BATCH[model])
+                    times[name].append(timed(python, code, env))
+        for what, index in (("first training step", 0), ("first predict", 1)):
+            row = [f"{model} {what}, batch {BATCH[model]}"]
+            row += [summary([t[index] for t in times[name]]) for name in frameworks]
+            rows.append(row)
+    print(machine_line())
+    print(f"Fresh processes, {args.rounds} per framework and model, ms: median (min-max)\n")
+    print(table(["first call", *[f"{name} (ms)" for name in frameworks]], rows))
+
+
+if __name__ == "__main__":
+    main()
