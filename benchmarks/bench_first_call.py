@@ -12,10 +12,11 @@ benchmarks/.peers-venv (setup_peers.sh) and is left out when that is missing. Te
 installed there; the issue's tf.function figures (tiny model: 79 ms first step, 104 ms first
 predict) were measured on an earlier machine of this kind.
 
-Models: tiny 4-H-3 (H in 16..64, batch 16, Adam, sparse categorical cross-entropy) and the MLP
-784-H-512-10 (H in 480..544, batch 128).
+Models (Adam, sparse categorical cross-entropy): tiny 4-H-3 (H in 16..64, batch 16), the MLP
+784-H-512-10 (H in 480..544, batch 128) and the tutorial CNN with H filters (Conv2D H 5x5 relu,
+MaxPooling 2x2, Flatten, Dense 128 relu, Dense 10 softmax on 28x28x1; H in 24..40, batch 64).
 
-Run: .venv/bin/python benchmarks/bench_first_call.py [--rounds 7] [--models tiny mlp]
+Run: .venv/bin/python benchmarks/bench_first_call.py [--rounds 7] [--models tiny mlp cnn]
 """
 
 from __future__ import annotations
@@ -35,27 +36,32 @@ sys.path.insert(0, str(HERE))
 from common import machine_line, table  # noqa: E402
 
 PEERS_PYTHON = HERE / ".peers-venv" / "bin" / "python"
-BATCH = {"tiny": 16, "mlp": 128}
-WIDTHS = {"tiny": (16, 64), "mlp": (480, 544)}
+BATCH = {"tiny": 16, "mlp": 128, "cnn": 64}
+WIDTHS = {"tiny": (16, 64), "mlp": (480, 544), "cnn": (24, 40)}
 
 
 def sizes(model: str, width: int) -> tuple[int, ...]:
-    return (4, width, 3) if model == "tiny" else (784, width, 512, 10)
+    """Dense sizes; for the CNN, (filters,) (its input and head are fixed)."""
+    return {"tiny": (4, width, 3), "mlp": (784, width, 512, 10), "cnn": (width,)}[model]
 
 
 GRAPHC = """
 import time
 import numpy as np
 import graphc.keras, graphc.codegen, graphc.frontend.trainer
-from graphc.keras.layers import Dense
+from graphc.keras.layers import Conv2D, Dense, Flatten, MaxPooling2D
 from graphc.keras.models import Sequential
-sizes, batch = {sizes!r}, {batch}
+sizes, batch, cnn = {sizes!r}, {batch}, {cnn}
 rng = np.random.default_rng(0)
-x = rng.random((batch, sizes[0]), dtype=np.float32)
-y = rng.integers(0, sizes[-1], batch).astype(np.float32)
+x = rng.random((batch, 28, 28, 1) if cnn else (batch, sizes[0]), dtype=np.float32)
+y = rng.integers(0, 10 if cnn else sizes[-1], batch).astype(np.float32)
 start = time.perf_counter()
-layers = [Dense(sizes[1], activation="relu", input_shape=(sizes[0],))]
-layers += [Dense(n, activation="relu") for n in sizes[2:-1]] + [Dense(sizes[-1], activation="softmax")]
+if cnn:
+    layers = [Conv2D(sizes[0], (5, 5), activation="relu", input_shape=(28, 28, 1)), MaxPooling2D(), Flatten(),
+              Dense(128, activation="relu"), Dense(10, activation="softmax")]
+else:
+    layers = [Dense(sizes[1], activation="relu", input_shape=(sizes[0],))]
+    layers += [Dense(n, activation="relu") for n in sizes[2:-1]] + [Dense(sizes[-1], activation="softmax")]
 model = Sequential(layers)
 model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
 model.train_on_batch(x, y)
@@ -68,16 +74,26 @@ JAX = """
 import time
 import numpy as np
 import jax, jax.numpy as jnp
-sizes, batch = {sizes!r}, {batch}
+from jax import lax
+sizes, batch, cnn = {sizes!r}, {batch}, {cnn}
 rng = np.random.default_rng(0)
-x = jnp.asarray(rng.random((batch, sizes[0]), dtype=np.float32))
-y = jnp.asarray(rng.integers(0, sizes[-1], batch))
+x = jnp.asarray(rng.random((batch, 28, 28, 1) if cnn else (batch, sizes[0]), dtype=np.float32))
+y = jnp.asarray(rng.integers(0, 10 if cnn else sizes[-1], batch))
 start = time.perf_counter()
-keys = jax.random.split(jax.random.PRNGKey(0), len(sizes) - 1)
+dense = ((12 * 12 * sizes[0], 128, 10) if cnn else sizes)
+keys = jax.random.split(jax.random.PRNGKey(0), len(dense))
 params = [(jax.random.normal(k, (a, b)) * jnp.sqrt(2.0 / a), jnp.zeros(b))
-          for k, a, b in zip(keys, sizes[:-1], sizes[1:])]
+          for k, a, b in zip(keys, dense[:-1], dense[1:])]
+if cnn:
+    kernel = jax.random.normal(keys[-1], (5, 5, 1, sizes[0])) * jnp.sqrt(2.0 / 25)
+    params.append((kernel, jnp.zeros(sizes[0])))
 
 def forward(params, x):
+    if cnn:
+        w, b = params[-1]
+        x = lax.conv_general_dilated(x, w, (1, 1), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC"))
+        x = lax.reduce_window(jax.nn.relu(x + b), -jnp.inf, lax.max, (1, 2, 2, 1), (1, 2, 2, 1), "VALID")
+        x, params = x.reshape(x.shape[0], -1), params[:-1]
     for w, b in params[:-1]:
         x = jax.nn.relu(x @ w + b)
     w, b = params[-1]
@@ -118,7 +134,7 @@ def summary(values: list[float]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=7)
-    parser.add_argument("--models", nargs="+", choices=sorted(BATCH), default=["tiny", "mlp"])
+    parser.add_argument("--models", nargs="+", choices=sorted(BATCH), default=["tiny", "mlp", "cnn"])
     args = parser.parse_args()
     frameworks = {"graphc": (sys.executable, GRAPHC)}
     if PEERS_PYTHON.exists():
@@ -130,13 +146,14 @@ def main() -> None:
         times: dict[str, list[tuple[float, float]]] = {name: [] for name in frameworks}
         with tempfile.TemporaryDirectory() as cache:
             env = dict(os.environ, GRAPHC_CACHE_DIR=cache)
-            timed(sys.executable, GRAPHC.format(sizes=sizes(model, high + 1), batch=BATCH[model]), env)
+            warm_up = GRAPHC.format(sizes=sizes(model, high + 1), batch=BATCH[model], cnn=model == "cnn")
+            timed(sys.executable, warm_up, env)
             for entry in Path(cache).iterdir():  # keep only the model-independent support objects
                 if not entry.name.endswith((".gemm.o", ".pool.o")):
                     entry.unlink()
             for width in widths:
                 for name, (python, code) in frameworks.items():
-                    code = code.format(sizes=sizes(model, width), batch=BATCH[model])
+                    code = code.format(sizes=sizes(model, width), batch=BATCH[model], cnn=model == "cnn")
                     times[name].append(timed(python, code, env))
         for what, index in (("first training step", 0), ("first predict", 1)):
             row = [f"{model} {what}, batch {BATCH[model]}"]

@@ -39,22 +39,51 @@ from graphc.codegen.target import FULL, LIGHT, QUICK, Pipeline, TargetSpec, comp
 from graphc.ir.graph import Graph
 from graphc.ir.verify import verify
 
-__all__ = ["CompiledObject", "LinkError", "build_library", "build_tiered", "compile_programs"]
+__all__ = ["CompiledObject", "LinkError", "build_library", "build_tiered", "compile_programs", "start_build"]
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
+@dataclass(frozen=True)
+class Unit:
+    """What one object file is compiled from: LLVM modules linked into one, the functions that stay
+    external (`keep`; the rest become internal), whether those are hidden, and the pipeline."""
+
+    texts: tuple[str, ...]
+    keep: frozenset[str]
+    hidden: bool
+    pipeline: Pipeline
+
+    def key(self, spec: TargetSpec) -> str:
+        return cache.cache_key(*self.texts, ",".join(sorted(self.keep)), str(self.hidden), spec.triple,
+                               spec.cpu, spec.features, self.pipeline.key)
+
+    def submit(self, spec: TargetSpec) -> Future[bytes]:
+        return llvm_workers.submit(self.texts, spec, hidden=self.hidden, pipeline=self.pipeline,
+                                   keep=self.keep)
+
+    def compile(self, spec: TargetSpec) -> bytes:
+        return compile_ir(self.texts, spec, hidden=self.hidden, pipeline=self.pipeline, keep=self.keep)[0]
+
+
 @dataclass
 class CompiledObject:
-    """Per program: the object code and the LLVM IR it was compiled from (before optimization)."""
+    """The object code by object name (a program's first object has the program's name, its other
+    parts `<program>_part<i>`), the manifest, and per program the LLVM IR of its modules (before
+    optimization)."""
 
     objects: dict[str, bytes]
     manifest: dict[str, Any]
     llvm_ir: dict[str, str]
-    quick: set[str] = field(default_factory=set)  # the programs compiled at QUICK instead of LIGHT
+    units: dict[str, Unit] = field(default_factory=dict)  # what each object was compiled from
+    quick: set[str] = field(default_factory=set)  # the objects compiled at QUICK instead of LIGHT
 
 
 SMALL_ELEMENTS = 1024
+# A FULL program whose kernels' IR is longer than this is compiled as two objects, one on an LLVM child
+# (FULL compiles ~1 ms per 1,000 characters: the tutorial CNN's training step has ~180,000); below it,
+# a second job's hand-over would cost about what it saves.
+SPLIT_CHARACTERS = 30_000
 
 
 def pipeline_for(graph: Graph) -> Pipeline:
@@ -75,14 +104,46 @@ def _without_fast_math(module: ir.Module) -> None:
                     instruction.flags = []
 
 
+def _emit(name: str, graph: Graph, spec: TargetSpec, pipeline: Pipeline) -> tuple[dict[str, Any], list[Unit]]:
+    """The program's manifest entry and its units: one, or for a large FULL program two, the first
+    holding the entry function. A FULL program's kernels are emitted as modules of their own and
+    grouped by the length of their IR (largest first, each to the lighter group), so that the groups
+    compile side by side with about half the LLVM work each. Decided by the IR alone, on any machine."""
+    entry = ir.Module(name=f"graphc_{name}")
+    entry.triple = spec.triple
+    kernels: list[ir.Module] = []
+
+    def kernel_module(function: str) -> ir.Module:
+        module = ir.Module(name=function)
+        module.triple = spec.triple
+        kernels.append(module)
+        return module
+
+    split = kernel_module if pipeline is FULL else None
+    manifest = emit_program(entry, name, graph, ConstantPool(entry), kernel_module=split)
+    if pipeline is LIGHT:
+        _without_fast_math(entry)
+    texts = {module.name: str(module) for module in kernels}  # their lengths measure the LLVM work
+    groups: list[list[str]] = [list(texts)]
+    if sum(map(len, texts.values())) > SPLIT_CHARACTERS:
+        groups, loads = [[], []], [0, 0]
+        for function in sorted(texts, key=lambda f: -len(texts[f])):
+            lighter = loads.index(min(loads))
+            groups[lighter].append(function)
+            loads[lighter] += len(texts[function])
+    first = Unit((str(entry), *(texts[f] for f in groups[0])), frozenset({f"graphc_{name}"}), False, pipeline)
+    rest = [Unit(tuple(texts[f] for f in group), frozenset(group), True, pipeline) for group in groups[1:]]
+    return manifest, [first, *(unit for unit in rest if unit.texts)]
+
+
 def compile_programs(
     programs: Mapping[str, Graph], *, cpu: str | None = None, started: Callable[[], None] | None = None,
     quick: bool = False,
 ) -> CompiledObject:
-    """Lower each program into its own LLVM module and compile it for `cpu` (default: host) with the
+    """Lower each program into LLVM modules and compile them for `cpu` (default: host) with the
     pipeline its size calls for (pipeline_for), or, if `quick`, QUICK where that is LIGHT.
 
-    `started` runs once the largest module is on its way (queued for a worker, or about to
+    `started` runs once the largest program is on its way (queued for a worker, or about to
     compile on this thread): compile jobs it submits then queue behind the longest one. Objects
     compiled at QUICK are not cached: the LIGHT ones replacing them are.
     """
@@ -92,51 +153,45 @@ def compile_programs(
         if not isinstance(name, str) or not _NAME.match(name):
             raise ValueError(f"program name {name!r} is not a C identifier")
     spec = target_spec(cpu)
-    entries, texts, keys, quick_ones = {}, {}, {}, set()
+    entries, texts, units, parts_of, quick_ones = {}, {}, {}, {}, set()
     jobs: dict[str, bytes | Future[bytes]] = {}
-    # Largest first, each queued for a worker as soon as it is emitted; the last (smallest) here.
+    here = None  # the object this thread compiles: the last program's first
+    # Largest first, each queued for a worker as soon as it is emitted.
     order = sorted(programs.items(), key=lambda item: -len(item[1].nodes))
     for position, (name, graph) in enumerate(order):
         verify(graph)
         pipeline = pipeline_for(graph)
         with IR_LOCK:
-            module = ir.Module(name=f"graphc_{name}")
-            module.triple = spec.triple
-            entries[name] = emit_program(module, name, graph, ConstantPool(module))
-            if pipeline is LIGHT:
-                _without_fast_math(module)
-            texts[name] = text = str(module)
-        keys[name] = _object_key(text, spec, pipeline)
-        cached = cache.load(keys[name], ".o")
-        if cached is None and quick and pipeline is LIGHT:
-            pipeline = QUICK
-            quick_ones.add(name)
-        last = position == len(order) - 1
-        if cached is not None:
-            jobs[name] = cached
-        elif not last:
-            jobs[name] = llvm_workers.submit(text, spec, pipeline=pipeline)
+            entries[name], parts = _emit(name, graph, spec, pipeline)
+        texts[name] = "\n".join(text for unit in parts for text in unit.texts)
+        parts_of[name] = [name] + [f"{name}_part{index}" for index in range(1, len(parts))]
+        for object_name, unit in zip(parts_of[name], parts, strict=True):
+            units[object_name] = unit
+            cached = cache.load(unit.key(spec), ".o")
+            if cached is not None:
+                jobs[object_name] = cached
+                continue
+            if quick and pipeline is LIGHT:
+                units[object_name] = Unit(unit.texts, unit.keep, unit.hidden, QUICK)
+                quick_ones.add(object_name)
+            if position == len(order) - 1 and object_name == name:
+                here = object_name
+            else:
+                jobs[object_name] = units[object_name].submit(spec)
         if position == 0 and started is not None:
             started()
-        if name not in jobs:
-            jobs[name] = compile_ir(text, spec, pipeline=pipeline)[0]
-            if name not in quick_ones:
-                cache.store(keys[name], ".o", jobs[name])
+    if here is not None:
+        jobs[here] = units[here].compile(spec)
     done = {}
-    for name, job in jobs.items():
-        if isinstance(job, Future):
-            job = llvm_workers.wait(job)
-            if name not in quick_ones:
-                cache.store(keys[name], ".o", job)
-        done[name] = job
+    for object_name, job in jobs.items():
+        fresh = isinstance(job, Future) or object_name == here
+        done[object_name] = llvm_workers.wait(job) if isinstance(job, Future) else job
+        if fresh and object_name not in quick_ones:
+            cache.store(units[object_name].key(spec), ".o", done[object_name])
     manifest = {"graphc_version": graphc.__version__, "target": spec.as_dict(),
                 "programs": {name: entries[name] for name in programs}}
-    in_order = {name: done[name] for name in programs}
-    return CompiledObject(in_order, manifest, {name: texts[name] for name in programs}, quick_ones)
-
-
-def _object_key(text: str, spec: TargetSpec, pipeline: Pipeline) -> str:
-    return cache.cache_key(text, spec.triple, spec.cpu, spec.features, pipeline.key)
+    in_order = {object_name: done[object_name] for name in programs for object_name in parts_of[name]}
+    return CompiledObject(in_order, manifest, {name: texts[name] for name in programs}, units, quick_ones)
 
 
 def build_library(
@@ -147,7 +202,7 @@ def build_library(
     if not _NAME.match(name):
         raise ValueError(f"library name {name!r} is not a C identifier")
     spec, cases = target_spec(cpu), support.gemm_cases(programs.values())
-    _start(programs, spec, cases)
+    start_build(programs, cpu)
     compiled = compile_programs(programs, cpu=cpu, started=lambda: support.prefetch(spec, cases))
     return _link(compiled, out_dir, name, spec, cases)
 
@@ -163,23 +218,25 @@ def build_tiered(programs: Mapping[str, Graph], out_dir: str | Path, *, name: st
     if not _NAME.match(name):
         raise ValueError(f"library name {name!r} is not a C identifier")
     spec, cases = target_spec(), support.gemm_cases(programs.values())
-    _start(programs, spec, cases)
+    start_build(programs)
     compiled = compile_programs(programs, started=lambda: support.prefetch(spec, cases), quick=True)
     first = _link(compiled, out_dir, name, spec, cases)
     if not compiled.quick:
         return first, None
-    jobs = {program: llvm_workers.submit(compiled.llvm_ir[program], spec, pipeline=LIGHT)
-            for program in compiled.quick}
-    return first, background.submit(_finish_tiered, compiled, jobs, out_dir, f"{name}_full", spec, cases)
+    units = {object_name: Unit(unit.texts, unit.keep, unit.hidden, LIGHT)
+             for object_name, unit in compiled.units.items() if object_name in compiled.quick}
+    jobs = {object_name: unit.submit(spec) for object_name, unit in units.items()}
+    final = background.submit(_finish_tiered, compiled, units, jobs, out_dir, f"{name}_full", spec, cases)
+    return first, final
 
 
-def _finish_tiered(compiled: CompiledObject, jobs: Mapping[str, Future[bytes]], out_dir: str | Path,
-                   name: str, spec: TargetSpec, cases: set[support.GemmCase]) -> Path:
+def _finish_tiered(compiled: CompiledObject, units: Mapping[str, Unit], jobs: Mapping[str, Future[bytes]],
+                   out_dir: str | Path, name: str, spec: TargetSpec, cases: set[support.GemmCase]) -> Path:
     objects = dict(compiled.objects)
-    for program, job in jobs.items():
-        objects[program] = job.result()
-        cache.store(_object_key(compiled.llvm_ir[program], spec, LIGHT), ".o", objects[program])
-    final = CompiledObject(objects, compiled.manifest, compiled.llvm_ir)
+    for object_name, job in jobs.items():
+        objects[object_name] = job.result()
+        cache.store(units[object_name].key(spec), ".o", objects[object_name])
+    final = CompiledObject(objects, compiled.manifest, compiled.llvm_ir, {**compiled.units, **units})
     return _link(final, out_dir, name, spec, cases)
 
 
@@ -191,9 +248,14 @@ def _write_input(path: Path, code: bytes) -> None:
     os.replace(temp, path)
 
 
-def _start(programs: Mapping[str, Graph], spec: TargetSpec, cases: set[support.GemmCase]) -> None:
-    support.start(spec, cases)
-    if len(programs) > 1:  # all but one program go to the LLVM children: start them before the IR emission
+def start_build(programs: Mapping[str, Graph], cpu: str | None = None) -> None:
+    """Start what a cold build of these programs will need before its passes and IR emission: the
+    support objects and, when it will compile more than one object, the LLVM children (a child's
+    start, ~0.1 s of CPU, then overlaps the build's own Python work). The programs may be the
+    recorded ones: they call the GEMM cases and have the sizes the optimized ones will."""
+    spec = target_spec(cpu)
+    support.start(spec, support.gemm_cases(programs.values()))
+    if len(programs) > 1 or any(pipeline_for(graph) is FULL for graph in programs.values()):
         llvm_workers.start()
 
 
@@ -202,7 +264,7 @@ def _link(compiled: CompiledObject, out_dir: str | Path, name: str, spec: Target
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     so_path = out / f"lib{name}.so"
-    parts = {f"{name}_{program}.o": code for program, code in compiled.objects.items()}
+    parts = {f"{name}_{object_name}.o": code for object_name, code in compiled.objects.items()}
     parts |= support.support_objects(spec, cases)
     for file_name, code in parts.items():
         _write_input(out / file_name, code)

@@ -12,7 +12,8 @@ while a job waits for a child. A child that cannot start or answer is dropped; i
 compiles in this process instead.
 
 The child is target.py run as a script with `--serve`: requests on its stdin, one JSON header
-line then the IR bytes; replies on its stdout, one JSON header line then the object bytes.
+line then the IR texts' bytes (a job may link several modules); replies on its stdout, one JSON
+header line then the object bytes.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import subprocess
 import sys
 import threading
 from collections import deque
+from collections.abc import Collection, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import IO
@@ -40,16 +42,17 @@ def max_workers() -> int:
 
 @dataclass
 class _Job:
-    text: str
+    texts: tuple[str, ...]
     spec: TargetSpec
     hidden: bool
     pipeline: Pipeline
+    keep: frozenset[str] | None
     future: Future[bytes] = field(default_factory=Future)
 
     def run_here(self) -> None:
         try:
-            self.future.set_result(compile_ir(self.text, self.spec, hidden=self.hidden,
-                                              pipeline=self.pipeline)[0])
+            self.future.set_result(compile_ir(self.texts, self.spec, hidden=self.hidden,
+                                              pipeline=self.pipeline, keep=self.keep)[0])
         except BaseException as error:  # noqa: BLE001 - handed to whoever waits on the job
             self.future.set_exception(error)
 
@@ -64,14 +67,16 @@ class _Child:
 
     def compile(self, job: _Job) -> bytes | None:
         """The object file, or None if LLVM refused the module or the child failed (then `broken`)."""
-        text = job.text.encode()
+        texts = [text.encode() for text in job.texts]
         pipeline = job.pipeline
         header = dict(job.spec.as_dict(), hidden=job.hidden, speed_level=pipeline.speed_level,
-                      vectorize=pipeline.vectorize, codegen_level=pipeline.codegen_level, size=len(text))
+                      vectorize=pipeline.vectorize, codegen_level=pipeline.codegen_level,
+                      keep=None if job.keep is None else sorted(job.keep),
+                      sizes=[len(text) for text in texts])
         stdin: IO[bytes] = self.process.stdin
         stdout: IO[bytes] = self.process.stdout
         try:
-            stdin.write(json.dumps(header).encode() + b"\n" + text)
+            stdin.write(json.dumps(header).encode() + b"\n" + b"".join(texts))
             stdin.flush()
             reply = json.loads(stdout.readline())
             body = stdout.read(reply["size"]) if reply.get("ok") else b""
@@ -174,10 +179,11 @@ def start() -> None:
     _current().start()
 
 
-def submit(ir_text: str, spec: TargetSpec, *, hidden: bool = False,
-           pipeline: Pipeline = FULL) -> Future[bytes]:
+def submit(ir_text: str | Sequence[str], spec: TargetSpec, *, hidden: bool = False,
+           pipeline: Pipeline = FULL, keep: Collection[str] | None = None) -> Future[bytes]:
     """compile_ir's object file for this IR, compiled by a child (or by a thread in `wait`)."""
-    job = _Job(ir_text, spec, hidden, pipeline)
+    texts = (ir_text,) if isinstance(ir_text, str) else tuple(ir_text)
+    job = _Job(texts, spec, hidden, pipeline, None if keep is None else frozenset(keep))
     _current().submit(job)
     return job.future
 

@@ -7,6 +7,7 @@ batch < 1, else runs the prologue copies, the kernels in order and the epilogue 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -49,14 +50,20 @@ class ConstantPool:
 
 
 def emit_program(module: ir.Module, name: str, graph: Graph, pool: ConstantPool,
-                 internal: bool = False) -> dict[str, Any]:
+                 internal: bool = False, kernel_module: Callable[[str], ir.Module] | None = None
+                 ) -> dict[str, Any]:
     """Emit `graphc_<name>` into `module`; returns the program's manifest entry. An `internal` program
-    (a scan's body, called by its loop) is not exported."""
+    (a scan's body, called by its loop) is not exported.
+
+    With `kernel_module`, each kernel function is defined in the module it returns for the kernel's
+    name (and only declared in `module`), so that the build can compile the kernels in several
+    LLVM jobs; else they are internal functions of `module`.
+    """
     kernels = partition(graph)
     plan = assign_buffers(graph, kernels)
     constants = {n.id: n for n in graph.nodes if n.op == "constant"}
     functions = [
-        _emit_kernel(module, f"graphc_{name}_k{p}_{kernel.name}", kernel, plan, p)
+        _emit_kernel(module, f"graphc_{name}_k{p}_{kernel.name}", kernel, plan, p, kernel_module)
         for p, kernel in enumerate(kernels)
     ]
     entry = ir.Function(module, ir.FunctionType(I32, [I64, PTR, PTR]), f"graphc_{name}")
@@ -104,17 +111,25 @@ def _memcpy(builder: ir.IRBuilder, resolve: Any, copy: Copy, batch: ir.Value) ->
 
 
 def _emit_kernel(
-    module: ir.Module, fname: str, kernel: Kernel, plan: BufferPlan, position: int
+    module: ir.Module, fname: str, kernel: Kernel, plan: BufferPlan, position: int,
+    kernel_module: Callable[[str], ir.Module] | None,
 ) -> tuple[ir.Function, list[Location]]:
-    """A function `void k(i64 N, ptr noalias...)` taking one pointer per distinct buffer."""
+    """A function `void k(i64 N, ptr noalias...)` taking one pointer per distinct buffer; returns the
+    function to call from `module` and the buffers to pass."""
     touched = [n for n in kernel.inputs if not (kernel.is_pointwise and is_immediate(n))]
     touched += list(kernel.outputs)
     locations = list(dict.fromkeys(plan.locations[n] for n in touched))
     scratch = plan.scratch.get(position)
     if scratch is not None:
         locations.append(scratch)
-    fn = ir.Function(module, ir.FunctionType(VOID, [I64] + [PTR] * len(locations)), fname)
-    fn.linkage = "internal"
+    signature = ir.FunctionType(VOID, [I64] + [PTR] * len(locations))
+    fn = ir.Function(module if kernel_module is None else kernel_module(fname), signature, fname)
+    callee = fn
+    if kernel_module is None:
+        fn.linkage = "internal"
+    else:
+        callee = ir.Function(module, signature, fname)
+        callee.attributes.add("nounwind")
     fn.attributes.add("nounwind")
     for param in fn.args[1:]:
         param.add_attribute("noalias")
@@ -135,7 +150,7 @@ def _emit_kernel(
         node = kernel.nodes[0]
         get_lowering(node.op).emit(ctx, node)
     builder.ret_void()
-    return fn, locations
+    return callee, locations
 
 
 def _arg_spec(kind: str, name: str, node: Node) -> dict[str, Any]:

@@ -31,7 +31,7 @@ from graphc_runtime.manifest import check_manifest
 from graphc_runtime.manifest import manifest_path as runtime_manifest_path
 
 import graphc
-from graphc.codegen import background, build_library, build_tiered, support
+from graphc.codegen import background, build_library, build_tiered, start_build
 from graphc.codegen import cache as disk_cache
 from graphc.codegen.target import PIPELINE, target_spec
 from graphc.ir.graph import Graph, Node
@@ -157,10 +157,10 @@ def build_recorded(
                           "(altered or foreign); evicted, it will be rebuilt", RuntimeWarning, stacklevel=2)
             disk_cache.evict(key, LIBRARY)
             disk_cache.evict(key, MANIFEST)
-    # The pool and, if GEMM objects are missing, the LLVM children start beside the pass pipeline. The
-    # recorded programs call the GEMM cases the optimized ones will, or more (passes drop matmuls but
-    # change no transpose): at worst a child starts that the build does not use.
-    support.start(target_spec(), support.gemm_cases(recorded.values()))
+    # The pool and the LLVM children start beside the pass pipeline. The recorded programs call the GEMM
+    # cases the optimized ones will, or more (passes drop matmuls but change no transpose): at worst a
+    # child starts that the build does not use.
+    start_build(recorded)
     if not tiered:
         return Built(_remember(key, build_library(optimized(), out, name=name), aliases))
     first, final = build_tiered(optimized(), out, name=name)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from functools import cache
 
@@ -109,22 +110,32 @@ def _quick(module: llvm.ModuleRef, machine: llvm.TargetMachine) -> None:
 
 
 def compile_ir(
-    ir_text: str, spec: TargetSpec, *, hidden: bool = False, pipeline: Pipeline = FULL
+    ir_text: str | Sequence[str], spec: TargetSpec, *, hidden: bool = False, pipeline: Pipeline = FULL,
+    keep: Collection[str] | None = None,
 ) -> tuple[bytes, str]:
-    """Parse, verify, optimize and emit an object file; returns (object bytes, optimized IR).
+    """Parse, link (several texts become one module), verify, optimize and emit an object file;
+    returns (object bytes, optimized IR).
 
-    hidden: give every function the module defines hidden visibility (linked into a library
+    keep: the functions that stay external (called from other objects or exported); every other
+    function the module defines becomes internal. None keeps linkages as written.
+    hidden: give every external function the module defines hidden visibility (linked into a library
     but not exported by it).
     """
     machine = target_machine(spec, pipeline.codegen_level)
-    module = llvm.parse_assembly(ir_text)
+    texts = [ir_text] if isinstance(ir_text, str) else list(ir_text)
+    module = llvm.parse_assembly(texts[0])
+    for text in texts[1:]:
+        module.link_in(llvm.parse_assembly(text))
     module.triple = spec.triple
     module.data_layout = str(machine.target_data)
     module.verify()
-    if hidden:
-        for function in module.functions:
-            if not function.is_declaration and function.linkage == llvm.Linkage.external:
-                function.visibility = "hidden"
+    for function in module.functions:
+        if function.is_declaration:
+            continue
+        if keep is not None and function.name not in keep:
+            function.linkage = llvm.Linkage.internal
+        if hidden and function.linkage == llvm.Linkage.external:
+            function.visibility = "hidden"
     optimize(module, machine, pipeline)
     return machine.emit_object(module), str(module)
 
@@ -134,11 +145,11 @@ def _serve() -> None:
     requests, replies = sys.stdin.buffer, sys.stdout.buffer
     while line := requests.readline():
         header = json.loads(line)
-        text = requests.read(header["size"]).decode()
+        texts = [requests.read(size).decode() for size in header["sizes"]]
         spec = TargetSpec(header["triple"], header["cpu"], header["features"])
         pipeline = Pipeline(header["speed_level"], header["vectorize"], header["codegen_level"])
         try:
-            code, _ = compile_ir(text, spec, hidden=header["hidden"], pipeline=pipeline)
+            code, _ = compile_ir(texts, spec, hidden=header["hidden"], pipeline=pipeline, keep=header["keep"])
         except Exception as error:  # noqa: BLE001 - the parent compiles again in process and raises it
             replies.write(json.dumps({"ok": False, "error": str(error)}).encode() + b"\n")
         else:
