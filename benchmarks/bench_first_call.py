@@ -3,14 +3,15 @@
 Each measurement is its own fresh process (imports excluded, as a Keras user's `import` comes
 before the clock starts in the issue's method): build a model never compiled before, time the first
 `train_on_batch` (graphc) or the first call of the jitted Adam step (JAX), then the first `predict`
-on the trained weights. graphc's model-independent support objects (GEMM kernels, worker pool) are
-cached first by one warm-up process in a new cache folder, as on any machine where graphc has run
-once, and the rest of that folder is emptied; each graphc process gets a hidden width not compiled
-before (so the compile cache cannot serve the model), and JAX gets the same widths. Processes
-alternate between the frameworks, so the machine's drift falls on both. JAX runs from
-benchmarks/.peers-venv (setup_peers.sh) and is left out when that is missing. TensorFlow is not
-installed there; the issue's tf.function figures (tiny model: 79 ms first step, 104 ms first
-predict) were measured on an earlier machine of this kind.
+on the trained weights. An older checkout runs by PYTHONPATH=<old>:<old>/runtime. graphc's
+model-independent support objects (GEMM kernels, worker pool) are cached first by one warm-up
+process in a new cache folder, as on any machine where graphc has run once, and the rest of that
+folder is emptied; each graphc process gets a hidden width not compiled before (so the compile
+cache cannot serve the model), and JAX gets the same widths. Processes alternate between the
+frameworks, so the machine's drift falls on both. JAX runs from benchmarks/.peers-venv
+(setup_peers.sh) and is left out when that is missing. TensorFlow is not installed there; the
+issue's tf.function figures (tiny model: 79 ms first step, 104 ms first predict) were measured on
+an earlier machine of this kind.
 
 Models (Adam, sparse categorical cross-entropy): tiny 4-H-3 (H in 16..64, batch 16), the MLP
 784-H-512-10 (H in 480..544, batch 128) and the tutorial CNN with H filters (Conv2D H 5x5 relu,
@@ -121,8 +122,10 @@ print(first - start, time.perf_counter() - first)
 """
 
 
-def timed(python: str, code: str, env: dict[str, str] | None = None) -> tuple[float, float]:
-    done = subprocess.run([python, "-c", code], capture_output=True, text=True, check=True, env=env)
+def timed(python: str, code: str, env: dict[str, str], cwd: str) -> tuple[float, float]:
+    """One fresh process's (first step, first predict) in ms. `cwd` is a neutral folder: `python -c`
+    puts the working directory first on sys.path, where a checkout would shadow PYTHONPATH."""
+    done = subprocess.run([python, "-c", code], capture_output=True, text=True, check=True, env=env, cwd=cwd)
     step, predict = done.stdout.split()[-2:]
     return float(step) * 1e3, float(predict) * 1e3
 
@@ -147,14 +150,14 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as cache:
             env = dict(os.environ, GRAPHC_CACHE_DIR=cache)
             warm_up = GRAPHC.format(sizes=sizes(model, high + 1), batch=BATCH[model], cnn=model == "cnn")
-            timed(sys.executable, warm_up, env)
+            timed(sys.executable, warm_up, env, cache)
             for entry in Path(cache).iterdir():  # keep only the model-independent support objects
                 if not entry.name.endswith((".gemm.o", ".pool.o")):
                     entry.unlink()
             for width in widths:
                 for name, (python, code) in frameworks.items():
                     code = code.format(sizes=sizes(model, width), batch=BATCH[model], cnn=model == "cnn")
-                    times[name].append(timed(python, code, env))
+                    times[name].append(timed(python, code, env, cache))
         for what, index in (("first training step", 0), ("first predict", 1)):
             row = [f"{model} {what}, batch {BATCH[model]}"]
             row += [summary([t[index] for t in times[name]]) for name in frameworks]
