@@ -132,7 +132,7 @@ def _concat_grad(n: Node, g: Node) -> list[Node]:
     grads, start = [], 0
     for x in n.inputs:
         begin = tuple(start if i == axis else 0 for i in range(x.type.rank))
-        grads.append(b.slice_(g, begin, x.shape))
+        grads.append(b.slice_(g, begin, tuple(None if is_batch(d) else d for d in x.shape)))
         start += x.shape[axis]
     return grads
 

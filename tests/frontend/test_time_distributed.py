@@ -64,6 +64,39 @@ def test_a_training_step_is_the_step_on_frames_folded_into_the_batch() -> None:
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
 
 
+FOLDED = {
+    "conv1d_pools": ((8, 3), lambda: [L.Conv1D(4, 3, padding="same", activation="relu"), L.MaxPooling1D(),
+                                      L.AveragePooling1D(2, padding="same"), L.GlobalAveragePooling1D()]),
+    "grouped_strided": ((7, 6, 4), lambda: [L.Conv2D(6, 3, strides=2, padding="same", groups=2),
+                                            L.AveragePooling2D(pool_size=(2, 1)), L.GlobalMaxPooling2D()]),
+    "channels_first": ((2, 6, 5), lambda: [L.Conv2D(3, (2, 3), data_format="channels_first"),
+                                           L.Flatten(data_format="channels_first")]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(FOLDED))
+def test_per_sample_layers_run_once_on_the_steps_folded_into_the_batch(case) -> None:
+    """Convolutions, pools and Flatten see the N*T frames as one batch (k * N rows): no loop, and the
+    same values as the plain layers on the frames, forward and through a training step."""
+    frame, layers = FOLDED[case]
+    backend.clear_session()
+    plain = Sequential([Input(frame), *layers()])
+    model = Sequential([Input((T, *frame)), *(L.TimeDistributed(layer) for layer in layers())])
+    model.set_weights(plain.get_weights())
+    assert not any(node.op == "scan" for node in predict_graph(model).nodes)
+    x = RNG.normal(size=(N, T, *frame)).astype(np.float32)
+    want = _frames(plain, x)
+    np.testing.assert_allclose(model.predict(x, verbose=0), want, rtol=1e-5, atol=1e-5)
+    y = RNG.normal(size=want.shape).astype(np.float32)
+    for each in (model, plain):
+        each.compile(SGD(0.3), "mse")
+    loss = model.train_on_batch(x, y)
+    folded = plain.train_on_batch(x.reshape(N * T, *frame), y.reshape(N * T, *want.shape[2:]))
+    np.testing.assert_allclose(loss, folded, rtol=1e-5)
+    for got, expected in zip(model.get_weights(), plain.get_weights(), strict=True):
+        np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-6)
+
+
 def test_dense_on_frames_of_rank_four_needs_no_loop() -> None:
     backend.clear_session()
     model = _distributed(L.Dense(3))

@@ -51,6 +51,7 @@ class _Geometry:
     """A convolution's sizes: image (H, W, C), output (OH, OW), kernel window, depth K = KH*KW*C."""
 
     def __init__(self, image: Node, kernel_size: tuple[int, int], channels_out: int, node: Node) -> None:
+        self.images = Sym.dim(image.shape[0])  # N, or k * N for images folded from (N, k, H, W, C)
         self.height, self.width, self.channels = image.shape[1:]
         self.window = Window(
             kernel_size,
@@ -66,7 +67,7 @@ class _Geometry:
     def chunks(self, ctx: KernelContext, body: Callable[[ir.Value, ir.Value], None]) -> None:
         """body(first_row, row_count) for each chunk of the N*OH*OW output rows, in order."""
         b = ctx.builder
-        total = ctx.sym(Sym(self.out_h * self.out_w, 1))
+        total = ctx.sym(self.images * (self.out_h * self.out_w))
         with counted_loop(b, total, step=self.rows, name="chunk") as first:
             left = b.sub(total, first)
             count = b.select(b.icmp_signed("<", left, i64(self.rows)), left, i64(self.rows))
@@ -242,13 +243,13 @@ def _run_chunks(ctx: KernelContext, geometry: _Geometry, area_floats: int, body:
     b = ctx.builder
 
     def count(kctx: KernelContext) -> ir.Value:
-        total = kctx.sym(Sym(geometry.out_h * geometry.out_w, 1))
+        total = kctx.sym(geometry.images * (geometry.out_h * geometry.out_w))
         return kctx.builder.sdiv(kctx.builder.add(total, i64(geometry.rows - 1)), i64(geometry.rows))
 
     def chunk(kctx: KernelContext, area: ir.Value, c: ir.Value) -> None:
         kb = kctx.builder
         first = kb.mul(c, i64(geometry.rows))
-        left = kb.sub(kctx.sym(Sym(geometry.out_h * geometry.out_w, 1)), first)
+        left = kb.sub(kctx.sym(geometry.images * (geometry.out_h * geometry.out_w)), first)
         body(
             kctx,
             area,
@@ -278,7 +279,8 @@ def _conv2d_forward(ctx: KernelContext, node: Node, epilogue: Epilogue | None) -
             conv_winograd.emit_item(kctx, wino, kctx.ptr(x), kctx.scratch, kctx.ptr(home), index, area,
                                     epilogue)
 
-        _each_item(ctx, wino.area_floats, lambda kctx: kctx.sym(Sym(wino.items_per_image, 1)), tiles)
+        items = geometry.images * wino.items_per_image
+        _each_item(ctx, wino.area_floats, lambda kctx: kctx.sym(items), tiles)
         return
     if pool or conv_direct.applies(geometry):
         plan = conv_direct.DirectPlan(geometry, pool)
@@ -286,7 +288,7 @@ def _conv2d_forward(ctx: KernelContext, node: Node, epilogue: Epilogue | None) -
         def item(kctx: KernelContext, slab: ir.Value | None, index: ir.Value) -> None:
             conv_direct.emit(kctx, plan, kctx.ptr(x), kctx.ptr(w), kctx.ptr(home), index, slab, epilogue)
 
-        _each_item(ctx, plan.slab_floats, lambda kctx: kctx.sym(Sym(plan.items_per_image, 1)), item)
+        _each_item(ctx, plan.slab_floats, lambda kctx: kctx.sym(geometry.images * plan.items_per_image), item)
         return
 
     def chunk(kctx: KernelContext, tile: ir.Value, first: ir.Value, count: ir.Value) -> None:
@@ -345,7 +347,8 @@ def _conv2d_input_grad(ctx: KernelContext, node: Node) -> None:
     g, w = node.inputs
     geometry = _input_grad_geometry(node)
     b = ctx.builder
-    _zero(ctx, ctx.ptr(node), ctx.sym(Sym(geometry.height * geometry.width * geometry.channels, 1)))
+    image_floats = geometry.height * geometry.width * geometry.channels
+    _zero(ctx, ctx.ptr(node), ctx.sym(geometry.images * image_floats))
 
     def rows(kctx: KernelContext, tile: ir.Value, first: ir.Value, count: ir.Value) -> None:
         _gemm(
@@ -368,9 +371,9 @@ def _conv2d_input_grad(ctx: KernelContext, node: Node) -> None:
             count = kb.select(kb.icmp_signed("<", left, i64(geometry.rows)), left, i64(geometry.rows))
             rows(kctx, tile, kb.add(kb.mul(n, i64(per_image)), start), count)
 
-    with b.if_else(b.icmp_signed(">=", ctx.batch, i64(2))) as (in_tasks, here):
+    with b.if_else(b.icmp_signed(">=", ctx.sym(geometry.images), i64(2))) as (in_tasks, here):
         with in_tasks:
-            _in_tasks(ctx, _tile_floats(geometry), lambda kctx: kctx.batch, image)
+            _in_tasks(ctx, _tile_floats(geometry), lambda kctx: kctx.sym(geometry.images), image)
         with here:
             geometry.chunks(ctx, lambda first, count: rows(ctx, ctx.scratch, first, count))
 

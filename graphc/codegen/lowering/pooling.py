@@ -46,6 +46,7 @@ class _Pool:
         self.mode = node.attrs["mode"]
         self.window = Window(tuple(node.attrs["pool_size"]), tuple(node.attrs["strides"]), (1, 1),
                              tuple(tuple(p) for p in node.attrs["padding"]))
+        self.images = Sym.dim(x.shape[0])  # N, or k * N for images folded from (N, k, H, W, C)
         self.height, self.width, self.channels = x.shape[1:]
         self.out_h, self.out_w = self.window.output(self.height, self.width)
 
@@ -145,7 +146,7 @@ def _pool2d(ctx: KernelContext, node: Node) -> None:
     start = float("-inf") if pool.mode == "max" else 0.0
     kh, kw = pool.window.size
     if not any(p for pair in pool.window.padding for p in pair) and kh * kw <= UNROLLED_WINDOW:
-        split_range(ctx, Sym(pool.out_h, 1), Sym(pool.out_w * channels * kh * kw),
+        split_range(ctx, pool.images * pool.out_h, Sym(pool.out_w * channels * kh * kw),
                     _pool_rows_in_registers(pool, x, node))
         return
 
@@ -177,7 +178,7 @@ def _pool2d(ctx: KernelContext, node: Node) -> None:
                         store_f32(b, b.fmul(load_f32(b, out, at), scale), out, at)
 
     kh, kw = pool.window.size
-    split_range(ctx, Sym(pool.out_h, 1), Sym(pool.out_w * channels * kh * kw), rows)
+    split_range(ctx, pool.images * pool.out_h, Sym(pool.out_w * channels * kh * kw), rows)
 
 
 @kernel_lowering(POOL2D_GRAD)
@@ -212,7 +213,7 @@ def _pool2d_grad(ctx: KernelContext, node: Node) -> None:
                         pool.each_position(b, n, y0, x0, share)
 
     kh, kw = pool.window.size
-    split_range(ctx, Sym(1, 1), Sym(image_size + pool.out_h * pool.out_w * channels * kh * kw), images)
+    split_range(ctx, pool.images, Sym(image_size + pool.out_h * pool.out_w * channels * kh * kw), images)
 
 
 def _route_to_first_max(b: ir.IRBuilder, pool: _Pool, n: ir.Value, y0: ir.Value, x0: ir.Value,

@@ -249,6 +249,10 @@ class Layer:
     takes_list = False  # merge layers take a list of inputs; the others one tensor (or a list per call)
     stateful = False  # carries states from batch to batch (recurrent layers with stateful=True)
     supports_masking = False  # passes its input's mask on unchanged (Keras's attribute)
+    # Each sample's output depends on that sample alone, and the layer records for any batch axis
+    # (N or k * N rows): TimeDistributed then runs it once on every step's samples folded into the
+    # batch (one convolution over N*T images) instead of a scan over the steps.
+    folds_steps = False
 
     def __init__(self, **kwargs: Any) -> None:
         unknown = {k: v for k, v in kwargs.items() if k not in _BASE_KWARGS}

@@ -47,6 +47,8 @@ CONSTRAINTS = ("kernel_constraint", "bias_constraint")
 class _Conv(Layer):
     """A convolution over RANK spatial axes."""
 
+    folds_steps = True
+
     RANK = 2
 
     def __init__(
@@ -184,7 +186,7 @@ class _Conv(Layer):
         sizes, strides, dilation = self.kernel_size, self.strides, self.dilation_rate
         lengths = x.shape[1:-1]
         if self.RANK == 1:
-            x = b.reshape(x, (None, 1, *x.shape[1:]))
+            x = b.reshape(x, (x.shape[0], 1, *x.shape[1:]))
             kernel = b.reshape(kernel, (1, *kernel.shape))
             sizes, strides, dilation = (1, *sizes), (1, *strides), (1, *dilation)
             lengths = (1, *lengths)
@@ -192,7 +194,7 @@ class _Conv(Layer):
         geometry = {"strides": strides, "dilation": dilation, "padding": pads}
         y = grouped_conv(x, kernel, self.groups, geometry)
         if self.RANK == 1:
-            y = b.reshape(y, (None, *y.shape[2:]))
+            y = b.reshape(y, (y.shape[0], *y.shape[2:]))
         if self.bias is not None:
             y = y + self.weight_state(ctx, self.bias)
         return from_channels_last(self.activation(y), self.data_format)

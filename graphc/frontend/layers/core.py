@@ -153,6 +153,8 @@ class Flatten(Layer):
     (the process default when set so) the channels axis moves last first, as Keras does, so the
     flattened order, and the next Dense kernel, is the channels-last one."""
 
+    folds_steps = True
+
     def __init__(self, data_format: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.data_format = resolve(data_format, "Flatten")
@@ -160,7 +162,7 @@ class Flatten(Layer):
     def call(self, x: Node, ctx: CallContext) -> Node:
         if x.type.rank > 2:
             x = to_channels_last(x, self.data_format)
-        return b.reshape(x, (None, prod(d for d in x.shape[1:] if d is not None)))
+        return b.reshape(x, (x.shape[0], prod(d for d in x.shape[1:] if d is not None)))
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "data_format": self.data_format}

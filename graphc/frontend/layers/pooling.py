@@ -30,6 +30,8 @@ POOL_LEGACY = {
 class _Pooling(Layer):
     """A max or average window over RANK spatial axes; strides default to the pool size."""
 
+    folds_steps = True
+
     RANK = 2
     MODE = "max"
 
@@ -67,12 +69,12 @@ class _Pooling(Layer):
         x = to_channels_last(x, self.data_format)
         size, strides = self.pool_size, self.strides
         if self.RANK == 1:
-            x = b.reshape(x, (None, 1, *x.shape[1:]))
+            x = b.reshape(x, (x.shape[0], 1, *x.shape[1:]))
             size, strides = (1, *size), (1, *strides)
         pads = padding_of(self.padding, x.shape[1:3], size, strides, (1, 1), type(self).__name__)
         y = POOL2D(x, mode=self.MODE, pool_size=size, strides=strides, padding=pads)
         if self.RANK == 1:
-            y = b.reshape(y, (None, *y.shape[2:]))
+            y = b.reshape(y, (y.shape[0], *y.shape[2:]))
         return from_channels_last(y, self.data_format)
 
     def get_config(self) -> dict[str, Any]:
@@ -103,6 +105,8 @@ class AveragePooling1D(_Pooling):
 
 class _GlobalPooling(Layer):
     """The max or mean over every spatial axis: (N, C), or (N, 1.., C) with keepdims."""
+
+    folds_steps = True
 
     RANK = 2
     MODE = "max"

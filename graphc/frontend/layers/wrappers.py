@@ -27,7 +27,7 @@ from graphc.frontend.layers.recurrent import (
 )
 from graphc.frontend.layers.step_loop import map_steps
 from graphc.ir.graph import Node
-from graphc.ir.types import Dim, format_shape
+from graphc.ir.types import BatchMultiple, Dim, format_shape
 from graphc.ops import builders as b
 
 MERGE_MODES = ("concat", "sum", "mul", "ave")
@@ -191,7 +191,9 @@ class TimeDistributed(Layer):
 
     Layers whose arithmetic runs along the last axis only (Dense, Activation, LeakyReLU, Dropout
     without a noise_shape) already act on each step when given the whole sequence, so they need no
-    loop; any other layer is traced once on one step into a scan over time (layers/step_loop.py).
+    loop; those of each sample alone (convolutions, pooling, Flatten: `Layer.folds_steps`) run once
+    on the steps folded into the batch (k * N rows, as Keras 2 reshaped them); any other layer is
+    traced once on one step into a scan over time (layers/step_loop.py).
     From a config, `layer` may nest a Sequential or functional model's config (Keras 3's and Keras 2's
     forms); saving's reader builds it, by the same rules as a top-level model.
     """
@@ -228,6 +230,9 @@ class TimeDistributed(Layer):
         self.step.check_input_shape(self._frame(input_shape))
 
     def call(self, x: Node, ctx: CallContext) -> Node:
+        if self.step.folds_steps:  # once over the N*T samples: (N, T, ...) is a view of (T * N rows, ...)
+            y = self.step.record(b.reshape(x, (BatchMultiple(x.shape[1]), *x.shape[2:])), ctx)
+            return b.reshape(y, (None, x.shape[1], *y.shape[1:]))
         if not self._per_step():
             return map_steps(self.step, x, ctx, self.name)
         if x.type.rank == 3:
