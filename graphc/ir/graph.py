@@ -120,8 +120,8 @@ class Node:
         return self._bin("greater_equal", o, swap=True)
 
     def __getitem__(self, key: Any) -> Node:
-        """numpy basic indexing with unit steps (`z[:, :u]`, `x[0]`): a slice, and a reshape dropping
-        the axes an integer picks; the batch axis is taken whole."""
+        """numpy basic indexing (`z[:, :u]`, `x[:, ::2]`, `x[:, ::-1]`, `x[0]`): a slice (with steps when
+        any is not 1), and a reshape dropping the axes an integer picks; the batch axis is taken whole."""
         keys = list(key) if isinstance(key, tuple) else [key]
         if Ellipsis in keys:
             at = keys.index(Ellipsis)
@@ -129,28 +129,30 @@ class Node:
         if len(keys) > self.type.rank:
             raise IndexError(f"{self!r}: {len(keys)} indices for a rank-{self.type.rank} tensor")
         keys += [slice(None)] * (self.type.rank - len(keys))
-        begin, size, kept = [], [], []
+        begin, size, steps, kept = [], [], [], []
         for axis, (k, dim) in enumerate(zip(keys, self.shape, strict=True)):
             if dim is None:
                 if k != slice(None):
                     raise IndexError(f"{self!r}: the batch axis {axis} can only be taken whole (:)")
-                begin.append(0), size.append(None), kept.append(None)
+                begin.append(0), size.append(None), steps.append(1), kept.append(None)
                 continue
             if isinstance(k, slice):
                 start, stop, step = k.indices(dim)
-                if step != 1:
-                    raise IndexError(f"{self!r}: only unit steps are supported, got {k}")
-                begin.append(start), size.append(max(stop - start, 0)), kept.append(max(stop - start, 0))
+                count = len(range(start, stop, step))
+                begin.append(start if count else 0), size.append(count), steps.append(step if count else 1)
+                kept.append(count)
             elif isinstance(k, (int, np.integer)):
                 index = int(k) + dim if k < 0 else int(k)
                 if not 0 <= index < dim:
                     raise IndexError(f"{self!r}: index {k} is out of range for axis {axis} of size {dim}")
-                begin.append(index), size.append(1)
+                begin.append(index), size.append(1), steps.append(1)
             else:
                 raise IndexError(f"{self!r}: indices must be ints or slices, got {k!r}")
         result = self
-        if tuple(begin) != (0,) * len(begin) or tuple(size) != self.shape:
-            result = self.graph.add("slice", (self,), {"begin": tuple(begin), "size": tuple(size)})
+        unit = all(step == 1 for step in steps)
+        if not unit or tuple(begin) != (0,) * len(begin) or tuple(size) != self.shape:
+            attrs = {"begin": tuple(begin), "size": tuple(size)}
+            result = self.graph.add("slice", (self,), attrs if unit else {**attrs, "strides": tuple(steps)})
         if tuple(kept) != result.shape:
             result = self.graph.add("reshape", (result,), {"shape": tuple(kept)})
         return result

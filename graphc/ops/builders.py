@@ -182,11 +182,14 @@ def _axes(x: Node, axes: Sequence[int] | None) -> tuple[int, ...]:
     return tuple(normalized)
 
 
-def slice_(x: Node, begin: Sequence[int], size: Sequence[Dim]) -> Node:
-    """The window [begin, begin+size) of each axis; the batch axis (size None) is taken whole."""
-    if tuple(begin) == (0,) * len(begin) and tuple(size) == x.shape:
+def slice_(x: Node, begin: Sequence[int], size: Sequence[Dim], strides: Sequence[int] | None = None) -> Node:
+    """size[axis] elements of each axis from begin[axis], in steps of strides[axis] (default 1, the
+    window [begin, begin+size); -1 reverses); the batch axis (size None) is taken whole."""
+    unit = strides is None or all(step == 1 for step in strides)
+    if unit and tuple(begin) == (0,) * len(begin) and tuple(size) == x.shape:
         return x
-    return x.graph.add("slice", (x,), {"begin": tuple(begin), "size": tuple(size)})
+    attrs = {"begin": tuple(begin), "size": tuple(size)}
+    return x.graph.add("slice", (x,), attrs if unit else {**attrs, "strides": tuple(strides)})
 
 
 def pad(x: Node, pads: Sequence[tuple[int, int]], value: float = 0.0) -> Node:

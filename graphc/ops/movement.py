@@ -16,42 +16,80 @@ from graphc.ops.registry import EvalContext, Fusion, OpDef, OpKind, every_row, r
 from graphc.ops.scalar import Scalar, Value
 
 
+def slice_strides(attrs: Mapping[str, Any]) -> tuple[int, ...]:
+    """A slice's step along each axis (all 1 unless the slice says `strides`)."""
+    return tuple(attrs.get("strides") or (1,) * len(attrs["begin"]))
+
+
 def _slice_infer(types: Sequence[TensorType], attrs: Mapping[str, Any]) -> TensorType:
     (t,) = types
-    begin, size = tuple(attrs["begin"]), tuple(attrs["size"])
-    if len(begin) != t.rank or len(size) != t.rank:
-        raise ShapeError(f"slice of {t}: begin {begin} and size {size} need one entry per axis ({t.rank})")
-    for axis, (dim, start, length) in enumerate(zip(t.shape, begin, size, strict=True)):
+    begin, size, strides = tuple(attrs["begin"]), tuple(attrs["size"]), slice_strides(attrs)
+    if len(begin) != t.rank or len(size) != t.rank or len(strides) != t.rank:
+        raise ShapeError(f"slice of {t}: begin {begin}, size {size} and strides {strides} need one entry per "
+                         f"axis ({t.rank})")
+    for axis, (dim, start, length, step) in enumerate(zip(t.shape, begin, size, strides, strict=True)):
         if is_batch(dim):
-            if start != 0 or length is not None:
-                raise ShapeError(f"slice of {t}: the batch axis {axis} is taken whole (begin 0, size None), "
-                                 f"got begin {start}, size {length}")
-        elif length is None or start < 0 or length < 0 or start + length > dim:
-            raise ShapeError(f"slice of {t}: axis {axis} of size {dim} cannot give "
-                             f"[{start}, {start}+{length})")
+            if start != 0 or length is not None or step != 1:
+                raise ShapeError(f"slice of {t}: the batch axis {axis} is taken whole (begin 0, size None, "
+                                 f"stride 1), got begin {start}, size {length}, stride {step}")
+            continue
+        last = None if length is None else start + step * (length - 1)
+        if (not isinstance(step, int) or step == 0 or length is None or length < 0
+                or (length == 0 and not 0 <= start <= dim)
+                or (length > 0 and not (0 <= start < dim and 0 <= last < dim))):
+            raise ShapeError(f"slice of {t}: axis {axis} of size {dim} cannot give {length} elements from "
+                             f"{start} in steps of {step}")
     return TensorType(tuple(d if is_batch(d) else s for d, s in zip(t.shape, size, strict=True)), t.dtype)
 
 
-def _window(attrs: Mapping[str, Any]) -> tuple[slice, ...]:
-    return tuple(slice(None) if s is None else slice(start, start + s)
-                 for start, s in zip(attrs["begin"], attrs["size"], strict=True))
-
-
 def _slice_reference(attrs: Mapping[str, Any], ctx: EvalContext, x: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(x[_window(attrs)])
+    for axis, (start, length, step) in enumerate(zip(attrs["begin"], attrs["size"], slice_strides(attrs),
+                                                     strict=True)):
+        if length is not None:
+            x = np.take(x, start + step * np.arange(length, dtype=np.int64), axis=axis)
+    return np.ascontiguousarray(x)
 
 
 def _slice_grad(n: Node, g: Node) -> list[Node]:
+    """The gradient in place of the read elements, zeros elsewhere: a pad for unit steps; along a
+    strided axis, each element followed by k - 1 zeros (pad and reshape), reversed first for k < 0."""
     x = n.inputs[0]
+    begin = list(n.attrs["begin"])
+    for axis, step in enumerate(slice_strides(n.attrs)):
+        if step != 1:
+            g = _spread(g, axis, begin[axis], step, x.shape[axis])
+            begin[axis] = 0
     pads = tuple((0, 0) if is_batch(d) else (start, d - start - s)
-                 for d, start, s in zip(x.shape, n.attrs["begin"], n.attrs["size"], strict=True))
+                 for d, start, s in zip(x.shape, begin, g.shape, strict=True))
     return [b.pad(g, pads)]
+
+
+def _spread(g: Node, axis: int, start: int, step: int, extent: int) -> Node:
+    """g's elements j at start + step * j along `axis` of a zero axis of `extent` elements."""
+    count = g.shape[axis]
+    if step < 0:  # the same elements read upwards from the last one, in reverse order
+        flip = [-1 if a == axis else 1 for a in range(g.type.rank)]
+        g = b.slice_(g, [count - 1 if a == axis else 0 for a in range(g.type.rank)],
+                     [None if is_batch(d) else d for d in g.shape], flip)
+        start, step = start + step * (count - 1), -step
+    if step > 1:
+        shape = list(g.shape)
+        g = b.reshape(g, (*shape[:axis + 1], 1, *shape[axis + 1:]))
+        g = b.pad(g, [(0, step - 1) if a == axis + 1 else (0, 0) for a in range(g.type.rank)])
+        g = b.reshape(g, (*shape[:axis], count * step, *shape[axis + 1:]))
+        kept = min(count * step, extent - start)
+        g = b.slice_(g, [0] * g.type.rank, [kept if a == axis else None if is_batch(d) else d
+                                            for a, d in enumerate(g.shape)])
+    return b.pad(g, [(start, extent - start - g.shape[axis]) if a == axis else (0, 0)
+                     for a in range(g.type.rank)])
 
 
 SLICE = register(
     OpDef("slice", OpKind.LAYOUT, 1, _slice_infer, _slice_reference, _slice_grad,
-          "the window [begin, begin+size) of each axis (the batch axis whole)",
-          scalar=lambda s, node, x: x, offsets=lambda node, operand: tuple(node.attrs["begin"]))
+          "size[axis] elements of each axis from begin[axis] in steps of strides[axis] (default 1; -1 "
+          "reverses); the batch axis whole",
+          scalar=lambda s, node, x: x, offsets=lambda node, operand: tuple(node.attrs["begin"]),
+          scales=lambda node, operand: slice_strides(node.attrs))
 )
 
 

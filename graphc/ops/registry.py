@@ -83,8 +83,10 @@ class OpDef:
       (graphc.ops.scalar); ops without one have a lowering registered in codegen.
     - `access(node, i)`: which node axis each axis of operand i runs along (default: numpy
       broadcasting, right-aligned); `offsets(node, i)`: a constant added to each operand axis's
-      index (a slice reads its window); `index_streams(node)`: stride vectors over the node's axes
-      whose offsets `s.index(k)` reads (a class index, a flat element counter).
+      index (a slice reads its window); `scales(node, i)`: a nonzero multiplier of each operand
+      axis's index before the offset (a strided slice reads every k-th element, -1 reverses);
+      `index_streams(node)`: stride vectors over the node's axes whose offsets `s.index(k)` reads
+      (a class index, a flat element counter).
     - `inline(node)`: the value is computed by `scalar` inside its consumers' loops instead of
       loaded (scalar constants, the batch size).
     - `commutative`: operands may be swapped (CSE). `foldable`: constant operands make a
@@ -114,6 +116,7 @@ class OpDef:
     scalar: ScalarRule | None = None
     access: AccessMap | None = None
     offsets: Callable[[Node, int], Sequence[int]] | None = None
+    scales: Callable[[Node, int], Sequence[int]] | None = None
     index_streams: IndexStreams | None = None
     inline: Callable[[Node], bool] | None = None
     commutative: bool = False

@@ -58,6 +58,8 @@ CASES: dict[str, tuple[Callable[[], list], Callable[[list[np.ndarray], np.ndarra
     "lambda": (lambda: [L.Lambda(double_plus, arguments={"shift": 0.5}),
                         L.Lambda(lambda t: ops.mean(t, axis=-1, keepdims=True) * t)],
                lambda w, h: (6 * h + 0.5).mean(axis=-1, keepdims=True) * (6 * h + 0.5)),
+    "lambda_strided": (lambda: [L.Lambda(lambda t: t[:, ::2] * t[:, 4::-2])],  # steps and a reversal
+                       lambda w, h: (3 * h)[:, ::2] * (3 * h)[:, 4::-2]),
 }
 
 
@@ -88,7 +90,7 @@ def test_values_match_numpy(case: str) -> None:
 
 # ELU with alpha=1 has a continuous derivative: finite differences across its kink stay accurate
 @pytest.mark.parametrize("case", ["relu", "elu_smooth", "softmax", "prelu", "layer_norm", "layer_norm_3d",
-                                  "lambda"])
+                                  "lambda", "lambda_strided"])
 def test_gradients_match_finite_differences(case: str) -> None:
     """One SGD step of rate 1 subtracts the gradient; central differences of the compiled loss, for
     the first kernel and for the layer's own weights."""

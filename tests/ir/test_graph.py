@@ -95,14 +95,15 @@ def test_to_networkx_holds_every_node_operand_and_interface_name() -> None:
 def test_basic_indexing_of_traced_tensors_is_slice_and_reshape() -> None:
     g = Graph("index")
     x = g.input("x", TensorType((None, 4, 6)))
-    g.outputs.update(a=x[:, 1:3], b=x[:, -1], c=x[..., 2:], d=x[:, 2, 5])
+    g.outputs.update(a=x[:, 1:3], b=x[:, -1], c=x[..., 2:], d=x[:, 2, 5], e=x[:, ::-2, 1::2], f=x[:, 3, ::-1])
     value = np.arange(2 * 4 * 6, dtype=np.float32).reshape(2, 4, 6)
     out, _ = evaluate(g, {"x": value})
-    expected = {"a": value[:, 1:3], "b": value[:, -1], "c": value[..., 2:], "d": value[:, 2, 5]}
+    expected = {"a": value[:, 1:3], "b": value[:, -1], "c": value[..., 2:], "d": value[:, 2, 5],
+                "e": value[:, ::-2, 1::2], "f": value[:, 3, ::-1]}
     for name, want in expected.items():
         np.testing.assert_array_equal(out[name], want)
-    for bad, message in ((lambda: x[0], "batch axis"), (lambda: x[:, ::2], "unit steps"),
-                         (lambda: x[:, 9], "out of range")):
+    for bad, message in ((lambda: x[0], "batch axis"), (lambda: x[:, 9], "out of range"),
+                         (lambda: x[:, None], "ints or slices")):
         with pytest.raises(IndexError, match=message):
             bad()
 

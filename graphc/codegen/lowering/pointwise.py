@@ -2,9 +2,11 @@
 
 A pointwise kernel is any group of SCALAR nodes with outputs of one shape (the iteration
 space). Each node is placed in the iteration space by a map from its own axes to iteration
-axes; an operand's placement follows from its consumer's and the consumer's access map
-(numpy broadcasting, a transpose, one_hot's trailing axis). Every memory access and every
-index an op asks for is then an affine function of the loop counters: a stride vector.
+axes, and along each axis by an affine position (its index = scale * counter + shift); an
+operand's placement follows from its consumer's and the consumer's access map (numpy
+broadcasting, a transpose, one_hot's trailing axis, a slice's offsets and steps). Every memory
+access and every index an op asks for is then an affine function of the loop counters: a
+stride vector and a constant.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from graphc.passes.kernels import Kernel
 
 Placement = tuple[int | None, ...]
 Shift = tuple[int, ...]
+Scale = tuple[int, ...]
 
 
 def broadcast_access(node: Node, operand: int) -> Sequence[int]:
@@ -133,10 +136,11 @@ class PointwisePlan:
         self.shape = shape
         self.streams: list[tuple[Sym, ...]] = []
         self._inside = set(kernel.nodes)
-        self._memo: dict[tuple[Node, Placement, Shift, Guard], Expr] = {}
+        self._memo: dict[tuple[Node, Placement, Shift, Scale, Guard], Expr] = {}
         identity: Placement = tuple(None if d == 1 else i for i, d in enumerate(shape))
         self.output_stream = self._stream(contiguous_strides(shape), identity)
-        self.roots = [self._expr(out, identity, (0,) * len(shape), ()) for out in kernel.outputs]
+        unit = (1,) * len(shape)
+        self.roots = [self._expr(out, identity, (0,) * len(shape), unit, ()) for out in kernel.outputs]
 
     def loads(self) -> list[Load]:
         return [expr for expr in self._memo.values() if isinstance(expr, Load)]
@@ -150,21 +154,22 @@ class PointwisePlan:
             (aligned if at_output else misaligned).add(expr.node)
         return aligned - misaligned
 
-    def _stream(self, own_strides: Sequence[Sym], placement: Placement) -> int:
+    def _stream(self, own_strides: Sequence[Sym], placement: Placement, scale: Scale | None = None) -> int:
         vector = [ZERO] * len(self.shape)
-        for stride, axis in zip(own_strides, placement, strict=True):
+        for a, (stride, axis) in enumerate(zip(own_strides, placement, strict=True)):
             if axis is not None:
-                vector[axis] = stride
+                vector[axis] = stride if scale is None else stride * scale[a]
         key = tuple(vector)
         if key not in self.streams:
             self.streams.append(key)
         return self.streams.index(key)
 
-    def _expr(self, node: Node, placement: Placement, shift: Shift, guard: Guard) -> Expr:
-        """`node` at iteration-space positions `placement` (node axis -> loop axis), its own
-        indices shifted by `shift` (the window a slice consumer reads), its loads kept inside
-        their buffers by `guard` (positions a pad consumer reads around its operand)."""
-        key = (node, placement, shift, guard)
+    def _expr(self, node: Node, placement: Placement, shift: Shift, scale: Scale, guard: Guard) -> Expr:
+        """`node` at iteration-space positions `placement` (node axis -> loop axis), its own index
+        along each axis `scale` * counter + `shift` (the window and steps a slice consumer reads),
+        its loads kept inside their buffers by `guard` (positions a pad consumer reads around its
+        operand)."""
+        key = (node, placement, shift, scale, guard)
         if key in self._memo:
             return self._memo[key]
         expr: Expr
@@ -173,7 +178,7 @@ class PointwisePlan:
                 expr = Immediate(node)
             else:
                 strides = contiguous_strides(node.shape)
-                expr = Load(node, self._stream(strides, placement), shift_base(strides, shift), guard)
+                expr = Load(node, self._stream(strides, placement, scale), shift_base(strides, shift), guard)
         else:
             op = get_op(node.op)
             lowering = None if op.scalar is not None else get_lowering(node.op)
@@ -181,14 +186,16 @@ class PointwisePlan:
             for i, src in enumerate(node.inputs):
                 access = (op.access or broadcast_access)(node, i)
                 extra = op.offsets(node, i) if op.offsets is not None else (0,) * src.type.rank
-                src_place = tuple(
-                    None if src.shape[a] == 1 else placement[access[a]] for a in range(src.type.rank)
-                )
-                src_shift = tuple(0 if src.shape[a] == 1 else shift[access[a]] + extra[a]
+                steps = op.scales(node, i) if op.scales is not None else (1,) * src.type.rank
+                whole = [src.shape[a] == 1 for a in range(src.type.rank)]
+                src_place = tuple(None if whole[a] else placement[access[a]] for a in range(src.type.rank))
+                src_shift = tuple(0 if whole[a] else steps[a] * shift[access[a]] + extra[a]
                                   for a in range(src.type.rank))
-                bounds = self._bounds(node, src, access, src_place, src_shift)
-                args.append(self._expr(src, src_place, src_shift, guard + bounds))
-            streams = [(self._stream(s, placement), shift_base(s, shift))
+                src_scale = tuple(1 if whole[a] else steps[a] * scale[access[a]]
+                                  for a in range(src.type.rank))
+                bounds = self._bounds(node, src, access, src_place, src_shift, src_scale)
+                args.append(self._expr(src, src_place, src_shift, src_scale, guard + bounds))
+            streams = [(self._stream(s, placement, scale), shift_base(s, shift))
                        for s in (op.index_streams or _none)(node)]
             expr = Apply(node, op, lowering, args, streams)
         self._memo[key] = expr
@@ -196,16 +203,22 @@ class PointwisePlan:
 
 
     def _bounds(self, node: Node, src: Node, access: Sequence[int], place: Placement,
-                shift: Shift) -> Guard:
-        """Bounds for the operand axes whose shifted positions can leave the operand (a pad's)."""
+                shift: Shift, scale: Scale) -> Guard:
+        """Bounds for the operand axes whose positions (shift + scale * i, i over the loop's extent)
+        can leave the operand (a pad's)."""
         bounds = []
+        rank = len(self.shape)
         for a, size in enumerate(src.shape):
-            extent = node.shape[access[a]]
-            if is_batch(size) or size == 1 or (0 <= shift[a] and shift[a] + extent <= size):
+            if is_batch(size) or size == 1:
                 continue
-            rank = len(self.shape)
+            loop = None if place[a] is None else self.shape[place[a]]
+            extent = loop if isinstance(loop, int) else node.shape[access[a]]
+            last = shift[a] + scale[a] * (extent - 1)
+            if 0 <= min(shift[a], last) and max(shift[a], last) < size:
+                continue
             counter = (ZERO,) * rank if place[a] is None else unit_stride(rank, place[a])
-            bounds.append(Bound(self._stream(counter, tuple(range(rank))), shift[a], size))
+            scaled = self._stream(counter, tuple(range(rank)), (scale[a],) * rank)
+            bounds.append(Bound(scaled, shift[a], size))
         return tuple(bounds)
 
 
