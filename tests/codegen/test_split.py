@@ -1,4 +1,5 @@
-"""A large FULL program compiles as two objects side by side: same results, nothing more exported."""
+"""A large FULL program compiles as several objects side by side: its short-loop kernels with the entry
+at LIGHT, the others in two FULL groups. Same results as one FULL group, nothing more exported."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from graphc_runtime import Library
 import graphc.codegen as codegen
 from graphc.codegen import build_library, compile_programs, llvm_workers, pipeline_for
 from graphc.codegen import cache as disk_cache
-from graphc.codegen.target import FULL, compile_ir, target_spec
+from graphc.codegen.target import FULL, LIGHT, compile_ir, target_spec
 from graphc.interpreter import evaluate
 from graphc.ir import Graph, TensorType
 from graphc.ops import builders as b
@@ -23,7 +24,8 @@ def own_cache(tmp_path, monkeypatch) -> None:
 
 
 def _large() -> Graph:
-    """Several kernels over 1,100 features: reductions, pointwise chains, a GEMM with an epilogue."""
+    """Kernels over 1,100 features (reductions, pointwise chains, a GEMM with an epilogue) and a softmax
+    over 10 classes."""
     g = Graph("large")
     x = g.input("x", TensorType((None, 1100)))
     w = g.input("w", TensorType((1100, 64)))
@@ -33,22 +35,29 @@ def _large() -> Graph:
     g.outputs["norms"] = b.sqrt(b.reduce_sum(b.square(x), [1]))
     g.outputs["scaled"] = b.sigmoid(x * 3.0 - 1.0) * b.log(b.abs_(x) + 1.0)
     g.outputs["column"] = b.reduce_mean(x * x, [0])
+    z = g.input("z", TensorType((None, 10)))
+    e = b.exp(z - b.reduce_max(z, [1], keepdims=True))
+    g.outputs["classes"] = e / b.reduce_sum(e, [1], keepdims=True)  # short loops: 10 per sample
     return g
 
 
 def _feeds() -> dict[str, np.ndarray]:
     rng = np.random.default_rng(0)
     return {"x": rng.normal(size=(9, 1100)).astype(np.float32),
-            "w": (rng.normal(size=(1100, 64)) / 30).astype(np.float32)}
+            "w": (rng.normal(size=(1100, 64)) / 30).astype(np.float32),
+            "z": rng.normal(size=(9, 10)).astype(np.float32)}
 
 
-def test_two_objects_compute_what_one_does(tmp_path, monkeypatch) -> None:
+def test_the_parts_compute_what_one_full_unit_does(tmp_path, monkeypatch) -> None:
     graph = _large()
     assert pipeline_for(graph) is FULL
-    assert set(compile_programs({"p": graph}).objects) == {"p", "p_part1"}
+    compiled = compile_programs({"p": graph})
+    assert set(compiled.objects) == {"p", "p_part1", "p_part2"}
+    assert compiled.units["p"].pipeline is LIGHT and len(compiled.units["p"].texts) > 1  # entry, short loops
+    assert compiled.units["p_part1"].pipeline is compiled.units["p_part2"].pipeline is FULL
     split = Library.load(build_library({"p": graph}, tmp_path / "split")).programs["p"](**_feeds())
-    monkeypatch.setattr(codegen, "SPLIT_CHARACTERS", 10**9)
-    assert set(compile_programs({"p": graph}).objects) == {"p"}
+    monkeypatch.setattr(codegen, "SPLIT_COST", 10**9)
+    assert set(compile_programs({"p": graph}).objects) == {"p", "p_part1"}
     whole = Library.load(build_library({"p": graph}, tmp_path / "whole")).programs["p"](**_feeds())
     expected, _ = evaluate(graph, _feeds(), {})
     for name, value in whole.items():
