@@ -38,7 +38,6 @@ from graphc.codegen.program import ConstantPool, emit_program
 from graphc.codegen.target import FULL, LIGHT, QUICK, Pipeline, TargetSpec, compile_ir, target_spec
 from graphc.ir.graph import Graph
 from graphc.ir.verify import verify
-from graphc.passes.kernels import Kernel
 
 __all__ = ["CompiledObject", "LinkError", "build_library", "build_tiered", "compile_programs", "start_build"]
 
@@ -81,10 +80,6 @@ class CompiledObject:
 
 
 SMALL_ELEMENTS = 1024
-# A kernel of a FULL program whose loops hold at most one vector per sample (a softmax over 10 classes)
-# compiles at LIGHT with the entry function: FULL's vectorizer has nothing to gain there and cost
-# such a kernel ~8 ms of LLVM time (the tutorial CNN's predict had four).
-SHORT_LOOP = 16
 # A FULL program whose kernels' LLVM work (_llvm_cost) is above this is compiled as two objects, one on
 # an LLVM child (a unit is ~4 us of LLVM time: the tutorial CNN's predict is ~20,000); below it, a
 # second job's hand-over would cost about what it saves.
@@ -109,13 +104,6 @@ def _without_fast_math(module: ir.Module) -> None:
                     instruction.flags = []
 
 
-def _short_loops(kernel: Kernel) -> bool:
-    """Whether every value the kernel computes, and every batch operand it reads, holds at most
-    SHORT_LOOP elements per sample (operands without a batch axis, weights a GEMM reads, excepted)."""
-    values = [*kernel.nodes, *(node for node in kernel.inputs if node.type.has_batch)]
-    return all(node.type.static_numel <= SHORT_LOOP for node in values)
-
-
 def _llvm_cost(text: str) -> int:
     """A kernel module's LLVM work at FULL, in units of one character of scalar loop code: a loop LLVM
     vectorizes costs ~4 ms per 1,000 characters, code written with vectors (convolutions, pools in
@@ -125,30 +113,29 @@ def _llvm_cost(text: str) -> int:
 
 
 def _emit(name: str, graph: Graph, spec: TargetSpec, pipeline: Pipeline) -> tuple[dict[str, Any], list[Unit]]:
-    """The program's manifest entry and its units, the first holding the entry function.
+    """The program's manifest entry and its units: one, or for a large FULL program two, the first
+    holding the entry function. A FULL program's kernels are emitted as modules of their own and
+    grouped by their LLVM work (_llvm_cost; largest first, each to the lighter group), so that the
+    groups compile side by side with about half of it each. Decided by the IR alone, on any machine.
 
-    A LIGHT program is one unit. A FULL program's kernels are emitted as modules of their own: those
-    with short loops (_short_loops) join the entry in a LIGHT unit, compiled here; the others form
-    one FULL unit or, past SPLIT_COST, two grouped by their LLVM work (_llvm_cost; largest first, each
-    to the lighter group), which compile side by side (a child takes one, and this thread the other
-    once its own unit is done). Decided by the IR alone, so every machine builds the same objects."""
+    (Kernels whose loops hold one vector per sample, a softmax over 10 classes, were tried at LIGHT:
+    the MLP's training step at batch 128 ran 3-6% slower, its 10-wide loops over the batch no longer
+    vectorized, for ~8 ms of LLVM time each saved.)"""
     entry = ir.Module(name=f"graphc_{name}")
     entry.triple = spec.triple
-    short: list[ir.Module] = []
-    long: list[ir.Module] = []
+    kernels: list[ir.Module] = []
 
-    def kernel_module(function: str, kernel: Kernel) -> ir.Module:
+    def kernel_module(function: str) -> ir.Module:
         module = ir.Module(name=function)
         module.triple = spec.triple
-        (short if _short_loops(kernel) else long).append(module)
+        kernels.append(module)
         return module
 
     split = kernel_module if pipeline is FULL else None
     manifest = emit_program(entry, name, graph, ConstantPool(entry), kernel_module=split)
-    for module in (entry, *short):  # the first unit compiles at LIGHT either way
-        _without_fast_math(module)
-    units = [Unit((str(entry), *map(str, short)), frozenset({f"graphc_{name}"}), False, LIGHT)]
-    texts = {module.name: str(module) for module in long}
+    if pipeline is LIGHT:
+        _without_fast_math(entry)
+    texts = {module.name: str(module) for module in kernels}
     costs = {function: _llvm_cost(text) for function, text in texts.items()}
     groups: list[list[str]] = [list(texts)]
     if sum(costs.values()) > SPLIT_COST:
@@ -157,8 +144,9 @@ def _emit(name: str, graph: Graph, spec: TargetSpec, pipeline: Pipeline) -> tupl
             lighter = loads.index(min(loads))
             groups[lighter].append(function)
             loads[lighter] += costs[function]
-    units += [Unit(tuple(texts[f] for f in group), frozenset(group), True, FULL) for group in groups if group]
-    return manifest, units
+    first = Unit((str(entry), *(texts[f] for f in groups[0])), frozenset({f"graphc_{name}"}), False, pipeline)
+    rest = [Unit(tuple(texts[f] for f in group), frozenset(group), True, pipeline) for group in groups[1:]]
+    return manifest, [first, *(unit for unit in rest if unit.texts)]
 
 
 def compile_programs(

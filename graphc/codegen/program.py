@@ -50,14 +50,14 @@ class ConstantPool:
 
 
 def emit_program(module: ir.Module, name: str, graph: Graph, pool: ConstantPool,
-                 internal: bool = False, kernel_module: Callable[[str, Kernel], ir.Module] | None = None
+                 internal: bool = False, kernel_module: Callable[[str], ir.Module] | None = None
                  ) -> dict[str, Any]:
     """Emit `graphc_<name>` into `module`; returns the program's manifest entry. An `internal` program
     (a scan's body, called by its loop) is not exported.
 
-    With `kernel_module`, each kernel function is defined in the module it returns for the function's
-    name and the kernel (and only declared in `module`), so that the build can compile the kernels in
-    several LLVM jobs; else they are internal functions of `module`.
+    With `kernel_module`, each kernel function is defined in the module it returns for the kernel's
+    name (and only declared in `module`), so that the build can compile the kernels in several
+    LLVM jobs; else they are internal functions of `module`.
     """
     kernels = partition(graph)
     plan = assign_buffers(graph, kernels)
@@ -112,7 +112,7 @@ def _memcpy(builder: ir.IRBuilder, resolve: Any, copy: Copy, batch: ir.Value) ->
 
 def _emit_kernel(
     module: ir.Module, fname: str, kernel: Kernel, plan: BufferPlan, position: int,
-    kernel_module: Callable[[str, Kernel], ir.Module] | None,
+    kernel_module: Callable[[str], ir.Module] | None,
 ) -> tuple[ir.Function, list[Location]]:
     """A function `void k(i64 N, ptr noalias...)` taking one pointer per distinct buffer; returns the
     function to call from `module` and the buffers to pass."""
@@ -123,7 +123,7 @@ def _emit_kernel(
     if scratch is not None:
         locations.append(scratch)
     signature = ir.FunctionType(VOID, [I64] + [PTR] * len(locations))
-    fn = ir.Function(module if kernel_module is None else kernel_module(fname, kernel), signature, fname)
+    fn = ir.Function(module if kernel_module is None else kernel_module(fname), signature, fname)
     callee = fn
     if kernel_module is None:
         fn.linkage = "internal"

@@ -1,5 +1,4 @@
-"""A large FULL program compiles as several objects side by side: its short-loop kernels with the entry
-at LIGHT, the others in two FULL groups. Same results as one FULL group, nothing more exported."""
+"""A large FULL program compiles as two objects side by side: same results, nothing more exported."""
 
 from __future__ import annotations
 
@@ -12,7 +11,7 @@ from graphc_runtime import Library
 import graphc.codegen as codegen
 from graphc.codegen import build_library, compile_programs, llvm_workers, pipeline_for
 from graphc.codegen import cache as disk_cache
-from graphc.codegen.target import FULL, LIGHT, compile_ir, target_spec
+from graphc.codegen.target import FULL, compile_ir, target_spec
 from graphc.interpreter import evaluate
 from graphc.ir import Graph, TensorType
 from graphc.ops import builders as b
@@ -37,7 +36,7 @@ def _large() -> Graph:
     g.outputs["column"] = b.reduce_mean(x * x, [0])
     z = g.input("z", TensorType((None, 10)))
     e = b.exp(z - b.reduce_max(z, [1], keepdims=True))
-    g.outputs["classes"] = e / b.reduce_sum(e, [1], keepdims=True)  # short loops: 10 per sample
+    g.outputs["classes"] = e / b.reduce_sum(e, [1], keepdims=True)
     return g
 
 
@@ -48,16 +47,15 @@ def _feeds() -> dict[str, np.ndarray]:
             "z": rng.normal(size=(9, 10)).astype(np.float32)}
 
 
-def test_the_parts_compute_what_one_full_unit_does(tmp_path, monkeypatch) -> None:
+def test_two_objects_compute_what_one_does(tmp_path, monkeypatch) -> None:
     graph = _large()
     assert pipeline_for(graph) is FULL
     compiled = compile_programs({"p": graph})
-    assert set(compiled.objects) == {"p", "p_part1", "p_part2"}
-    assert compiled.units["p"].pipeline is LIGHT and len(compiled.units["p"].texts) > 1  # entry, short loops
-    assert compiled.units["p_part1"].pipeline is compiled.units["p_part2"].pipeline is FULL
+    assert set(compiled.objects) == {"p", "p_part1"}
+    assert compiled.units["p"].pipeline is compiled.units["p_part1"].pipeline is FULL
     split = Library.load(build_library({"p": graph}, tmp_path / "split")).programs["p"](**_feeds())
     monkeypatch.setattr(codegen, "SPLIT_COST", 10**9)
-    assert set(compile_programs({"p": graph}).objects) == {"p", "p_part1"}
+    assert set(compile_programs({"p": graph}).objects) == {"p"}
     whole = Library.load(build_library({"p": graph}, tmp_path / "whole")).programs["p"](**_feeds())
     expected, _ = evaluate(graph, _feeds(), {})
     for name, value in whole.items():
