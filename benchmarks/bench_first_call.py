@@ -1,17 +1,18 @@
-"""The latency a user feels first: a fresh process's first training step and first predict, graphc vs JAX.
+"""The latency a user feels first: a fresh process's first training step and first predict, graphc vs
+JAX and TensorFlow.
 
 Each measurement is its own fresh process (imports excluded, as a Keras user's `import` comes
 before the clock starts in the issue's method): build a model never compiled before, time the first
-`train_on_batch` (graphc) or the first call of the jitted Adam step (JAX), then the first `predict`
-on the trained weights. An older checkout runs by PYTHONPATH=<old>:<old>/runtime. graphc's
+`train_on_batch` (graphc, TensorFlow) or the first call of the jitted Adam step (JAX), then the first
+`predict` on the trained weights. An older checkout runs by PYTHONPATH=<old>:<old>/runtime. graphc's
 model-independent support objects (GEMM kernels, worker pool) are cached first by one warm-up
 process in a new cache folder, as on any machine where graphc has run once, and the rest of that
 folder is emptied; each graphc process gets a hidden width not compiled before (so the compile
-cache cannot serve the model), and JAX gets the same widths. Processes alternate between the
-frameworks, so the machine's drift falls on both. JAX runs from benchmarks/.peers-venv
-(setup_peers.sh) and is left out when that is missing. TensorFlow is not installed there; the
-issue's tf.function figures (tiny model: 79 ms first step, 104 ms first predict) were measured on
-an earlier machine of this kind.
+cache cannot serve the model), and the peers get the same widths. Processes alternate between the
+frameworks, so the machine's drift falls on them alike. JAX and TensorFlow (Keras on its TF
+backend: the same Sequential model, `train_on_batch` then `predict`, each traced into a
+tf.function) run from benchmarks/.peers-venv (setup_peers.sh); a framework missing there is left
+out.
 
 Models (Adam, sparse categorical cross-entropy): tiny 4-H-3 (H in 16..64, batch 16), the MLP
 784-H-512-10 (H in 480..544, batch 128) and the tutorial CNN with H filters (Conv2D H 5x5 relu,
@@ -72,10 +73,12 @@ print(step - start, time.perf_counter() - step)
 """
 
 JAX = """
-import time
+import sys, time
+sys.path.insert(0, {here!r})
 import numpy as np
 import jax, jax.numpy as jnp
 from jax import lax
+from peer_models import jax_adam_step
 sizes, batch, cnn = {sizes!r}, {batch}, {cnn}
 rng = np.random.default_rng(0)
 x = jnp.asarray(rng.random((batch, 28, 28, 1) if cnn else (batch, sizes[0]), dtype=np.float32))
@@ -103,16 +106,7 @@ def forward(params, x):
 def loss(params, x, y):
     return -jnp.mean(jnp.take_along_axis(jax.nn.log_softmax(forward(params, x)), y[:, None], axis=1))
 
-@jax.jit
-def step(params, m, v, t, x, y, lr=1e-3, b1=0.9, b2=0.999, eps=1e-7):
-    value, grads = jax.value_and_grad(loss)(params, x, y)
-    t = t + 1
-    m = jax.tree_util.tree_map(lambda m_, g: b1 * m_ + (1 - b1) * g, m, grads)
-    v = jax.tree_util.tree_map(lambda v_, g: b2 * v_ + (1 - b2) * g * g, v, grads)
-    alpha = lr * jnp.sqrt(1 - b2 ** t) / (1 - b1 ** t)
-    params = jax.tree_util.tree_map(lambda p, m_, v_: p - alpha * m_ / (jnp.sqrt(v_) + eps), params, m, v)
-    return params, m, v, t, value
-
+step = jax.jit(jax_adam_step(loss))
 zeros = jax.tree_util.tree_map(jnp.zeros_like, params)
 params, *_, value = step(params, zeros, zeros, jnp.float32(0), x, y)
 value.block_until_ready()
@@ -122,12 +116,46 @@ print(first - start, time.perf_counter() - first)
 """
 
 
+TENSORFLOW = """
+import os
+os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+import time
+import numpy as np
+import tensorflow as tf
+from tensorflow import keras
+sizes, batch, cnn = {sizes!r}, {batch}, {cnn}
+rng = np.random.default_rng(0)
+x = rng.random((batch, 28, 28, 1) if cnn else (batch, sizes[0]), dtype=np.float32)
+y = rng.integers(0, 10 if cnn else sizes[-1], batch).astype(np.float32)
+start = time.perf_counter()
+L = keras.layers
+if cnn:
+    layers = [L.Input((28, 28, 1)), L.Conv2D(sizes[0], (5, 5), activation="relu"), L.MaxPooling2D(),
+              L.Flatten(), L.Dense(128, activation="relu"), L.Dense(10, activation="softmax")]
+else:
+    layers = [L.Input((sizes[0],)), L.Dense(sizes[1], activation="relu")]
+    layers += [L.Dense(n, activation="relu") for n in sizes[2:-1]]
+    layers.append(L.Dense(sizes[-1], activation="softmax"))
+model = keras.Sequential(layers)
+model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+model.train_on_batch(x, y)
+step = time.perf_counter()
+model.predict(x, verbose=0)
+print(step - start, time.perf_counter() - step)
+"""
+
+
 def timed(python: str, code: str, env: dict[str, str], cwd: str) -> tuple[float, float]:
     """One fresh process's (first step, first predict) in ms. `cwd` is a neutral folder: `python -c`
     puts the working directory first on sys.path, where a checkout would shadow PYTHONPATH."""
     done = subprocess.run([python, "-c", code], capture_output=True, text=True, check=True, env=env, cwd=cwd)
     step, predict = done.stdout.split()[-2:]
     return float(step) * 1e3, float(predict) * 1e3
+
+
+def _imports(python: str, module: str) -> bool:
+    done = subprocess.run([python, "-c", f"import {module}"], capture_output=True, check=False)
+    return done.returncode == 0
 
 
 def summary(values: list[float]) -> str:
@@ -142,6 +170,8 @@ def main() -> None:
     frameworks = {"graphc": (sys.executable, GRAPHC)}
     if PEERS_PYTHON.exists():
         frameworks["jax"] = (str(PEERS_PYTHON), JAX)
+        if _imports(str(PEERS_PYTHON), "tensorflow"):
+            frameworks["tensorflow"] = (str(PEERS_PYTHON), TENSORFLOW)
     rows = []
     for model in args.models:
         low, high = WIDTHS[model]
@@ -156,7 +186,8 @@ def main() -> None:
                     entry.unlink()
             for width in widths:
                 for name, (python, code) in frameworks.items():
-                    code = code.format(sizes=sizes(model, width), batch=BATCH[model], cnn=model == "cnn")
+                    code = code.format(sizes=sizes(model, width), batch=BATCH[model], cnn=model == "cnn",
+                                       here=str(HERE))
                     times[name].append(timed(python, code, env, cache))
         for what, index in (("first training step", 0), ("first predict", 1)):
             row = [f"{model} {what}, batch {BATCH[model]}"]

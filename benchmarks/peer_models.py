@@ -78,6 +78,24 @@ def run_torch(threads: int, repeats: int) -> dict[str, float]:
     return out
 
 
+def jax_adam_step(loss):
+    """Keras's Adam on `loss(params, x, y)` as one JAX function of (params, m, v, t, x, y), returning
+    (params, m, v, t, loss value): the step every JAX row times (bench_first_call.py's too)."""
+    import jax
+    import jax.numpy as jnp
+
+    def adam_step(params, m, v, t, x, y, lr=1e-3, b1=0.9, b2=0.999, eps=1e-7):
+        value, grads = jax.value_and_grad(loss)(params, x, y)
+        t = t + 1
+        m = jax.tree_util.tree_map(lambda m_, g: b1 * m_ + (1 - b1) * g, m, grads)
+        v = jax.tree_util.tree_map(lambda v_, g: b2 * v_ + (1 - b2) * g * g, v, grads)
+        alpha = lr * jnp.sqrt(1 - b2 ** t) / (1 - b1 ** t)
+        params = jax.tree_util.tree_map(lambda p, m_, v_: p - alpha * m_ / (jnp.sqrt(v_) + eps), params, m, v)
+        return params, m, v, t, value
+
+    return adam_step
+
+
 def run_jax(repeats: int) -> dict[str, float]:
     import jax
     import jax.numpy as jnp
@@ -97,16 +115,7 @@ def run_jax(repeats: int) -> dict[str, float]:
         logp = jax.nn.log_softmax(forward(params, x))
         return -jnp.mean(jnp.take_along_axis(logp, y[:, None], axis=1))
 
-    def adam_step(params, m, v, t, x, y, lr=1e-3, b1=0.9, b2=0.999, eps=1e-7):
-        value, grads = jax.value_and_grad(loss)(params, x, y)
-        t = t + 1
-        m = jax.tree_util.tree_map(lambda m_, g: b1 * m_ + (1 - b1) * g, m, grads)
-        v = jax.tree_util.tree_map(lambda v_, g: b2 * v_ + (1 - b2) * g * g, v, grads)
-        alpha = lr * jnp.sqrt(1 - b2 ** t) / (1 - b1 ** t)
-        params = jax.tree_util.tree_map(lambda p, m_, v_: p - alpha * m_ / (jnp.sqrt(v_) + eps), params, m, v)
-        return params, m, v, t, value
-
-    step = jax.jit(adam_step, donate_argnums=(0, 1, 2))
+    step = jax.jit(jax_adam_step(loss), donate_argnums=(0, 1, 2))
     predict = jax.jit(lambda params, x: jax.nn.softmax(forward(params, x)))
 
     def state(sizes):

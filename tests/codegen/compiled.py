@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
-from graphc_runtime import Library, StateStore
+from graphc_runtime import Library, StateStore, set_num_threads
 
 from graphc.codegen import build_library
 from graphc.interpreter import evaluate
@@ -31,6 +31,19 @@ def run_compiled(
     program.bind(store)
     outputs = program(batch, **feeds)
     return outputs, {key: store[key].copy() for key in store.names()}
+
+
+def outputs_by_thread_count(library: Library, name: str, feeds: Mapping[str, np.ndarray], output: str = "y",
+                             ) -> list[np.ndarray]:
+    """`output` of one call on 1 and on 2 threads (the default count restored after)."""
+    results = []
+    for threads in (1, 2):
+        set_num_threads(threads)
+        try:
+            results.append(run_compiled(library, name, feeds, {})[0][output])
+        finally:
+            set_num_threads(None)
+    return results
 
 
 def assert_matches(

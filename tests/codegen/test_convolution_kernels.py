@@ -10,7 +10,7 @@ from graphc_runtime import set_num_threads
 from graphc.codegen.lowering.convolution import rows_per_chunk
 from graphc.ir import Graph, TensorType
 from graphc.ops.convolution import CONV2D, CONV2D_FILTER_GRAD, CONV2D_INPUT_GRAD, POOL2D, POOL2D_GRAD, Window
-from tests.codegen.compiled import assert_matches, load, run_compiled
+from tests.codegen.compiled import assert_matches, load, outputs_by_thread_count, run_compiled
 from tests.codegen.guard_pages import guarded
 
 RNG = np.random.default_rng(5)
@@ -79,15 +79,8 @@ def test_many_chunks_equal_the_reference(compiled, program) -> None:
 @pytest.mark.parametrize("program", PROGRAMS)
 def test_results_do_not_depend_on_the_thread_count(compiled, program) -> None:
     library, programs = compiled
-    feeds = _feeds(programs[program], 17)
-    results = []
-    for threads in (1, 2):
-        set_num_threads(threads)
-        try:
-            results.append(run_compiled(library, program, feeds, {})[0]["y"])
-        finally:
-            set_num_threads(None)
-    np.testing.assert_array_equal(results[0], results[1])
+    one, two = outputs_by_thread_count(library, program, _feeds(programs[program], 17))
+    np.testing.assert_array_equal(one, two)
 
 
 def _conv_chain(scale_shape: tuple) -> Graph:
