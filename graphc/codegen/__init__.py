@@ -1,11 +1,12 @@
 """LLVM code generation: programs (Graphs) -> object files, a shared library and a manifest.
 
-Each program is one LLVM module and one object; the library links them with the support
-objects (support.py: the GEMM kernels and the worker pool), which are model-independent. A cold
-build compiles these modules side by side: every module but the last goes to the LLVM workers
-(llvm_workers.py) as soon as its IR is emitted, the last one compiles here. Objects and linked
-libraries are kept in the on-disk cache (cache.py) keyed by the IR and the target, so a model
-compiled before, in this process or another, costs only its IR emission.
+Each program becomes one object, or two for a large FULL program (its kernels in two groups of
+modules, _emit); the library links them with the support objects (support.py: the GEMM kernels
+and the worker pool), which are model-independent. A cold build compiles these units side by side:
+every unit but the last program's first goes to the LLVM workers (llvm_workers.py) as soon as its
+IR is emitted, that one compiles here. Objects and linked libraries are kept in the on-disk cache
+(cache.py) keyed by the IR and the target, so a model compiled before, in this process or another,
+costs only its IR emission.
 
 A model's first call can take a tiered build (build_tiered): programs the LIGHT pipeline would
 compile are compiled by the much cheaper QUICK one first and by LIGHT on an LLVM child meanwhile;
