@@ -75,8 +75,11 @@ class CompiledModel:
                 library = self._libraries.get(name) or self._compile(name)
                 self._libraries[name] = library
         final = self._finals.get(name)
-        if final is not None and final.done():
-            library = self._swap(name)
+        if final is not None and final.done() and self._compiling.acquire(blocking=False):
+            try:  # (a compile under way elsewhere: the swap waits for a later call, not this one)
+                library = self._swap(name)
+            finally:
+                self._compiling.release()
         return library.programs[name]
 
     def finish_builds(self) -> None:
@@ -84,22 +87,23 @@ class CompiledModel:
         then stored too): for tests and benchmarks that need the settled state."""
         for name, final in list(self._finals.items()):
             wait([final])
-            self._swap(name)
+            with self._compiling:
+                self._swap(name)
 
     def _swap(self, name: str) -> Library:
-        """The tiered build's final library in place of the first: the same results, faster code."""
-        with self._compiling:
-            final = self._finals.pop(name, None)
-            if final is not None:
-                try:
-                    library = Library.load(final.result())
-                except Exception as error:  # noqa: BLE001 - the first library keeps serving
-                    warnings.warn(f"graphc: the optimized build of {self._name}.{name} failed ({error}); "
-                                  "its first build keeps running", RuntimeWarning, stacklevel=3)
-                else:
-                    library.bind(self.store)
-                    self._libraries[name] = library
-            return self._libraries[name]
+        """The tiered build's final library in place of the first (same results, faster code); the
+        caller holds `_compiling`."""
+        final = self._finals.pop(name, None)
+        if final is not None:
+            try:
+                library = Library.load(final.result())
+            except Exception as error:  # noqa: BLE001 - the first library keeps serving
+                warnings.warn(f"graphc: the optimized build of {self._name}.{name} failed ({error}); "
+                              "its first build keeps running", RuntimeWarning, stacklevel=4)
+            else:
+                library.bind(self.store)
+                self._libraries[name] = library
+        return self._libraries[name]
 
     def has(self, name: str) -> bool:
         return self._programs.has(name)

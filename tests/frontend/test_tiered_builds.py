@@ -87,3 +87,19 @@ def test_a_failed_final_build_keeps_the_first_library_with_a_warning() -> None:
         model.train_on_batch(x, y)
     assert engine._libraries["train_step"] is first and not engine._finals
     assert np.isfinite(model.train_on_batch(x, y)[0])
+
+
+def test_a_compile_under_way_postpones_the_swap_instead_of_blocking_the_call() -> None:
+    """Another thread compiling (it holds the engine's compile lock) does not stall a training call
+    whose final library is ready: the call runs the first library, and a later one swaps."""
+    x, y = _data()
+    model = _model()
+    model.train_on_batch(x, y)
+    engine = model._engine
+    engine._finals["train_step"].result(timeout=120)
+    first = engine._libraries["train_step"]
+    with engine._compiling:  # as while another program compiles
+        model.train_on_batch(x, y)
+        assert engine._libraries["train_step"] is first and "train_step" in engine._finals
+    model.train_on_batch(x, y)
+    assert _library(model, "train_step").endswith("_full.so") and not engine._finals
