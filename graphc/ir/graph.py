@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from graphc.ir.signatures import signature
-from graphc.ir.types import TensorType, TupleType, ValueType
+from graphc.ir.types import TensorType, TupleType, ValueType, is_batch
 
 if TYPE_CHECKING:
     import networkx
@@ -131,10 +131,10 @@ class Node:
         keys += [slice(None)] * (self.type.rank - len(keys))
         begin, size, steps, kept = [], [], [], []
         for axis, (k, dim) in enumerate(zip(keys, self.shape, strict=True)):
-            if dim is None:
+            if is_batch(dim):
                 if k != slice(None):
                     raise IndexError(f"{self!r}: the batch axis {axis} can only be taken whole (:)")
-                begin.append(0), size.append(None), steps.append(1), kept.append(None)
+                begin.append(0), size.append(None), steps.append(1), kept.append(dim)
                 continue
             if isinstance(k, slice):
                 start, stop, step = k.indices(dim)
@@ -150,7 +150,8 @@ class Node:
                 raise IndexError(f"{self!r}: indices must be ints or slices, got {k!r}")
         result = self
         unit = all(step == 1 for step in steps)
-        if not unit or tuple(begin) != (0,) * len(begin) or tuple(size) != self.shape:
+        whole = tuple(None if is_batch(d) else d for d in self.shape)
+        if not unit or tuple(begin) != (0,) * len(begin) or tuple(size) != whole:
             attrs = {"begin": tuple(begin), "size": tuple(size)}
             result = self.graph.add("slice", (self,), attrs if unit else {**attrs, "strides": tuple(steps)})
         if tuple(kept) != result.shape:

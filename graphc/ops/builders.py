@@ -184,9 +184,12 @@ def _axes(x: Node, axes: Sequence[int] | None) -> tuple[int, ...]:
 
 def slice_(x: Node, begin: Sequence[int], size: Sequence[Dim], strides: Sequence[int] | None = None) -> Node:
     """size[axis] elements of each axis from begin[axis], in steps of strides[axis] (default 1, the
-    window [begin, begin+size); -1 reverses); the batch axis (size None) is taken whole."""
+    window [begin, begin+size); -1 reverses); the batch axis is taken whole, its size given as None
+    or as the operand's own (N or k * N), so a caller may pass an operand's shape."""
+    size = tuple(None if is_batch(d) and s == d else s for d, s in zip(x.shape, size, strict=True))
+    whole = tuple(None if is_batch(d) else d for d in x.shape)
     unit = strides is None or all(step == 1 for step in strides)
-    if unit and tuple(begin) == (0,) * len(begin) and tuple(size) == x.shape:
+    if unit and tuple(begin) == (0,) * len(begin) and size == whole:
         return x
     attrs = {"begin": tuple(begin), "size": tuple(size)}
     return x.graph.add("slice", (x,), attrs if unit else {**attrs, "strides": tuple(strides)})

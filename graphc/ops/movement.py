@@ -69,8 +69,7 @@ def _spread(g: Node, axis: int, start: int, step: int, extent: int) -> Node:
     count = g.shape[axis]
     if step < 0:  # the same elements read upwards from the last one, in reverse order
         flip = [-1 if a == axis else 1 for a in range(g.type.rank)]
-        g = b.slice_(g, [count - 1 if a == axis else 0 for a in range(g.type.rank)],
-                     [None if is_batch(d) else d for d in g.shape], flip)
+        g = b.slice_(g, [count - 1 if a == axis else 0 for a in range(g.type.rank)], g.shape, flip)
         start, step = start + step * (count - 1), -step
     if step > 1:
         shape = list(g.shape)
@@ -78,8 +77,7 @@ def _spread(g: Node, axis: int, start: int, step: int, extent: int) -> Node:
         g = b.pad(g, [(0, step - 1) if a == axis + 1 else (0, 0) for a in range(g.type.rank)])
         g = b.reshape(g, (*shape[:axis], count * step, *shape[axis + 1:]))
         kept = min(count * step, extent - start)
-        g = b.slice_(g, [0] * g.type.rank, [kept if a == axis else None if is_batch(d) else d
-                                            for a, d in enumerate(g.shape)])
+        g = b.slice_(g, [0] * g.type.rank, [kept if a == axis else d for a, d in enumerate(g.shape)])
     return b.pad(g, [(start, extent - start - g.shape[axis]) if a == axis else (0, 0)
                      for a in range(g.type.rank)])
 
@@ -170,7 +168,7 @@ def _concat_grad(n: Node, g: Node) -> list[Node]:
     grads, start = [], 0
     for x in n.inputs:
         begin = tuple(start if i == axis else 0 for i in range(x.type.rank))
-        grads.append(b.slice_(g, begin, tuple(None if is_batch(d) else d for d in x.shape)))
+        grads.append(b.slice_(g, begin, x.shape))
         start += x.shape[axis]
     return grads
 
