@@ -215,8 +215,7 @@ def build_library(
     the .so path."""
     if not _NAME.match(name):
         raise ValueError(f"library name {name!r} is not a C identifier")
-    spec, cases = target_spec(cpu), support.gemm_cases(programs.values())
-    start_build(programs, cpu)
+    spec, cases = start_build(programs, cpu)
     compiled = compile_programs(programs, cpu=cpu, started=lambda: support.prefetch(spec, cases))
     return _link(compiled, out_dir, name, spec, cases)
 
@@ -231,8 +230,7 @@ def build_tiered(programs: Mapping[str, Graph], out_dir: str | Path, *, name: st
     """
     if not _NAME.match(name):
         raise ValueError(f"library name {name!r} is not a C identifier")
-    spec, cases = target_spec(), support.gemm_cases(programs.values())
-    start_build(programs)
+    spec, cases = start_build(programs)
     compiled = compile_programs(programs, started=lambda: support.prefetch(spec, cases), quick=True)
     first = _link(compiled, out_dir, name, spec, cases)
     if not compiled.quick:
@@ -262,15 +260,18 @@ def _write_input(path: Path, code: bytes) -> None:
     os.replace(temp, path)
 
 
-def start_build(programs: Mapping[str, Graph], cpu: str | None = None) -> None:
+def start_build(programs: Mapping[str, Graph], cpu: str | None = None
+                ) -> tuple[TargetSpec, set[support.GemmCase]]:
     """Start what a cold build of these programs will need before its passes and IR emission: the
     support objects and, when it will compile more than one object, the LLVM children (a child's
     start, ~0.1 s of CPU, then overlaps the build's own Python work). The programs may be the
-    recorded ones: they call the GEMM cases and have the sizes the optimized ones will."""
-    spec = target_spec(cpu)
-    support.start(spec, support.gemm_cases(programs.values()))
+    recorded ones: they call the GEMM cases and have the sizes the optimized ones will. Returns the
+    target and the programs' GEMM cases."""
+    spec, cases = target_spec(cpu), support.gemm_cases(programs.values())
+    support.start(spec, cases)
     if len(programs) > 1 or any(pipeline_for(graph) is FULL for graph in programs.values()):
         llvm_workers.start()
+    return spec, cases
 
 
 def _link(compiled: CompiledObject, out_dir: str | Path, name: str, spec: TargetSpec,
