@@ -212,3 +212,27 @@ def test_a_wrapped_layer_named_like_an_outer_one_is_a_clear_error() -> None:
     model.compile("adam", "mse")
     with pytest.raises(ValueError, match="two weights are named 'd/kernel'.*rename one"):
         model.train_on_batch(np.zeros((2, 2, 4), np.float32), np.zeros((2, 1), np.float32))
+
+
+def test_fit_over_folded_frames_takes_the_steps_of_a_train_on_batch_loop() -> None:
+    """fit with TimeDistributed convolutions, pooling and Flatten on the frames folded into the batch
+    (and a last batch of another size) applies what a train_on_batch loop applies."""
+
+    def model() -> Sequential:
+        built = _distributed(L.Conv2D(3, 3, activation="relu"), L.MaxPooling2D(), L.Flatten())
+        built.add(L.Flatten())
+        built.add(L.Dense(2))
+        built.compile(SGD(0.1), "mse")
+        return built
+
+    backend.clear_session()
+    x = RNG.normal(size=(7, T, *FRAME)).astype(np.float32)
+    y = RNG.normal(size=(7, 2)).astype(np.float32)
+    fitted, looped = model(), model()
+    looped.set_weights(fitted.get_weights())
+    fitted.fit(x, y, batch_size=3, epochs=2, shuffle=False, verbose=0)
+    for _ in range(2):
+        for start in range(0, 7, 3):
+            looped.train_on_batch(x[start:start + 3], y[start:start + 3])
+    for got, want in zip(fitted.get_weights(), looped.get_weights(), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
