@@ -32,14 +32,32 @@ def round_up(bld: ir.IRBuilder, x: ir.Value, multiple: int) -> ir.Value:
     return round_down(bld, bld.add(x, i64(multiple - 1)), multiple)
 
 
+class _Written(ir.Constant):
+    """A vector constant written as one word (`zeroinitializer`, `poison`). Element by element, the zero
+    accumulators and the splats were half of a convolution kernel's IR text, which llvmlite prints and
+    LLVM parses on a first build's critical path. `elements` are what llvmlite checks a shuffle's
+    mask against."""
+
+    def __init__(self, vtype: ir.VectorType, word: str, elements: list[int] | None = None) -> None:
+        super().__init__(vtype, elements)
+        self.word = word
+
+    def _get_reference(self) -> str:
+        return self.word
+
+
+_ZERO = _Written(V16, "zeroinitializer")
+_SPLAT_MASK = _Written(ir.VectorType(I32, VEC), "zeroinitializer", [0] * VEC)
+
+
 def zero() -> ir.Constant:
-    return ir.Constant(V16, [0.0] * VEC)
+    return _ZERO
 
 
 def splat(bld: ir.IRBuilder, value: ir.Value, etype: ir.Type) -> ir.Value:
-    vtype = ir.VectorType(etype, VEC)
-    one = bld.insert_element(ir.Constant(vtype, None), value, ir.Constant(I32, 0))
-    return bld.shuffle_vector(one, ir.Constant(vtype, None), ir.Constant(ir.VectorType(I32, VEC), [0] * VEC))
+    """Every lane `value` (its other lanes' inputs are poison: the mask reads lane 0 only)."""
+    poison = _Written(ir.VectorType(etype, VEC), "poison")
+    return bld.shuffle_vector(bld.insert_element(poison, value, ir.Constant(I32, 0)), poison, _SPLAT_MASK)
 
 
 def lanes_below(bld: ir.IRBuilder, count: ir.Value) -> ir.Value:
