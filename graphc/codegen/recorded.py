@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import warnings
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
@@ -135,7 +136,7 @@ class Built:
 
 def build_recorded(
     recorded: Mapping[str, Graph], level: int | str, optimized: Callable[[], Mapping[str, Graph]],
-    out_dir: str | Path, *, name: str = "model", tiered: bool = False,
+    out_dir: str | os.PathLike[str], *, name: str = "model", tiered: bool = False,
 ) -> Built:
     """Like build_library, but `optimized()` (the pipeline) runs only when the recorded programs miss;
     `tiered`: a miss builds with build_tiered, and the final library enters the cache once linked."""
@@ -163,10 +164,17 @@ def build_recorded(
     start_build(recorded)
     if not tiered:
         return Built(_remember(key, build_library(optimized(), out, name=name), aliases))
-    first, final = build_tiered(optimized(), out, name=name)
+    first, final = build_tiered(optimized(), out_dir, name=name)
     if final is None:
         return Built(_remember(key, first, aliases))
-    return Built(first, background.submit(lambda: _remember(key, final.result(), aliases)))
+    return Built(first, background.submit(_remember_final, key, final, aliases, out_dir))
+
+
+def _remember_final(key: str | None, final: Future[Path], aliases: Mapping[str, str],
+                    out_dir: str | os.PathLike[str]) -> Path:
+    """_remember for a tiered build's final library once linked. `out_dir` (a model's folder, removed
+    when nothing holds it) is held here until the library has been read."""
+    return _remember(key, final.result(), aliases)
 
 
 def _remember(key: str | None, built: Path, aliases: Mapping[str, str]) -> Path:

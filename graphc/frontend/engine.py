@@ -35,8 +35,7 @@ class CompiledModel:
     """
 
     def __init__(self, programs: ProgramSet, weights: Sequence[Weight], name: str) -> None:
-        self.directory = tempfile.mkdtemp(prefix="graphc-")
-        weakref.finalize(self, shutil.rmtree, self.directory, True)
+        self.directory = _Folder()
         self._programs = programs
         self._name = _safe(name)
         self._libraries: dict[str, Library] = {}
@@ -131,6 +130,19 @@ class CompiledModel:
         if built.final is not None:
             self._finals[name] = built.final
         return library
+
+
+class _Folder:
+    """A model's temporary folder, removed once nothing holds it: the model, or a background build still
+    linking the model's optimized library into it (a dropped model's folder, removed under that build,
+    was made again by its link and left behind)."""
+
+    def __init__(self) -> None:
+        self.path = tempfile.mkdtemp(prefix="graphc-")
+        weakref.finalize(self, shutil.rmtree, self.path, True)
+
+    def __fspath__(self) -> str:
+        return self.path
 
 
 def _safe(name: str) -> str:

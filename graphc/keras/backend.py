@@ -4,6 +4,7 @@ custom layers are written with (`K.dot`, `K.sum`, ...; the same functions as ker
 import gc
 from typing import Any
 
+from graphc.codegen import background
 from graphc.frontend.layers.image_format import (
     image_data_format,
     image_dim_ordering,
@@ -54,9 +55,11 @@ def concatenate(tensors: Any, axis: int = -1) -> Any:
 def clear_session() -> None:
     """Restart automatic layer and model names from dense, sequential, ..., and free what dropped
     models still hold: a model referenced only from cycles (its History refers back to it) keeps its
-    compiled libraries loaded until the cycle collector runs, so run it now."""
+    compiled libraries loaded until the cycle collector runs, so run it now; a background build (a
+    tiered build's optimized library) keeps the model's folder until it is linked, so wait for them."""
     reset_names()
     gc.collect()
+    background.drain()
 
 
 def epsilon() -> float:
