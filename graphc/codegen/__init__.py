@@ -31,14 +31,15 @@ from graphc_runtime.manifest import library_manifest
 from llvmlite import ir
 
 import graphc
-from graphc.codegen import background, cache, llvm_workers, support
+from graphc.codegen import background, cache, collector, llvm_workers, support
 from graphc.codegen.link import LinkError, link_shared
 from graphc.codegen.llvm_util import IR_LOCK
-from graphc.codegen.lowering.registry import load_lowerings
+from graphc.codegen.lowering.registry import find_lowering, load_lowerings
 from graphc.codegen.program import ConstantPool, emit_program
-from graphc.codegen.target import FULL, LIGHT, QUICK, Pipeline, TargetSpec, compile_ir, target_spec
+from graphc.codegen.target import BY_VECTOR, FULL, LIGHT, QUICK, Pipeline, TargetSpec, compile_ir, target_spec
 from graphc.ir.graph import Graph
 from graphc.ir.verify import verify
+from graphc.passes.kernels import Kernel
 
 __all__ = ["CompiledObject", "LinkError", "build_library", "build_tiered", "compile_programs", "start_build"]
 
@@ -59,9 +60,9 @@ class Unit:
         return cache.cache_key(*self.texts, ",".join(sorted(self.keep)), str(self.hidden), spec.triple,
                                spec.cpu, spec.features, self.pipeline.key)
 
-    def submit(self, spec: TargetSpec) -> Future[bytes]:
+    def submit(self, spec: TargetSpec, hand_over: bool = False) -> Future[bytes]:
         return llvm_workers.submit(self.texts, spec, hidden=self.hidden, pipeline=self.pipeline,
-                                   keep=self.keep)
+                                   keep=self.keep, hand_over=hand_over)
 
     def compile(self, spec: TargetSpec) -> bytes:
         return compile_ir(self.texts, spec, hidden=self.hidden, pipeline=self.pipeline, keep=self.keep)[0]
@@ -81,10 +82,10 @@ class CompiledObject:
 
 
 SMALL_ELEMENTS = 1024
-# A FULL program whose kernels' LLVM work (_llvm_cost) is above this is compiled as two objects, one on
-# an LLVM child (a unit is ~4 us of LLVM time: the tutorial CNN's predict is ~20,000); below it, a
-# second job's hand-over would cost about what it saves.
-SPLIT_COST = 8_000
+# A FULL program whose kernels' LLVM work (_llvm_cost, in microseconds) is above this compiles as two or
+# more objects, one on an LLVM child; below it, a second job's hand-over would cost about what it saves.
+# A kernel with this much work alone is handed to a child the moment it is emitted.
+SPLIT_COST = 24_000
 
 
 def pipeline_for(graph: Graph) -> Pipeline:
@@ -96,6 +97,30 @@ def pipeline_for(graph: Graph) -> Pipeline:
     return LIGHT if largest <= SMALL_ELEMENTS else FULL
 
 
+SHORT_ELEMENTS = 16  # one vector
+
+
+def kernel_pipeline(graph: Graph, kernel: Kernel) -> Pipeline:
+    """LIGHT for a short kernel of a FULL inference program (no state updates): every value its own
+    loops visit has at most SHORT_ELEMENTS per sample (a softmax over 10 classes, a 10-wide Dense's
+    epilogue; the operands of a node whose lowering calls a shared kernel, the GEMM's, are that
+    kernel's). Else the program's pipeline.
+
+    Such a kernel costs LLVM ~3x less at LIGHT (a 10-wide GEMM epilogue 10 -> 3 ms) and its loops,
+    one vector long, lose little unvectorized (a 1,024-image predict of the tutorial CNN runs as
+    fast). A training step keeps them FULL: they run over the batch several times a step (the MLP's
+    step ran 3-6% slower with them at LIGHT)."""
+    pipeline = pipeline_for(graph)
+    if pipeline is not FULL or graph.updates:
+        return pipeline
+    visited = [*kernel.nodes]
+    for node in kernel.nodes:
+        lowering = find_lowering(node.op)
+        if lowering is None or lowering.shared is None:
+            visited += [n for n in node.inputs if n not in kernel.nodes]
+    return LIGHT if all(node.type.static_numel <= SHORT_ELEMENTS for node in visited) else FULL
+
+
 def _without_fast_math(module: ir.Module) -> None:
     """Drop every fast-math flag (the reductions' reassociation), so any pipeline computes the same bits."""
     for function in module.functions:
@@ -105,49 +130,96 @@ def _without_fast_math(module: ir.Module) -> None:
                     instruction.flags = []
 
 
+def _by_vector(text: str) -> bool:
+    """Whether a kernel module is written with vectors (a convolution's or pool's register tiles)."""
+    return "x float>" in text
+
+
 def _llvm_cost(text: str) -> int:
-    """A kernel module's LLVM work at FULL, in units of one character of scalar loop code: a loop LLVM
-    vectorizes costs ~4 ms per 1,000 characters, code written with vectors (convolutions, pools in
-    registers) a tenth of that, and each module ~2.5 ms whatever its size (measured on the tutorial
-    CNN's and an MLP's kernels)."""
-    return 600 + (len(text) // 10 if "x float>" in text else len(text))
+    """A module's LLVM work at FULL in microseconds: ~1.5 ms a module, ~2.8 ms a loop (the loop passes and
+    the vectorizer's plans for it), ~0.55 us a character of scalar code, ~0.27 us one of code written
+    with vectors. Fitted on the tutorial CNN's and an MLP's modules (mean error 16%; counting
+    characters alone, 41%: a 10-wide loop nest costs as much as 5,000 straight-line characters). At
+    LIGHT a module costs about a third of it, at BY_VECTOR about four fifths."""
+    per_character = 0.27 if _by_vector(text) else 0.55
+    return int(1500 + 2800 * text.count(".header:") + per_character * len(text))
 
 
-def _emit(name: str, graph: Graph, spec: TargetSpec, pipeline: Pipeline) -> tuple[dict[str, Any], list[Unit]]:
-    """The program's manifest entry and its units: one, or for a large FULL program two, the first
-    holding the entry function. A FULL program's kernels are emitted as modules of their own and
-    grouped by their LLVM work (_llvm_cost; largest first, each to the lighter group), so that the
-    groups compile side by side with about half of it each. Decided by the IR alone, on any machine.
+_SHARE = {FULL: 1.0, BY_VECTOR: 0.8, LIGHT: 1 / 3}  # of _llvm_cost
 
-    (Kernels whose loops hold one vector per sample, a softmax over 10 classes, were tried at LIGHT:
-    the MLP's training step at batch 128 ran 3-6% slower, its 10-wide loops over the batch no longer
-    vectorized, for ~8 ms of LLVM time each saved.)"""
-    entry = ir.Module(name=f"graphc_{name}")
-    entry.triple = spec.triple
-    kernels: list[ir.Module] = []
 
-    def kernel_module(function: str) -> ir.Module:
+class _KernelTexts:
+    """A FULL program's kernel modules as texts, by pipeline and function: FULL; BY_VECTOR for those
+    written with vectors; LIGHT for short ones (kernel_pipeline). A kernel whose LLVM work is worth a
+    job on its own (SPLIT_COST) goes to `early` the moment it is emitted, so that a child compiles it
+    while this thread emits the rest."""
+
+    def __init__(self, spec: TargetSpec, graph: Graph, early: Callable[[Unit], None]) -> None:
+        self.spec, self.graph, self.early = spec, graph, early
+        self.texts: dict[Pipeline, dict[str, str]] = {FULL: {}, BY_VECTOR: {}, LIGHT: {}}
+        self.pipelines: dict[str, Pipeline] = {}
+        self.sent = 0  # the LLVM work handed to `early`
+
+    def module(self, function: str, kernel: Kernel) -> ir.Module:
+        self.pipelines[function] = kernel_pipeline(self.graph, kernel)
         module = ir.Module(name=function)
-        module.triple = spec.triple
-        kernels.append(module)
+        module.triple = self.spec.triple
         return module
 
-    split = kernel_module if pipeline is FULL else None
-    manifest = emit_program(entry, name, graph, ConstantPool(entry), kernel_module=split)
+    def done(self, module: ir.Module) -> None:
+        pipeline = self.pipelines[module.name]
+        if pipeline is LIGHT:
+            _without_fast_math(module)
+        text = str(module)
+        if pipeline is FULL and _by_vector(text):
+            pipeline = BY_VECTOR
+        cost = _llvm_cost(text)
+        if pipeline is LIGHT or cost < SPLIT_COST:
+            self.texts[pipeline][module.name] = text
+            return
+        self.sent += int(cost * _SHARE[pipeline])
+        self.early(Unit((text,), frozenset({module.name}), True, pipeline))
+
+
+def _emit(name: str, graph: Graph, spec: TargetSpec, pipeline: Pipeline, early: Callable[[Unit], None]
+          ) -> tuple[dict[str, Any], Unit, list[Unit]]:
+    """The program's manifest entry, its first unit (the one holding the entry function) and the rest.
+
+    A FULL program's kernels are emitted as modules of their own. One whose LLVM work alone is
+    SPLIT_COST or more goes to `early` as a unit of its own when emitted; the others compiled at BY_VECTOR
+    or LIGHT form a unit each; past SPLIT_COST in all, the FULL ones form two groups balanced by their
+    LLVM work (_llvm_cost; largest first, each to the lighter group, the other units counting in the
+    second), so that the units compile side by side with about half of it each. Decided by the IR
+    alone, on any machine.
+
+    (Kernels whose loops hold one vector per sample, a softmax over 10 classes, were tried at LIGHT in
+    training steps too: the MLP's step at batch 128 ran 3-6% slower, its 10-wide loops over the batch
+    no longer vectorized, for ~8 ms of LLVM time each saved.)"""
+    entry = ir.Module(name=f"graphc_{name}")
+    entry.triple = spec.triple
+    sink = _KernelTexts(spec, graph, early) if pipeline is FULL else None
+    manifest = emit_program(entry, name, graph, ConstantPool(entry), sink=sink)
     if pipeline is LIGHT:
         _without_fast_math(entry)
-    texts = {module.name: str(module) for module in kernels}
+    entry_text = str(entry)
+    if sink is None:
+        return manifest, Unit((entry_text,), frozenset({f"graphc_{name}"}), False, pipeline), []
+    texts = sink.texts[FULL]
+    others = [Unit(tuple(group.values()), frozenset(group), True, kind)
+              for kind, group in sink.texts.items() if kind is not FULL and group]
+    sent = sink.sent + sum(int(_llvm_cost(text) * _SHARE[unit.pipeline])
+                           for unit in others for text in unit.texts)
     costs = {function: _llvm_cost(text) for function, text in texts.items()}
     groups: list[list[str]] = [list(texts)]
-    if sum(costs.values()) > SPLIT_COST:
-        groups, loads = [[], []], [0, 0]
+    if sent + sum(costs.values()) > SPLIT_COST:
+        groups, loads = [[], []], [_llvm_cost(entry_text), sent]
         for function in sorted(texts, key=lambda f: -costs[f]):
             lighter = loads.index(min(loads))
             groups[lighter].append(function)
             loads[lighter] += costs[function]
-    first = Unit((str(entry), *(texts[f] for f in groups[0])), frozenset({f"graphc_{name}"}), False, pipeline)
+    first = Unit((entry_text, *(texts[f] for f in groups[0])), frozenset({f"graphc_{name}"}), False, pipeline)
     rest = [Unit(tuple(texts[f] for f in group), frozenset(group), True, pipeline) for group in groups[1:]]
-    return manifest, [first, *(unit for unit in rest if unit.texts)]
+    return manifest, first, [unit for unit in [*rest, *others] if unit.texts]
 
 
 def compile_programs(
@@ -166,40 +238,60 @@ def compile_programs(
     for name in programs:
         if not isinstance(name, str) or not _NAME.match(name):
             raise ValueError(f"program name {name!r} is not a C identifier")
-    spec = target_spec(cpu)
-    entries, texts, units, parts_of, quick_ones = {}, {}, {}, {}, set()
+    with collector.held():  # its IR is garbage once printed: collected while this thread waits
+        return _compile_programs(programs, target_spec(cpu), started, quick)
+
+
+def _compile_programs(programs: Mapping[str, Graph], spec: TargetSpec, started: Callable[[], None] | None,
+                      quick: bool) -> CompiledObject:
+    entries: dict[str, dict[str, Any]] = {}
+    units: dict[str, Unit] = {}
+    parts_of: dict[str, list[str]] = {}
+    quick_ones: set[str] = set()
     jobs: dict[str, bytes | Future[bytes]] = {}
-    here = None  # the object this thread compiles: the last program's first
-    # Largest first, each queued for a worker as soon as it is emitted.
+    here: list[str] = []  # the object this thread compiles: the last program's first
+
+    def dispatch(object_name: str, unit: Unit, compile_here: bool = False, hand_over: bool = False) -> None:
+        units[object_name] = unit
+        cached = cache.load(unit.key(spec), ".o")
+        if cached is not None:
+            jobs[object_name] = cached
+            return
+        if quick and unit.pipeline is LIGHT:
+            units[object_name] = Unit(unit.texts, unit.keep, unit.hidden, QUICK)
+            quick_ones.add(object_name)
+        if compile_here:
+            here.append(object_name)
+        else:
+            jobs[object_name] = units[object_name].submit(spec, hand_over)
+
+    # Largest first, each unit queued for a worker as soon as it is emitted.
     order = sorted(programs.items(), key=lambda item: -len(item[1].nodes))
     for position, (name, graph) in enumerate(order):
         verify(graph)
-        pipeline = pipeline_for(graph)
+        parts = parts_of[name] = []
+
+        def early(unit: Unit, name: str = name, parts: list[str] = parts) -> None:
+            parts.append(f"{name}_part{len(parts) + 1}")
+            dispatch(parts[-1], unit, hand_over=True)  # this thread goes on emitting
+
         with IR_LOCK:
-            entries[name], parts = _emit(name, graph, spec, pipeline)
-        texts[name] = "\n".join(text for unit in parts for text in unit.texts)
-        parts_of[name] = [name] + [f"{name}_part{index}" for index in range(1, len(parts))]
-        for object_name, unit in zip(parts_of[name], parts, strict=True):
-            units[object_name] = unit
-            cached = cache.load(unit.key(spec), ".o")
-            if cached is not None:
-                jobs[object_name] = cached
-                continue
-            if quick and pipeline is LIGHT:
-                units[object_name] = Unit(unit.texts, unit.keep, unit.hidden, QUICK)
-                quick_ones.add(object_name)
-            if position == len(order) - 1 and object_name == name:
-                here = object_name
-            else:
-                jobs[object_name] = units[object_name].submit(spec)
+            entries[name], first, rest = _emit(name, graph, spec, pipeline_for(graph), early)
+        parts.insert(0, name)
+        dispatch(name, first, compile_here=position == len(order) - 1)
+        for unit in rest:
+            parts.append(f"{name}_part{len(parts)}")
+            dispatch(parts[-1], unit)
         if position == 0 and started is not None:
             started()
-    if here is not None:
-        jobs[here] = units[here].compile(spec)
+    for object_name in here:
+        jobs[object_name] = units[object_name].compile(spec)
+    texts = {name: "\n".join(text for part in parts for text in units[part].texts)
+             for name, parts in parts_of.items()}
     done = {}
     for object_name, job in jobs.items():
-        fresh = isinstance(job, Future) or object_name == here
-        done[object_name] = llvm_workers.wait(job) if isinstance(job, Future) else job
+        fresh = isinstance(job, Future) or object_name in here
+        done[object_name] = llvm_workers.wait(job, collector.collect) if isinstance(job, Future) else job
         if fresh and object_name not in quick_ones:
             cache.store(units[object_name].key(spec), ".o", done[object_name])
     manifest = {"graphc_version": graphc.__version__, "target": spec.as_dict(),
@@ -220,7 +312,7 @@ def build_library(
     return _link(compiled, out_dir, name, spec, cases)
 
 
-def build_tiered(programs: Mapping[str, Graph], out_dir: str | Path, *, name: str = "model"
+def build_tiered(programs: Mapping[str, Graph], out_dir: str | os.PathLike[str], *, name: str = "model"
                  ) -> tuple[Path, Future[Path] | None]:
     """build_library for the host, sooner: lib<name>.so with QUICK code where the programs would be
     LIGHT and not in the cache, and then the Future of build_library's own library (same programs,
@@ -243,7 +335,8 @@ def build_tiered(programs: Mapping[str, Graph], out_dir: str | Path, *, name: st
 
 
 def _finish_tiered(compiled: CompiledObject, units: Mapping[str, Unit], jobs: Mapping[str, Future[bytes]],
-                   out_dir: str | Path, name: str, spec: TargetSpec, cases: set[support.GemmCase]) -> Path:
+                   out_dir: str | os.PathLike[str], name: str, spec: TargetSpec, cases: set[support.GemmCase]
+                   ) -> Path:
     objects = dict(compiled.objects)
     for object_name, job in jobs.items():
         objects[object_name] = job.result()
@@ -274,7 +367,7 @@ def start_build(programs: Mapping[str, Graph], cpu: str | None = None
     return spec, cases
 
 
-def _link(compiled: CompiledObject, out_dir: str | Path, name: str, spec: TargetSpec,
+def _link(compiled: CompiledObject, out_dir: str | os.PathLike[str], name: str, spec: TargetSpec,
           cases: set[support.GemmCase]) -> Path:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -24,8 +24,9 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from collections import deque
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import IO
@@ -102,6 +103,7 @@ class _Queue:
         self.cond = threading.Condition()
         self.pending: deque[_Job] = deque()
         self.feeders = 0
+        self.idle = 0  # feeders waiting for a job
         self.children: list[_Child] = []
         self.pid = os.getpid()
 
@@ -111,12 +113,14 @@ class _Queue:
             while self.feeders < max_workers():
                 self._add_feeder()
 
-    def submit(self, job: _Job) -> None:
+    def submit(self, job: _Job) -> bool:
+        """Queue the job; returns whether a feeder is waiting for it."""
         with self.cond:
             self.pending.append(job)
             if self.feeders < max_workers():
                 self._add_feeder()
             self.cond.notify()
+            return self.idle > 0
 
     def _add_feeder(self) -> None:
         self.feeders += 1
@@ -125,7 +129,11 @@ class _Queue:
     def take(self, block: bool) -> _Job | None:
         with self.cond:
             while block and not self.pending:
-                self.cond.wait()
+                self.idle += 1
+                try:
+                    self.cond.wait()
+                finally:
+                    self.idle -= 1
             return self.pending.popleft() if self.pending else None
 
     def _feed(self) -> None:
@@ -179,17 +187,31 @@ def start() -> None:
     _current().start()
 
 
+HAND_OVER_SECONDS = 0.02  # a feeder slower than this to take a job is left to it
+
+
 def submit(ir_text: str | Sequence[str], spec: TargetSpec, *, hidden: bool = False,
-           pipeline: Pipeline = FULL, keep: Collection[str] | None = None) -> Future[bytes]:
-    """compile_ir's object file for this IR, compiled by a child (or by a thread in `wait`)."""
+           pipeline: Pipeline = FULL, keep: Collection[str] | None = None, hand_over: bool = False
+           ) -> Future[bytes]:
+    """compile_ir's object file for this IR, compiled by a child (or by a thread in `wait`).
+
+    hand_over: if a child is idle, return once its feeder has taken the job. A thread that goes on
+    running Python (emitting the next module) holds the interpreter's lock, which the feeder waits
+    for up to the switch interval (5 ms) before it can send the job; here this thread sleeps instead.
+    """
     texts = (ir_text,) if isinstance(ir_text, str) else tuple(ir_text)
     job = _Job(texts, spec, hidden, pipeline, None if keep is None else frozenset(keep))
-    _current().submit(job)
+    idle = _current().submit(job)
+    deadline = time.monotonic() + HAND_OVER_SECONDS
+    while hand_over and idle and not job.future.running() and not job.future.done() \
+            and time.monotonic() < deadline:
+        time.sleep(0.0002)
     return job.future
 
 
-def wait(future: Future[bytes]) -> bytes:
-    """The job's object file; until it is ready, this thread compiles jobs still queued."""
+def wait(future: Future[bytes], idle: Callable[[], None] | None = None) -> bytes:
+    """The job's object file; until it is ready, this thread compiles jobs still queued, then runs
+    `idle` (if the job is still not done) before it blocks."""
     queue = _current()
     while not future.done():
         job = queue.take(block=False)
@@ -197,6 +219,8 @@ def wait(future: Future[bytes]) -> bytes:
             break
         if job.future.set_running_or_notify_cancel():
             job.run_here()
+    if idle is not None and not future.done():
+        idle()
     return future.result()
 
 

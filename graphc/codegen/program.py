@@ -7,8 +7,7 @@ batch < 1, else runs the prologue copies, the kernels in order and the epilogue 
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from llvmlite import ir
@@ -25,6 +24,17 @@ from graphc.passes.kernels import Kernel, partition
 
 STATUS_OK = 0
 STATUS_BAD_BATCH = 1
+
+
+class KernelSink(Protocol):
+    """Where a program's kernels go as modules of their own (a large build's), so that the build can
+    compile them in several LLVM jobs (with a pipeline each) and hand one to a job as soon as it is
+    emitted: `module` makes the module `kernel` is about to be emitted into, `done` takes it back
+    complete."""
+
+    def module(self, function: str, kernel: Kernel) -> ir.Module: ...
+
+    def done(self, module: ir.Module) -> None: ...
 
 
 class ConstantPool:
@@ -50,20 +60,18 @@ class ConstantPool:
 
 
 def emit_program(module: ir.Module, name: str, graph: Graph, pool: ConstantPool,
-                 internal: bool = False, kernel_module: Callable[[str], ir.Module] | None = None
-                 ) -> dict[str, Any]:
+                 internal: bool = False, sink: KernelSink | None = None) -> dict[str, Any]:
     """Emit `graphc_<name>` into `module`; returns the program's manifest entry. An `internal` program
     (a scan's body, called by its loop) is not exported.
 
-    With `kernel_module`, each kernel function is defined in the module it returns for the kernel's
-    name (and only declared in `module`), so that the build can compile the kernels in several
-    LLVM jobs; else they are internal functions of `module`.
+    With a `sink`, each kernel function is defined in a module of its own (and only declared in
+    `module`); else they are internal functions of `module`.
     """
     kernels = partition(graph)
     plan = assign_buffers(graph, kernels)
     constants = {n.id: n for n in graph.nodes if n.op == "constant"}
     functions = [
-        _emit_kernel(module, f"graphc_{name}_k{p}_{kernel.name}", kernel, plan, p, kernel_module)
+        _emit_kernel(module, f"graphc_{name}_k{p}_{kernel.name}", kernel, plan, p, sink)
         for p, kernel in enumerate(kernels)
     ]
     entry = ir.Function(module, ir.FunctionType(I32, [I64, PTR, PTR]), f"graphc_{name}")
@@ -111,8 +119,7 @@ def _memcpy(builder: ir.IRBuilder, resolve: Any, copy: Copy, batch: ir.Value) ->
 
 
 def _emit_kernel(
-    module: ir.Module, fname: str, kernel: Kernel, plan: BufferPlan, position: int,
-    kernel_module: Callable[[str], ir.Module] | None,
+    module: ir.Module, fname: str, kernel: Kernel, plan: BufferPlan, position: int, sink: KernelSink | None,
 ) -> tuple[ir.Function, list[Location]]:
     """A function `void k(i64 N, ptr noalias...)` taking one pointer per distinct buffer; returns the
     function to call from `module` and the buffers to pass."""
@@ -123,9 +130,9 @@ def _emit_kernel(
     if scratch is not None:
         locations.append(scratch)
     signature = ir.FunctionType(VOID, [I64] + [PTR] * len(locations))
-    fn = ir.Function(module if kernel_module is None else kernel_module(fname), signature, fname)
+    fn = ir.Function(module if sink is None else sink.module(fname, kernel), signature, fname)
     callee = fn
-    if kernel_module is None:
+    if sink is None:
         fn.linkage = "internal"
     else:
         callee = ir.Function(module, signature, fname)
@@ -150,6 +157,8 @@ def _emit_kernel(
         node = kernel.nodes[0]
         get_lowering(node.op).emit(ctx, node)
     builder.ret_void()
+    if sink is not None:
+        sink.done(fn.module)
     return callee, locations
 
 

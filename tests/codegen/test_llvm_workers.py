@@ -99,3 +99,38 @@ def test_start_runs_the_children_before_any_job_and_only_once(monkeypatch: pytes
     assert llvm_workers.wait(llvm_workers.submit(text, spec)) == compile_ir(text, spec)[0]
     assert queue.feeders == 1 and queue.children == [child]
     queue.close()
+
+
+def test_a_handed_over_job_is_with_a_child_when_submit_returns(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A thread about to go on running Python waits (lock released) for an idle child's feeder to take
+    the job; without an idle feeder it returns at once (the job queued)."""
+    queue = llvm_workers._Queue()
+    monkeypatch.setattr(llvm_workers, "_current", lambda: queue)
+    monkeypatch.setattr(llvm_workers, "HAND_OVER_SECONDS", 30.0)  # a loaded machine's feeder may be slow
+    queue.start()
+    for _ in range(1000):
+        if queue.idle == llvm_workers.max_workers():
+            break
+        threading.Event().wait(0.005)
+    spec, text = target_spec(), _ir(6)
+    job = llvm_workers.submit(text, spec, hand_over=True)
+    assert job.running() or job.done()
+    assert llvm_workers.wait(job) == compile_ir(text, spec)[0]
+    monkeypatch.setattr(queue, "idle", 0)
+    monkeypatch.setattr(queue, "submit", lambda job: False)  # queued, no feeder waiting: no wait
+    assert not llvm_workers.submit(text, spec, hand_over=True).running()
+    queue.close()
+
+
+def test_wait_runs_idle_before_it_blocks_and_only_then() -> None:
+    from concurrent.futures import Future
+
+    pending: Future[bytes] = Future()
+    calls = []
+
+    def idle() -> None:
+        calls.append("idle")
+        pending.set_result(b"object")
+
+    assert llvm_workers.wait(pending, idle) == b"object" and calls == ["idle"]
+    assert llvm_workers.wait(pending, idle) == b"object" and calls == ["idle"]  # done: not called again

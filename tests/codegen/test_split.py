@@ -1,4 +1,6 @@
-"""A large FULL program compiles as two objects side by side: same results, nothing more exported."""
+"""A large FULL program compiles as several objects side by side (its FULL kernels in two balanced
+groups, a kernel worth a job of its own as soon as it is emitted, the short kernels of an inference
+program at LIGHT): same results, nothing more exported."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from graphc_runtime import Library
 import graphc.codegen as codegen
 from graphc.codegen import build_library, compile_programs, llvm_workers, pipeline_for
 from graphc.codegen import cache as disk_cache
-from graphc.codegen.target import FULL, compile_ir, target_spec
+from graphc.codegen.target import FULL, LIGHT, compile_ir, target_spec
 from graphc.interpreter import evaluate
 from graphc.ir import Graph, TensorType
 from graphc.ops import builders as b
@@ -51,11 +53,13 @@ def test_two_objects_compute_what_one_does(tmp_path, monkeypatch) -> None:
     graph = _large()
     assert pipeline_for(graph) is FULL
     compiled = compile_programs({"p": graph})
-    assert set(compiled.objects) == {"p", "p_part1"}
-    assert compiled.units["p"].pipeline is compiled.units["p_part1"].pipeline is FULL
+    full = [name for name, unit in compiled.units.items() if unit.pipeline is FULL]
+    assert sorted(full) == ["p", "p_part1"]
+    assert {unit.pipeline for unit in compiled.units.values()} == {FULL, LIGHT}  # the 10-wide softmax
     split = Library.load(build_library({"p": graph}, tmp_path / "split")).programs["p"](**_feeds())
     monkeypatch.setattr(codegen, "SPLIT_COST", 10**9)
-    assert set(compile_programs({"p": graph}).objects) == {"p"}
+    whole_units = compile_programs({"p": graph}).units
+    assert [name for name, unit in whole_units.items() if unit.pipeline is FULL] == ["p"]
     whole = Library.load(build_library({"p": graph}, tmp_path / "whole")).programs["p"](**_feeds())
     expected, _ = evaluate(graph, _feeds(), {})
     for name, value in whole.items():
@@ -79,3 +83,40 @@ def test_a_child_links_several_modules_into_one_object() -> None:
     job = llvm_workers.submit(unit.texts, spec, hidden=True, pipeline=unit.pipeline, keep=unit.keep)
     in_process = compile_ir(unit.texts, spec, hidden=True, pipeline=unit.pipeline, keep=unit.keep)[0]
     assert llvm_workers.wait(job) == in_process
+
+
+def test_a_kernel_worth_a_job_goes_to_a_child_as_soon_as_it_is_emitted(tmp_path, monkeypatch) -> None:
+    """With SPLIT_COST at 1 every kernel not compiled at LIGHT is such a kernel: each is its own unit,
+    submitted before the next kernel is emitted; the LIGHT ones form one unit; the entry compiles here
+    alone; the results are the bits of the usual grouping."""
+    events: list[str] = []
+    done, submit = codegen._KernelTexts.done, codegen.Unit.submit
+
+    def record_done(self, module) -> None:
+        events.append(f"emitted {module.name} {self.pipelines[module.name] is LIGHT}")
+        done(self, module)
+
+    def record_submit(self, spec, hand_over=False):
+        events.append(f"submitted {'+'.join(sorted(self.keep))}")
+        return submit(self, spec, hand_over)
+
+    monkeypatch.setattr(codegen._KernelTexts, "done", record_done)
+    monkeypatch.setattr(codegen.Unit, "submit", record_submit)
+    monkeypatch.setattr(codegen, "SPLIT_COST", 1)
+    compiled = compile_programs({"p": _large()})
+    emitted = [event.split()[1:] for event in events if event.startswith("emitted")]
+    early = [name for name, light in emitted if light == "False"]
+    light = [name for name, light in emitted if light == "True"]
+    assert len(early) > 3 and light
+    expected = []
+    for name, is_light in emitted:
+        expected += [f"emitted {name} {is_light}"] + ([f"submitted {name}"] if is_light == "False" else [])
+    assert events[:len(expected)] == expected
+    assert len(compiled.units["p"].texts) == 1  # the entry alone
+    parts = {tuple(sorted(unit.keep)): unit.pipeline for name, unit in compiled.units.items() if name != "p"}
+    assert parts == {**{(name,): FULL for name in early}, tuple(sorted(light)): LIGHT}
+    split = Library.load(build_library({"p": _large()}, tmp_path / "split")).programs["p"](**_feeds())
+    monkeypatch.setattr(codegen, "SPLIT_COST", 10**9)
+    whole = Library.load(build_library({"p": _large()}, tmp_path / "whole")).programs["p"](**_feeds())
+    for name, value in whole.items():
+        np.testing.assert_array_equal(split[name], value, err_msg=name)

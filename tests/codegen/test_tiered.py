@@ -8,7 +8,7 @@ from graphc_runtime import Library, StateStore
 
 from graphc.codegen import build_library, build_tiered, compile_programs, pipeline_for
 from graphc.codegen import cache as disk_cache
-from graphc.codegen.target import FULL, LIGHT
+from graphc.codegen.target import FULL, LIGHT, QUICK
 from graphc.ir import Graph, TensorType
 from graphc.ops import builders as b
 
@@ -89,13 +89,32 @@ def test_the_final_library_is_the_one_build_library_makes(tmp_path, monkeypatch)
     assert (tmp_path / "tiered" / "m_p.o").read_bytes() != direct.objects["p"]
 
 
-def test_cached_and_large_programs_are_not_tiered(tmp_path) -> None:
+def test_cached_programs_and_large_training_steps_are_not_tiered(tmp_path) -> None:
     small = _reductions(17)
     build_library({"p": small}, tmp_path / "warm")
     assert build_tiered({"p": small}, tmp_path / "again")[1] is None  # its LIGHT object is cached
-    large = _reductions(1100)
+    large = _training_step(1100)
     assert pipeline_for(large) is FULL
     assert build_tiered({"p": large}, tmp_path / "large")[1] is None
+
+
+def test_a_large_inference_program_tiers_its_short_kernels_alone(tmp_path) -> None:
+    """Its kernels of one vector per sample are LIGHT (codegen.kernel_pipeline), so QUICK first; the
+    rest compile FULL at once; both libraries compute the same bits."""
+    large = _reductions(1100)
+    assert pipeline_for(large) is FULL
+    compiled = compile_programs({"p": large}, quick=True)
+    assert compiled.quick and all(compiled.units[name].pipeline is QUICK for name in compiled.quick)
+    assert {unit.pipeline for name, unit in compiled.units.items() if name not in compiled.quick} == {FULL}
+    first, final = build_tiered({"p": large}, tmp_path, name="m")
+    assert final is not None
+    rng = np.random.default_rng(5)
+    feeds = {"x": rng.normal(size=(9, 1100)).astype(np.float32),
+             "w": (rng.normal(size=(1100, 1100)) / 40).astype(np.float32)}
+    expected = _run(Library.load(final.result(timeout=120)), "p", feeds, {})
+    got = _run(Library.load(first), "p", feeds, {})
+    for key, value in expected.items():
+        np.testing.assert_array_equal(got[key], value, err_msg=key)
 
 
 def test_light_modules_carry_no_fast_math_flags() -> None:
