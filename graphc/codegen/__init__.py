@@ -1,18 +1,19 @@
 """LLVM code generation: programs (Graphs) -> object files, a shared library and a manifest.
 
-Each program becomes one object, or two for a large FULL program (its kernels in two groups of
-modules, _emit); the library links them with the support objects (support.py: the GEMM kernels
-and the worker pool), which are model-independent. A cold build compiles these units side by side:
-every unit but the last program's first goes to the LLVM workers (llvm_workers.py) as soon as its
-IR is emitted, that one compiles here. Objects and linked libraries are kept in the on-disk cache
-(cache.py) keyed by the IR and the target, so a model compiled before, in this process or another,
-costs only its IR emission.
+Each program becomes one object, or several for a large FULL program (its kernels grouped by
+pipeline and LLVM work, _emit); the library links them with the support objects (support.py: the
+GEMM kernels and the worker pool), which are model-independent. A cold build compiles these units
+side by side: every unit but the last program's first goes to the LLVM workers (llvm_workers.py),
+a large kernel as soon as it is emitted, the others once their program is; that one compiles
+here. Objects and linked libraries are kept in the on-disk cache (cache.py) keyed by the IR and
+the target, so a model compiled before, in this process or another, costs only its IR emission.
 
-A model's first call can take a tiered build (build_tiered): programs the LIGHT pipeline would
-compile are compiled by the much cheaper QUICK one first and by LIGHT on an LLVM child meanwhile;
-the caller swaps libraries when the second is linked. Both compute the same bits: LIGHT modules
-carry no fast-math flag (they are not vectorized, so reassociation buys them nothing), and without
-one every LLVM pass keeps IEEE semantics.
+A model's first call can take a tiered build (build_tiered): what the LIGHT pipeline would compile
+(small programs, and the short kernels of large inference programs) is compiled by the much
+cheaper QUICK one first and by LIGHT on an LLVM child meanwhile; the caller swaps libraries when the
+second is linked. Both compute the same bits: LIGHT modules carry no fast-math flag (they are not
+vectorized, so reassociation buys them nothing), and without one every LLVM pass keeps IEEE
+semantics.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from graphc_runtime.manifest import library_manifest
 from llvmlite import ir
 
 import graphc
-from graphc.codegen import background, cache, collector, llvm_workers, support
+from graphc.codegen import background, cache, llvm_workers, support
 from graphc.codegen.link import LinkError, link_shared
 from graphc.codegen.llvm_util import IR_LOCK
 from graphc.codegen.lowering.registry import find_lowering, load_lowerings
@@ -227,7 +228,8 @@ def compile_programs(
     quick: bool = False,
 ) -> CompiledObject:
     """Lower each program into LLVM modules and compile them for `cpu` (default: host) with the
-    pipeline its size calls for (pipeline_for), or, if `quick`, QUICK where that is LIGHT.
+    pipelines its sizes call for (pipeline_for, kernel_pipeline), or, if `quick`, QUICK where that
+    is LIGHT.
 
     `started` runs once the largest program is on its way (queued for a worker, or about to
     compile on this thread): compile jobs it submits then queue behind the longest one. Objects
@@ -238,12 +240,7 @@ def compile_programs(
     for name in programs:
         if not isinstance(name, str) or not _NAME.match(name):
             raise ValueError(f"program name {name!r} is not a C identifier")
-    with collector.held():  # its IR is garbage once printed: collected while this thread waits
-        return _compile_programs(programs, target_spec(cpu), started, quick)
-
-
-def _compile_programs(programs: Mapping[str, Graph], spec: TargetSpec, started: Callable[[], None] | None,
-                      quick: bool) -> CompiledObject:
+    spec = target_spec(cpu)
     entries: dict[str, dict[str, Any]] = {}
     units: dict[str, Unit] = {}
     parts_of: dict[str, list[str]] = {}
@@ -291,7 +288,7 @@ def _compile_programs(programs: Mapping[str, Graph], spec: TargetSpec, started: 
     done = {}
     for object_name, job in jobs.items():
         fresh = isinstance(job, Future) or object_name in here
-        done[object_name] = llvm_workers.wait(job, collector.collect) if isinstance(job, Future) else job
+        done[object_name] = llvm_workers.wait(job) if isinstance(job, Future) else job
         if fresh and object_name not in quick_ones:
             cache.store(units[object_name].key(spec), ".o", done[object_name])
     manifest = {"graphc_version": graphc.__version__, "target": spec.as_dict(),

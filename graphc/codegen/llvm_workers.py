@@ -26,7 +26,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Collection, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import IO
@@ -209,9 +209,8 @@ def submit(ir_text: str | Sequence[str], spec: TargetSpec, *, hidden: bool = Fal
     return job.future
 
 
-def wait(future: Future[bytes], idle: Callable[[], None] | None = None) -> bytes:
-    """The job's object file; until it is ready, this thread compiles jobs still queued, then runs
-    `idle` (if the job is still not done) before it blocks."""
+def wait(future: Future[bytes]) -> bytes:
+    """The job's object file; until it is ready, this thread compiles jobs still queued."""
     queue = _current()
     while not future.done():
         job = queue.take(block=False)
@@ -219,8 +218,6 @@ def wait(future: Future[bytes], idle: Callable[[], None] | None = None) -> bytes
             break
         if job.future.set_running_or_notify_cancel():
             job.run_here()
-    if idle is not None and not future.done():
-        idle()
     return future.result()
 
 

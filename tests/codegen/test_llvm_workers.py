@@ -121,16 +121,3 @@ def test_a_handed_over_job_is_with_a_child_when_submit_returns(monkeypatch: pyte
     assert not llvm_workers.submit(text, spec, hand_over=True).running()
     queue.close()
 
-
-def test_wait_runs_idle_before_it_blocks_and_only_then() -> None:
-    from concurrent.futures import Future
-
-    pending: Future[bytes] = Future()
-    calls = []
-
-    def idle() -> None:
-        calls.append("idle")
-        pending.set_result(b"object")
-
-    assert llvm_workers.wait(pending, idle) == b"object" and calls == ["idle"]
-    assert llvm_workers.wait(pending, idle) == b"object" and calls == ["idle"]  # done: not called again
