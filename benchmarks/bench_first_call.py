@@ -19,6 +19,7 @@ Models (Adam, sparse categorical cross-entropy): tiny 4-H-3 (H in 16..64, batch 
 MaxPooling 2x2, Flatten, Dense 128 relu, Dense 10 softmax on 28x28x1; H in 24..40, batch 64).
 
 Run: .venv/bin/python benchmarks/bench_first_call.py [--rounds 7] [--models tiny mlp cnn]
+       [--baseline /path/to/older/checkout]  (a column for that build, its own cache warmed alike)
 """
 
 from __future__ import annotations
@@ -148,7 +149,9 @@ print(step - start, time.perf_counter() - step)
 def timed(python: str, code: str, env: dict[str, str], cwd: str) -> tuple[float, float]:
     """One fresh process's (first step, first predict) in ms. `cwd` is a neutral folder: `python -c`
     puts the working directory first on sys.path, where a checkout would shadow PYTHONPATH."""
-    done = subprocess.run([python, "-c", code], capture_output=True, text=True, check=True, env=env, cwd=cwd)
+    done = subprocess.run([python, "-c", code], capture_output=True, text=True, check=False, env=env, cwd=cwd)
+    if done.returncode != 0:
+        raise RuntimeError(f"a measured process failed ({done.returncode}):\n{done.stderr[-3000:]}")
     step, predict = done.stdout.split()[-2:]
     return float(step) * 1e3, float(predict) * 1e3
 
@@ -162,33 +165,48 @@ def summary(values: list[float]) -> str:
     return f"{statistics.median(values):.0f} ({min(values):.0f}-{max(values):.0f})"
 
 
+def graphc_cache(model: str, env: dict[str, str], cache: str) -> None:
+    """Fill `cache` with what any machine where graphc has run holds: the model-independent support
+    objects, compiled by a warm-up process (a width no measured process gets); the rest is emptied."""
+    warm_up = GRAPHC.format(sizes=sizes(model, WIDTHS[model][1] + 1), batch=BATCH[model], cnn=model == "cnn")
+    timed(sys.executable, warm_up, env, cache)
+    for entry in Path(cache).iterdir():
+        if not entry.name.endswith((".gemm.o", ".pool.o")):
+            entry.unlink()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--models", nargs="+", choices=sorted(BATCH), default=["tiny", "mlp", "cnn"])
+    parser.add_argument("--baseline", type=Path, help="an older graphc checkout to measure beside this one")
     args = parser.parse_args()
-    frameworks = {"graphc": (sys.executable, GRAPHC)}
+    frameworks = {"graphc": (sys.executable, GRAPHC, {})}
+    if args.baseline is not None:
+        old = args.baseline.resolve()
+        frameworks["graphc baseline"] = (sys.executable, GRAPHC, {"PYTHONPATH": f"{old}:{old / 'runtime'}"})
     if PEERS_PYTHON.exists():
-        frameworks["jax"] = (str(PEERS_PYTHON), JAX)
+        frameworks["jax"] = (str(PEERS_PYTHON), JAX, {})
         if _imports(str(PEERS_PYTHON), "tensorflow"):
-            frameworks["tensorflow"] = (str(PEERS_PYTHON), TENSORFLOW)
+            frameworks["tensorflow"] = (str(PEERS_PYTHON), TENSORFLOW, {})
     rows = []
     for model in args.models:
         low, high = WIDTHS[model]
         widths = random.sample(range(low, high + 1), args.rounds)
         times: dict[str, list[tuple[float, float]]] = {name: [] for name in frameworks}
-        with tempfile.TemporaryDirectory() as cache:
-            env = dict(os.environ, GRAPHC_CACHE_DIR=cache)
-            warm_up = GRAPHC.format(sizes=sizes(model, high + 1), batch=BATCH[model], cnn=model == "cnn")
-            timed(sys.executable, warm_up, env, cache)
-            for entry in Path(cache).iterdir():  # keep only the model-independent support objects
-                if not entry.name.endswith((".gemm.o", ".pool.o")):
-                    entry.unlink()
+        with tempfile.TemporaryDirectory() as folder:
+            envs = {}
+            for name, (_, code, extra) in frameworks.items():
+                cache = Path(folder) / f"cache-{name.replace(' ', '-')}"  # no folder named like a package
+                cache.mkdir()
+                envs[name] = dict(os.environ, GRAPHC_CACHE_DIR=str(cache), **extra)
+                if code is GRAPHC:
+                    graphc_cache(model, envs[name], str(cache))
             for width in widths:
-                for name, (python, code) in frameworks.items():
+                for name, (python, code, _) in frameworks.items():
                     code = code.format(sizes=sizes(model, width), batch=BATCH[model], cnn=model == "cnn",
                                        here=str(HERE))
-                    times[name].append(timed(python, code, env, cache))
+                    times[name].append(timed(python, code, envs[name], folder))
         for what, index in (("first training step", 0), ("first predict", 1)):
             row = [f"{model} {what}, batch {BATCH[model]}"]
             row += [summary([t[index] for t in times[name]]) for name in frameworks]
