@@ -8,12 +8,12 @@ a large kernel as soon as it is emitted, the others once their program is; that 
 here. Objects and linked libraries are kept in the on-disk cache (cache.py) keyed by the IR and
 the target, so a model compiled before, in this process or another, costs only its IR emission.
 
-A model's first call can take a tiered build (build_tiered): what the LIGHT pipeline would compile
-(small programs, and the short kernels of large inference programs) is compiled by the much
-cheaper QUICK one first and by LIGHT on an LLVM child meanwhile; the caller swaps libraries when the
-second is linked. Both compute the same bits: LIGHT modules carry no fast-math flag (they are not
-vectorized, so reassociation buys them nothing), and without one every LLVM pass keeps IEEE
-semantics.
+A model's first call can take a tiered build (build_tiered): the tiered units (small programs, which
+compile at LIGHT, and the short kernels of large inference programs, at FULL) are compiled by the
+much cheaper QUICK pipeline first and by their own on an LLVM child meanwhile; the caller swaps
+libraries when the second is linked. Both compute the same bits: those modules carry no fast-math
+flag (LIGHT ones are not vectorized, so reassociation buys them nothing; short sums are added in a
+fixed order), and without one every LLVM pass keeps IEEE semantics.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from graphc.codegen.link import LinkError, link_shared
 from graphc.codegen.llvm_util import IR_LOCK
 from graphc.codegen.lowering.registry import find_lowering, load_lowerings
 from graphc.codegen.program import ConstantPool, emit_program
-from graphc.codegen.target import BY_VECTOR, FULL, LIGHT, QUICK, Pipeline, TargetSpec, compile_ir, target_spec
+from graphc.codegen.target import FULL, LIGHT, QUICK, Pipeline, TargetSpec, compile_ir, target_spec
 from graphc.ir.graph import Graph
 from graphc.ir.verify import verify
 from graphc.passes.kernels import Kernel
@@ -50,12 +50,15 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 @dataclass(frozen=True)
 class Unit:
     """What one object file is compiled from: LLVM modules linked into one, the functions that stay
-    external (`keep`; the rest become internal), whether those are hidden, and the pipeline."""
+    external (`keep`; the rest become internal), whether those are hidden, the pipeline, and whether
+    a first call may run it compiled at QUICK meanwhile (`tiered`: its modules carry no fast-math
+    flag, so both compute the same bits)."""
 
     texts: tuple[str, ...]
     keep: frozenset[str]
     hidden: bool
     pipeline: Pipeline
+    tiered: bool = False
 
     def key(self, spec: TargetSpec) -> str:
         return cache.cache_key(*self.texts, ",".join(sorted(self.keep)), str(self.hidden), spec.triple,
@@ -79,7 +82,7 @@ class CompiledObject:
     manifest: dict[str, Any]
     llvm_ir: dict[str, str]
     units: dict[str, Unit] = field(default_factory=dict)  # what each object was compiled from
-    quick: set[str] = field(default_factory=set)  # the objects compiled at QUICK instead of LIGHT
+    quick: dict[str, Unit] = field(default_factory=dict)  # objects compiled at QUICK: their own units
 
 
 SMALL_ELEMENTS = 1024
@@ -101,25 +104,25 @@ def pipeline_for(graph: Graph) -> Pipeline:
 SHORT_ELEMENTS = 16  # one vector
 
 
-def kernel_pipeline(graph: Graph, kernel: Kernel) -> Pipeline:
-    """LIGHT for a short kernel of a FULL inference program (no state updates): every value its own
+def tiered_kernel(graph: Graph, kernel: Kernel) -> bool:
+    """Whether a kernel of a FULL inference program (no state updates) is short: every value its own
     loops visit has at most SHORT_ELEMENTS per sample (a softmax over 10 classes, a 10-wide Dense's
     epilogue; the operands of a node whose lowering calls a shared kernel, the GEMM's, are that
-    kernel's). Else the program's pipeline.
+    kernel's). Its module carries no fast-math flag (its short sums are added in a fixed order,
+    lowering/reduce.py), so a first call can run it compiled at QUICK while FULL compiles it.
 
-    Such a kernel costs LLVM ~3x less at LIGHT (a 10-wide GEMM epilogue 10 -> 3 ms) and its loops,
-    one vector long, lose little unvectorized (a 1,024-image predict of the tutorial CNN runs as
-    fast). A training step keeps them FULL: they run over the batch several times a step (the MLP's
-    step ran 3-6% slower with them at LIGHT)."""
-    pipeline = pipeline_for(graph)
-    if pipeline is not FULL or graph.updates:
-        return pipeline
+    Such kernels are ~8 ms of LLVM each at FULL and ~1 at QUICK, and their loops, one vector long,
+    lose little unvectorized for a call or two. At LIGHT for good they cost 2-4% of every predict
+    (the MLP's at batch 10,000). A training step's are not tiered: its later steps would share the
+    machine with the background build."""
+    if pipeline_for(graph) is not FULL or graph.updates:
+        return False
     visited = [*kernel.nodes]
     for node in kernel.nodes:
         lowering = find_lowering(node.op)
         if lowering is None or lowering.shared is None:
             visited += [n for n in node.inputs if n not in kernel.nodes]
-    return LIGHT if all(node.type.static_numel <= SHORT_ELEMENTS for node in visited) else FULL
+    return all(node.type.static_numel <= SHORT_ELEMENTS for node in visited)
 
 
 def _without_fast_math(module: ir.Module) -> None:
@@ -141,61 +144,63 @@ def _llvm_cost(text: str) -> int:
     the vectorizer's plans for it), ~0.55 us a character of scalar code, ~0.27 us one of code written
     with vectors. Fitted on the tutorial CNN's and an MLP's modules (mean error 16%; counting
     characters alone, 41%: a 10-wide loop nest costs as much as 5,000 straight-line characters). At
-    LIGHT a module costs about a third of it, at BY_VECTOR about four fifths."""
+    QUICK a module costs about an eighth of it."""
     per_character = 0.27 if _by_vector(text) else 0.55
     return int(1500 + 2800 * text.count(".header:") + per_character * len(text))
 
 
-_SHARE = {FULL: 1.0, BY_VECTOR: 0.8, LIGHT: 1 / 3}  # of _llvm_cost
+QUICK_SHARE = 0.12  # of _llvm_cost
 
 
 class _KernelTexts:
-    """A FULL program's kernel modules as texts, by pipeline and function: FULL; BY_VECTOR for those
-    written with vectors; LIGHT for short ones (kernel_pipeline). A kernel whose LLVM work is worth a
-    job on its own (SPLIT_COST) goes to `early` the moment it is emitted, so that a child compiles it
-    while this thread emits the rest."""
+    """A FULL program's kernel modules as texts by function, `tiered` ones (tiered_kernel) apart. A
+    kernel whose LLVM work is worth a job on its own (SPLIT_COST) goes to `early` the moment it is
+    emitted, so that a child compiles it while this thread emits the rest.
+
+    (Kernels written with vectors, convolutions and pools, were tried at O1 like the GEMM: the
+    tutorial CNN's fused convolution compiled in 27 ms instead of 33, but its predict and training
+    step ran 1-3% slower.)"""
 
     def __init__(self, spec: TargetSpec, graph: Graph, early: Callable[[Unit], None]) -> None:
         self.spec, self.graph, self.early = spec, graph, early
-        self.texts: dict[Pipeline, dict[str, str]] = {FULL: {}, BY_VECTOR: {}, LIGHT: {}}
-        self.pipelines: dict[str, Pipeline] = {}
+        self.texts: dict[str, str] = {}
+        self.tiered: dict[str, str] = {}
+        self.short: dict[str, bool] = {}
         self.sent = 0  # the LLVM work handed to `early`
 
     def module(self, function: str, kernel: Kernel) -> ir.Module:
-        self.pipelines[function] = kernel_pipeline(self.graph, kernel)
+        self.short[function] = tiered_kernel(self.graph, kernel)
         module = ir.Module(name=function)
         module.triple = self.spec.triple
         return module
 
     def done(self, module: ir.Module) -> None:
-        pipeline = self.pipelines[module.name]
-        if pipeline is LIGHT:
+        if self.short[module.name]:
             _without_fast_math(module)
-        text = str(module)
-        if pipeline is FULL and _by_vector(text):
-            pipeline = BY_VECTOR
-        cost = _llvm_cost(text)
-        if pipeline is LIGHT or cost < SPLIT_COST:
-            self.texts[pipeline][module.name] = text
+            self.tiered[module.name] = str(module)
             return
-        self.sent += int(cost * _SHARE[pipeline])
-        self.early(Unit((text,), frozenset({module.name}), True, pipeline))
+        text = str(module)
+        cost = _llvm_cost(text)
+        if cost < SPLIT_COST:
+            self.texts[module.name] = text
+            return
+        self.sent += cost
+        self.early(Unit((text,), frozenset({module.name}), True, FULL))
 
 
-def _emit(name: str, graph: Graph, spec: TargetSpec, pipeline: Pipeline, early: Callable[[Unit], None]
-          ) -> tuple[dict[str, Any], Unit, list[Unit]]:
+def _emit(name: str, graph: Graph, spec: TargetSpec, pipeline: Pipeline, early: Callable[[Unit], None],
+          quick: bool) -> tuple[dict[str, Any], Unit, list[Unit]]:
     """The program's manifest entry, its first unit (the one holding the entry function) and the rest.
 
     A FULL program's kernels are emitted as modules of their own. One whose LLVM work alone is
-    SPLIT_COST or more goes to `early` as a unit of its own when emitted; the others compiled at BY_VECTOR
-    or LIGHT form a unit each; past SPLIT_COST in all, the FULL ones form two groups balanced by their
-    LLVM work (_llvm_cost; largest first, each to the lighter group, the other units counting in the
-    second), so that the units compile side by side with about half of it each. Decided by the IR
-    alone, on any machine.
+    SPLIT_COST or more goes to `early` as a unit of its own when emitted; the short ones form a
+    tiered unit; past SPLIT_COST in all, the others form two groups balanced by their LLVM work
+    (_llvm_cost; largest first, each to the lighter group, the other units counting in the second,
+    the tiered one at QUICK's share if `quick`), so that the units compile side by side with about
+    half of it each. Decided by the IR alone, on any machine.
 
-    (Kernels whose loops hold one vector per sample, a softmax over 10 classes, were tried at LIGHT in
-    training steps too: the MLP's step at batch 128 ran 3-6% slower, its 10-wide loops over the batch
-    no longer vectorized, for ~8 ms of LLVM time each saved.)"""
+    (Short kernels were tried at LIGHT in training steps too: the MLP's step at batch 128 ran 3-6%
+    slower, its 10-wide loops over the batch no longer vectorized, for ~8 ms of LLVM time each.)"""
     entry = ir.Module(name=f"graphc_{name}")
     entry.triple = spec.triple
     sink = _KernelTexts(spec, graph, early) if pipeline is FULL else None
@@ -203,13 +208,12 @@ def _emit(name: str, graph: Graph, spec: TargetSpec, pipeline: Pipeline, early: 
     if pipeline is LIGHT:
         _without_fast_math(entry)
     entry_text = str(entry)
+    entry_keep = frozenset({f"graphc_{name}"})
     if sink is None:
-        return manifest, Unit((entry_text,), frozenset({f"graphc_{name}"}), False, pipeline), []
-    texts = sink.texts[FULL]
-    others = [Unit(tuple(group.values()), frozenset(group), True, kind)
-              for kind, group in sink.texts.items() if kind is not FULL and group]
-    sent = sink.sent + sum(int(_llvm_cost(text) * _SHARE[unit.pipeline])
-                           for unit in others for text in unit.texts)
+        return manifest, Unit((entry_text,), entry_keep, False, pipeline, tiered=pipeline is LIGHT), []
+    texts = sink.texts
+    short = Unit(tuple(sink.tiered.values()), frozenset(sink.tiered), True, FULL, tiered=True)
+    sent = sink.sent + sum(int(_llvm_cost(text) * (QUICK_SHARE if quick else 1)) for text in short.texts)
     costs = {function: _llvm_cost(text) for function, text in texts.items()}
     groups: list[list[str]] = [list(texts)]
     if sent + sum(costs.values()) > SPLIT_COST:
@@ -218,9 +222,9 @@ def _emit(name: str, graph: Graph, spec: TargetSpec, pipeline: Pipeline, early: 
             lighter = loads.index(min(loads))
             groups[lighter].append(function)
             loads[lighter] += costs[function]
-    first = Unit((entry_text, *(texts[f] for f in groups[0])), frozenset({f"graphc_{name}"}), False, pipeline)
+    first = Unit((entry_text, *(texts[f] for f in groups[0])), entry_keep, False, pipeline)
     rest = [Unit(tuple(texts[f] for f in group), frozenset(group), True, pipeline) for group in groups[1:]]
-    return manifest, first, [unit for unit in [*rest, *others] if unit.texts]
+    return manifest, first, [unit for unit in [*rest, short] if unit.texts]
 
 
 def compile_programs(
@@ -228,8 +232,8 @@ def compile_programs(
     quick: bool = False,
 ) -> CompiledObject:
     """Lower each program into LLVM modules and compile them for `cpu` (default: host) with the
-    pipelines its sizes call for (pipeline_for, kernel_pipeline), or, if `quick`, QUICK where that
-    is LIGHT.
+    pipelines its sizes call for (pipeline_for, _KernelTexts), or, if `quick`, QUICK for the units
+    that are tiered (a LIGHT program's, a FULL inference program's short kernels).
 
     `started` runs once the largest program is on its way (queued for a worker, or about to
     compile on this thread): compile jobs it submits then queue behind the longest one. Objects
@@ -244,7 +248,7 @@ def compile_programs(
     entries: dict[str, dict[str, Any]] = {}
     units: dict[str, Unit] = {}
     parts_of: dict[str, list[str]] = {}
-    quick_ones: set[str] = set()
+    quick_ones: dict[str, Unit] = {}
     jobs: dict[str, bytes | Future[bytes]] = {}
     here: list[str] = []  # the object this thread compiles: the last program's first
 
@@ -254,9 +258,9 @@ def compile_programs(
         if cached is not None:
             jobs[object_name] = cached
             return
-        if quick and unit.pipeline is LIGHT:
+        if quick and unit.tiered:
             units[object_name] = Unit(unit.texts, unit.keep, unit.hidden, QUICK)
-            quick_ones.add(object_name)
+            quick_ones[object_name] = unit
         if compile_here:
             here.append(object_name)
         else:
@@ -273,7 +277,7 @@ def compile_programs(
             dispatch(parts[-1], unit, hand_over=True)  # this thread goes on emitting
 
         with IR_LOCK:
-            entries[name], first, rest = _emit(name, graph, spec, pipeline_for(graph), early)
+            entries[name], first, rest = _emit(name, graph, spec, pipeline_for(graph), early, quick)
         parts.insert(0, name)
         dispatch(name, first, compile_here=position == len(order) - 1)
         for unit in rest:
@@ -311,9 +315,10 @@ def build_library(
 
 def build_tiered(programs: Mapping[str, Graph], out_dir: str | os.PathLike[str], *, name: str = "model"
                  ) -> tuple[Path, Future[Path] | None]:
-    """build_library for the host, sooner: lib<name>.so with QUICK code where the programs would be
-    LIGHT and not in the cache, and then the Future of build_library's own library (same programs,
-    manifest and results), linked as lib<name>_full.so while the caller runs the first.
+    """build_library for the host, sooner: lib<name>.so with QUICK code for the tiered units not in
+    the cache (a LIGHT program's, a FULL inference program's short kernels), and then the Future of
+    build_library's own library (same programs, manifest and results), linked as lib<name>_full.so
+    while the caller runs the first.
 
     The Future is None when nothing was compiled at QUICK (then the first library is final).
     """
@@ -324,8 +329,7 @@ def build_tiered(programs: Mapping[str, Graph], out_dir: str | os.PathLike[str],
     first = _link(compiled, out_dir, name, spec, cases)
     if not compiled.quick:
         return first, None
-    units = {object_name: Unit(unit.texts, unit.keep, unit.hidden, LIGHT)
-             for object_name, unit in compiled.units.items() if object_name in compiled.quick}
+    units = dict(compiled.quick)
     jobs = {object_name: unit.submit(spec) for object_name, unit in units.items()}
     final = background.submit(_finish_tiered, compiled, units, jobs, out_dir, f"{name}_full", spec, cases)
     return first, final

@@ -35,13 +35,13 @@ from graphc.codegen.llvm_util import IR_LOCK
 from graphc.codegen.lowering.gemm import gemm_name
 from graphc.codegen.lowering.gemm_kernel import shared_gemm
 from graphc.codegen.lowering.registry import find_lowering
-from graphc.codegen.target import BY_VECTOR, TargetSpec
+from graphc.codegen.target import Pipeline, TargetSpec
 from graphc.ir.graph import Graph
 
 POOL_SOURCE = Path(__file__).with_name("native") / "graphc_pool.c"
 POOL_CFLAGS = ("-O2", "-fPIC", "-pthread", "-fvisibility=hidden", "-c")
 _CODEGEN = Path(__file__).parent
-GEMM_PIPELINE = BY_VECTOR
+GEMM_PIPELINE = Pipeline(1, True, 3)  # the kernels are written vector by vector: O3 only compiles slower
 
 _lock = threading.Lock()
 _builds: dict[tuple[object, ...], Future[bytes | Future[bytes]]] = {}  # keyed by cache directory too

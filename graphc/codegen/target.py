@@ -70,9 +70,6 @@ FULL = Pipeline(3, True, 3)
 # step: 265 ms at FULL, 67 ms here) for no measurable speed at the batch sizes they train with.
 LIGHT = Pipeline(1, False, 0)
 PIPELINE = "full-or-light-1"  # the rule choosing between them: part of the recorded-graph cache key
-# Code written vector by vector (the GEMM kernels, convolutions and pools in registers) runs as fast
-# after the O1 pipeline, which takes a third less time (the tutorial CNN's fused convolution 33 -> 27 ms).
-BY_VECTOR = Pipeline(1, True, 3)
 # A first tier for what LIGHT compiles (codegen/__init__.py, build_tiered): inlining, SROA, InstCombine
 # and SimplifyCFG alone take a tiny model's training step from ~45 ms of LLVM work to ~4 ms. Its code is
 # slower (a 10,000-row predict of a 4-16-3 model ~35%) but computes the same bits, since LIGHT modules

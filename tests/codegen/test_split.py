@@ -1,6 +1,6 @@
 """A large FULL program compiles as several objects side by side (its FULL kernels in two balanced
 groups, a kernel worth a job of its own as soon as it is emitted, the short kernels of an inference
-program at LIGHT): same results, nothing more exported."""
+program in a tiered unit): same results, nothing more exported."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from graphc_runtime import Library
 import graphc.codegen as codegen
 from graphc.codegen import build_library, compile_programs, llvm_workers, pipeline_for
 from graphc.codegen import cache as disk_cache
-from graphc.codegen.target import FULL, LIGHT, compile_ir, target_spec
+from graphc.codegen.target import FULL, compile_ir, target_spec
 from graphc.interpreter import evaluate
 from graphc.ir import Graph, TensorType
 from graphc.ops import builders as b
@@ -53,13 +53,13 @@ def test_two_objects_compute_what_one_does(tmp_path, monkeypatch) -> None:
     graph = _large()
     assert pipeline_for(graph) is FULL
     compiled = compile_programs({"p": graph})
-    full = [name for name, unit in compiled.units.items() if unit.pipeline is FULL]
+    full = [name for name, unit in compiled.units.items() if not unit.tiered]
     assert sorted(full) == ["p", "p_part1"]
-    assert {unit.pipeline for unit in compiled.units.values()} == {FULL, LIGHT}  # the 10-wide softmax
+    assert [unit.tiered for unit in compiled.units.values()].count(True) == 1  # the 10-wide softmax
     split = Library.load(build_library({"p": graph}, tmp_path / "split")).programs["p"](**_feeds())
     monkeypatch.setattr(codegen, "SPLIT_COST", 10**9)
     whole_units = compile_programs({"p": graph}).units
-    assert [name for name, unit in whole_units.items() if unit.pipeline is FULL] == ["p"]
+    assert [name for name, unit in whole_units.items() if not unit.tiered] == ["p"]
     whole = Library.load(build_library({"p": graph}, tmp_path / "whole")).programs["p"](**_feeds())
     expected, _ = evaluate(graph, _feeds(), {})
     for name, value in whole.items():
@@ -86,14 +86,14 @@ def test_a_child_links_several_modules_into_one_object() -> None:
 
 
 def test_a_kernel_worth_a_job_goes_to_a_child_as_soon_as_it_is_emitted(tmp_path, monkeypatch) -> None:
-    """With SPLIT_COST at 1 every kernel not compiled at LIGHT is such a kernel: each is its own unit,
-    submitted before the next kernel is emitted; the LIGHT ones form one unit; the entry compiles here
-    alone; the results are the bits of the usual grouping."""
+    """With SPLIT_COST at 1 every kernel but the short ones is such a kernel: each is its own unit,
+    submitted before the next kernel is emitted; the short ones form one tiered unit; the entry
+    compiles here alone; the results are the bits of the usual grouping."""
     events: list[str] = []
     done, submit = codegen._KernelTexts.done, codegen.Unit.submit
 
     def record_done(self, module) -> None:
-        events.append(f"emitted {module.name} {self.pipelines[module.name] is LIGHT}")
+        events.append(f"emitted {module.name} {self.short[module.name]}")
         done(self, module)
 
     def record_submit(self, spec, hand_over=False):
@@ -113,8 +113,8 @@ def test_a_kernel_worth_a_job_goes_to_a_child_as_soon_as_it_is_emitted(tmp_path,
         expected += [f"emitted {name} {is_light}"] + ([f"submitted {name}"] if is_light == "False" else [])
     assert events[:len(expected)] == expected
     assert len(compiled.units["p"].texts) == 1  # the entry alone
-    parts = {tuple(sorted(unit.keep)): unit.pipeline for name, unit in compiled.units.items() if name != "p"}
-    assert parts == {**{(name,): FULL for name in early}, tuple(sorted(light)): LIGHT}
+    parts = {tuple(sorted(unit.keep)): unit.tiered for name, unit in compiled.units.items() if name != "p"}
+    assert parts == {**{(name,): False for name in early}, tuple(sorted(light)): True}
     split = Library.load(build_library({"p": _large()}, tmp_path / "split")).programs["p"](**_feeds())
     monkeypatch.setattr(codegen, "SPLIT_COST", 10**9)
     whole = Library.load(build_library({"p": _large()}, tmp_path / "whole")).programs["p"](**_feeds())

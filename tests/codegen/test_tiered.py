@@ -31,6 +31,9 @@ def _reductions(width: int) -> Graph:
     g.outputs["logsum"] = b.log(b.reduce_sum(e * e, [1]))
     g.outputs["column"] = b.sqrt(b.reduce_sum(b.square(h), [0]))
     g.outputs["total"] = b.reduce_mean(h * x)
+    classes = h[:, :10] * 3.0  # a softmax over 10 classes: short sums, added in a fixed order
+    e10 = b.exp(classes - b.reduce_max(classes, [1], keepdims=True))
+    g.outputs["classes"] = e10 / b.reduce_sum(e10, [1], keepdims=True)
     return g
 
 
@@ -99,12 +102,13 @@ def test_cached_programs_and_large_training_steps_are_not_tiered(tmp_path) -> No
 
 
 def test_a_large_inference_program_tiers_its_short_kernels_alone(tmp_path) -> None:
-    """Its kernels of one vector per sample are LIGHT (codegen.kernel_pipeline), so QUICK first; the
-    rest compile FULL at once; both libraries compute the same bits."""
+    """Its kernels of one vector per sample (codegen.tiered_kernel) compile QUICK first, FULL in the
+    background; the rest compile FULL at once; both libraries compute the same bits."""
     large = _reductions(1100)
     assert pipeline_for(large) is FULL
     compiled = compile_programs({"p": large}, quick=True)
     assert compiled.quick and all(compiled.units[name].pipeline is QUICK for name in compiled.quick)
+    assert {unit.pipeline for unit in compiled.quick.values()} == {FULL}
     assert {unit.pipeline for name, unit in compiled.units.items() if name not in compiled.quick} == {FULL}
     first, final = build_tiered({"p": large}, tmp_path, name="m")
     assert final is not None

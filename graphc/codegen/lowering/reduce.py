@@ -44,6 +44,7 @@ from graphc.passes.kernels import Kernel
 
 Combine = Callable[[ir.IRBuilder, ir.Value, ir.Value], ir.Value]
 REASSOC = ("reassoc", "nsz")
+SHORT_RUN = 16  # a reduced innermost run up to this long is summed in a fixed order (_Walk.short_sum)
 
 
 def _sum(b: ir.IRBuilder, acc: ir.Value, x: ir.Value) -> ir.Value:
@@ -165,7 +166,11 @@ class _Walk:
             return
         if level == len(sizes) - 1 and strides[-1][level].is_zero:
             acc0 = self.start if self.start is not None else load_f32(b, out, offsets[-1])
-            with loop_with_carry(b, ctx.sym(sizes[level]), [acc0], name="red") as (i, (acc,), nxt, result):
+            size = sizes[level]
+            if combine is _sum and size.power == 0 and size.coef <= SHORT_RUN:
+                store_f32(b, b.fadd(acc0, self.short_sum(offsets, level, size.coef)), out, offsets[-1])
+                return
+            with loop_with_carry(b, ctx.sym(size), [acc0], name="red") as (i, (acc,), nxt, result):
                 inner = ctx.advance(offsets, strides, level, i)
                 nxt.append(combine(b, acc, self.element.visit(inner)))
             store_f32(b, result[0], out, offsets[-1])
@@ -173,6 +178,22 @@ class _Walk:
         loop = self.cut if level == self.cut_level else Cut(i64(0), ctx.sym(sizes[level]))
         with loop.loop(b, name=f"r{level}") as i:
             self.level(level + 1, ctx.advance(offsets, strides, level, i))
+
+    def short_sum(self, offsets: list[ir.Value], level: int, count: int) -> ir.Value:
+        """The sum of a short innermost run in a fixed order: its elements into a row on the stack (a
+        loop LLVM vectorizes without reassociating anything), then added pairwise. No fast-math flag,
+        so every pipeline computes the same bits: a short kernel can run QUICK code first and FULL
+        code later (codegen.tiered_kernel), and a 10-class softmax still vectorizes its exponentials."""
+        ctx, b = self.ctx, self.ctx.builder
+        with b.goto_entry_block():
+            row = b.alloca(F32, size=count, name="run")
+        with counted_loop(b, i64(count), name="run") as k:
+            store_f32(b, self.element.visit(ctx.advance(offsets, self.strides, level, k)), row, k)
+        values = [load_f32(b, row, i64(j)) for j in range(count)]
+        while len(values) > 1:
+            pairs = [b.fadd(values[j], values[j + 1]) for j in range(0, len(values) - 1, 2)]
+            values = pairs + values[len(values) - len(values) % 2:]
+        return values[0]
 
 
 @kernel_lowering(REDUCE_SUM)
