@@ -30,8 +30,9 @@ class CompiledModel:
     then becomes the weight's storage. A weight already stored by another compiled model (a
     shared layer, or this model before a recompile) lends that buffer instead, and the stores
     share one lock: every model holding the layer trains and reads one value, as in Keras.
-    A small program's first build is tiered (codegen.build_tiered): its quickly compiled library
-    serves until the optimized one is linked, then `program` hands out that one (same results).
+    A small program's first build is tiered (codegen.build_tiered), and so are a large inference
+    program's short kernels: the quickly compiled library serves until the optimized one is
+    linked, then `program` hands out that one (same results).
     """
 
     def __init__(self, programs: ProgramSet, weights: Sequence[Weight], name: str) -> None:
