@@ -54,5 +54,4 @@ def weights_object(symbol: str, params: Sequence[StateInfo], spec: TargetSpec) -
         var.align = 64
         var.initializer = ir.Constant(array, bytearray(data or b"\0"))
         text = str(module)
-    object_code, _ = compile_ir(text, spec)
-    return object_code
+    return compile_ir(text, spec)

@@ -69,7 +69,7 @@ class Unit:
                                    keep=self.keep, hand_over=hand_over)
 
     def compile(self, spec: TargetSpec) -> bytes:
-        return compile_ir(self.texts, spec, hidden=self.hidden, pipeline=self.pipeline, keep=self.keep)[0]
+        return compile_ir(self.texts, spec, hidden=self.hidden, pipeline=self.pipeline, keep=self.keep)
 
 
 @dataclass

@@ -53,7 +53,7 @@ class _Job:
     def run_here(self) -> None:
         try:
             self.future.set_result(compile_ir(self.texts, self.spec, hidden=self.hidden,
-                                              pipeline=self.pipeline, keep=self.keep)[0])
+                                              pipeline=self.pipeline, keep=self.keep))
         except BaseException as error:  # noqa: BLE001 - handed to whoever waits on the job
             self.future.set_exception(error)
 

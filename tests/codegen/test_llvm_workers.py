@@ -23,7 +23,7 @@ def test_a_worker_gives_the_in_process_object() -> None:
     spec, text = target_spec(), _ir(5)
     for hidden, pipeline in ((False, FULL), (True, LIGHT), (False, Pipeline(1, True, 3))):
         queued = llvm_workers.submit(text, spec, hidden=hidden, pipeline=pipeline)
-        assert llvm_workers.wait(queued) == compile_ir(text, spec, hidden=hidden, pipeline=pipeline)[0]
+        assert llvm_workers.wait(queued) == compile_ir(text, spec, hidden=hidden, pipeline=pipeline)
 
 
 def test_many_jobs_all_finish_with_their_own_objects() -> None:
@@ -31,7 +31,7 @@ def test_many_jobs_all_finish_with_their_own_objects() -> None:
     texts = [_ir(width) for width in range(3, 9)]
     jobs = [llvm_workers.submit(text, spec) for text in texts]
     for text, job in zip(texts, jobs, strict=True):
-        assert llvm_workers.wait(job) == compile_ir(text, spec)[0]
+        assert llvm_workers.wait(job) == compile_ir(text, spec)
 
 
 def test_waiting_thread_compiles_queued_jobs_when_no_child_can(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -41,7 +41,7 @@ def test_waiting_thread_compiles_queued_jobs_when_no_child_can(monkeypatch: pyte
     spec, text = target_spec(), _ir(6)
     job = llvm_workers.submit(text, spec)
     assert not job.done() and len(queue.pending) == 1
-    assert llvm_workers.wait(job) == compile_ir(text, spec)[0]
+    assert llvm_workers.wait(job) == compile_ir(text, spec)
     assert not queue.pending
 
 
@@ -57,7 +57,7 @@ def test_a_child_that_dies_leaves_its_job_to_this_process(monkeypatch: pytest.Mo
 
     monkeypatch.setattr(llvm_workers._Child, "compile", die_first)
     spec, text = target_spec(), _ir(7)
-    assert llvm_workers.wait(llvm_workers.submit(text, spec)) == compile_ir(text, spec)[0]
+    assert llvm_workers.wait(llvm_workers.submit(text, spec)) == compile_ir(text, spec)
     queue.close()
 
 
@@ -76,7 +76,7 @@ def test_a_forked_child_gets_its_own_queue() -> None:
     pid = os.fork()
     if pid == 0:  # the child: its own queue, its own compiler, the same object
         ok = llvm_workers._current() is not parent_queue
-        ok = ok and llvm_workers.wait(llvm_workers.submit(text, spec)) == compile_ir(text, spec)[0]
+        ok = ok and llvm_workers.wait(llvm_workers.submit(text, spec)) == compile_ir(text, spec)
         os._exit(0 if ok else 1)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
@@ -96,7 +96,7 @@ def test_start_runs_the_children_before_any_job_and_only_once(monkeypatch: pytes
     assert queue.feeders == 1 and len(queue.children) == 1 and not queue.pending
     child = queue.children[0]
     spec, text = target_spec(), _ir(4)
-    assert llvm_workers.wait(llvm_workers.submit(text, spec)) == compile_ir(text, spec)[0]
+    assert llvm_workers.wait(llvm_workers.submit(text, spec)) == compile_ir(text, spec)
     assert queue.feeders == 1 and queue.children == [child]
     queue.close()
 
@@ -115,7 +115,7 @@ def test_a_handed_over_job_is_with_a_child_when_submit_returns(monkeypatch: pyte
     spec, text = target_spec(), _ir(6)
     job = llvm_workers.submit(text, spec, hand_over=True)
     assert job.running() or job.done()
-    assert llvm_workers.wait(job) == compile_ir(text, spec)[0]
+    assert llvm_workers.wait(job) == compile_ir(text, spec)
     monkeypatch.setattr(queue, "idle", 0)
     monkeypatch.setattr(queue, "submit", lambda job: False)  # queued, no feeder waiting: no wait
     assert not llvm_workers.submit(text, spec, hand_over=True).running()

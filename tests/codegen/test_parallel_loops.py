@@ -13,7 +13,7 @@ from llvmlite import ir
 from graphc.codegen.buffers import assign_buffers
 from graphc.codegen.lowering.parallel_loops import PARALLEL_WORK
 from graphc.codegen.program import ConstantPool, emit_program
-from graphc.codegen.target import compile_ir, target_spec
+from graphc.codegen.target import optimized_ir, target_spec
 from graphc.ir import Graph, Node, TensorType
 from graphc.ops import builders as b
 from graphc.passes.kernels import FUSION_GROUP, partition
@@ -184,7 +184,7 @@ def test_task_functions_stay_vectorized(cpu: str, vector: str) -> None:
     functions = {}
     for name in ("pointwise", "fused"):
         text = _module_ir(name, GRAPHS[name], cpu)
-        functions.update(_functions(compile_ir(text, target_spec(cpu))[1]))
+        functions.update(_functions(optimized_ir(text, target_spec(cpu))))
     tasks = [name for name in functions if name.endswith("_task")
              and ("_tanh_" in name or "_mul_reduce_sum_" in name)]
     assert len(tasks) == 2, sorted(functions)

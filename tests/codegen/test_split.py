@@ -81,7 +81,7 @@ def test_a_child_links_several_modules_into_one_object() -> None:
     unit = compile_programs({"p": _large()}).units["p_part1"]
     assert len(unit.texts) > 1
     job = llvm_workers.submit(unit.texts, spec, hidden=True, pipeline=unit.pipeline, keep=unit.keep)
-    in_process = compile_ir(unit.texts, spec, hidden=True, pipeline=unit.pipeline, keep=unit.keep)[0]
+    in_process = compile_ir(unit.texts, spec, hidden=True, pipeline=unit.pipeline, keep=unit.keep)
     assert llvm_workers.wait(job) == in_process
 
 
