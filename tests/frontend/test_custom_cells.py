@@ -11,6 +11,7 @@ from graphc.keras import Input, Model, Sequential, backend, ops
 from graphc.keras import layers as L
 from graphc.keras.models import model_from_json
 from graphc.keras.optimizers import SGD, Adam
+from tests.frontend.fit_loop import assert_fit_takes_the_loops_steps
 
 RNG = np.random.default_rng(5)
 T, F, U = 5, 3, 4
@@ -231,14 +232,7 @@ def test_fit_takes_the_steps_of_a_train_on_batch_loop() -> None:
     backend.clear_session()
     frames = RNG.normal(size=(10, 2, T, F)).astype(np.float32)
     target = RNG.normal(size=(10, 1)).astype(np.float32)
-    fitted, looped = model(), model()
-    looped.set_weights(fitted.get_weights())
-    fitted.fit(frames, target, batch_size=4, epochs=2, shuffle=False, verbose=0)
-    for _ in range(2):
-        for start in range(0, 10, 4):
-            looped.train_on_batch(frames[start:start + 4], target[start:start + 4])
-    for got, want in zip(fitted.get_weights(), looped.get_weights(), strict=True):
-        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
+    assert_fit_takes_the_loops_steps(model, frames, target, batch_size=4)
 
 
 def test_a_stateful_custom_cell_carries_its_states_as_the_builtin_layer_does() -> None:

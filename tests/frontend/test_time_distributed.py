@@ -16,6 +16,7 @@ from graphc.keras import Input, Sequential, backend
 from graphc.keras import layers as L
 from graphc.keras.models import load_model, model_from_json
 from graphc.keras.optimizers import SGD
+from tests.frontend.fit_loop import assert_fit_takes_the_loops_steps
 
 RNG = np.random.default_rng(13)
 N, T, FRAME = 3, 4, (6, 6, 2)
@@ -228,11 +229,4 @@ def test_fit_over_folded_frames_takes_the_steps_of_a_train_on_batch_loop() -> No
     backend.clear_session()
     x = RNG.normal(size=(7, T, *FRAME)).astype(np.float32)
     y = RNG.normal(size=(7, 2)).astype(np.float32)
-    fitted, looped = model(), model()
-    looped.set_weights(fitted.get_weights())
-    fitted.fit(x, y, batch_size=3, epochs=2, shuffle=False, verbose=0)
-    for _ in range(2):
-        for start in range(0, 7, 3):
-            looped.train_on_batch(x[start:start + 3], y[start:start + 3])
-    for got, want in zip(fitted.get_weights(), looped.get_weights(), strict=True):
-        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
+    assert_fit_takes_the_loops_steps(model, x, y, batch_size=3)
